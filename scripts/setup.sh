@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# Installs what `make run`, `make test` and `make bench` need, only what is missing, so a
+# second run is fast. Everything comes from crates.io, PyPI, npm or Debian's packages.
+#   scripts/setup.sh run|test|bench
+set -euo pipefail
+source "$(dirname "$0")/lib.sh"
+cd "$ROOT"
+purpose=${1:-test}
+
+CARGO_LEPTOS_VERSION=0.3.10
+WASM_BINDGEN_VERSION=$(sed -n 's/^wasm-bindgen = { version = "=\([0-9.]*\)".*/\1/p' Cargo.toml)
+[[ -n $WASM_BINDGEN_VERSION ]] || die "Cargo.toml must pin wasm-bindgen with ="
+
+apt_updated=
+apt_install() {
+  [[ $(id -u) == 0 ]] || die "missing Debian package(s) $*: run 'sudo apt-get install -y $*'"
+  if [[ -z $apt_updated ]]; then
+    say "apt-get update"
+    apt-get update -qq >&2
+    apt_updated=1
+  fi
+  say "apt-get install $*"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >&2
+}
+
+# The toolchain file names the wasm target; older rustups do not add it by themselves.
+if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
+  say "adding the wasm32-unknown-unknown target"
+  rustup target add wasm32-unknown-unknown >&2
+fi
+
+if [[ $(cargo leptos --version 2>/dev/null) != *" $CARGO_LEPTOS_VERSION"* ]]; then
+  say "installing cargo-leptos $CARGO_LEPTOS_VERSION (about 11 minutes, once)"
+  cargo install --locked cargo-leptos --version "$CARGO_LEPTOS_VERSION" >&2
+fi
+
+# cargo-leptos runs whatever wasm-bindgen is on PATH; it must match the crate exactly.
+if [[ $(wasm-bindgen --version 2>/dev/null) != "wasm-bindgen $WASM_BINDGEN_VERSION"* ]]; then
+  say "installing wasm-bindgen-cli $WASM_BINDGEN_VERSION (about 2 minutes, once)"
+  cargo install --force wasm-bindgen-cli --version "$WASM_BINDGEN_VERSION" >&2
+fi
+
+if [[ $purpose == run || $purpose == bench ]] && ! command -v wasm-opt >/dev/null; then
+  apt_install binaryen
+fi
+
+if [[ $purpose == bench ]]; then
+  command -v redis-benchmark >/dev/null || apt_install redis-tools
+  command -v wrk >/dev/null || apt_install wrk
+fi
+
+if [[ $purpose == test ]]; then
+  [[ -x /usr/bin/chromium ]] || apt_install chromium
+  # npm ci only when the lock file changed since the last install.
+  stamp=end2end/node_modules/.installed-lock
+  if ! cmp -s end2end/package-lock.json "$stamp" 2>/dev/null; then
+    say "npm ci (end2end)"
+    (cd end2end && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund --loglevel=error >&2)
+    cp end2end/package-lock.json "$stamp"
+  fi
+fi
+
+redis_server_binary >/dev/null

@@ -1,0 +1,20 @@
+//! `build-features`: materialize synthetic users. All logic lives in `feature_store::materialize`.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use feature_store::materialize::{build, BuildArgs};
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    match build(BuildArgs::parse()).await {
+        Ok(line) => {
+            println!("{line}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

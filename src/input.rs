@@ -1,0 +1,82 @@
+//! Request values parsed into domain types at the edge: past this point every count, TTL and
+//! id is known to be valid. Out-of-range input is rejected, never clamped.
+
+use crate::errors::ApiError;
+
+pub const BULK_COUNT: (i64, i64) = (1, 100_000);
+pub const TTL_SECONDS: (i64, i64) = (5, 172_800);
+pub const BATCH_COUNT: (i64, i64) = (1, 1_000);
+const MAX_ID_LEN: usize = 128;
+const MAX_FIELDS: usize = 64;
+
+/// Checks that `value` lies in `bounds`, inclusive, and names the field when it does not.
+pub fn in_range(field: &str, value: i64, (min, max): (i64, i64)) -> Result<u64, ApiError> {
+    if (min..=max).contains(&value) {
+        Ok(value as u64)
+    } else {
+        Err(ApiError::invalid(
+            field,
+            format!("must be between {min} and {max}, got {value}"),
+        ))
+    }
+}
+
+/// An entity id: non-empty, at most 128 characters, no control characters.
+pub fn entity_id(field: &str, raw: &str) -> Result<String, ApiError> {
+    name_rule(raw)
+        .map(|()| raw.to_owned())
+        .map_err(|rule| ApiError::invalid(field, rule))
+}
+
+/// Feature names to read: each one a valid name, at most 64 of them.
+pub fn feature_names(field: &str, names: Vec<String>) -> Result<Vec<String>, ApiError> {
+    if names.len() > MAX_FIELDS {
+        return Err(ApiError::invalid(
+            field,
+            format!("at most {MAX_FIELDS} fields, got {}", names.len()),
+        ));
+    }
+    for name in &names {
+        name_rule(name).map_err(|rule| ApiError::invalid(field, format!("{name:?}: {rule}")))?;
+    }
+    Ok(names)
+}
+
+fn name_rule(raw: &str) -> Result<(), String> {
+    if raw.is_empty() {
+        Err("must not be empty".into())
+    } else if raw.chars().count() > MAX_ID_LEN {
+        Err(format!("must be at most {MAX_ID_LEN} characters"))
+    } else if raw.chars().any(char::is_control) {
+        Err("must not contain control characters".into())
+    } else {
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ranges_are_inclusive_and_never_clamped() {
+        assert_eq!(in_range("count", 1, BULK_COUNT), Ok(1));
+        assert_eq!(in_range("count", 100_000, BULK_COUNT), Ok(100_000));
+        let err = in_range("count", 0, BULK_COUNT).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "invalid count: must be between 1 and 100000, got 0"
+        );
+        assert!(in_range("ttl_seconds", 4, TTL_SECONDS).is_err());
+        assert!(in_range("count", 1001, BATCH_COUNT).is_err());
+    }
+
+    #[test]
+    fn ids_are_checked() {
+        assert!(entity_id("user", "u0001").is_ok());
+        assert!(entity_id("user", "").is_err());
+        assert!(entity_id("user", "a\nb").is_err());
+        assert!(entity_id("user", &"x".repeat(129)).is_err());
+        assert!(feature_names("fields", vec!["ok".into(), "".into()]).is_err());
+    }
+}

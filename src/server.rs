@@ -1,0 +1,207 @@
+//! The server process: one FeatureStore and one streaming worker for its whole life, the Leptos
+//! app and its API in front, and a graceful stop on Ctrl-C or SIGTERM.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use clap::Parser;
+use leptos::prelude::*;
+use leptos_axum::{generate_route_list, LeptosRoutes};
+use tokio::sync::Mutex;
+
+use crate::app::{shell, App};
+use crate::state::AppState;
+use crate::store::{redact_url, FeatureStore, StoreConfig, StoreError};
+use crate::synth::synthesize_users;
+use crate::worker::{StreamingWorker, WorkerConfig};
+
+/// Seed of the users the server materializes, so every start shows the same users.
+const USERS_SEED: u64 = 42;
+
+/// The feature-store web app and API, backed by Redis >= 7.4.
+#[derive(Debug, Parser)]
+#[command(version, about)]
+pub struct ServerArgs {
+    /// Address to listen on (overrides what cargo-leptos passes).
+    #[arg(long, env = "FS_HOST", default_value = "127.0.0.1")]
+    pub host: String,
+    /// Port to listen on (overrides what cargo-leptos passes).
+    #[arg(long, env = "FS_PORT", default_value_t = 8093)]
+    pub port: u16,
+    /// Redis URL (Redis >= 7.4). The default is the dev Redis that `make run` starts.
+    #[arg(long, env = "REDIS_URL", default_value = "redis://127.0.0.1:6390")]
+    pub redis_url: String,
+    /// Prefix of every entity key.
+    #[arg(long, env = "FS_KEY_PREFIX", default_value = "fs:user:")]
+    pub key_prefix: String,
+    /// Key-level TTL of bulk-loaded entities, in seconds.
+    #[arg(long, env = "FS_BATCH_TTL_SECONDS", default_value_t = 86_400,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub batch_ttl_seconds: u64,
+    /// Per-field TTL of streaming features, in seconds.
+    #[arg(long, env = "FS_STREAMING_TTL_SECONDS", default_value_t = 300,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub streaming_ttl_seconds: u64,
+    /// Seconds between streaming worker ticks.
+    #[arg(long, env = "FS_TICK_SECONDS", default_value_t = 1.0)]
+    pub tick_seconds: f64,
+    /// Users the worker updates per tick.
+    #[arg(long, env = "FS_USERS_PER_TICK", default_value_t = 5)]
+    pub users_per_tick: usize,
+    /// Synthetic users materialized at startup (0 for none).
+    #[arg(long, env = "FS_INITIAL_USERS", default_value_t = 200)]
+    pub initial_users: u64,
+    /// Keep the users already under the prefix instead of deleting them at startup.
+    #[arg(long, env = "FS_NO_RESET")]
+    pub no_reset: bool,
+    /// Do not start the streaming worker (it can still be started from the UI).
+    #[arg(long, env = "FS_NO_WORKER")]
+    pub no_worker: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("invalid --tick-seconds {0}: must be a positive number of seconds")]
+    Tick(f64),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: String,
+        source: std::io::Error,
+    },
+    #[error("cannot read the Leptos configuration: {0}")]
+    Leptos(String),
+    #[error("server stopped with an error: {0}")]
+    Serve(std::io::Error),
+}
+
+/// Runs the server until Ctrl-C or SIGTERM.
+pub async fn serve(args: ServerArgs) -> Result<(), ServerError> {
+    let tick = Duration::try_from_secs_f64(args.tick_seconds)
+        .ok()
+        .filter(|tick| !tick.is_zero())
+        .ok_or(ServerError::Tick(args.tick_seconds))?;
+    let config = StoreConfig {
+        key_prefix: args.key_prefix.clone(),
+        batch_ttl_seconds: args.batch_ttl_seconds,
+        streaming_ttl_seconds: args.streaming_ttl_seconds,
+    };
+    let store = Arc::new(FeatureStore::connect(&args.redis_url, config).await?);
+    if !args.no_reset {
+        let deleted = store.reset().await?;
+        tracing::info!("reset: deleted {deleted} users under {}*", args.key_prefix);
+    }
+    if args.initial_users > 0 {
+        let loaded = store
+            .bulk_load(
+                synthesize_users(args.initial_users, USERS_SEED),
+                args.batch_ttl_seconds,
+            )
+            .await?;
+        tracing::info!(
+            "materialized {loaded} users with a {}s key-level TTL",
+            args.batch_ttl_seconds
+        );
+    }
+    let worker = Arc::new(StreamingWorker::new(
+        Arc::clone(&store),
+        WorkerConfig {
+            tick,
+            users_per_tick: args.users_per_tick,
+            ..WorkerConfig::default()
+        },
+    ));
+    if !args.no_worker {
+        worker.start();
+    }
+    let state = AppState {
+        store: Arc::clone(&store),
+        worker: Arc::clone(&worker),
+        admin: Arc::new(Mutex::new(())),
+        seed: USERS_SEED,
+    };
+
+    let mut leptos_options = get_configuration(None)
+        .map_err(|e| ServerError::Leptos(e.to_string()))?
+        .leptos_options;
+    let addr = format!("{}:{}", args.host, args.port);
+    let listener = tokio::net::TcpListener::bind(&addr)
+        .await
+        .map_err(|source| ServerError::Bind {
+            addr: addr.clone(),
+            source,
+        })?;
+    let local: SocketAddr = listener.local_addr().map_err(ServerError::Serve)?;
+    leptos_options.site_addr = local;
+    let app = router(leptos_options, state);
+
+    tracing::info!(
+        "listening on http://{local} · Redis {} ({}) · prefix {} · batch TTL {}s · streaming TTL {}s",
+        redact_url(&args.redis_url),
+        store.redis_version(),
+        args.key_prefix,
+        args.batch_ttl_seconds,
+        args.streaming_ttl_seconds,
+    );
+    let served = axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown_signal())
+        .await;
+    worker.stop().await;
+    tracing::info!("stopped");
+    served.map_err(ServerError::Serve)
+}
+
+fn router(leptos_options: LeptosOptions, state: AppState) -> Router {
+    let routes = generate_route_list(App);
+    Router::new()
+        .leptos_routes_with_context(
+            &leptos_options,
+            routes,
+            move || provide_context(state.clone()),
+            {
+                let leptos_options = leptos_options.clone();
+                move || shell(leptos_options.clone())
+            },
+        )
+        .fallback(leptos_axum::file_and_error_handler(shell))
+        .with_state(leptos_options)
+}
+
+/// Resolves on Ctrl-C or SIGTERM, whichever comes first.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::error!("cannot listen for Ctrl-C: {e}");
+            std::future::pending::<()>().await;
+        }
+    };
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(e) => {
+                tracing::error!("cannot listen for SIGTERM: {e}");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutting down: finishing requests in flight, then stopping the worker");
+}
+
+/// Logs at info by default; `RUST_LOG` overrides.
+pub fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false)
+        .init();
+}

@@ -1,0 +1,189 @@
+//! The streaming worker: a tokio task standing in for a Flink or Kafka Streams job. Each tick
+//! it writes fresh real-time features for a few existing users, each field with its own TTL.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::SeqCst};
+use std::sync::{Arc, Mutex as StdMutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use rand::seq::IndexedRandom;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use tokio::sync::{oneshot, Mutex};
+use tokio::task::JoinHandle;
+
+use crate::model::WorkerStats;
+use crate::store::{FeatureStore, StoreError};
+use crate::synth;
+
+/// Ids the worker samples from each tick; SCAN stops once it has this many.
+const SAMPLE_POOL: usize = 10_000;
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WorkerConfig {
+    pub tick: Duration,
+    pub users_per_tick: usize,
+    pub seed: u64,
+}
+
+impl Default for WorkerConfig {
+    fn default() -> Self {
+        WorkerConfig {
+            tick: Duration::from_secs(1),
+            users_per_tick: 5,
+            seed: 1337,
+        }
+    }
+}
+
+/// Owns the worker task. Every method takes `&self`, so one worker is shared by the server.
+pub struct StreamingWorker {
+    shared: Arc<Shared>,
+    running: StdMutex<Option<Running>>,
+}
+
+struct Running {
+    task: JoinHandle<()>,
+    stop: oneshot::Sender<()>,
+}
+
+struct Shared {
+    store: Arc<FeatureStore>,
+    config: WorkerConfig,
+    paused: AtomicBool,
+    /// Held for the whole of a tick. `wait_for_idle` takes it, so once it returns after a
+    /// pause, no tick can write: the next one sees `paused` while holding this gate.
+    tick_gate: Mutex<()>,
+    tick_count: AtomicU64,
+    writes_count: AtomicU64,
+    error_count: AtomicU64,
+    last_error: StdMutex<Option<String>>,
+}
+
+impl StreamingWorker {
+    pub fn new(store: Arc<FeatureStore>, config: WorkerConfig) -> Self {
+        StreamingWorker {
+            shared: Arc::new(Shared {
+                store,
+                config,
+                paused: AtomicBool::new(false),
+                tick_gate: Mutex::new(()),
+                tick_count: AtomicU64::new(0),
+                writes_count: AtomicU64::new(0),
+                error_count: AtomicU64::new(0),
+                last_error: StdMutex::new(None),
+            }),
+            running: StdMutex::new(None),
+        }
+    }
+
+    /// Starts the task, unpaused. Does nothing if it is already running.
+    pub fn start(&self) {
+        let mut running = self.running.lock().expect("worker lock");
+        if running.is_some() {
+            return;
+        }
+        self.shared.paused.store(false, SeqCst);
+        let (stop, stopped) = oneshot::channel();
+        let task = tokio::spawn(Arc::clone(&self.shared).run(stopped));
+        *running = Some(Running { task, stop });
+    }
+
+    /// Ends the task, at the latest after the tick in flight. Safe to call twice.
+    pub async fn stop(&self) {
+        let running = self.running.lock().expect("worker lock").take();
+        if let Some(Running { task, stop }) = running {
+            let _ = stop.send(());
+            if let Err(e) = task.await {
+                tracing::error!("streaming worker task ended abnormally: {e}");
+            }
+        }
+    }
+
+    /// Stops writing at the next tick; the task keeps running.
+    pub fn pause(&self) {
+        self.shared.paused.store(true, SeqCst);
+    }
+
+    pub fn resume(&self) {
+        self.shared.paused.store(false, SeqCst);
+    }
+
+    /// Waits for the tick in flight, if any. After `pause`, no write follows this.
+    pub async fn wait_for_idle(&self) {
+        drop(self.shared.tick_gate.lock().await);
+    }
+
+    /// Stopped → start, running → pause, paused → resume.
+    pub fn toggle(&self) -> WorkerStats {
+        let stats = self.stats();
+        if !stats.running {
+            self.start();
+        } else if stats.paused {
+            self.resume();
+        } else {
+            self.pause();
+        }
+        self.stats()
+    }
+
+    pub fn stats(&self) -> WorkerStats {
+        let running = self.running.lock().expect("worker lock").is_some();
+        let shared = &self.shared;
+        WorkerStats {
+            running,
+            paused: running && shared.paused.load(SeqCst),
+            tick_count: shared.tick_count.load(SeqCst),
+            writes_count: shared.writes_count.load(SeqCst),
+            error_count: shared.error_count.load(SeqCst),
+            last_error: shared.last_error.lock().expect("error lock").clone(),
+        }
+    }
+}
+
+impl Shared {
+    async fn run(self: Arc<Self>, mut stopped: oneshot::Receiver<()>) {
+        let mut rng = ChaCha8Rng::seed_from_u64(self.config.seed);
+        let mut ticks = tokio::time::interval(self.config.tick);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = &mut stopped => return,
+                _ = ticks.tick() => self.tick(&mut rng).await,
+            }
+        }
+    }
+
+    async fn tick(&self, rng: &mut ChaCha8Rng) {
+        let _gate = self.tick_gate.lock().await;
+        if self.paused.load(SeqCst) {
+            return;
+        }
+        self.tick_count.fetch_add(1, SeqCst);
+        if let Err(e) = self.write_some(rng).await {
+            // A failing tick is counted and reported; the worker itself carries on.
+            tracing::warn!("streaming tick failed: {e}");
+            self.error_count.fetch_add(1, SeqCst);
+            *self.last_error.lock().expect("error lock") = Some(e.to_string());
+        }
+    }
+
+    async fn write_some(&self, rng: &mut ChaCha8Rng) -> Result<(), StoreError> {
+        let pool = self.store.some_ids(SAMPLE_POOL).await?;
+        let chosen: Vec<&String> = pool
+            .choose_multiple(rng, self.config.users_per_tick)
+            .collect();
+        let ttl = self.store.config().streaming_ttl_seconds;
+        for id in chosen {
+            let event = synth::streaming_features(rng, now_ms());
+            self.store.update_streaming(id, &event, ttl).await?;
+            self.writes_count.fetch_add(1, SeqCst);
+        }
+        Ok(())
+    }
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}

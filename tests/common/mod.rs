@@ -1,0 +1,71 @@
+//! Shared by the integration tests: the private test Redis that `make test` starts, and a fresh
+//! key prefix per test so tests never see each other's keys.
+
+#![allow(dead_code)] // each test binary uses its own subset
+
+use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use feature_store::store::{FeatureStore, StoreConfig};
+
+/// The test Redis. `make test` sets REDIS_URL to a throwaway server on a free port.
+pub fn redis_url() -> String {
+    std::env::var("REDIS_URL")
+        .expect("REDIS_URL must point at a throwaway Redis >= 7.4; run the tests with `make test`")
+}
+
+/// A prefix no other test, and no earlier run, uses.
+pub fn unique_prefix(test: &str) -> String {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    format!(
+        "test:{test}:{nanos}:{}:",
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+pub async fn store_with(test: &str, batch_ttl: u64, streaming_ttl: u64) -> FeatureStore {
+    FeatureStore::connect(
+        &redis_url(),
+        StoreConfig {
+            key_prefix: unique_prefix(test),
+            batch_ttl_seconds: batch_ttl,
+            streaming_ttl_seconds: streaming_ttl,
+        },
+    )
+    .await
+    .expect("connect to the test Redis")
+}
+
+pub async fn store(test: &str) -> FeatureStore {
+    store_with(test, 86_400, 300).await
+}
+
+/// Polls `check` every 50 ms until it returns true; panics with `what` after `deadline`.
+pub async fn eventually<F, Fut>(deadline: Duration, what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let started = Instant::now();
+    while !check().await {
+        assert!(
+            started.elapsed() < deadline,
+            "timed out after {deadline:?} waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// A raw connection for checking what the store wrote, independent of the store's own reads.
+pub async fn raw() -> redis::aio::MultiplexedConnection {
+    redis::Client::open(redis_url())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap()
+}

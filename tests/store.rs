@@ -1,0 +1,356 @@
+//! The store against a real Redis: every operation and both TTL layers.
+
+mod common;
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use common::{eventually, raw, store, store_with};
+use feature_store::store::{EntityRow, FeatureStore};
+use feature_store::synth::synthesize_users;
+use futures::future::join_all;
+use redis::AsyncCommands;
+
+fn row(id: &str, fields: &[(&str, &str)]) -> EntityRow {
+    EntityRow {
+        id: id.into(),
+        fields: fields
+            .iter()
+            .map(|(n, v)| (n.to_string(), v.to_string()))
+            .collect(),
+    }
+}
+
+fn streaming_event(tx: u32) -> Vec<(&'static str, String)> {
+    vec![
+        ("last_device_id", "ios-9f02".to_string()),
+        ("tx_count_5m", tx.to_string()),
+    ]
+}
+
+#[tokio::test]
+async fn bulk_load_writes_every_field_and_a_key_ttl() {
+    let store = store("bulk").await;
+    let written = store
+        .bulk_load(synthesize_users(30, 42), 3600)
+        .await
+        .unwrap();
+    assert_eq!(written, 30);
+    let mut conn = raw().await;
+    let stored: HashMap<String, String> = conn.hgetall(store.key("u0001")).await.unwrap();
+    let expected = synthesize_users(1, 42).next().unwrap();
+    assert_eq!(
+        stored,
+        expected.fields.into_iter().collect::<HashMap<_, _>>()
+    );
+    let ttl = store.key_ttl("u0030").await.unwrap();
+    assert!((3590..=3600).contains(&ttl), "key TTL {ttl}");
+    assert_eq!(store.stats().batch_writes_total, 30);
+}
+
+#[tokio::test]
+async fn bulk_load_of_nothing_writes_nothing() {
+    let store = store("bulk-empty").await;
+    assert_eq!(store.bulk_load(Vec::new(), 60).await.unwrap(), 0);
+    assert_eq!(store.count().await.unwrap(), 0);
+}
+
+#[tokio::test]
+async fn streaming_fields_get_their_own_ttl_and_batch_fields_keep_none() {
+    let store = store("streaming").await;
+    store
+        .bulk_load([row("u1", &[("risk_segment", "low")])], 3600)
+        .await
+        .unwrap();
+    store
+        .update_streaming("u1", &streaming_event(3), 120)
+        .await
+        .unwrap();
+    let ttls = store
+        .field_ttls(
+            "u1",
+            &["risk_segment", "last_device_id", "tx_count_5m", "nope"],
+        )
+        .await
+        .unwrap();
+    assert_eq!(ttls[0], -1, "batch field has no field TTL");
+    assert!((110..=120).contains(&ttls[1]), "streaming TTL {}", ttls[1]);
+    assert!((110..=120).contains(&ttls[2]), "streaming TTL {}", ttls[2]);
+    assert_eq!(ttls[3], -2, "missing field");
+    assert_eq!(store.stats().streaming_writes_total, 1);
+    // An empty update is a no-op, not an error.
+    store.update_streaming("u1", &[], 120).await.unwrap();
+}
+
+#[tokio::test]
+async fn read_returns_present_fields_in_request_order() {
+    let store = store("read").await;
+    store
+        .bulk_load([row("u1", &[("a", "1"), ("b", "true"), ("c", "2.5")])], 600)
+        .await
+        .unwrap();
+    let got = store.read("u1", &["c", "missing", "a"]).await.unwrap();
+    assert_eq!(
+        got,
+        vec![
+            ("c".to_string(), "2.5".to_string()),
+            ("a".into(), "1".into())
+        ]
+    );
+    assert!(store.read("u1", &[] as &[&str]).await.unwrap().is_empty());
+    assert!(store.read("nobody", &["a"]).await.unwrap().is_empty());
+    let stats = store.stats();
+    assert_eq!((stats.reads_total, stats.read_fields_total), (2, 2));
+    let all = store.read_all("u1").await.unwrap();
+    assert_eq!(all.len(), 3);
+}
+
+#[tokio::test]
+async fn batch_read_keeps_input_order_and_gives_missing_entities_empty_rows() {
+    let store = store("batch").await;
+    store
+        .bulk_load(synthesize_users(1200, 5), 600)
+        .await
+        .unwrap();
+    let mut ids: Vec<String> = (1..=1200)
+        .rev()
+        .map(feature_store::synth::user_id)
+        .collect();
+    ids.insert(3, "ghost".into());
+    let rows = store
+        .batch_read(&ids, &["risk_segment", "tx_count_7d", "nope"])
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), ids.len());
+    for ((id, features), asked) in rows.iter().zip(&ids) {
+        assert_eq!(id, asked);
+        let expected = if id == "ghost" { 0 } else { 2 };
+        assert_eq!(features.len(), expected, "{id}");
+    }
+    assert_eq!(rows[0].1[0].0, "risk_segment");
+}
+
+#[tokio::test]
+async fn key_ttl_reports_missing_and_persistent_keys() {
+    let store = store("key-ttl").await;
+    assert_eq!(store.key_ttl("nobody").await.unwrap(), -2);
+    let mut conn = raw().await;
+    let _: () = conn.hset(store.key("forever"), "a", "1").await.unwrap();
+    assert_eq!(store.key_ttl("forever").await.unwrap(), -1);
+    assert_eq!(
+        store.field_ttls("nobody", &["a", "b"]).await.unwrap(),
+        vec![-2, -2]
+    );
+}
+
+#[tokio::test]
+async fn housekeeping_lists_counts_and_deletes() {
+    let store = store("housekeeping").await;
+    store.bulk_load(synthesize_users(12, 1), 600).await.unwrap();
+    store
+        .bulk_load([row("u10000", &[("a", "1")])], 600)
+        .await
+        .unwrap();
+    assert_eq!(store.count().await.unwrap(), 13);
+    let ids = store.list_ids(5).await.unwrap();
+    assert_eq!(ids, ["u0001", "u0002", "u0003", "u0004", "u0005"]);
+    assert_eq!(store.list_ids(100).await.unwrap().last().unwrap(), "u10000");
+    assert!(store.delete("u0001").await.unwrap());
+    assert!(!store.delete("u0001").await.unwrap());
+    assert_eq!(store.count().await.unwrap(), 12);
+    assert_eq!(store.some_ids(3).await.unwrap().len(), 3);
+}
+
+#[tokio::test]
+async fn reset_deletes_only_its_own_prefix_even_with_glob_characters() {
+    let url = common::redis_url();
+    let base = common::unique_prefix("reset");
+    let connect = |prefix: String| {
+        let url = url.clone();
+        async move {
+            FeatureStore::connect(
+                &url,
+                feature_store::store::StoreConfig {
+                    key_prefix: prefix,
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap()
+        }
+    };
+    // `[1]` as a glob would match the key `...t1:x`; escaped, it matches only itself.
+    let globby = connect(format!("{base}t[1]:")).await;
+    let lookalike = connect(format!("{base}t1:")).await;
+    let other = connect(format!("{base}other:")).await;
+    for store in [&globby, &lookalike, &other] {
+        store.bulk_load(synthesize_users(25, 3), 600).await.unwrap();
+    }
+    assert_eq!(globby.count().await.unwrap(), 25);
+    assert_eq!(globby.reset().await.unwrap(), 25);
+    assert_eq!(globby.count().await.unwrap(), 0);
+    assert_eq!(lookalike.count().await.unwrap(), 25);
+    assert_eq!(other.count().await.unwrap(), 25);
+    assert_eq!(other.reset().await.unwrap(), 25);
+    assert_eq!(lookalike.count().await.unwrap(), 25);
+    lookalike.reset().await.unwrap();
+}
+
+#[tokio::test]
+async fn mixed_staleness_streaming_fields_expire_and_batch_fields_stay() {
+    let store = store_with("stale-fields", 3600, 2).await;
+    store
+        .bulk_load([row("u1", &[("risk_segment", "high")])], 3600)
+        .await
+        .unwrap();
+    store
+        .update_streaming("u1", &streaming_event(7), 2)
+        .await
+        .unwrap();
+    let names = ["risk_segment", "last_device_id", "tx_count_5m"];
+    assert_eq!(store.read("u1", &names).await.unwrap().len(), 3);
+    eventually(
+        Duration::from_secs(6),
+        "streaming fields to expire",
+        || async { store.read("u1", &names).await.unwrap().len() == 1 },
+    )
+    .await;
+    assert_eq!(
+        store.read("u1", &names).await.unwrap(),
+        vec![("risk_segment".to_string(), "high".to_string())]
+    );
+    assert!(store.key_ttl("u1").await.unwrap() > 3500);
+}
+
+#[tokio::test]
+async fn mixed_staleness_a_stale_batch_makes_the_whole_entity_disappear() {
+    let store = store("stale-entity").await;
+    store
+        .bulk_load([row("u1", &[("risk_segment", "high")])], 2)
+        .await
+        .unwrap();
+    store
+        .update_streaming("u1", &streaming_event(1), 300)
+        .await
+        .unwrap();
+    eventually(Duration::from_secs(6), "the entity to expire", || async {
+        store.key_ttl("u1").await.unwrap() == -2
+    })
+    .await;
+    assert!(store
+        .read("u1", &["risk_segment", "tx_count_5m"])
+        .await
+        .unwrap()
+        .is_empty());
+}
+
+#[tokio::test]
+async fn concurrent_streaming_updates_never_leave_a_field_without_ttl() {
+    let store = store("concurrent-ttl").await;
+    store
+        .bulk_load(synthesize_users(20, 9), 3600)
+        .await
+        .unwrap();
+    let names = ["last_device_id", "tx_count_5m"];
+    let writers = (0..8).map(|w| {
+        let store = &store;
+        async move {
+            for i in 0..50 {
+                let id = feature_store::synth::user_id((w * 50 + i) % 20 + 1);
+                store
+                    .update_streaming(&id, &streaming_event(i as u32), 300)
+                    .await
+                    .unwrap();
+            }
+        }
+    });
+    let checker = async {
+        for i in 0..200 {
+            let id = feature_store::synth::user_id(i % 20 + 1);
+            let present = store.read(&id, &names).await.unwrap();
+            let ttls = store.field_ttls(&id, &names).await.unwrap();
+            for ((name, _), ttl) in present.iter().zip(&ttls) {
+                assert!(
+                    *ttl > 0 || *ttl == -2,
+                    "{id}.{name} was readable with TTL {ttl}"
+                );
+            }
+        }
+    };
+    tokio::join!(join_all(writers), checker);
+    for n in 1..=20 {
+        let id = feature_store::synth::user_id(n);
+        for ttl in store.field_ttls(&id, &names).await.unwrap() {
+            assert!(ttl > 0, "{id} has a streaming field with TTL {ttl}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn concurrent_bulk_loads_and_streaming_updates_lose_no_field() {
+    let store = store("no-lost-fields").await;
+    let loads = async {
+        for _ in 0..5 {
+            store
+                .bulk_load(synthesize_users(300, 11), 3600)
+                .await
+                .unwrap();
+        }
+    };
+    let updates = async {
+        for round in 0..3 {
+            for n in 1..=300 {
+                let id = feature_store::synth::user_id(n);
+                store
+                    .update_streaming(&id, &streaming_event(round), 300)
+                    .await
+                    .unwrap();
+            }
+        }
+    };
+    tokio::join!(loads, updates);
+    let batch: Vec<&str> =
+        feature_store::schema::names_of(feature_store::schema::FeatureKind::Batch).collect();
+    let mut names = batch.clone();
+    names.extend(["last_device_id", "tx_count_5m"]);
+    let ids: Vec<String> = (1..=300).map(feature_store::synth::user_id).collect();
+    for (id, features) in store.batch_read(&ids, &names).await.unwrap() {
+        assert_eq!(
+            features.len(),
+            names.len(),
+            "{id} lost a field: {features:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_hundred_thousand_rows_load_in_chunks_and_count() {
+    let store = store("100k").await;
+    let mut progress = Vec::new();
+    let written = store
+        .bulk_load_with_progress(synthesize_users(100_000, 42), 600, |done| {
+            progress.push(done)
+        })
+        .await
+        .unwrap();
+    assert_eq!(written, 100_000);
+    assert!(progress.len() > 1, "loaded in one chunk");
+    assert!(progress.windows(2).all(|w| w[0] < w[1]));
+    assert_eq!(progress.last(), Some(&100_000));
+    assert_eq!(store.count().await.unwrap(), 100_000);
+    assert_eq!(store.reset().await.unwrap(), 100_000);
+}
+
+#[tokio::test]
+async fn unreachable_redis_is_one_clear_error() {
+    let err = FeatureStore::connect("redis://127.0.0.1:1", Default::default())
+        .await
+        .err()
+        .expect("port 1 must not answer");
+    let message = err.to_string();
+    assert!(
+        message.starts_with("cannot connect to Redis at redis://127.0.0.1:1:"),
+        "{message}"
+    );
+    assert!(!message.contains('\n'));
+}

@@ -1,0 +1,253 @@
+//! The streaming worker against a real Redis: lifecycle, the pause/wait/reset guarantee, and
+//! carrying on through a Redis outage.
+
+mod common;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::{eventually, store_with};
+use feature_store::schema::{names_of, FeatureKind};
+use feature_store::store::{FeatureStore, StoreConfig};
+use feature_store::synth::synthesize_users;
+use feature_store::worker::{StreamingWorker, WorkerConfig};
+
+fn fast(users_per_tick: usize) -> WorkerConfig {
+    WorkerConfig {
+        tick: Duration::from_millis(20),
+        users_per_tick,
+        seed: 1337,
+    }
+}
+
+async fn loaded_store(test: &str, users: u64) -> Arc<FeatureStore> {
+    let store = store_with(test, 3600, 60).await;
+    store
+        .bulk_load(synthesize_users(users, 42), 3600)
+        .await
+        .unwrap();
+    Arc::new(store)
+}
+
+#[tokio::test]
+async fn the_worker_writes_all_five_streaming_features_with_their_ttl() {
+    let store = loaded_store("worker-writes", 10).await;
+    let worker = StreamingWorker::new(Arc::clone(&store), fast(10));
+    worker.start();
+    eventually(Duration::from_secs(10), "a tick to write", || async {
+        worker.stats().writes_count >= 10
+    })
+    .await;
+    worker.stop().await;
+    let streaming: Vec<&str> = names_of(FeatureKind::Streaming).collect();
+    let ids: Vec<String> = (1..=10).map(feature_store::synth::user_id).collect();
+    let rows = store.batch_read(&ids, &streaming).await.unwrap();
+    let written = rows.iter().filter(|(_, f)| f.len() == 5).count();
+    assert!(written > 0, "no user got all five streaming features");
+    for (id, features) in rows.iter().filter(|(_, f)| !f.is_empty()) {
+        let ttls = store.field_ttls(id, &streaming).await.unwrap();
+        assert!(
+            ttls.iter().all(|&t| (1..=60).contains(&t)),
+            "{id}: {ttls:?} {features:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn lifecycle_toggle_pause_resume_and_a_double_stop() {
+    let store = loaded_store("worker-lifecycle", 5).await;
+    let worker = StreamingWorker::new(store, fast(2));
+    assert!(!worker.stats().running);
+
+    let started = worker.toggle();
+    assert!(started.running && !started.paused);
+    eventually(Duration::from_secs(10), "ticks", || async {
+        worker.stats().tick_count >= 2
+    })
+    .await;
+
+    let paused = worker.toggle();
+    assert!(paused.running && paused.paused);
+    worker.wait_for_idle().await;
+    let frozen = worker.stats().writes_count;
+    tokio::time::sleep(Duration::from_millis(150)).await; // several ticks' worth
+    assert_eq!(worker.stats().writes_count, frozen, "a paused worker wrote");
+
+    let resumed = worker.toggle();
+    assert!(resumed.running && !resumed.paused);
+    eventually(Duration::from_secs(10), "writes after resume", || async {
+        worker.stats().writes_count > frozen
+    })
+    .await;
+
+    let before = Instant::now();
+    worker.stop().await;
+    assert!(
+        before.elapsed() < Duration::from_secs(1),
+        "stop took {:?}",
+        before.elapsed()
+    );
+    assert!(!worker.stats().running);
+    worker.stop().await;
+    assert_eq!(worker.stats().last_error, None);
+}
+
+#[tokio::test]
+async fn after_pause_and_wait_for_idle_no_tick_ever_writes() {
+    let store = loaded_store("worker-race", 50).await;
+    // Many users per tick and a 1 ms tick keep a write in flight most of the time.
+    let worker = StreamingWorker::new(
+        Arc::clone(&store),
+        WorkerConfig {
+            tick: Duration::from_millis(1),
+            users_per_tick: 50,
+            seed: 7,
+        },
+    );
+    worker.start();
+    for round in 0..100 {
+        worker.pause();
+        worker.wait_for_idle().await;
+        let writes = worker.stats().writes_count;
+        store.reset().await.unwrap();
+        tokio::task::yield_now().await;
+        assert_eq!(
+            store.count().await.unwrap(),
+            0,
+            "round {round}: a tick wrote after the wait"
+        );
+        assert_eq!(worker.stats().writes_count, writes, "round {round}");
+        store
+            .bulk_load(synthesize_users(50, 42), 3600)
+            .await
+            .unwrap();
+        worker.resume();
+        let resumed_at = worker.stats().writes_count;
+        eventually(Duration::from_secs(10), "a write after resume", || async {
+            worker.stats().writes_count > resumed_at
+        })
+        .await;
+    }
+    worker.stop().await;
+}
+
+/// A Redis of the test's own, so it can be killed and brought back on the same port.
+struct OwnRedis {
+    child: std::process::Child,
+    port: u16,
+    dir: std::path::PathBuf,
+}
+
+impl OwnRedis {
+    fn start(port: u16, dir: std::path::PathBuf) -> Self {
+        let bin = std::env::var("REDIS_SERVER_BIN")
+            .expect("REDIS_SERVER_BIN must name a redis-server >= 7.4; run with `make test`");
+        let child = std::process::Command::new(bin)
+            .args([
+                "--port",
+                &port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+            ])
+            .arg("--dir")
+            .arg(&dir)
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("start redis-server");
+        OwnRedis { child, port, dir }
+    }
+
+    fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    async fn wait_ready(&self) {
+        let url = self.url();
+        eventually(Duration::from_secs(10), "own Redis to answer", || {
+            let url = url.clone();
+            async move {
+                match redis::Client::open(url)
+                    .unwrap()
+                    .get_multiplexed_async_connection()
+                    .await
+                {
+                    Ok(mut conn) => redis::cmd("PING")
+                        .query_async::<String>(&mut conn)
+                        .await
+                        .is_ok(),
+                    Err(_) => false,
+                }
+            }
+        })
+        .await;
+    }
+
+    fn kill(mut self) -> (u16, std::path::PathBuf) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+        (self.port, self.dir.clone())
+    }
+}
+
+impl Drop for OwnRedis {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[tokio::test]
+async fn a_redis_outage_is_counted_and_the_worker_recovers_by_itself() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let dir = std::env::temp_dir().join(format!("fs-outage-{port}"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let redis = OwnRedis::start(port, dir);
+    redis.wait_ready().await;
+    let store = Arc::new(
+        FeatureStore::connect(&redis.url(), StoreConfig::default())
+            .await
+            .unwrap(),
+    );
+    store.bulk_load(synthesize_users(5, 1), 3600).await.unwrap();
+    let worker = StreamingWorker::new(Arc::clone(&store), fast(5));
+    worker.start();
+    eventually(Duration::from_secs(10), "writes", || async {
+        worker.stats().writes_count > 0
+    })
+    .await;
+
+    let (port, dir) = redis.kill();
+    eventually(
+        Duration::from_secs(15),
+        "failing ticks to be counted",
+        || async { worker.stats().error_count >= 2 },
+    )
+    .await;
+    let during = worker.stats();
+    assert!(during.running, "an error killed the worker");
+    assert!(during.last_error.is_some());
+
+    let redis = OwnRedis::start(port, dir.clone());
+    redis.wait_ready().await;
+    let writes = worker.stats().writes_count;
+    eventually(
+        Duration::from_secs(20),
+        "writes after Redis came back",
+        || async {
+            // The restarted Redis is empty: reload (retrying while the connection is rebuilt)
+            // so the worker has users to write to.
+            let _ = store.bulk_load(synthesize_users(5, 1), 3600).await;
+            worker.stats().writes_count > writes
+        },
+    )
+    .await;
+    worker.stop().await;
+    drop(redis);
+    let _ = std::fs::remove_dir_all(dir);
+}
