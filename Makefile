@@ -1,8 +1,8 @@
 # The two commands a user needs: `make run` and `make test`. Both install what is missing.
 .PHONY: run test bench setup redis stop lint
 
-run: ## Build (release) and serve on http://127.0.0.1:8093
-	@scripts/run.sh
+run: ## Build (release) and serve on http://127.0.0.1:8093; flags via ARGS="..."
+	@scripts/run.sh $(ARGS)
 
 test: ## Unit, integration (real Redis) and Playwright tests
 	@scripts/test.sh

@@ -83,6 +83,31 @@ async fn streaming_fields_get_their_own_ttl_and_batch_fields_keep_none() {
 }
 
 #[tokio::test]
+async fn the_redis_7_4_write_path_sets_every_field_ttl_too() {
+    let store = store("streaming-7.4")
+        .await
+        .with_multi_exec_streaming_writes();
+    store
+        .bulk_load([row("u1", &[("risk_segment", "low")])], 3600)
+        .await
+        .unwrap();
+    store
+        .update_streaming("u1", &streaming_event(4), 90)
+        .await
+        .unwrap();
+    let ttls = store
+        .field_ttls("u1", &["risk_segment", "last_device_id", "tx_count_5m"])
+        .await
+        .unwrap();
+    assert_eq!(ttls[0], -1);
+    assert!(ttls[1..].iter().all(|t| (80..=90).contains(t)), "{ttls:?}");
+    assert_eq!(
+        store.read("u1", &["tx_count_5m"]).await.unwrap(),
+        vec![("tx_count_5m".to_string(), "4".to_string())]
+    );
+}
+
+#[tokio::test]
 async fn read_returns_present_fields_in_request_order() {
     let store = store("read").await;
     store

@@ -1,7 +1,22 @@
-import { expect, Page } from "@playwright/test";
+import { APIRequestContext, expect, Page } from "@playwright/test";
 
 /** Loads the app and waits until the WASM client has hydrated the page. */
 export async function openApp(page: Page) {
   await page.goto("/");
   await expect(page.locator("body[data-hydrated='true']")).toBeAttached({ timeout: 30_000 });
 }
+
+/** Puts the store back to how the server starts: 200 users, worker running. */
+export async function freshStore(request: APIRequestContext) {
+  expect((await request.post("/api/reset")).ok()).toBe(true);
+  const loaded = await request.post("/api/bulk-load", { data: { count: 200, ttl_seconds: 86400 } });
+  expect(loaded.ok()).toBe(true);
+  const state = await (await request.get("/api/state")).json();
+  if (!state.worker.running || state.worker.paused) {
+    const toggled = await (await request.post("/api/worker/toggle")).json();
+    expect(toggled).toEqual({ running: true, paused: false });
+  }
+}
+
+export const BATCH_FIELDS = ["risk_segment", "tx_count_7d", "avg_amount_30d"];
+export const STREAMING_FIELDS = ["tx_count_5m", "failed_logins_15m"];

@@ -81,6 +81,13 @@ impl FeatureStore {
         })
     }
 
+    /// Writes streaming fields the Redis 7.4 way (HSET + HEXPIRE in MULTI/EXEC) even on a
+    /// server with HSETEX: for proxies that lack HSETEX, and so that path is tested.
+    pub fn with_multi_exec_streaming_writes(mut self) -> Self {
+        self.streaming_write = StreamingWrite::HSetThenHExpire;
+        self
+    }
+
     pub fn config(&self) -> &StoreConfig {
         &self.config
     }
@@ -128,9 +135,13 @@ impl FeatureStore {
             for row in rows.by_ref().take(CHUNK) {
                 let key = self.key(&row.id);
                 pipeline
-                    .hset_multiple(&key, &row.fields)
+                    .cmd("HSET")
+                    .arg(&key)
+                    .arg(&row.fields)
                     .ignore()
-                    .expire(&key, ttl_seconds as i64);
+                    .cmd("EXPIRE")
+                    .arg(&key)
+                    .arg(ttl_seconds);
                 queued += 1;
             }
             let expired: Vec<i64> = self.link.pipeline(&pipeline).await?;
@@ -177,7 +188,9 @@ impl FeatureStore {
                     .pipeline(
                         pipe()
                             .atomic()
-                            .hset_multiple(&key, fields)
+                            .cmd("HSET")
+                            .arg(&key)
+                            .arg(fields)
                             .cmd("HEXPIRE")
                             .arg(&key)
                             .arg(ttl_seconds)

@@ -1,0 +1,85 @@
+import { test, expect } from "@playwright/test";
+import { freshStore } from "./helpers";
+
+// The HTTP API as curl sees it: JSON in, JSON out, and a 4xx naming the field for bad input.
+
+test.beforeEach(async ({ request }) => {
+  await freshStore(request);
+});
+
+test("state reports the true count, ids, both TTLs and both sets of counters", async ({ request }) => {
+  const state = await (await request.get("/api/state")).json();
+  expect(state.entity_count).toBe(200);
+  expect(state.entity_ids.slice(0, 2)).toEqual(["u0001", "u0002"]);
+  expect(state.key_prefix).toBe("e2e:user:");
+  expect(state.streaming_ttl_seconds).toBe(3);
+  expect(state.store.batch_writes_total).toBe(200);
+  expect(state.worker.running).toBe(true);
+});
+
+test("read returns values, typed values and TTLs", async ({ request }) => {
+  const res = await request.post("/api/read", {
+    data: { user: "u0002", fields: ["account_age_days", "avg_amount_30d", "nope"] },
+  });
+  expect(res.status()).toBe(200);
+  const body = await res.json();
+  expect(body.requested).toEqual(["account_age_days", "avg_amount_30d", "nope"]);
+  expect(body.returned_count).toBe(2);
+  expect(typeof body.typed_values.account_age_days).toBe("number");
+  expect(String(body.typed_values.account_age_days)).toBe(body.values.account_age_days);
+  expect(body.ttls).toEqual({ account_age_days: -1, avg_amount_30d: -1, nope: -2 });
+  expect(body.key_ttl_seconds).toBeGreaterThan(86000);
+});
+
+test("inspect lists every schema field, and batch-read defaults to six fields", async ({ request }) => {
+  const inspected = await (await request.get("/api/inspect?user=u0001")).json();
+  expect(inspected.exists).toBe(true);
+  expect(inspected.fields).toHaveLength(11);
+  const missing = await (await request.get("/api/inspect?user=ghost")).json();
+  expect(missing.exists).toBe(false);
+  expect(missing.fields.every((f: { ttl_seconds: number }) => f.ttl_seconds === -2)).toBe(true);
+
+  const batch = await (await request.post("/api/batch-read", { data: { count: 30 } })).json();
+  expect(batch.entity_count).toBe(30);
+  expect(batch.fields).toEqual([
+    "risk_segment",
+    "last_login_ts",
+    "last_device_id",
+    "tx_count_5m",
+    "failed_logins_15m",
+    "session_country",
+  ]);
+  expect(batch.sample).toHaveLength(10);
+});
+
+const bad: [string, string, object | string, string][] = [
+  ["/api/bulk-load", "bulk count 0", { count: 0, ttl_seconds: 60 }, "count"],
+  ["/api/bulk-load", "bulk count 100001", { count: 100001, ttl_seconds: 60 }, "count"],
+  ["/api/bulk-load", "TTL 4", { count: 10, ttl_seconds: 4 }, "ttl_seconds"],
+  ["/api/bulk-load", "TTL 172801", { count: 10, ttl_seconds: 172801 }, "ttl_seconds"],
+  ["/api/batch-read", "batch count 1001", { count: 1001 }, "count"],
+  ["/api/read", "empty user", { user: "", fields: ["a"] }, "user"],
+  ["/api/read", "over-long user", { user: "u".repeat(200), fields: ["a"] }, "user"],
+  ["/api/read", "control characters", { user: "u\u0007", fields: ["a"] }, "user"],
+];
+
+for (const [path, name, data, field] of bad) {
+  test(`${name} is a 422 naming ${field}, and changes nothing`, async ({ request }) => {
+    const res = await request.post(path, { data });
+    expect(res.status()).toBe(422);
+    const body = await res.json();
+    expect(body.error).toBe("invalid_input");
+    expect(body.field).toBe(field);
+    const state = await (await request.get("/api/state")).json();
+    expect(state.entity_count).toBe(200);
+  });
+}
+
+test("a malformed JSON body is a 400", async ({ request }) => {
+  const res = await request.post("/api/bulk-load", {
+    headers: { "content-type": "application/json" },
+    data: "{count: 5",
+  });
+  expect(res.status()).toBe(400);
+  expect((await res.json()).error).toBe("bad_request");
+});

@@ -1,0 +1,134 @@
+import { test, expect, Page } from "@playwright/test";
+import { BATCH_FIELDS, STREAMING_FIELDS, freshStore, openApp } from "./helpers";
+
+test.beforeEach(async ({ request }) => {
+  await freshStore(request);
+});
+
+const row = (page: Page, table: string, field: string) =>
+  page.getByTestId(table).locator(`tr[data-field="${field}"]`);
+
+test("the page loads, hydrates and shows 200 users", async ({ page }, testInfo) => {
+  await openApp(page);
+  await expect(page.getByTestId("entity-count")).toHaveText("200");
+  await expect(page.getByTestId("streaming-ttl")).toHaveText("3 s");
+  await expect(page.getByTestId("worker-badge")).toHaveText("running");
+  await expect(page.locator("#read-user option")).toHaveCount(200);
+  await page.screenshot({ path: testInfo.outputPath("full-page.png"), fullPage: true });
+});
+
+test("a mixed read shows batch fields without a field TTL and streaming fields with one", async ({
+  page,
+}) => {
+  await openApp(page);
+  await page.locator("#read-user").selectOption("u0007");
+  await page.getByRole("button", { name: "Read", exact: true }).click();
+  await expect(page.getByTestId("read-summary")).toContainText("u0007: 5 of 5 fields");
+  for (const field of BATCH_FIELDS) {
+    await expect(row(page, "read-table", field).locator("td.ttl")).toHaveText("no field TTL");
+  }
+  for (const field of STREAMING_FIELDS) {
+    await expect(row(page, "read-table", field).locator("td.ttl")).toHaveText(/^[1-3] s$/);
+  }
+});
+
+test("pausing the worker lets streaming fields expire while batch fields stay; resuming brings them back", async ({
+  page,
+}) => {
+  await openApp(page);
+  await page.getByTestId("worker-toggle").click();
+  await expect(page.getByTestId("worker-badge")).toHaveText("paused");
+
+  await page.locator("#read-user").selectOption("u0003");
+  await page.getByRole("button", { name: "Read", exact: true }).click();
+  await page.locator("#inspect-user").selectOption("u0003");
+  await page.getByRole("button", { name: "Inspect", exact: true }).click();
+  // No new reads: the countdown reaches 0 and the tables re-sync by themselves.
+  for (const field of STREAMING_FIELDS) {
+    await expect(row(page, "read-table", field).locator("td.value")).toHaveText("missing or expired");
+    await expect(row(page, "inspect-table", field).locator("td.ttl")).toHaveText("missing");
+  }
+  for (const field of BATCH_FIELDS) {
+    await expect(row(page, "read-table", field).locator("td.ttl")).toHaveText("no field TTL");
+    await expect(row(page, "inspect-table", field).locator("td.value")).not.toHaveText("missing or expired");
+  }
+
+  await page.getByTestId("worker-toggle").click();
+  await expect(page.getByTestId("worker-badge")).toHaveText("running");
+  await expect(async () => {
+    await page.getByRole("button", { name: "Read", exact: true }).click();
+    await expect(page.getByTestId("read-summary")).toContainText("5 of 5 fields", { timeout: 1000 });
+  }).toPass({ timeout: 10_000 });
+});
+
+test("a TTL counts down in the browser", async ({ page }) => {
+  await openApp(page);
+  await page.locator("#inspect-user").selectOption("u0001");
+  await page.getByRole("button", { name: "Inspect", exact: true }).click();
+  const summary = page.getByTestId("inspect-summary");
+  await expect(summary).toContainText("key TTL");
+  const seconds = async () => Number((await summary.textContent())!.match(/key TTL (\d+) s/)![1]);
+  const first = await seconds();
+  await expect.poll(seconds, { timeout: 5000 }).toBeLessThan(first);
+  await expect(page.getByTestId("inspect-table").locator("tbody tr")).toHaveCount(11);
+});
+
+test("bulk-loading 50 users with a 5 s TTL after a reset, the count falls to 0 by itself", async ({
+  page,
+}) => {
+  await openApp(page);
+  page.once("dialog", (dialog) => dialog.accept());
+  await page.getByRole("button", { name: "Reset store" }).click();
+  await expect(page.getByTestId("entity-count")).toHaveText("0");
+  await page.getByLabel("Users", { exact: true }).first().fill("50");
+  await page.getByLabel("Key TTL (s)").fill("5");
+  await page.getByRole("button", { name: "Bulk-load" }).click();
+  await expect(page.getByTestId("bulk-result")).toContainText("Loaded 50 users with a 5 s key TTL");
+  await expect(page.getByTestId("entity-count")).toHaveText("50");
+  await expect(page.getByTestId("entity-count")).toHaveText("0", { timeout: 15_000 });
+});
+
+test("batch scoring of 100 users shows the sample", async ({ page }) => {
+  await openApp(page);
+  await page.getByRole("button", { name: "Pipeline HMGET" }).click();
+  await expect(page.getByTestId("batch-summary")).toContainText("100 users × 6 fields");
+  await expect(page.getByTestId("batch-sample").locator("tbody tr")).toHaveCount(10);
+  await expect(page.getByTestId("batch-sample").locator("tbody tr").first()).toContainText("u0001");
+});
+
+test("reset asks for confirmation, and only then empties the store", async ({ page }) => {
+  await openApp(page);
+  await expect(page.getByTestId("entity-count")).toHaveText("200");
+  page.once("dialog", (dialog) => dialog.dismiss());
+  await page.getByRole("button", { name: "Reset store" }).click();
+  await expect(page.getByTestId("entity-count")).toHaveText("200");
+  page.once("dialog", (dialog) => {
+    expect(dialog.type()).toBe("confirm");
+    dialog.accept();
+  });
+  await page.getByRole("button", { name: "Reset store" }).click();
+  await expect(page.getByTestId("bulk-result")).toContainText("Reset deleted");
+  await expect(page.getByTestId("entity-count")).toHaveText("0");
+});
+
+test("bad input shows an error banner and changes nothing", async ({ page }) => {
+  await openApp(page);
+  const users = page.getByLabel("Users", { exact: true }).first();
+  await users.fill("0");
+  await page.getByRole("button", { name: "Bulk-load" }).click();
+  await expect(page.getByTestId("banner")).toContainText("invalid count: must be between 1 and 100000");
+  await users.fill("10");
+  await page.getByLabel("Key TTL (s)").fill("1");
+  await page.getByRole("button", { name: "Bulk-load" }).click();
+  await expect(page.getByTestId("banner")).toContainText("invalid ttl_seconds: must be between 5 and 172800");
+  await expect(page.getByTestId("entity-count")).toHaveText("200");
+  await expect(page.getByTestId("batch-writes")).toHaveText("200");
+});
+
+test("the layout fits a 390 px phone screen", async ({ page }) => {
+  await page.setViewportSize({ width: 390, height: 844 });
+  await openApp(page);
+  const overflow = await page.evaluate(() => document.documentElement.scrollWidth);
+  expect(overflow).toBeLessThanOrEqual(390);
+  await expect(page.getByRole("button", { name: "Pipeline HMGET" })).toBeVisible();
+});
