@@ -113,15 +113,19 @@ pub fn App() -> impl IntoView {
             </p>
         </header>
         <Banner/>
-        <main class="grid">
-            <HealthPanel/>
-            <StatePanel latest/>
-            <MaterializePanel/>
-            <WorkerPanel latest/>
-            <ReadPanel latest/>
-            <BatchPanel/>
-            <InspectPanel latest/>
-        </main>
+        // Every panel reads the polled state, so they all sit inside one Transition: rendered
+        // with the first state on the server, and kept on screen while it refreshes.
+        <Transition fallback=|| view! { <p class="result">"Loading the store…"</p> }>
+            <main class="grid">
+                <HealthPanel/>
+                <StatePanel latest/>
+                <MaterializePanel/>
+                <WorkerPanel latest/>
+                <ReadPanel latest/>
+                <BatchPanel/>
+                <InspectPanel latest/>
+            </main>
+        </Transition>
     }
 }
 

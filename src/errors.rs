@@ -55,6 +55,13 @@ impl FromServerFnError for ApiError {
             ServerFnErrorErr::Args(_) | ServerFnErrorErr::MissingArg(_) => ApiError::BadRequest {
                 message: value.to_string(),
             },
+            // On the server this is a request body that did not decode (malformed JSON, a
+            // wrong type); in the browser it would be a response that did not: Internal.
+            ServerFnErrorErr::Deserialization(cause) if cfg!(feature = "ssr") => {
+                ApiError::BadRequest {
+                    message: format!("the request body does not decode: {cause}"),
+                }
+            }
             ServerFnErrorErr::Request(_) => ApiError::Unavailable {
                 message: format!("the feature-store server did not answer: {value}"),
             },
