@@ -330,7 +330,9 @@ fn WorkerPanel(latest: Signal<Option<StoreState>>) -> impl IntoView {
                 <dt>"Failed ticks"</dt>
                 <dd>{move || worker().map(|w| w.error_count)}</dd>
                 <dt>"Last error"</dt>
-                <dd class="error">{move || worker().and_then(|w| w.last_error).unwrap_or_else(|| "none".into())}</dd>
+                <dd class:error=move || worker().is_some_and(|w| w.last_error.is_some())>
+                    {move || worker().and_then(|w| w.last_error).unwrap_or_else(|| "none".into())}
+                </dd>
             </dl>
             <button
                 data-testid="worker-toggle"
