@@ -111,8 +111,7 @@ pub async fn get_health() -> Result<Health, ApiError> {
 pub async fn get_state() -> Result<StoreState, ApiError> {
     let state = ssr::state()?;
     let store = &state.store;
-    let (entity_count, entity_ids) =
-        tokio::try_join!(store.count(), store.list_ids(STATE_ID_LIMIT))?;
+    let (entity_count, entity_ids) = store.list_ids_and_count(STATE_ID_LIMIT).await?;
     let config = store.config();
     Ok(StoreState {
         redis_version: store.redis_version().to_string(),

@@ -180,6 +180,11 @@ async fn housekeeping_lists_counts_and_deletes() {
     let ids = store.list_ids(5).await.unwrap();
     assert_eq!(ids, ["u0001", "u0002", "u0003", "u0004", "u0005"]);
     assert_eq!(store.list_ids(100).await.unwrap().last().unwrap(), "u10000");
+    let (total, first) = store.list_ids_and_count(2).await.unwrap();
+    assert_eq!(
+        (total, first),
+        (13, vec!["u0001".to_string(), "u0002".to_string()])
+    );
     assert!(store.delete("u0001").await.unwrap());
     assert!(!store.delete("u0001").await.unwrap());
     assert_eq!(store.count().await.unwrap(), 12);

@@ -301,10 +301,21 @@ impl FeatureStore {
     /// Entity ids under this prefix, shortest first then alphabetical (so u0002 < u10000),
     /// at most `limit` of them.
     pub async fn list_ids(&self, limit: usize) -> Result<Vec<String>, StoreError> {
+        Ok(self.list_ids_and_count(limit).await?.1)
+    }
+
+    /// `list_ids` and the true entity count from one SCAN, for the state view.
+    pub async fn list_ids_and_count(&self, limit: usize) -> Result<(u64, Vec<String>), StoreError> {
         let mut ids = self.scan_ids(usize::MAX).await?;
-        ids.sort_unstable_by(|a, b| a.len().cmp(&b.len()).then_with(|| a.cmp(b)));
-        ids.truncate(limit);
-        Ok(ids)
+        let total = ids.len() as u64;
+        let order = |a: &String, b: &String| a.len().cmp(&b.len()).then_with(|| a.cmp(b));
+        // Partition first, so a million ids cost O(n) and only `limit` of them get sorted.
+        if limit < ids.len() {
+            ids.select_nth_unstable_by(limit, order);
+            ids.truncate(limit);
+        }
+        ids.sort_unstable_by(order);
+        Ok((total, ids))
     }
 
     /// Up to `max` entity ids in SCAN order, stopping early: a cheap pool to sample from
