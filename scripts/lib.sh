@@ -65,3 +65,14 @@ PY
   fi
   echo "$bin"
 }
+
+# Debian's Redis 7.0 (from redis-tools, whose redis-check-rdb is the server when called
+# redis-server), to prove that the app refuses a Redis without HEXPIRE.
+old_redis_server_binary() {
+  local link="$CACHE_DIR/redis-7.0/redis-server"
+  if [[ ! -x $link ]]; then
+    mkdir -p "$(dirname "$link")"
+    ln -sf /usr/bin/redis-check-rdb "$link"
+  fi
+  echo "$link"
+}

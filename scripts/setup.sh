@@ -51,6 +51,9 @@ fi
 
 if [[ $purpose == test ]]; then
   [[ -x /usr/bin/chromium ]] || apt_install chromium
+  # redis-tools carries Debian's Redis 7.0 server (as redis-check-rdb): the tests check that
+  # we refuse it. Installing it starts no service.
+  [[ -x /usr/bin/redis-check-rdb ]] || apt_install redis-tools
   # npm ci only when the lock file changed since the last install.
   stamp=end2end/node_modules/.installed-lock
   if ! cmp -s end2end/package-lock.json "$stamp" 2>/dev/null; then

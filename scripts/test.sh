@@ -23,11 +23,12 @@ redis_pid=$!
 wait_until 10 redis_ping "$redis_port" || { cat "$work/redis.log"; die "test Redis did not start"; }
 export REDIS_URL="redis://127.0.0.1:$redis_port"
 REDIS_SERVER_BIN=$(redis_server_binary)
-export REDIS_SERVER_BIN
+OLD_REDIS_SERVER_BIN=$(old_redis_server_binary)
+export REDIS_SERVER_BIN OLD_REDIS_SERVER_BIN
 say "private test Redis on port $redis_port"
 
 say "unit and integration tests"
-cargo test --features ssr --locked
+cargo test --locked
 
 say "building the app for the end-to-end tests"
 cargo leptos build

@@ -1,0 +1,158 @@
+//! The two binaries as a user runs them: build-features writing users, and both refusing a bad
+//! Redis with one clear line and a non-zero exit.
+
+mod common;
+
+use std::process::{Child, Command, Output, Stdio};
+use std::time::Duration;
+
+use common::{eventually, raw, redis_url, unique_prefix};
+use redis::AsyncCommands;
+
+const SERVER: &str = env!("CARGO_BIN_EXE_feature-store");
+const BUILD_FEATURES: &str = env!("CARGO_BIN_EXE_build-features");
+
+fn run(bin: &str, args: &[&str]) -> Output {
+    Command::new(bin)
+        .args(args)
+        .env_remove("REDIS_URL")
+        .stdin(Stdio::null())
+        .output()
+        .expect("run the binary")
+}
+
+/// Asserts a failed run printed exactly one line, starting with `start`.
+fn assert_one_line_failure(out: &Output, start: &str) {
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "stderr: {stderr}");
+    let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert_eq!(lines.len(), 1, "expected one line, got:\n{stderr}");
+    assert!(lines[0].starts_with(start), "{}", lines[0]);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+#[tokio::test]
+async fn build_features_materializes_users_with_a_key_ttl() {
+    let prefix = unique_prefix("cli");
+    let url = redis_url();
+    let out = run(
+        BUILD_FEATURES,
+        &[
+            "--count",
+            "500",
+            "--ttl-seconds",
+            "3600",
+            "--key-prefix",
+            &prefix,
+            "--redis-url",
+            &url,
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        format!("Materialized 500 users at {prefix}* with a 3600s key-level TTL.")
+    );
+    let mut conn = raw().await;
+    let fields: Vec<(String, String)> = conn.hgetall(format!("{prefix}u0001")).await.unwrap();
+    assert_eq!(fields.len(), 6);
+    let ttl: i64 = conn.ttl(format!("{prefix}u0500")).await.unwrap();
+    assert!((3590..=3600).contains(&ttl), "TTL {ttl}");
+    let missing: bool = conn.exists(format!("{prefix}u0501")).await.unwrap();
+    assert!(!missing);
+}
+
+#[test]
+fn help_documents_every_flag() {
+    let help = String::from_utf8(run(BUILD_FEATURES, &["--help"]).stdout).unwrap();
+    for flag in [
+        "--count",
+        "--ttl-seconds",
+        "--redis-url",
+        "--key-prefix",
+        "--seed",
+    ] {
+        assert!(help.contains(flag), "build-features --help lacks {flag}");
+    }
+    let help = String::from_utf8(run(SERVER, &["--help"]).stdout).unwrap();
+    for flag in [
+        "--host",
+        "--port",
+        "--redis-url",
+        "--key-prefix",
+        "--batch-ttl-seconds",
+        "--streaming-ttl-seconds",
+        "--tick-seconds",
+        "--users-per-tick",
+        "--initial-users",
+        "--no-reset",
+        "--no-worker",
+    ] {
+        assert!(help.contains(flag), "feature-store --help lacks {flag}");
+    }
+}
+
+#[test]
+fn an_unreachable_redis_is_one_line_and_exit_1() {
+    for bin in [SERVER, BUILD_FEATURES] {
+        let out = run(bin, &["--redis-url", "redis://127.0.0.1:1"]);
+        assert_one_line_failure(
+            &out,
+            "error: cannot connect to Redis at redis://127.0.0.1:1:",
+        );
+    }
+}
+
+/// Debian's Redis 7.0, which has no HEXPIRE. `make test` points OLD_REDIS_SERVER_BIN at it.
+struct OldRedis(Child, u16);
+
+impl Drop for OldRedis {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[tokio::test]
+async fn a_redis_older_than_7_4_is_refused_with_one_line() {
+    let bin = std::env::var("OLD_REDIS_SERVER_BIN")
+        .expect("OLD_REDIS_SERVER_BIN must name a Redis 7.0 server; run with `make test`");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let child = Command::new(bin)
+        .args([
+            "--port",
+            &port.to_string(),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+        ])
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("start the old redis-server");
+    let old = OldRedis(child, port);
+    let url = format!("redis://127.0.0.1:{}", old.1);
+    eventually(Duration::from_secs(10), "the old Redis to answer", || {
+        let url = url.clone();
+        async move {
+            let Ok(client) = redis::Client::open(url) else {
+                return false;
+            };
+            client.get_multiplexed_async_connection().await.is_ok()
+        }
+    })
+    .await;
+    for bin in [SERVER, BUILD_FEATURES] {
+        let out = run(bin, &["--redis-url", &url]);
+        assert_one_line_failure(&out, "error: Redis 7.0.");
+        assert!(String::from_utf8_lossy(&out.stderr).contains("need Redis >= 7.4"));
+    }
+}
