@@ -18,9 +18,7 @@ pub enum ApiError {
     BadRequest { message: String },
 
     /// Redis cannot be reached right now; the server reconnects by itself.
-    #[error(
-        "Redis is unavailable ({message}); the server reconnects on its own, try again shortly"
-    )]
+    #[error("{message}")]
     Unavailable { message: String },
 
     /// Anything else; the message says what failed.
@@ -63,7 +61,9 @@ impl FromServerFnError for ApiError {
                 }
             }
             ServerFnErrorErr::Request(_) => ApiError::Unavailable {
-                message: format!("the feature-store server did not answer: {value}"),
+                message: format!(
+                    "the feature-store server did not answer ({value}); is it running?"
+                ),
             },
             other => ApiError::Internal {
                 message: other.to_string(),
@@ -89,7 +89,9 @@ impl From<crate::store::StoreError> for ApiError {
     fn from(e: crate::store::StoreError) -> Self {
         if e.is_unavailable() {
             ApiError::Unavailable {
-                message: e.to_string(),
+                message: format!(
+                    "Redis is unavailable ({e}); the server reconnects on its own, try again shortly"
+                ),
             }
         } else {
             ApiError::Internal {

@@ -131,84 +131,9 @@ async fn after_pause_and_wait_for_idle_no_tick_ever_writes() {
     worker.stop().await;
 }
 
-/// A Redis of the test's own, so it can be killed and brought back on the same port.
-struct OwnRedis {
-    child: std::process::Child,
-    port: u16,
-    dir: std::path::PathBuf,
-}
-
-impl OwnRedis {
-    fn start(port: u16, dir: std::path::PathBuf) -> Self {
-        let bin = std::env::var("REDIS_SERVER_BIN")
-            .expect("REDIS_SERVER_BIN must name a redis-server >= 7.4; run with `make test`");
-        let child = std::process::Command::new(bin)
-            .args([
-                "--port",
-                &port.to_string(),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-            ])
-            .arg("--dir")
-            .arg(&dir)
-            .stdout(std::process::Stdio::null())
-            .spawn()
-            .expect("start redis-server");
-        OwnRedis { child, port, dir }
-    }
-
-    fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.port)
-    }
-
-    async fn wait_ready(&self) {
-        let url = self.url();
-        eventually(Duration::from_secs(10), "own Redis to answer", || {
-            let url = url.clone();
-            async move {
-                match redis::Client::open(url)
-                    .unwrap()
-                    .get_multiplexed_async_connection()
-                    .await
-                {
-                    Ok(mut conn) => redis::cmd("PING")
-                        .query_async::<String>(&mut conn)
-                        .await
-                        .is_ok(),
-                    Err(_) => false,
-                }
-            }
-        })
-        .await;
-    }
-
-    fn kill(mut self) -> (u16, std::path::PathBuf) {
-        self.child.kill().unwrap();
-        self.child.wait().unwrap();
-        (self.port, self.dir.clone())
-    }
-}
-
-impl Drop for OwnRedis {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 #[tokio::test]
 async fn a_redis_outage_is_counted_and_the_worker_recovers_by_itself() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let dir = std::env::temp_dir().join(format!("fs-outage-{port}"));
-    std::fs::create_dir_all(&dir).unwrap();
-    let redis = OwnRedis::start(port, dir);
-    redis.wait_ready().await;
+    let redis = common::OwnRedis::start(common::free_port()).await;
     let store = Arc::new(
         FeatureStore::connect(&redis.url(), StoreConfig::default())
             .await
@@ -222,7 +147,8 @@ async fn a_redis_outage_is_counted_and_the_worker_recovers_by_itself() {
     })
     .await;
 
-    let (port, dir) = redis.kill();
+    let port = redis.port;
+    drop(redis);
     eventually(
         Duration::from_secs(15),
         "failing ticks to be counted",
@@ -233,8 +159,7 @@ async fn a_redis_outage_is_counted_and_the_worker_recovers_by_itself() {
     assert!(during.running, "an error killed the worker");
     assert!(during.last_error.is_some());
 
-    let redis = OwnRedis::start(port, dir.clone());
-    redis.wait_ready().await;
+    let redis = common::OwnRedis::start(port).await;
     let writes = worker.stats().writes_count;
     eventually(
         Duration::from_secs(20),
@@ -249,5 +174,4 @@ async fn a_redis_outage_is_counted_and_the_worker_recovers_by_itself() {
     .await;
     worker.stop().await;
     drop(redis);
-    let _ = std::fs::remove_dir_all(dir);
 }

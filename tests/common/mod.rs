@@ -69,3 +69,63 @@ pub async fn raw() -> redis::aio::MultiplexedConnection {
         .await
         .unwrap()
 }
+
+/// A port nobody listens on right now.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A Redis of the test's own, so it can be killed and brought back on the same port.
+pub struct OwnRedis {
+    child: std::process::Child,
+    pub port: u16,
+}
+
+impl OwnRedis {
+    /// Starts REDIS_SERVER_BIN (set by `make test`) on `port`, without persistence.
+    pub async fn start(port: u16) -> Self {
+        let bin = std::env::var("REDIS_SERVER_BIN")
+            .expect("REDIS_SERVER_BIN must name a redis-server >= 7.4; run with `make test`");
+        let child = std::process::Command::new(bin)
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no", "--dir"])
+            .arg(std::env::temp_dir())
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("start redis-server");
+        let redis = OwnRedis { child, port };
+        let url = redis.url();
+        eventually(Duration::from_secs(10), "own Redis to answer", || {
+            let url = url.clone();
+            async move {
+                let Ok(client) = redis::Client::open(url) else {
+                    return false;
+                };
+                let Ok(mut conn) = client.get_multiplexed_async_connection().await else {
+                    return false;
+                };
+                redis::cmd("PING")
+                    .query_async::<String>(&mut conn)
+                    .await
+                    .is_ok()
+            }
+        })
+        .await;
+        redis
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+}
+
+impl Drop for OwnRedis {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
