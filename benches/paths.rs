@@ -207,6 +207,31 @@ fn cpu_model() -> String {
         .unwrap_or_else(|| "unknown".into())
 }
 
+/// Runs `op` `total` times, spread over CONCURRENCY tasks sharing the store's one connection,
+/// each on a different user; returns operations per second.
+async fn throughput<F, Fut>(store: &Arc<FeatureStore>, total: usize, op: F) -> f64
+where
+    F: Fn(Arc<FeatureStore>, String) -> Fut + Clone + Send + 'static,
+    Fut: std::future::Future<Output = ()> + Send,
+{
+    let started = Instant::now();
+    let tasks: Vec<_> = (0..CONCURRENCY)
+        .map(|task| {
+            let (store, op) = (Arc::clone(store), op.clone());
+            tokio::spawn(async move {
+                for i in 0..total / CONCURRENCY {
+                    let id = user_id(((task * 7919 + i) as u64) % USERS + 1);
+                    op(Arc::clone(&store), id).await;
+                }
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.unwrap();
+    }
+    total as f64 / started.elapsed().as_secs_f64()
+}
+
 #[tokio::main]
 async fn main() {
     let redis_url = env("REDIS_URL");
@@ -281,25 +306,10 @@ async fn main() {
     ));
 
     say("store: read under 32 concurrent callers on one connection");
-    let total = 200_000;
-    let started = Instant::now();
-    let callers: Vec<_> = (0..CONCURRENCY)
-        .map(|c| {
-            let store = Arc::clone(&store);
-            tokio::spawn(async move {
-                for i in 0..total / CONCURRENCY {
-                    store
-                        .read(&user_id(((c * 7919 + i) as u64) % USERS + 1), &READ_FIELDS)
-                        .await
-                        .unwrap();
-                }
-            })
-        })
-        .collect();
-    for c in callers {
-        c.await.unwrap();
-    }
-    let ops = total as f64 / started.elapsed().as_secs_f64();
+    let ops = throughput(&store, 200_000, |store, id| async move {
+        store.read(&id, &READ_FIELDS).await.unwrap();
+    })
+    .await;
     rows.push(Row::new(
         "store read, 32 concurrent callers (µs per read)",
         1e6 / ops,
@@ -366,27 +376,17 @@ async fn main() {
     bulk.reset().await.unwrap();
 
     say("store: streaming updates of 5 fields, 32 concurrent writers");
-    let total = 100_000;
-    let started = Instant::now();
-    let writers: Vec<_> = (0..CONCURRENCY)
-        .map(|c| {
-            let store = Arc::clone(&store);
-            tokio::spawn(async move {
-                let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(c as u64);
-                for i in 0..total / CONCURRENCY {
-                    let event = streaming_features(&mut rng, 1_700_000_000_000);
-                    store
-                        .update_streaming(&user_id(((c * 31 + i) as u64) % USERS + 1), &event, 300)
-                        .await
-                        .unwrap();
-                }
-            })
-        })
-        .collect();
-    for w in writers {
-        w.await.unwrap();
-    }
-    let updates = total as f64 / started.elapsed().as_secs_f64();
+    let event = streaming_features(
+        &mut rand_chacha::ChaCha8Rng::seed_from_u64(1337),
+        1_700_000_000_000,
+    );
+    let updates = throughput(&store, 100_000, move |store, id| {
+        let event = event.clone();
+        async move {
+            store.update_streaming(&id, &event, 300).await.unwrap();
+        }
+    })
+    .await;
     rows.push(Row::new(
         "store streaming update, 5 fields, 32 writers (µs per update)",
         1e6 / updates,

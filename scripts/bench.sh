@@ -10,28 +10,10 @@ say "release build of the server and the benchmark"
 cargo leptos build --release
 cargo bench --bench paths --no-run --locked 2>&1 | tail -n 1 >&2
 
-work=$(mktemp -d)
-redis_pid= server_pid=
-cleanup() {
-  [[ -n $server_pid ]] && kill "$server_pid" 2>/dev/null && wait "$server_pid" 2>/dev/null
-  [[ -n $redis_pid ]] && kill "$redis_pid" 2>/dev/null && wait "$redis_pid" 2>/dev/null
-  rm -rf "$work"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+start_private_redis
+RUST_LOG=warn start_private_app target/release/feature-store \
+  --redis-url "redis://127.0.0.1:$REDIS_PORT" --no-worker --initial-users 1000
 
-redis_port=$(free_port)
-"$(redis_server_binary)" --port "$redis_port" --bind 127.0.0.1 --dir "$work" \
-  --save '' --appendonly no >"$work/redis.log" 2>&1 &
-redis_pid=$!
-wait_until 10 redis_ping "$redis_port" || die "bench Redis did not start"
-
-app_port=$(free_port)
-RUST_LOG=warn target/release/feature-store --port "$app_port" --redis-url "redis://127.0.0.1:$redis_port" \
-  --no-worker --initial-users 1000 >"$work/server.log" 2>&1 &
-server_pid=$!
-wait_until 60 curl -sf "http://127.0.0.1:$app_port/api/health" || { cat "$work/server.log"; die "server did not start"; }
-
-REDIS_URL="redis://127.0.0.1:$redis_port" REDIS_PORT=$redis_port \
-SERVER_URL="http://127.0.0.1:$app_port" SERVER_PID=$server_pid \
+REDIS_URL="redis://127.0.0.1:$REDIS_PORT" REDIS_PORT=$REDIS_PORT \
+SERVER_URL="http://127.0.0.1:$APP_PORT" SERVER_PID=$APP_PID \
   cargo bench --bench paths --locked

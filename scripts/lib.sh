@@ -76,3 +76,44 @@ old_redis_server_binary() {
   fi
   echo "$link"
 }
+
+# Throwaway processes for tests and benchmarks, all stopped (with their data) on any exit.
+PRIVATE_DIR=
+PRIVATE_PIDS=()
+stop_private() {
+  local pid
+  for pid in "${PRIVATE_PIDS[@]}"; do
+    kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
+  done
+  [[ -n $PRIVATE_DIR ]] && rm -rf "$PRIVATE_DIR"
+  return 0
+}
+private_dir() {
+  if [[ -z $PRIVATE_DIR ]]; then
+    PRIVATE_DIR=$(mktemp -d)
+    trap stop_private EXIT
+    trap 'exit 130' INT TERM
+  fi
+}
+
+# Starts a private Redis >= 7.4 on a free port, without persistence; sets REDIS_PORT.
+start_private_redis() {
+  private_dir
+  REDIS_PORT=$(free_port)
+  "$(redis_server_binary)" --port "$REDIS_PORT" --bind 127.0.0.1 --dir "$PRIVATE_DIR" \
+    --save '' --appendonly no >"$PRIVATE_DIR/redis.log" 2>&1 &
+  PRIVATE_PIDS+=($!)
+  wait_until 10 redis_ping "$REDIS_PORT" || { cat "$PRIVATE_DIR/redis.log" >&2; die "private Redis did not start"; }
+}
+
+# Starts `binary args...` as the app on a free port and waits for /api/health; sets APP_PORT.
+# Its log is $PRIVATE_DIR/server.log.
+start_private_app() {
+  private_dir
+  APP_PORT=$(free_port)
+  "$1" --port "$APP_PORT" "${@:2}" >"$PRIVATE_DIR/server.log" 2>&1 &
+  PRIVATE_PIDS+=($!)
+  APP_PID=$!
+  wait_until 60 curl -sf "http://127.0.0.1:$APP_PORT/api/health" ||
+    { cat "$PRIVATE_DIR/server.log" >&2; die "the app did not come up"; }
+}

@@ -166,9 +166,12 @@ pub async fn read_features(user: String, fields: Vec<String>) -> Result<ReadResu
     let user = crate::input::entity_id("user", &user)?;
     let fields = crate::input::feature_names("fields", fields)?;
     let store = ssr::state()?.store;
-    let (found, elapsed_ms) = store.timed_read(&user, &fields).await?;
-    let (field_ttls, key_ttl_seconds) =
-        tokio::try_join!(store.field_ttls(&user, &fields), store.key_ttl(&user))?;
+    // Sent together, so the TTLs for display share the HMGET's round trip.
+    let ((found, elapsed_ms), field_ttls, key_ttl_seconds) = tokio::try_join!(
+        store.timed_read(&user, &fields),
+        store.field_ttls(&user, &fields),
+        store.key_ttl(&user)
+    )?;
     Ok(ReadResult {
         returned_count: found.len(),
         typed_values: found

@@ -7,6 +7,7 @@ mod stats;
 
 use std::time::Instant;
 
+use futures::{stream, StreamExt};
 use redis::{cmd, pipe};
 
 pub use error::StoreError;
@@ -19,6 +20,8 @@ use crate::model::StoreStats;
 /// Entities per pipelined round trip: bounded so a million rows never build one giant buffer
 /// and every chunk answers well inside the client's response timeout.
 const CHUNK: usize = 500;
+/// Chunks of a bulk load awaiting their reply at once.
+const CHUNKS_IN_FLIGHT: usize = 4;
 
 /// How the store is keyed and how long each TTL layer lasts.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -127,9 +130,8 @@ impl FeatureStore {
         ttl_seconds: u64,
         mut progress: impl FnMut(usize),
     ) -> Result<usize, StoreError> {
-        let mut rows = rows.into_iter().peekable();
-        let mut written = 0;
-        while rows.peek().is_some() {
+        let mut rows = rows.into_iter();
+        let chunks = std::iter::from_fn(|| {
             let mut pipeline = pipe();
             let mut queued = 0;
             for row in rows.by_ref().take(CHUNK) {
@@ -144,9 +146,16 @@ impl FeatureStore {
                     .arg(ttl_seconds);
                 queued += 1;
             }
-            let expired: Vec<i64> = self.link.pipeline(&pipeline).await?;
-            let chunk_written = expired.iter().filter(|&&code| code == 1).count();
-            debug_assert_eq!(expired.len(), queued);
+            (queued > 0).then_some(pipeline)
+        });
+        // A few chunks in flight on the one connection: Redis works on one while we encode the
+        // next. Commands still reach Redis in order, each HSET before its EXPIRE.
+        let mut replies = stream::iter(chunks)
+            .map(|pipeline| async move { self.link.pipeline::<Vec<i64>>(&pipeline).await })
+            .buffered(CHUNKS_IN_FLIGHT);
+        let mut written = 0;
+        while let Some(expire_codes) = replies.next().await {
+            let chunk_written = expire_codes?.iter().filter(|&&code| code == 1).count();
             written += chunk_written;
             self.counters.batch_written(chunk_written);
             progress(written);
