@@ -207,6 +207,20 @@ fn cpu_model() -> String {
         .unwrap_or_else(|| "unknown".into())
 }
 
+/// p50 and p99 in ms of `op(i)`, after `warmup` runs that are not measured.
+async fn latency(warmup: usize, runs: usize, mut op: impl AsyncFnMut(usize)) -> (f64, f64) {
+    for i in 0..warmup {
+        op(i).await;
+    }
+    let mut samples = Vec::with_capacity(runs);
+    for i in 0..runs {
+        let started = Instant::now();
+        op(i).await;
+        samples.push(started.elapsed());
+    }
+    percentiles(samples)
+}
+
 /// Runs `op` `total` times, spread over CONCURRENCY tasks sharing the store's one connection,
 /// each on a different user; returns operations per second.
 async fn throughput<F, Fut>(store: &Arc<FeatureStore>, total: usize, op: F) -> f64
@@ -255,6 +269,16 @@ async fn main() {
         .await
         .unwrap();
     let key = store.key("u0001");
+    // The bare client, with the same TCP_NODELAY, to separate its cost from the store's.
+    let raw = redis::Client::open(
+        redis::IntoConnectionInfo::into_connection_info(redis_url.as_str())
+            .unwrap()
+            .set_tcp_settings(redis::io::tcp::TcpSettings::default().set_nodelay(true)),
+    )
+    .unwrap()
+    .get_multiplexed_async_connection()
+    .await
+    .unwrap();
     let mut rows = Vec::new();
 
     say("floor: redis-benchmark");
@@ -282,20 +306,11 @@ async fn main() {
     );
 
     say("store: read of 5 fields, 1 caller");
-    for i in 0..2_000 {
-        store
-            .read(&user_id(i % USERS + 1), &READ_FIELDS)
-            .await
-            .unwrap();
-    }
-    let mut samples = Vec::with_capacity(20_000);
-    for i in 0..20_000 {
-        let id = user_id(i % USERS + 1);
-        let started = Instant::now();
+    let (p50, p99) = latency(2_000, 20_000, async |i| {
+        let id = user_id(i as u64 % USERS + 1);
         store.read(&id, &READ_FIELDS).await.unwrap();
-        samples.push(started.elapsed());
-    }
-    let (p50, p99) = percentiles(samples);
+    })
+    .await;
     rows.push(Row::new(
         "store read, 5 fields, 1 caller (p50 ms)",
         p50,
@@ -303,6 +318,24 @@ async fn main() {
         hmget_floor.clone(),
         Some(1.3),
         format!("p99 {p99:.3} ms"),
+    ));
+    let (p50, p99) = latency(2_000, 20_000, async |i| {
+        let key = store.key(&user_id(i as u64 % USERS + 1));
+        let _: redis::Value = redis::cmd("HMGET")
+            .arg(key)
+            .arg(&READ_FIELDS)
+            .query_async(&mut raw.clone())
+            .await
+            .unwrap();
+    })
+    .await;
+    rows.push(Row::new(
+        "reference: redis-rs HMGET alone, no store code (p50 ms)",
+        p50,
+        "ms",
+        hmget_floor.clone(),
+        None,
+        format!("p99 {p99:.3} ms; the client library's own cost"),
     ));
 
     say("store: read under 32 concurrent callers on one connection");
@@ -324,16 +357,10 @@ async fn main() {
 
     say("store: batch read of 100 ids × 6 fields");
     let ids: Vec<String> = (1..=100).map(user_id).collect();
-    for _ in 0..200 {
+    let (p50, p99) = latency(200, 3_000, async |_| {
         store.batch_read(&ids, &BATCH_FIELDS).await.unwrap();
-    }
-    let mut samples = Vec::with_capacity(3_000);
-    for _ in 0..3_000 {
-        let started = Instant::now();
-        store.batch_read(&ids, &BATCH_FIELDS).await.unwrap();
-        samples.push(started.elapsed());
-    }
-    let (p50, p99) = percentiles(samples);
+    })
+    .await;
     rows.push(Row::new(
         "store batch read, 100 ids × 6 fields (p50 ms)",
         p50,
@@ -344,6 +371,25 @@ async fn main() {
         ),
         Some(1.5),
         format!("p99 {p99:.3} ms"),
+    ));
+    let mut raw_batch = redis::pipe();
+    for id in &ids {
+        raw_batch.cmd("HMGET").arg(store.key(id)).arg(&BATCH_FIELDS);
+    }
+    let (p50, p99) = latency(200, 3_000, async |_| {
+        let _: redis::Value = raw_batch.query_async(&mut raw.clone()).await.unwrap();
+    })
+    .await;
+    rows.push(Row::new(
+        "reference: redis-rs pipeline of the same 100 HMGETs, no store code (p50 ms)",
+        p50,
+        "ms",
+        (
+            per_100_ms,
+            "redis-benchmark HMGET 6 fields -P 100, ms per 100".into(),
+        ),
+        None,
+        format!("p99 {p99:.3} ms; the client library's own cost"),
     ));
 
     say("store: bulk load of 100,000 users");
