@@ -83,7 +83,8 @@ PRIVATE_PIDS=()
 stop_private() {
   local pid
   for pid in "${PRIVATE_PIDS[@]}"; do
-    kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
+    kill "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
   done
   [[ -n $PRIVATE_DIR ]] && rm -rf "$PRIVATE_DIR"
   return 0

@@ -6,11 +6,22 @@ use std::process::ExitCode;
 use clap::Parser;
 use feature_store::server::{init_tracing, serve, ServerArgs};
 
-#[tokio::main]
-async fn main() -> ExitCode {
+fn main() -> ExitCode {
     let args = ServerArgs::parse();
+    // cargo-leptos sets this; a binary started by hand must not need it. Set while the process
+    // is still single-threaded.
+    if std::env::var_os("LEPTOS_OUTPUT_NAME").is_none() {
+        std::env::set_var("LEPTOS_OUTPUT_NAME", env!("CARGO_PKG_NAME"));
+    }
     init_tracing();
-    match serve(args).await {
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(serve(args)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e}");

@@ -90,6 +90,20 @@ pub async fn serve(args: ServerArgs) -> Result<(), ServerError> {
         streaming_ttl_seconds: args.streaming_ttl_seconds,
     };
     let store = Arc::new(FeatureStore::connect(&args.redis_url, config).await?);
+    // Take the port before touching any data: a second instance must fail here, not after
+    // it has reset the first one's users.
+    let mut leptos_options = get_configuration(None)
+        .map_err(|e| ServerError::Leptos(e.to_string()))?
+        .leptos_options;
+    let addr = format!("{}:{}", args.host, args.port);
+    let listener = tokio::net::TcpListener::bind(&addr)
+        .await
+        .map_err(|source| ServerError::Bind {
+            addr: addr.clone(),
+            source,
+        })?;
+    let local: SocketAddr = listener.local_addr().map_err(ServerError::Serve)?;
+    leptos_options.site_addr = local;
     if !args.no_reset {
         let deleted = store.reset().await?;
         tracing::info!("reset: deleted {deleted} users under {}*", args.key_prefix);
@@ -124,18 +138,6 @@ pub async fn serve(args: ServerArgs) -> Result<(), ServerError> {
         seed: USERS_SEED,
     };
 
-    let mut leptos_options = get_configuration(None)
-        .map_err(|e| ServerError::Leptos(e.to_string()))?
-        .leptos_options;
-    let addr = format!("{}:{}", args.host, args.port);
-    let listener = tokio::net::TcpListener::bind(&addr)
-        .await
-        .map_err(|source| ServerError::Bind {
-            addr: addr.clone(),
-            source,
-        })?;
-    let local: SocketAddr = listener.local_addr().map_err(ServerError::Serve)?;
-    leptos_options.site_addr = local;
     let app = router(leptos_options, state);
 
     tracing::info!(

@@ -156,3 +156,38 @@ async fn a_redis_older_than_7_4_is_refused_with_one_line() {
         assert!(String::from_utf8_lossy(&out.stderr).contains("need Redis >= 7.4"));
     }
 }
+
+#[tokio::test]
+async fn a_taken_port_fails_before_any_data_is_touched() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port().to_string();
+    let prefix = unique_prefix("taken-port");
+    let mut conn = raw().await;
+    let _: () = conn
+        .hset(format!("{prefix}u0001"), "risk_segment", "low")
+        .await
+        .unwrap();
+    let url = redis_url();
+    let out = run(
+        SERVER,
+        &[
+            "--port",
+            &port,
+            "--redis-url",
+            &url,
+            "--key-prefix",
+            &prefix,
+        ],
+    );
+    assert_one_line_failure(&out, &format!("error: cannot listen on 127.0.0.1:{port}:"));
+    let kept: Option<String> = conn
+        .hget(format!("{prefix}u0001"), "risk_segment")
+        .await
+        .unwrap();
+    assert_eq!(
+        kept.as_deref(),
+        Some("low"),
+        "the failed start reset the store"
+    );
+    let _: () = conn.del(format!("{prefix}u0001")).await.unwrap();
+}

@@ -28,6 +28,16 @@ fn get(port: u16, path: &str) -> Option<(u16, String)> {
     Some((status, body))
 }
 
+/// Kills the server if the test fails before it is stopped.
+struct ServerProcess(std::process::Child);
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 #[tokio::test]
 async fn redis_down_is_a_503_the_server_recovers_from_and_sigterm_exits_cleanly() {
     let redis = OwnRedis::start(free_port()).await;
@@ -35,14 +45,15 @@ async fn redis_down_is_a_503_the_server_recovers_from_and_sigterm_exits_cleanly(
     // A file, not a pipe: nobody drains a pipe while the server runs.
     let log_path = std::env::temp_dir().join(format!("fs-server-test-{port}.log"));
     let log_file = std::fs::File::create(&log_path).unwrap();
-    let mut server = Command::new(env!("CARGO_BIN_EXE_feature-store"))
-        .args(["--port", &port.to_string(), "--redis-url", &redis.url()])
-        .args(["--initial-users", "20", "--tick-seconds", "0.2"])
-        .env("LEPTOS_OUTPUT_NAME", "feature-store")
-        .stdout(Stdio::from(log_file.try_clone().unwrap()))
-        .stderr(Stdio::from(log_file))
-        .spawn()
-        .expect("start the server");
+    let mut server = ServerProcess(
+        Command::new(env!("CARGO_BIN_EXE_feature-store"))
+            .args(["--port", &port.to_string(), "--redis-url", &redis.url()])
+            .args(["--initial-users", "20", "--tick-seconds", "0.2"])
+            .stdout(Stdio::from(log_file.try_clone().unwrap()))
+            .stderr(Stdio::from(log_file))
+            .spawn()
+            .expect("start the server"),
+    );
     eventually(Duration::from_secs(20), "the server to answer", || async {
         get(port, "/api/health").is_some_and(|(status, _)| status == 200)
     })
@@ -73,13 +84,13 @@ async fn redis_down_is_a_503_the_server_recovers_from_and_sigterm_exits_cleanly(
     .await;
 
     let terminated = Command::new("kill")
-        .args(["-TERM", &server.id().to_string()])
+        .args(["-TERM", &server.0.id().to_string()])
         .status()
         .unwrap();
     assert!(terminated.success());
     let mut exited = None;
     eventually(Duration::from_secs(10), "the server to exit", || {
-        exited = server.try_wait().unwrap();
+        exited = server.0.try_wait().unwrap();
         let done = exited.is_some();
         async move { done }
     })
