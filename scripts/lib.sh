@@ -2,7 +2,10 @@
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 CACHE_DIR=${FEATURE_STORE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/feature-store}
-export PATH="$HOME/.cargo/bin:$PATH"
+BINARYEN_VERSION=132.0.0
+# Our wasm-opt first: Debian's binaryen 108 corrupts the reference-types table that
+# wasm-bindgen emits, and the release page would never hydrate.
+export PATH="$CACHE_DIR/binaryen/node_modules/.bin:$HOME/.cargo/bin:$PATH"
 
 say() { printf '==> %s\n' "$*" >&2; }
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }

@@ -40,8 +40,12 @@ if [[ $(wasm-bindgen --version 2>/dev/null) != "wasm-bindgen $WASM_BINDGEN_VERSI
   cargo install --force wasm-bindgen-cli --version "$WASM_BINDGEN_VERSION" >&2
 fi
 
-if [[ $purpose == run || $purpose == bench ]] && ! command -v wasm-opt >/dev/null; then
-  apt_install binaryen
+# Release builds run wasm-opt: binaryen from npm (Debian's 108 breaks the page), in the cache.
+if [[ $(wasm-opt --version 2>/dev/null) != "wasm-opt version ${BINARYEN_VERSION%%.*} "* ]]; then
+  say "installing wasm-opt (npm binaryen $BINARYEN_VERSION) into $CACHE_DIR/binaryen"
+  mkdir -p "$CACHE_DIR/binaryen"
+  npm install --prefix "$CACHE_DIR/binaryen" --no-audit --no-fund --loglevel=error \
+    "binaryen@$BINARYEN_VERSION" >&2
 fi
 
 if [[ $purpose == bench ]]; then

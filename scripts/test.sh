@@ -16,11 +16,11 @@ say "private test Redis on port $REDIS_PORT"
 say "unit and integration tests"
 cargo test --locked
 
-say "building the app for the end-to-end tests"
-cargo leptos build
+say "release build of the app for the end-to-end tests (what make run serves)"
+cargo leptos build --release
 
 # Short TTLs so the browser tests can watch things expire; every user streamed every tick.
-start_private_app target/debug/feature-store --key-prefix "e2e:user:" \
+start_private_app target/release/feature-store --key-prefix "e2e:user:" \
   --streaming-ttl-seconds 3 --tick-seconds 1 --users-per-tick 200
 
 say "end-to-end tests (Playwright, headless Chromium)"

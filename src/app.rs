@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use leptos::prelude::*;
-use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
+use leptos_meta::{provide_meta_context, Link, MetaTags, Stylesheet, Title};
 
 use crate::api::{
     get_health, get_state, BatchRead, BulkLoad, Inspect, ReadFeatures, ReadResult, ResetStore,
@@ -105,6 +105,7 @@ pub fn App() -> impl IntoView {
     view! {
         <Stylesheet id="leptos" href="/pkg/feature-store.css"/>
         <Title text="feature-store"/>
+        <Link rel="icon" type_="image/svg+xml" href="/favicon.svg"/>
         <header class="top">
             <h1>"feature-store"</h1>
             <p class="tagline">
