@@ -514,11 +514,12 @@ fn ReadPanel(latest: Signal<Option<StoreState>>) -> impl IntoView {
             </fieldset>
             <button on:click=submit disabled=move || read.pending().get()>"Read"</button>
             {move || read.value().get().and_then(Result::ok).map(|r| {
-                let summary = format!(
-                    "{}: {} of {} fields in {:.3} ms · key TTL {}",
+                let head = format!(
+                    "{}: {} of {} fields in {:.3} ms · key TTL ",
                     r.user, r.returned_count, r.requested.len(), r.elapsed_ms,
-                    ttl_text(r.key_ttl_seconds, ttl_now(r.key_ttl_seconds, elapsed.get_untracked())),
                 );
+                let key_ttl = r.key_ttl_seconds;
+                let summary = move || format!("{head}{}", ttl_text(key_ttl, ttl_now(key_ttl, elapsed.get())));
                 let rows = r.requested.iter().map(|name| {
                     let value = r.values.get(name).cloned();
                     let reported = r.ttls.get(name).copied().unwrap_or(-2);
@@ -614,10 +615,11 @@ fn InspectPanel(latest: Signal<Option<StoreState>>) -> impl IntoView {
                 disabled=move || inspect.pending().get()>"Inspect"</button>
             {move || inspect.value().get().and_then(Result::ok).map(|i| {
                 let key_ttl = i.key_ttl_seconds;
-                let summary = if i.exists {
-                    format!("{} · key TTL {}", i.user, ttl_text(key_ttl, ttl_now(key_ttl, elapsed.get_untracked())))
+                let (user, exists) = (i.user.clone(), i.exists);
+                let summary = move || if exists {
+                    format!("{user} · key TTL {}", ttl_text(key_ttl, ttl_now(key_ttl, elapsed.get())))
                 } else {
-                    format!("{} does not exist (expired or never loaded)", i.user)
+                    format!("{user} does not exist (expired or never loaded)")
                 };
                 view! {
                     <p class="result" data-testid="inspect-summary">{summary}</p>
