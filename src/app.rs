@@ -353,15 +353,13 @@ fn UserPicker(
 ) -> impl IntoView {
     // Pick the first user once the list arrives, and again if the chosen one disappears.
     Effect::new(move |_| {
-        latest.with(|s| {
-            if let Some(s) = s {
-                let chosen = user.get_untracked();
-                if !s.entity_ids.contains(&chosen) {
-                    if let Some(first) = s.entity_ids.first() {
-                        if chosen.is_empty() {
-                            user.set(first.clone());
-                        }
-                    }
+        latest.with(|state| {
+            let Some(ids) = state.as_ref().map(|s| &s.entity_ids) else {
+                return;
+            };
+            if !ids.contains(&user.get_untracked()) {
+                if let Some(first) = ids.first() {
+                    user.set(first.clone());
                 }
             }
         })
