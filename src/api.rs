@@ -52,7 +52,7 @@ pub struct ReadResult {
     pub ttls: BTreeMap<String, i64>,
     pub key_ttl_seconds: i64,
     pub returned_count: usize,
-    /// Time spent in the HMGET round trip alone.
+    /// The Redis round trip: HMGET, HTTL and TTL in one pipeline.
     pub elapsed_ms: f64,
 }
 
@@ -160,18 +160,13 @@ pub async fn toggle_worker() -> Result<WorkerToggled, ApiError> {
     })
 }
 
-/// The inference read: one HMGET of `fields`, plus their TTLs for display.
+/// The inference read: one HMGET of `fields`, pipelined with their TTLs for display.
 #[server(prefix = "/api", endpoint = "read", input = Json)]
 pub async fn read_features(user: String, fields: Vec<String>) -> Result<ReadResult, ApiError> {
     let user = crate::input::entity_id("user", &user)?;
     let fields = crate::input::feature_names("fields", fields)?;
-    let store = ssr::state()?.store;
-    // Sent together, so the TTLs for display share the HMGET's round trip.
-    let ((found, elapsed_ms), field_ttls, key_ttl_seconds) = tokio::try_join!(
-        store.timed_read(&user, &fields),
-        store.field_ttls(&user, &fields),
-        store.key_ttl(&user)
-    )?;
+    let read = ssr::state()?.store.read_with_ttls(&user, &fields).await?;
+    let found = read.features;
     Ok(ReadResult {
         returned_count: found.len(),
         typed_values: found
@@ -179,11 +174,11 @@ pub async fn read_features(user: String, fields: Vec<String>) -> Result<ReadResu
             .map(|(name, raw)| (name.clone(), crate::schema::decode_field(name, raw)))
             .collect(),
         values: found.into_iter().collect(),
-        ttls: fields.iter().cloned().zip(field_ttls).collect(),
+        ttls: fields.iter().cloned().zip(read.field_ttls).collect(),
         requested: fields,
         user,
-        key_ttl_seconds,
-        elapsed_ms,
+        key_ttl_seconds: read.key_ttl,
+        elapsed_ms: read.elapsed_ms,
     })
 }
 

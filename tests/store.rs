@@ -131,6 +131,39 @@ async fn read_returns_present_fields_in_request_order() {
 }
 
 #[tokio::test]
+async fn read_with_ttls_reports_values_and_freshness_in_one_go() {
+    let store = store("read-ttls").await;
+    store
+        .bulk_load([row("u1", &[("risk_segment", "low")])], 600)
+        .await
+        .unwrap();
+    store
+        .update_streaming("u1", &streaming_event(2), 120)
+        .await
+        .unwrap();
+    let read = store
+        .read_with_ttls("u1", &["risk_segment", "tx_count_5m", "nope"])
+        .await
+        .unwrap();
+    assert_eq!(read.features.len(), 2);
+    assert_eq!(read.field_ttls[0], -1);
+    assert!(
+        (110..=120).contains(&read.field_ttls[1]),
+        "{:?}",
+        read.field_ttls
+    );
+    assert_eq!(read.field_ttls[2], -2);
+    assert!((590..=600).contains(&read.key_ttl));
+    let ghost = store.read_with_ttls("ghost", &["a"]).await.unwrap();
+    assert_eq!(
+        (ghost.features.len(), ghost.field_ttls, ghost.key_ttl),
+        (0, vec![-2], -2)
+    );
+    let nothing = store.read_with_ttls("u1", &[] as &[&str]).await.unwrap();
+    assert!(nothing.features.is_empty() && nothing.field_ttls.is_empty());
+}
+
+#[tokio::test]
 async fn batch_read_keeps_input_order_and_gives_missing_entities_empty_rows() {
     let store = store("batch").await;
     store

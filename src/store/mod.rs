@@ -51,6 +51,18 @@ pub struct EntityRow {
 /// The fields a read found, in the order they were asked for; absent ones are left out.
 pub type Features = Vec<(String, String)>;
 
+/// A read with the freshness of what it asked for.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ReadWithTtls {
+    pub features: Features,
+    /// One per requested name: -2 missing, -1 no field TTL, otherwise seconds left.
+    pub field_ttls: Vec<i64>,
+    /// -2 missing entity, -1 no key TTL, otherwise seconds left.
+    pub key_ttl: i64,
+    /// The round trip, in milliseconds.
+    pub elapsed_ms: f64,
+}
+
 /// How streaming values and their TTL reach Redis together, picked once from the version.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum StreamingWrite {
@@ -230,15 +242,37 @@ impl FeatureStore {
         Ok(features)
     }
 
-    /// `read` with the time Redis took, measured around the HMGET alone.
-    pub async fn timed_read(
+    /// The read the UI shows: HMGET, HTTL of the same names and TTL, in one pipeline, so the
+    /// freshness display costs no extra round trip. `elapsed_ms` is that round trip.
+    pub async fn read_with_ttls(
         &self,
         id: &str,
         names: &[impl AsRef<str>],
-    ) -> Result<(Features, f64), StoreError> {
+    ) -> Result<ReadWithTtls, StoreError> {
+        let key = self.key(id);
         let started = Instant::now();
-        let features = self.read(id, names).await?;
-        Ok((features, elapsed_ms(started)))
+        let (features, field_ttls, key_ttl) = if names.is_empty() {
+            let key_ttl: i64 = self.link.query(cmd("TTL").arg(&key)).await?;
+            (Features::new(), Vec::new(), key_ttl)
+        } else {
+            let mut pipeline = pipe();
+            pipeline
+                .add_command(hmget(&key, names))
+                .add_command(httl(&key, names))
+                .cmd("TTL")
+                .arg(&key);
+            let (values, field_ttls, key_ttl): (Vec<Option<String>>, Option<Vec<i64>>, i64) =
+                self.link.pipeline(&pipeline).await?;
+            let features = present(names, values);
+            self.counters.read(1, features.len());
+            (features, ttls_or_missing(field_ttls, names.len()), key_ttl)
+        };
+        Ok(ReadWithTtls {
+            features,
+            field_ttls,
+            key_ttl,
+            elapsed_ms: elapsed_ms(started),
+        })
     }
 
     /// Every field of an entity with HGETALL. For inspection only, never the hot path.
@@ -287,19 +321,8 @@ impl FeatureStore {
         if names.is_empty() {
             return Ok(Vec::new());
         }
-        let names: Vec<&str> = names.iter().map(AsRef::as_ref).collect();
-        let ttls: Option<Vec<i64>> = self
-            .link
-            .query(
-                cmd("HTTL")
-                    .arg(self.key(id))
-                    .arg("FIELDS")
-                    .arg(names.len())
-                    .arg(&names),
-            )
-            .await?;
-        // Some servers answer a missing key with nil rather than one -2 per field.
-        Ok(ttls.unwrap_or_else(|| vec![-2; names.len()]))
+        let ttls: Option<Vec<i64>> = self.link.query(&httl(&self.key(id), names)).await?;
+        Ok(ttls_or_missing(ttls, names.len()))
     }
 
     /// The key-level TTL: -2 missing entity, -1 no TTL, otherwise seconds left.
@@ -379,6 +402,20 @@ impl FeatureStore {
     fn match_pattern(&self) -> String {
         format!("{}*", escape_glob(&self.config.key_prefix))
     }
+}
+
+/// Some servers answer HTTL on a missing key with nil rather than one -2 per field.
+fn ttls_or_missing(ttls: Option<Vec<i64>>, fields: usize) -> Vec<i64> {
+    ttls.unwrap_or_else(|| vec![-2; fields])
+}
+
+fn httl(key: &str, names: &[impl AsRef<str>]) -> redis::Cmd {
+    let mut httl = cmd("HTTL");
+    httl.arg(key).arg("FIELDS").arg(names.len());
+    for name in names {
+        httl.arg(name.as_ref());
+    }
+    httl
 }
 
 fn hmget(key: &str, names: &[impl AsRef<str>]) -> redis::Cmd {
