@@ -4,9 +4,10 @@
 use std::collections::BTreeMap;
 
 use leptos::prelude::*;
-use leptos::server_fn::codec::{GetUrl, Json, PostUrl};
+use leptos::server_fn::codec::{GetUrl, PostUrl};
 use serde::{Deserialize, Serialize};
 
+use crate::codec::StrictJson;
 use crate::errors::ApiError;
 use crate::model::{Health, StoreStats, WorkerStats};
 use crate::schema::FeatureKind;
@@ -31,6 +32,8 @@ pub struct StoreState {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct BulkLoaded {
     pub loaded: u64,
+    /// Rows left out because their key holds something other than an entity hash.
+    pub skipped: u64,
     pub ttl_seconds: u64,
     pub elapsed_ms: f64,
 }
@@ -64,12 +67,21 @@ pub struct BatchSample {
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct BatchFailure {
+    pub id: String,
+    pub error: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct BatchResult {
+    /// Entities served; a failed row is in `failed` instead.
     pub entity_count: usize,
     pub field_count: usize,
     pub fields: Vec<String>,
     pub elapsed_ms: f64,
     pub sample: Vec<BatchSample>,
+    /// Rows that could not be served (a key that is not an entity hash), with the reason.
+    pub failed: Vec<BatchFailure>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -102,7 +114,7 @@ pub async fn get_health() -> Result<Health, ApiError> {
     Ok(Health {
         ok: true,
         redis_version: state.store.redis_version().to_string(),
-        key_prefix: state.store.config().key_prefix.clone(),
+        key_prefix: state.store.config().key_prefix.to_string(),
     })
 }
 
@@ -115,18 +127,18 @@ pub async fn get_state() -> Result<StoreState, ApiError> {
     let config = store.config();
     Ok(StoreState {
         redis_version: store.redis_version().to_string(),
-        key_prefix: config.key_prefix.clone(),
+        key_prefix: config.key_prefix.to_string(),
         batch_ttl_seconds: config.batch_ttl_seconds,
         streaming_ttl_seconds: config.streaming_ttl_seconds,
         entity_count,
-        entity_ids,
+        entity_ids: entity_ids.into_iter().map(|id| id.to_string()).collect(),
         store: store.stats(),
         worker: state.worker.stats(),
     })
 }
 
 /// Materializes `count` synthetic users, each key with a `ttl_seconds` TTL.
-#[server(prefix = "/api", endpoint = "bulk-load", input = Json)]
+#[server(prefix = "/api", endpoint = "bulk-load", input = StrictJson)]
 pub async fn bulk_load(count: i64, ttl_seconds: i64) -> Result<BulkLoaded, ApiError> {
     use crate::input::{in_range, BULK_COUNT, TTL_SECONDS};
     let count = in_range("count", count, BULK_COUNT)?;
@@ -134,15 +146,16 @@ pub async fn bulk_load(count: i64, ttl_seconds: i64) -> Result<BulkLoaded, ApiEr
     let state = ssr::state()?;
     let _admin = state.admin.lock().await;
     let started = std::time::Instant::now();
-    let loaded = state
+    let report = state
         .store
         .bulk_load(
             crate::synth::synthesize_users(count, state.seed),
-            ttl_seconds,
+            Some(ttl_seconds),
         )
         .await?;
     Ok(BulkLoaded {
-        loaded: loaded as u64,
+        loaded: report.written as u64,
+        skipped: report.not_hashes as u64,
         ttl_seconds,
         elapsed_ms: started.elapsed().as_secs_f64() * 1000.0,
     })
@@ -161,7 +174,7 @@ pub async fn toggle_worker() -> Result<WorkerToggled, ApiError> {
 }
 
 /// The inference read: one HMGET of `fields`, pipelined with their TTLs for display.
-#[server(prefix = "/api", endpoint = "read", input = Json)]
+#[server(prefix = "/api", endpoint = "read", input = StrictJson)]
 pub async fn read_features(user: String, fields: Vec<String>) -> Result<ReadResult, ApiError> {
     let user = crate::input::entity_id("user", &user)?;
     let fields = crate::input::feature_names("fields", fields)?;
@@ -174,9 +187,13 @@ pub async fn read_features(user: String, fields: Vec<String>) -> Result<ReadResu
             .map(|(name, raw)| (name.clone(), crate::schema::decode_field(name, raw)))
             .collect(),
         values: found.into_iter().collect(),
-        ttls: fields.iter().cloned().zip(read.field_ttls).collect(),
-        requested: fields,
-        user,
+        ttls: fields
+            .iter()
+            .map(|name| name.to_string())
+            .zip(read.field_ttls)
+            .collect(),
+        requested: fields.iter().map(|name| name.to_string()).collect(),
+        user: user.to_string(),
         key_ttl_seconds: read.key_ttl,
         elapsed_ms: read.elapsed_ms,
     })
@@ -184,33 +201,42 @@ pub async fn read_features(user: String, fields: Vec<String>) -> Result<ReadResu
 
 /// Batch scoring: pipelined HMGET over the first `count` entities. `fields` defaults to the
 /// streaming features plus `risk_segment`.
-#[server(prefix = "/api", endpoint = "batch-read", input = Json)]
+#[server(prefix = "/api", endpoint = "batch-read", input = StrictJson)]
 pub async fn batch_read(count: i64, fields: Option<Vec<String>>) -> Result<BatchResult, ApiError> {
     use crate::input::{feature_names, in_range, BATCH_COUNT};
     let count = in_range("count", count, BATCH_COUNT)?;
-    let fields = match fields {
-        Some(fields) => feature_names("fields", fields)?,
-        None => default_batch_fields(),
-    };
+    let fields = feature_names("fields", fields.unwrap_or_else(default_batch_fields))?;
     let store = ssr::state()?.store;
     let ids = store.list_ids(count as usize).await?;
     let started = std::time::Instant::now();
     let rows = store.batch_read(&ids, &fields).await?;
     let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
+    let mut served = Vec::with_capacity(rows.len());
+    let mut failed = Vec::new();
+    for row in rows {
+        match row.features {
+            Ok(features) => served.push((row.id, features)),
+            Err(crate::store::WrongType) => failed.push(BatchFailure {
+                error: format!("{} is not an entity hash", store.key(&row.id)),
+                id: row.id.to_string(),
+            }),
+        }
+    }
     Ok(BatchResult {
-        entity_count: rows.len(),
+        entity_count: served.len(),
         field_count: fields.len(),
-        fields,
+        fields: fields.iter().map(|name| name.to_string()).collect(),
         elapsed_ms,
-        sample: rows
+        sample: served
             .into_iter()
             .take(BATCH_SAMPLE)
             .map(|(id, features)| BatchSample {
-                id,
+                id: id.to_string(),
                 field_count: features.len(),
                 values: features.into_iter().collect(),
             })
             .collect(),
+        failed,
     })
 }
 
@@ -254,7 +280,7 @@ pub async fn inspect(user: String) -> Result<Inspection, ApiError> {
                 ttl_seconds,
             })
             .collect(),
-        user,
+        user: user.to_string(),
     })
 }
 
@@ -284,8 +310,9 @@ mod ssr {
 
     /// The process-wide state that `leptos_routes_with_context` provides to every call.
     pub(super) fn state() -> Result<AppState, ApiError> {
-        leptos::prelude::use_context::<AppState>().ok_or_else(|| ApiError::Internal {
-            message: "server state is missing from the request context".into(),
+        leptos::prelude::use_context::<AppState>().ok_or_else(|| {
+            tracing::error!("server state is missing from the request context");
+            ApiError::internal()
         })
     }
 }

@@ -6,6 +6,11 @@ use leptos::server_fn::codec::JsonEncoding;
 use leptos::server_fn::error::{FromServerFnError, ServerFnErrorErr};
 use serde::{Deserialize, Serialize};
 
+use crate::domain::bounded;
+
+/// Characters of a caller's input that an error message echoes at most.
+const ECHO_CHARS: usize = 200;
+
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
 #[serde(tag = "error", rename_all = "snake_case")]
 pub enum ApiError {
@@ -17,20 +22,51 @@ pub enum ApiError {
     #[error("bad request: {message}")]
     BadRequest { message: String },
 
+    /// The key of the entity asked for holds something other than an entity hash.
+    #[error("{message}")]
+    Conflict { message: String },
+
+    /// A state-changing request from another site (its `Origin` is not this server).
+    #[error("{message}")]
+    Forbidden { message: String },
+
+    /// The body is larger than the server accepts.
+    #[error("{message}")]
+    PayloadTooLarge { message: String },
+
+    /// A body that is not `application/json`.
+    #[error("{message}")]
+    UnsupportedMediaType { message: String },
+
     /// Redis cannot be reached right now; the server reconnects by itself.
     #[error("{message}")]
     Unavailable { message: String },
 
-    /// Anything else; the message says what failed.
+    /// Anything else. The cause is in the server log, never in the answer.
     #[error("{message}")]
     Internal { message: String },
 }
 
 impl ApiError {
-    pub fn invalid(field: &str, rule: impl Into<String>) -> Self {
+    /// A rule broken by `field`. Both are cut to a bounded length: they may echo input.
+    pub fn invalid(field: &str, rule: impl AsRef<str>) -> Self {
         ApiError::InvalidInput {
-            field: field.to_owned(),
-            rule: rule.into(),
+            field: bounded(field, ECHO_CHARS),
+            rule: bounded(rule.as_ref(), ECHO_CHARS),
+        }
+    }
+
+    /// A request that does not decode; the message is cut to a bounded length.
+    pub fn bad_request(message: impl AsRef<str>) -> Self {
+        ApiError::BadRequest {
+            message: bounded(message.as_ref(), ECHO_CHARS),
+        }
+    }
+
+    /// The answer for a failure whose cause only the server log should see.
+    pub fn internal() -> Self {
+        ApiError::Internal {
+            message: "internal error; the server log has the cause".into(),
         }
     }
 
@@ -39,6 +75,10 @@ impl ApiError {
         match self {
             ApiError::InvalidInput { .. } => 422,
             ApiError::BadRequest { .. } => 400,
+            ApiError::Forbidden { .. } => 403,
+            ApiError::Conflict { .. } => 409,
+            ApiError::PayloadTooLarge { .. } => 413,
+            ApiError::UnsupportedMediaType { .. } => 415,
             ApiError::Unavailable { .. } => 503,
             ApiError::Internal { .. } => 500,
         }
@@ -50,15 +90,16 @@ impl FromServerFnError for ApiError {
 
     fn from_server_fn_error(value: ServerFnErrorErr) -> Self {
         match value {
-            ServerFnErrorErr::Args(_) | ServerFnErrorErr::MissingArg(_) => ApiError::BadRequest {
-                message: value.to_string(),
-            },
+            ServerFnErrorErr::Args(_) | ServerFnErrorErr::MissingArg(_) => {
+                ApiError::bad_request(value.to_string())
+            }
             // On the server this is a request body that did not decode (malformed JSON, a
-            // wrong type); in the browser it would be a response that did not: Internal.
+            // wrong type, a field the endpoint does not take: `codec::Refused` carries the
+            // error itself); in the browser it would be a response that did not: Internal.
             ServerFnErrorErr::Deserialization(cause) if cfg!(feature = "ssr") => {
-                ApiError::BadRequest {
-                    message: format!("the request body does not decode: {cause}"),
-                }
+                serde_json::from_str(&cause).unwrap_or_else(|_| {
+                    ApiError::bad_request(format!("the request body does not decode: {cause}"))
+                })
             }
             ServerFnErrorErr::Request(_) => ApiError::Unavailable {
                 message: format!(
@@ -87,16 +128,35 @@ impl FromServerFnError for ApiError {
 #[cfg(feature = "ssr")]
 impl From<crate::store::StoreError> for ApiError {
     fn from(e: crate::store::StoreError) -> Self {
-        if e.is_unavailable() {
-            ApiError::Unavailable {
-                message: format!(
-                    "Redis is unavailable ({e}); the server reconnects on its own, try again shortly"
-                ),
-            }
-        } else {
-            ApiError::Internal {
+        use crate::store::StoreError;
+        match e {
+            StoreError::NotAHash { .. } => ApiError::Conflict {
                 message: e.to_string(),
+            },
+            e if e.is_unavailable() => {
+                tracing::warn!("Redis unavailable: {}", chain(&e));
+                ApiError::Unavailable {
+                    message:
+                        "Redis is unavailable; the server reconnects on its own, try again shortly"
+                            .into(),
+                }
+            }
+            e => {
+                tracing::error!("request failed: {}", chain(&e));
+                ApiError::internal()
             }
         }
     }
+}
+
+/// An error and every cause under it, on one line: `a: b: c`.
+pub fn chain(e: &dyn std::error::Error) -> String {
+    let mut line = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        line.push_str(": ");
+        line.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    line
 }

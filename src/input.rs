@@ -1,12 +1,12 @@
 //! Request values parsed into domain types at the edge: past this point every count, TTL and
 //! id is known to be valid. Out-of-range input is rejected, never clamped.
 
+use crate::domain::{bounded, EntityId, FeatureName};
 use crate::errors::ApiError;
 
 pub const BULK_COUNT: (i64, i64) = (1, 100_000);
 pub const TTL_SECONDS: (i64, i64) = (5, 172_800);
 pub const BATCH_COUNT: (i64, i64) = (1, 1_000);
-const MAX_ID_LEN: usize = 128;
 const MAX_FIELDS: usize = 64;
 
 /// Checks that `value` lies in `bounds`, inclusive, and names the field when it does not.
@@ -21,37 +21,27 @@ pub fn in_range(field: &str, value: i64, (min, max): (i64, i64)) -> Result<u64, 
     }
 }
 
-/// An entity id: non-empty, at most 128 characters, no control characters.
-pub fn entity_id(field: &str, raw: &str) -> Result<String, ApiError> {
-    name_rule(raw)
-        .map(|()| raw.to_owned())
-        .map_err(|rule| ApiError::invalid(field, rule))
+/// An entity id, or an error naming `field` and the rule it breaks.
+pub fn entity_id(field: &str, raw: &str) -> Result<EntityId, ApiError> {
+    EntityId::parse(raw).map_err(|rule| ApiError::invalid(field, rule))
 }
 
 /// Feature names to read: each one a valid name, at most 64 of them.
-pub fn feature_names(field: &str, names: Vec<String>) -> Result<Vec<String>, ApiError> {
+pub fn feature_names(field: &str, names: Vec<String>) -> Result<Vec<FeatureName>, ApiError> {
     if names.len() > MAX_FIELDS {
         return Err(ApiError::invalid(
             field,
             format!("at most {MAX_FIELDS} fields, got {}", names.len()),
         ));
     }
-    for name in &names {
-        name_rule(name).map_err(|rule| ApiError::invalid(field, format!("{name:?}: {rule}")))?;
-    }
-    Ok(names)
-}
-
-fn name_rule(raw: &str) -> Result<(), String> {
-    if raw.is_empty() {
-        Err("must not be empty".into())
-    } else if raw.chars().count() > MAX_ID_LEN {
-        Err(format!("must be at most {MAX_ID_LEN} characters"))
-    } else if raw.chars().any(char::is_control) {
-        Err("must not contain control characters".into())
-    } else {
-        Ok(())
-    }
+    names
+        .iter()
+        .map(|name| {
+            FeatureName::parse(name).map_err(|rule| {
+                ApiError::invalid(field, format!("{:?}: {rule}", bounded(name, 40)))
+            })
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -78,5 +68,7 @@ mod tests {
         assert!(entity_id("user", "a\nb").is_err());
         assert!(entity_id("user", &"x".repeat(129)).is_err());
         assert!(feature_names("fields", vec!["ok".into(), "".into()]).is_err());
+        let long = feature_names("fields", vec!["x".repeat(100_000)]).unwrap_err();
+        assert!(long.to_string().len() < 300, "echo is bounded: {long}");
     }
 }

@@ -5,11 +5,17 @@
 
 pub mod api;
 pub mod app;
+pub mod codec;
+pub mod domain;
 pub mod errors;
 pub mod input;
 pub mod model;
 pub mod schema;
 
+#[cfg(feature = "ssr")]
+pub mod cli;
+#[cfg(feature = "ssr")]
+pub mod guard;
 #[cfg(feature = "ssr")]
 pub mod materialize;
 #[cfg(feature = "ssr")]

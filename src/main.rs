@@ -4,6 +4,7 @@
 use std::process::ExitCode;
 
 use clap::Parser;
+use feature_store::errors::chain;
 use feature_store::server::{init_tracing, serve, ServerArgs};
 
 fn main() -> ExitCode {
@@ -24,7 +25,7 @@ fn main() -> ExitCode {
     match runtime.block_on(serve(args)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e}");
+            eprintln!("error: {}", chain(&e));
             ExitCode::FAILURE
         }
     }

@@ -6,6 +6,7 @@ use std::io::IsTerminal;
 use clap::Parser;
 use indicatif::{ProgressBar, ProgressStyle};
 
+use crate::cli::StoreArgs;
 use crate::store::{FeatureStore, StoreConfig, StoreError};
 use crate::synth::synthesize_users;
 
@@ -22,12 +23,8 @@ pub struct BuildArgs {
     /// Key-level TTL of every user, in seconds.
     #[arg(long, default_value_t = 86_400, value_parser = clap::value_parser!(u64).range(1..))]
     pub ttl_seconds: u64,
-    /// Redis URL (Redis >= 7.4).
-    #[arg(long, env = "REDIS_URL", default_value = "redis://127.0.0.1:6379")]
-    pub redis_url: String,
-    /// Prefix of every entity key.
-    #[arg(long, default_value = "fs:user:")]
-    pub key_prefix: String,
+    #[command(flatten)]
+    pub store: StoreArgs,
     /// Seed of the synthetic rows; the same seed writes the same rows.
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
@@ -36,9 +33,9 @@ pub struct BuildArgs {
 /// Writes the users and returns the line to print.
 pub async fn build(args: BuildArgs) -> Result<String, StoreError> {
     let store = FeatureStore::connect(
-        &args.redis_url,
+        &args.store.redis_url,
         StoreConfig {
-            key_prefix: args.key_prefix.clone(),
+            key_prefix: args.store.key_prefix.clone(),
             batch_ttl_seconds: args.ttl_seconds,
             ..StoreConfig::default()
         },
@@ -50,22 +47,25 @@ pub async fn build(args: BuildArgs) -> Result<String, StoreError> {
                 .expect("static template"),
         )
     });
-    let written = store
-        .bulk_load_with_progress(
-            synthesize_users(args.count, args.seed),
-            args.ttl_seconds,
-            |done| {
-                if let Some(bar) = &bar {
-                    bar.set_position(done as u64);
-                }
-            },
-        )
+    let report = store
+        .bulk_load_with_progress(synthesize_users(args.count, args.seed), None, |done| {
+            if let Some(bar) = &bar {
+                bar.set_position(done as u64);
+            }
+        })
         .await?;
     if let Some(bar) = bar {
         bar.finish_and_clear();
     }
-    Ok(format!(
-        "Materialized {written} users at {}* with a {}s key-level TTL.",
-        args.key_prefix, args.ttl_seconds
-    ))
+    let mut line = format!(
+        "Materialized {} users at {}* with a {}s key-level TTL.",
+        report.written, args.store.key_prefix, args.ttl_seconds
+    );
+    if report.not_hashes > 0 {
+        line.push_str(&format!(
+            " Skipped {} whose key holds something other than a hash (left untouched).",
+            report.not_hashes
+        ));
+    }
+    Ok(line)
 }

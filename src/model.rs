@@ -19,6 +19,8 @@ pub struct WorkerStats {
     pub paused: bool,
     pub tick_count: u64,
     pub writes_count: u64,
+    /// Writes skipped because the entity was gone (expired or deleted) or not an entity hash.
+    pub skipped_count: u64,
     pub error_count: u64,
     pub last_error: Option<String>,
 }

@@ -1,6 +1,7 @@
 //! The server process: one FeatureStore and one streaming worker for its whole life, the Leptos
 //! app and its API in front, and a graceful stop on Ctrl-C or SIGTERM.
 
+use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -9,9 +10,11 @@ use axum::Router;
 use clap::Parser;
 use leptos::prelude::*;
 use leptos_axum::{generate_route_list, LeptosRoutes};
+use tokio::net::TcpListener;
 use tokio::sync::Mutex;
 
 use crate::app::{shell, App};
+use crate::cli::StoreArgs;
 use crate::state::AppState;
 use crate::store::{redact_url, FeatureStore, StoreConfig, StoreError};
 use crate::synth::synthesize_users;
@@ -30,12 +33,8 @@ pub struct ServerArgs {
     /// Port to listen on (overrides what cargo-leptos passes).
     #[arg(long, env = "FS_PORT", default_value_t = 8093)]
     pub port: u16,
-    /// Redis URL (Redis >= 7.4). The default is the dev Redis that `make run` starts.
-    #[arg(long, env = "REDIS_URL", default_value = "redis://127.0.0.1:6390")]
-    pub redis_url: String,
-    /// Prefix of every entity key.
-    #[arg(long, env = "FS_KEY_PREFIX", default_value = "fs:user:")]
-    pub key_prefix: String,
+    #[command(flatten)]
+    pub store: StoreArgs,
     /// Key-level TTL of bulk-loaded entities, in seconds.
     #[arg(long, env = "FS_BATCH_TTL_SECONDS", default_value_t = 86_400,
           value_parser = clap::value_parser!(u64).range(1..))]
@@ -67,7 +66,7 @@ pub enum ServerError {
     Store(#[from] StoreError),
     #[error("invalid --tick-seconds {0}: must be a positive number of seconds")]
     Tick(f64),
-    #[error("cannot listen on {addr}: {source}")]
+    #[error("cannot listen on {addr}")]
     Bind {
         addr: String,
         source: std::io::Error,
@@ -78,82 +77,109 @@ pub enum ServerError {
     Serve(std::io::Error),
 }
 
-/// Runs the server until Ctrl-C or SIGTERM.
+/// Runs the server until Ctrl-C or SIGTERM. The port is taken before any data is touched: a
+/// second instance must fail here, not after it has reset the first one's users.
 pub async fn serve(args: ServerArgs) -> Result<(), ServerError> {
-    let tick = Duration::try_from_secs_f64(args.tick_seconds)
-        .ok()
-        .filter(|tick| !tick.is_zero())
-        .ok_or(ServerError::Tick(args.tick_seconds))?;
-    let config = StoreConfig {
-        key_prefix: args.key_prefix.clone(),
-        batch_ttl_seconds: args.batch_ttl_seconds,
-        streaming_ttl_seconds: args.streaming_ttl_seconds,
-    };
-    let store = Arc::new(FeatureStore::connect(&args.redis_url, config).await?);
-    // Take the port before touching any data: a second instance must fail here, not after
-    // it has reset the first one's users.
-    let mut leptos_options = get_configuration(None)
-        .map_err(|e| ServerError::Leptos(e.to_string()))?
-        .leptos_options;
     let addr = format!("{}:{}", args.host, args.port);
-    let listener = tokio::net::TcpListener::bind(&addr)
+    let listener = TcpListener::bind(&addr)
         .await
-        .map_err(|source| ServerError::Bind {
-            addr: addr.clone(),
-            source,
-        })?;
-    let local: SocketAddr = listener.local_addr().map_err(ServerError::Serve)?;
-    leptos_options.site_addr = local;
-    if !args.no_reset {
-        let deleted = store.reset().await?;
-        tracing::info!("reset: deleted {deleted} users under {}*", args.key_prefix);
-    }
-    if args.initial_users > 0 {
-        let loaded = store
-            .bulk_load(
-                synthesize_users(args.initial_users, USERS_SEED),
-                args.batch_ttl_seconds,
-            )
-            .await?;
+        .map_err(|source| ServerError::Bind { addr, source })?;
+    Server::build(args, listener)
+        .await?
+        .run_until(shutdown_signal())
+        .await
+}
+
+/// A built server: connected to Redis, data prepared, worker started, not yet answering.
+pub struct Server {
+    listener: TcpListener,
+    router: Router,
+    worker: Arc<StreamingWorker>,
+    local: SocketAddr,
+}
+
+impl Server {
+    /// Connects, resets and materializes as the flags say, and starts the worker, on a listener
+    /// the caller has bound (port 0 in tests).
+    pub async fn build(args: ServerArgs, listener: TcpListener) -> Result<Server, ServerError> {
+        let tick = Duration::try_from_secs_f64(args.tick_seconds)
+            .ok()
+            .filter(|tick| !tick.is_zero())
+            .ok_or(ServerError::Tick(args.tick_seconds))?;
+        let local = listener.local_addr().map_err(ServerError::Serve)?;
+        let config = StoreConfig {
+            key_prefix: args.store.key_prefix.clone(),
+            batch_ttl_seconds: args.batch_ttl_seconds,
+            streaming_ttl_seconds: args.streaming_ttl_seconds,
+        };
+        let store = Arc::new(FeatureStore::connect(&args.store.redis_url, config).await?);
+        let mut leptos_options = get_configuration(None)
+            .map_err(|e| ServerError::Leptos(e.to_string()))?
+            .leptos_options;
+        leptos_options.site_addr = local;
+        let prefix = &args.store.key_prefix;
+        if !args.no_reset {
+            let deleted = store.reset().await?;
+            tracing::info!("reset: deleted {deleted} entities under {prefix}");
+        }
+        if args.initial_users > 0 {
+            let report = store
+                .bulk_load(synthesize_users(args.initial_users, USERS_SEED), None)
+                .await?;
+            tracing::info!(
+                "materialized {} users with a {}s key-level TTL",
+                report.written,
+                args.batch_ttl_seconds
+            );
+        }
+        let worker = Arc::new(StreamingWorker::new(
+            Arc::clone(&store),
+            WorkerConfig {
+                tick,
+                users_per_tick: args.users_per_tick,
+                ..WorkerConfig::default()
+            },
+        ));
+        if !args.no_worker {
+            worker.start();
+        }
+        let state = AppState {
+            store: Arc::clone(&store),
+            worker: Arc::clone(&worker),
+            admin: Arc::new(Mutex::new(())),
+            seed: USERS_SEED,
+        };
         tracing::info!(
-            "materialized {loaded} users with a {}s key-level TTL",
-            args.batch_ttl_seconds
+            "listening on http://{local} · Redis {} ({}) · prefix {prefix} · batch TTL {}s · streaming TTL {}s",
+            redact_url(&args.store.redis_url),
+            store.redis_version(),
+            args.batch_ttl_seconds,
+            args.streaming_ttl_seconds,
         );
+        Ok(Server {
+            listener,
+            router: router(leptos_options, state),
+            worker,
+            local,
+        })
     }
-    let worker = Arc::new(StreamingWorker::new(
-        Arc::clone(&store),
-        WorkerConfig {
-            tick,
-            users_per_tick: args.users_per_tick,
-            ..WorkerConfig::default()
-        },
-    ));
-    if !args.no_worker {
-        worker.start();
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local
     }
-    let state = AppState {
-        store: Arc::clone(&store),
-        worker: Arc::clone(&worker),
-        admin: Arc::new(Mutex::new(())),
-        seed: USERS_SEED,
-    };
 
-    let app = router(leptos_options, state);
-
-    tracing::info!(
-        "listening on http://{local} · Redis {} ({}) · prefix {} · batch TTL {}s · streaming TTL {}s",
-        redact_url(&args.redis_url),
-        store.redis_version(),
-        args.key_prefix,
-        args.batch_ttl_seconds,
-        args.streaming_ttl_seconds,
-    );
-    let served = axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown_signal())
-        .await;
-    worker.stop().await;
-    tracing::info!("stopped");
-    served.map_err(ServerError::Serve)
+    /// Serves until `shutdown` resolves, lets requests in flight finish, then stops the worker.
+    pub async fn run_until(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), ServerError> {
+        let served = axum::serve(self.listener, self.router)
+            .with_graceful_shutdown(shutdown)
+            .await;
+        self.worker.stop().await;
+        tracing::info!("stopped");
+        served.map_err(ServerError::Serve)
+    }
 }
 
 fn router(leptos_options: LeptosOptions, state: AppState) -> Router {
@@ -169,6 +195,7 @@ fn router(leptos_options: LeptosOptions, state: AppState) -> Router {
             },
         )
         .fallback(leptos_axum::file_and_error_handler(shell))
+        .layer(axum::middleware::from_fn(crate::guard::guard))
         .with_state(leptos_options)
 }
 

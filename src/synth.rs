@@ -5,6 +5,7 @@ use rand::seq::IndexedRandom;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
+use crate::domain::EntityId;
 use crate::store::EntityRow;
 
 pub const COUNTRIES: [&str; 10] = ["US", "GB", "DE", "FR", "IN", "BR", "JP", "AU", "CA", "NL"];
@@ -22,8 +23,8 @@ const DEVICES: [&str; 7] = [
 const FAILED_LOGINS: [(u32, u32); 4] = [(0, 70), (1, 20), (2, 8), (5, 2)];
 
 /// The id of the `n`th synthetic user (1-based): u0001 … u9999, u10000, …
-pub fn user_id(n: u64) -> String {
-    format!("u{n:04}")
+pub fn user_id(n: u64) -> EntityId {
+    EntityId::parse(&format!("u{n:04}")).expect("synthetic ids are valid")
 }
 
 /// `count` batch rows for u0001 onwards, generated lazily so a million rows never sit in memory.
@@ -91,9 +92,9 @@ mod tests {
 
     #[test]
     fn ids_keep_growing_past_four_digits() {
-        assert_eq!(user_id(1), "u0001");
-        assert_eq!(user_id(9999), "u9999");
-        assert_eq!(user_id(10_000), "u10000");
+        assert_eq!(user_id(1).as_str(), "u0001");
+        assert_eq!(user_id(9999).as_str(), "u9999");
+        assert_eq!(user_id(10_000).as_str(), "u10000");
     }
 
     #[test]

@@ -11,8 +11,9 @@ use rand_chacha::ChaCha8Rng;
 use tokio::sync::{oneshot, Mutex};
 use tokio::task::JoinHandle;
 
+use crate::domain::EntityId;
 use crate::model::WorkerStats;
-use crate::store::{FeatureStore, StoreError};
+use crate::store::{FeatureStore, StoreError, StreamingOutcome};
 use crate::synth;
 
 /// Ids the worker samples from each tick; SCAN stops once it has this many.
@@ -55,6 +56,9 @@ struct Shared {
     tick_gate: Mutex<()>,
     tick_count: AtomicU64,
     writes_count: AtomicU64,
+    /// Sampled entities the store refused to write: gone by the time of the write, or a key
+    /// that is not an entity.
+    skipped_count: AtomicU64,
     error_count: AtomicU64,
     last_error: StdMutex<Option<String>>,
 }
@@ -69,6 +73,7 @@ impl StreamingWorker {
                 tick_gate: Mutex::new(()),
                 tick_count: AtomicU64::new(0),
                 writes_count: AtomicU64::new(0),
+                skipped_count: AtomicU64::new(0),
                 error_count: AtomicU64::new(0),
                 last_error: StdMutex::new(None),
             }),
@@ -134,6 +139,7 @@ impl StreamingWorker {
             paused: running && shared.paused.load(SeqCst),
             tick_count: shared.tick_count.load(SeqCst),
             writes_count: shared.writes_count.load(SeqCst),
+            skipped_count: shared.skipped_count.load(SeqCst),
             error_count: shared.error_count.load(SeqCst),
             last_error: shared.last_error.lock().expect("error lock").clone(),
         }
@@ -169,14 +175,16 @@ impl Shared {
 
     async fn write_some(&self, rng: &mut ChaCha8Rng) -> Result<(), StoreError> {
         let pool = self.store.some_ids(SAMPLE_POOL).await?;
-        let chosen: Vec<&String> = pool
+        let chosen: Vec<&EntityId> = pool
             .choose_multiple(rng, self.config.users_per_tick)
             .collect();
-        let ttl = self.store.config().streaming_ttl_seconds;
         for id in chosen {
             let event = synth::streaming_features(rng, now_ms());
-            self.store.update_streaming(id, &event, ttl).await?;
-            self.writes_count.fetch_add(1, SeqCst);
+            let counter = match self.store.update_streaming(id, &event).await? {
+                StreamingOutcome::Written => &self.writes_count,
+                StreamingOutcome::Skipped(_) => &self.skipped_count,
+            };
+            counter.fetch_add(1, SeqCst);
         }
         Ok(())
     }

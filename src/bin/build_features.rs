@@ -3,6 +3,7 @@
 use std::process::ExitCode;
 
 use clap::Parser;
+use feature_store::errors::chain;
 use feature_store::materialize::{build, BuildArgs};
 
 #[tokio::main]
@@ -13,7 +14,7 @@ async fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(e) => {
-            eprintln!("error: {e}");
+            eprintln!("error: {}", chain(&e));
             ExitCode::FAILURE
         }
     }

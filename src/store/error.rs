@@ -5,8 +5,16 @@ use super::RedisVersion;
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     /// Startup could not reach Redis at all; the message names the URL and the cause.
-    #[error("cannot connect to Redis at {url}: {cause}")]
-    Connect { url: String, cause: String },
+    #[error("cannot connect to Redis at {url}")]
+    Connect {
+        url: String,
+        #[source]
+        source: redis::RedisError,
+    },
+
+    /// The server answered, but not as a Redis we can use (no version in `INFO`).
+    #[error("Redis at {url} did not report its version in INFO server")]
+    NoVersion { url: String },
 
     /// Per-field TTLs need HEXPIRE, which arrived in Redis 7.4.
     #[error(
@@ -15,12 +23,13 @@ pub enum StoreError {
     )]
     UnsupportedVersion { url: String, found: RedisVersion },
 
-    /// A streaming write whose TTL was not confirmed for every field: never a silent success.
-    #[error("streaming write to {key} did not set every field TTL (codes {codes:?})")]
-    FieldTtlNotSet { key: String, codes: Vec<i64> },
+    /// A key under the prefix that holds something other than an entity hash: written by
+    /// someone else, never by this store. Only that entity fails.
+    #[error("{key} holds a {found}, not an entity hash")]
+    NotAHash { key: String, found: String },
 
     /// Any failed command or lost connection after startup.
-    #[error("Redis error: {0}")]
+    #[error("Redis error")]
     Redis(#[from] redis::RedisError),
 }
 
@@ -39,4 +48,14 @@ impl StoreError {
             _ => false,
         }
     }
+}
+
+/// True when Redis refused a command because the key holds another type, whether the error
+/// came from one command or from any command of a pipeline.
+pub(crate) fn is_wrong_type(e: &redis::RedisError) -> bool {
+    const WRONGTYPE: &str = "WRONGTYPE";
+    e.code() == Some(WRONGTYPE)
+        || e.clone()
+            .into_server_errors()
+            .is_some_and(|errors| errors.iter().any(|(_, e)| e.code() == WRONGTYPE))
 }

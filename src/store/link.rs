@@ -1,12 +1,16 @@
-//! The one seam between the store and Redis. Every operation goes through `query`, `pipeline`
-//! or `scan`, so a cluster connection can slot in here without touching the operations.
+//! The one seam between the store and Redis. Every operation goes through `query`, `pipeline`,
+//! `pipeline_rows`, `invoke` or `scan`, so a cluster connection can slot in here without
+//! touching the operations. Not true yet on Redis Cluster: a pipeline whose keys span slots is
+//! refused there (CROSSSLOT), and `scan` reaches only one node.
 
 use std::fmt;
 use std::time::Duration;
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::io::tcp::TcpSettings;
-use redis::{Client, Cmd, FromRedisValue, IntoConnectionInfo, Pipeline};
+use redis::{
+    Client, Cmd, FromRedisValue, IntoConnectionInfo, Pipeline, RedisResult, ScriptInvocation,
+};
 
 use super::StoreError;
 
@@ -76,17 +80,17 @@ pub(crate) struct RedisLink {
 impl RedisLink {
     /// Connects, then refuses a server that cannot do per-field TTLs.
     pub(crate) async fn connect(url: &str) -> Result<Self, StoreError> {
-        let connect_error = |cause: String| StoreError::Connect {
+        let connect_error = |source| StoreError::Connect {
             url: redact_url(url),
-            cause,
+            source,
         };
         let info = url
             .into_connection_info()
-            .map_err(|e| connect_error(e.to_string()))?
+            .map_err(connect_error)?
             // Nagle's algorithm delays small writes by up to 40 ms on some stacks; every
             // request here is small.
             .set_tcp_settings(TcpSettings::default().set_nodelay(true));
-        let client = Client::open(info).map_err(|e| connect_error(e.to_string()))?;
+        let client = Client::open(info).map_err(connect_error)?;
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(Duration::from_secs(2)))
             // Pipelines are chunked to stay far below this; it only catches a stuck server.
@@ -95,14 +99,15 @@ impl RedisLink {
             .set_max_delay(Duration::from_millis(500));
         let mut conn = ConnectionManager::new_with_config(client, config)
             .await
-            .map_err(|e| connect_error(e.to_string()))?;
+            .map_err(connect_error)?;
         let info: String = redis::cmd("INFO")
             .arg("server")
             .query_async(&mut conn)
             .await
-            .map_err(|e| connect_error(e.to_string()))?;
-        let version = RedisVersion::from_info(&info)
-            .ok_or_else(|| connect_error("INFO server did not report redis_version".into()))?;
+            .map_err(connect_error)?;
+        let version = RedisVersion::from_info(&info).ok_or_else(|| StoreError::NoVersion {
+            url: redact_url(url),
+        })?;
         if version < RedisVersion::FIELD_TTL {
             return Err(StoreError::UnsupportedVersion {
                 url: redact_url(url),
@@ -127,7 +132,28 @@ impl RedisLink {
         Ok(pipe.query_async(&mut self.conn.clone()).await?)
     }
 
-    /// Starts a SCAN with MATCH over the keyspace.
+    /// A pipeline whose commands may fail one by one (a key of the wrong type, say): one result
+    /// per command. A lost connection still fails the whole call.
+    pub(crate) async fn pipeline_rows<T: FromRedisValue>(
+        &self,
+        pipe: &mut Pipeline,
+    ) -> Result<Vec<RedisResult<T>>, StoreError> {
+        Ok(pipe
+            .ignore_errors()
+            .query_async(&mut self.conn.clone())
+            .await?)
+    }
+
+    /// Runs a Lua script by its hash, loading it first if the server does not know it (a new
+    /// or restarted Redis).
+    pub(crate) async fn invoke<T: FromRedisValue>(
+        &self,
+        invocation: &ScriptInvocation<'_>,
+    ) -> Result<T, StoreError> {
+        Ok(invocation.invoke_async(&mut self.conn.clone()).await?)
+    }
+
+    /// Starts a SCAN with MATCH over the hashes of the keyspace.
     pub(crate) fn scan(&self, pattern: String) -> KeyScan<'_> {
         KeyScan {
             link: self,
@@ -157,7 +183,10 @@ impl KeyScan<'_> {
                         .arg("MATCH")
                         .arg(&self.pattern)
                         .arg("COUNT")
-                        .arg(SCAN_COUNT),
+                        .arg(SCAN_COUNT)
+                        // Entities are hashes; a key of another type is never ours.
+                        .arg("TYPE")
+                        .arg("hash"),
                 )
                 .await?;
             self.cursor = (next != 0).then_some(next);

@@ -8,13 +8,15 @@ mod stats;
 use std::time::Instant;
 
 use futures::{stream, StreamExt};
-use redis::{cmd, pipe};
+use redis::{cmd, pipe, Script};
 
+use error::is_wrong_type;
 pub use error::StoreError;
 use link::RedisLink;
 pub use link::{redact_url, RedisVersion};
 use stats::Counters;
 
+use crate::domain::{EntityId, KeyPrefix};
 use crate::model::StoreStats;
 
 /// Entities per pipelined round trip: bounded so a million rows never build one giant buffer
@@ -23,10 +25,11 @@ const CHUNK: usize = 500;
 /// Chunks of a bulk load awaiting their reply at once.
 const CHUNKS_IN_FLIGHT: usize = 4;
 
-/// How the store is keyed and how long each TTL layer lasts.
+/// How the store is keyed and how long each TTL layer lasts. The store owns these values and
+/// applies them itself.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct StoreConfig {
-    pub key_prefix: String,
+    pub key_prefix: KeyPrefix,
     pub batch_ttl_seconds: u64,
     pub streaming_ttl_seconds: u64,
 }
@@ -34,7 +37,7 @@ pub struct StoreConfig {
 impl Default for StoreConfig {
     fn default() -> Self {
         StoreConfig {
-            key_prefix: "fs:user:".into(),
+            key_prefix: KeyPrefix::parse("fs:user:").expect("the default prefix is valid"),
             batch_ttl_seconds: 86_400,
             streaming_ttl_seconds: 300,
         }
@@ -44,7 +47,7 @@ impl Default for StoreConfig {
 /// One entity's features, values already in their stored string form.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct EntityRow {
-    pub id: String,
+    pub id: EntityId,
     pub fields: Vec<(String, String)>,
 }
 
@@ -63,12 +66,52 @@ pub struct ReadWithTtls {
     pub elapsed_ms: f64,
 }
 
+/// What a bulk load did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LoadReport {
+    /// Entities written, each with its key TTL.
+    pub written: usize,
+    /// Rows left out because their key holds something other than a hash.
+    pub not_hashes: usize,
+}
+
+/// What one streaming write did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StreamingOutcome {
+    Written,
+    Skipped(SkipReason),
+}
+
+/// Why a streaming write wrote nothing. It never creates an entity nor touches a key that is not
+/// one: only the batch path creates entities, always with their key TTL.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SkipReason {
+    /// No such entity (never loaded, or its key TTL ran out).
+    NoEntity,
+    /// The key holds something other than a hash.
+    NotAHash,
+    /// The hash has no key TTL, so it is not an entity the batch path wrote.
+    NoKeyTtl,
+}
+
+/// One row of a batch read, in input order.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BatchRow {
+    pub id: EntityId,
+    /// The fields found (none for a missing entity), or `Err` for a key that is not a hash.
+    pub features: Result<Features, WrongType>,
+}
+
+/// A key under the prefix that holds something other than a hash.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct WrongType;
+
 /// How streaming values and their TTL reach Redis together, picked once from the version.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum StreamingWrite {
     /// Redis >= 8.0: HSETEX writes values and TTL in one command.
     HSetEx,
-    /// Redis 7.4: HSET + HEXPIRE inside MULTI/EXEC, so no reader sees a field without its TTL.
+    /// Redis 7.4: HSET + HEXPIRE, in the same script, so no reader sees a field without its TTL.
     HSetThenHExpire,
 }
 
@@ -77,6 +120,8 @@ pub struct FeatureStore {
     config: StoreConfig,
     streaming_write: StreamingWrite,
     counters: Counters,
+    streaming_script: Script,
+    batch_script: Script,
 }
 
 impl FeatureStore {
@@ -93,11 +138,13 @@ impl FeatureStore {
             config,
             streaming_write,
             counters: Counters::default(),
+            streaming_script: Script::new(include_str!("lua/streaming_write.lua")),
+            batch_script: Script::new(include_str!("lua/batch_write.lua")),
         })
     }
 
-    /// Writes streaming fields the Redis 7.4 way (HSET + HEXPIRE in MULTI/EXEC) even on a
-    /// server with HSETEX: for proxies that lack HSETEX, and so that path is tested.
+    /// Writes streaming fields the Redis 7.4 way (HSET + HEXPIRE) even on a server with
+    /// HSETEX: for proxies that lack HSETEX, and so that path is tested.
     pub fn with_multi_exec_streaming_writes(mut self) -> Self {
         self.streaming_write = StreamingWrite::HSetThenHExpire;
         self
@@ -120,123 +167,123 @@ impl FeatureStore {
     }
 
     /// The Redis key of an entity.
-    pub fn key(&self, id: &str) -> String {
+    pub fn key(&self, id: &EntityId) -> String {
         format!("{}{}", self.config.key_prefix, id)
     }
 
-    /// Writes each entity's fields with HSET, then gives the key its TTL with EXPIRE.
-    /// Returns how many entities got their TTL.
+    /// Writes each entity's fields and its key TTL (`ttl_seconds`, else the store's batch TTL)
+    /// in one script per entity: no key is ever visible without its TTL, and a key that holds
+    /// another type is left as it is and counted.
     pub async fn bulk_load(
         &self,
         rows: impl IntoIterator<Item = EntityRow>,
-        ttl_seconds: u64,
-    ) -> Result<usize, StoreError> {
+        ttl_seconds: Option<u64>,
+    ) -> Result<LoadReport, StoreError> {
         self.bulk_load_with_progress(rows, ttl_seconds, |_| {})
             .await
     }
 
-    /// `bulk_load`, calling `progress` with the running total after each chunk.
+    /// `bulk_load`, calling `progress` with the rows done so far after each chunk.
     pub async fn bulk_load_with_progress(
         &self,
         rows: impl IntoIterator<Item = EntityRow>,
-        ttl_seconds: u64,
+        ttl_seconds: Option<u64>,
         mut progress: impl FnMut(usize),
-    ) -> Result<usize, StoreError> {
-        let mut rows = rows.into_iter();
+    ) -> Result<LoadReport, StoreError> {
+        let ttl_seconds = ttl_seconds.unwrap_or(self.config.batch_ttl_seconds);
+        let mut rows = rows.into_iter().peekable();
+        if rows.peek().is_none() {
+            return Ok(LoadReport::default());
+        }
+        // The pipelined EVALSHAs below need the script loaded; a Redis that restarts mid-load
+        // fails the load with NOSCRIPT, and the next load loads it again.
+        let _: String = self
+            .link
+            .query(
+                cmd("SCRIPT")
+                    .arg("LOAD")
+                    .arg(include_str!("lua/batch_write.lua")),
+            )
+            .await?;
+        let hash = self.batch_script.get_hash();
         let chunks = std::iter::from_fn(|| {
             let mut pipeline = pipe();
             let mut queued = 0;
             for row in rows.by_ref().take(CHUNK) {
-                let key = self.key(&row.id);
                 pipeline
-                    .cmd("HSET")
-                    .arg(&key)
-                    .arg(&row.fields)
-                    .ignore()
-                    .cmd("EXPIRE")
-                    .arg(&key)
-                    .arg(ttl_seconds);
+                    .cmd("EVALSHA")
+                    .arg(hash)
+                    .arg(1)
+                    .arg(self.key(&row.id))
+                    .arg(ttl_seconds)
+                    .arg(&row.fields);
                 queued += 1;
             }
             (queued > 0).then_some(pipeline)
         });
         // A few chunks in flight on the one connection: Redis works on one while we encode the
-        // next. Commands still reach Redis in order, each HSET before its EXPIRE.
+        // next.
         let mut replies = stream::iter(chunks)
             .map(|pipeline| async move { self.link.pipeline::<Vec<i64>>(&pipeline).await })
             .buffered(CHUNKS_IN_FLIGHT);
-        let mut written = 0;
-        while let Some(expire_codes) = replies.next().await {
-            let chunk_written = expire_codes?.iter().filter(|&&code| code == 1).count();
-            written += chunk_written;
-            self.counters.batch_written(chunk_written);
-            progress(written);
+        let mut report = LoadReport::default();
+        while let Some(codes) = replies.next().await {
+            let codes = codes?;
+            let written = codes.iter().filter(|&&code| code == 1).count();
+            report.written += written;
+            report.not_hashes += codes.len() - written;
+            self.counters.batch_written(written);
+            progress(report.written + report.not_hashes);
         }
-        Ok(written)
+        Ok(report)
     }
 
-    /// Writes exactly `fields` of one entity, each with its own TTL, atomically with its value.
+    /// Writes exactly `fields` of one existing entity, each with the store's streaming TTL,
+    /// atomically with its value. Skips (and says why) an entity the batch path has not written.
     pub async fn update_streaming(
         &self,
-        id: &str,
+        id: &EntityId,
         fields: &[(&str, String)],
-        ttl_seconds: u64,
-    ) -> Result<(), StoreError> {
+    ) -> Result<StreamingOutcome, StoreError> {
         if fields.is_empty() {
-            return Ok(());
+            return Ok(StreamingOutcome::Written);
         }
-        let key = self.key(id);
-        let codes: Vec<i64> = match self.streaming_write {
-            StreamingWrite::HSetEx => {
-                let reply: i64 = self
-                    .link
-                    .query(
-                        cmd("HSETEX")
-                            .arg(&key)
-                            .arg("EX")
-                            .arg(ttl_seconds)
-                            .arg("FIELDS")
-                            .arg(fields.len())
-                            .arg(fields),
-                    )
-                    .await?;
-                vec![reply]
-            }
-            StreamingWrite::HSetThenHExpire => {
-                let names: Vec<&str> = fields.iter().map(|(name, _)| *name).collect();
-                let (_, codes): (i64, Vec<i64>) = self
-                    .link
-                    .pipeline(
-                        pipe()
-                            .atomic()
-                            .cmd("HSET")
-                            .arg(&key)
-                            .arg(fields)
-                            .cmd("HEXPIRE")
-                            .arg(&key)
-                            .arg(ttl_seconds)
-                            .arg("FIELDS")
-                            .arg(names.len())
-                            .arg(&names),
-                    )
-                    .await?;
-                codes
-            }
+        let use_hsetex = self.streaming_write == StreamingWrite::HSetEx;
+        let code: i64 = self
+            .link
+            .invoke(
+                self.streaming_script
+                    .key(self.key(id))
+                    .arg(self.config.streaming_ttl_seconds)
+                    .arg(if use_hsetex { "1" } else { "0" })
+                    .arg(fields),
+            )
+            .await?;
+        let outcome = match code {
+            1 => StreamingOutcome::Written,
+            0 => StreamingOutcome::Skipped(SkipReason::NoEntity),
+            -1 => StreamingOutcome::Skipped(SkipReason::NotAHash),
+            _ => StreamingOutcome::Skipped(SkipReason::NoKeyTtl),
         };
-        // HSETEX answers 1 when every field and its TTL were set; HEXPIRE answers 1 per field.
-        if codes.is_empty() || codes.iter().any(|&code| code != 1) {
-            return Err(StoreError::FieldTtlNotSet { key, codes });
+        if outcome == StreamingOutcome::Written {
+            self.counters.streaming_written();
         }
-        self.counters.streaming_written();
-        Ok(())
+        Ok(outcome)
     }
 
     /// The inference read: one HMGET. Missing or expired fields are left out.
-    pub async fn read(&self, id: &str, names: &[impl AsRef<str>]) -> Result<Features, StoreError> {
+    pub async fn read(
+        &self,
+        id: &EntityId,
+        names: &[impl AsRef<str>],
+    ) -> Result<Features, StoreError> {
         if names.is_empty() {
             return Ok(Features::new());
         }
-        let values: Vec<Option<String>> = self.link.query(&hmget(&self.key(id), names)).await?;
+        let key = self.key(id);
+        let values: Vec<Option<String>> = self
+            .on_key(&key, self.link.query(&hmget(&key, names)))
+            .await?;
         let features = present(names, values);
         self.counters.read(1, features.len());
         Ok(features)
@@ -246,7 +293,7 @@ impl FeatureStore {
     /// freshness display costs no extra round trip. `elapsed_ms` is that round trip.
     pub async fn read_with_ttls(
         &self,
-        id: &str,
+        id: &EntityId,
         names: &[impl AsRef<str>],
     ) -> Result<ReadWithTtls, StoreError> {
         let key = self.key(id);
@@ -262,7 +309,7 @@ impl FeatureStore {
                 .cmd("TTL")
                 .arg(&key);
             let (values, field_ttls, key_ttl): (Vec<Option<String>>, Option<Vec<i64>>, i64) =
-                self.link.pipeline(&pipeline).await?;
+                self.on_key(&key, self.link.pipeline(&pipeline)).await?;
             let features = present(names, values);
             self.counters.read(1, features.len());
             (features, ttls_or_missing(field_ttls, names.len()), key_ttl)
@@ -276,36 +323,46 @@ impl FeatureStore {
     }
 
     /// Every field of an entity with HGETALL. For inspection only, never the hot path.
-    pub async fn read_all(&self, id: &str) -> Result<Features, StoreError> {
-        self.link.query(cmd("HGETALL").arg(self.key(id))).await
+    pub async fn read_all(&self, id: &EntityId) -> Result<Features, StoreError> {
+        let key = self.key(id);
+        self.on_key(&key, self.link.query(cmd("HGETALL").arg(&key)))
+            .await
     }
 
     /// Batch scoring: one HMGET per id, pipelined, one round trip per chunk. Keeps the input
-    /// order; a missing entity gets an empty row.
+    /// order; a missing entity gets an empty row, a key that is not a hash an error row.
     pub async fn batch_read(
         &self,
-        ids: &[impl AsRef<str>],
+        ids: &[EntityId],
         names: &[impl AsRef<str>],
-    ) -> Result<Vec<(String, Features)>, StoreError> {
+    ) -> Result<Vec<BatchRow>, StoreError> {
         let mut rows = Vec::with_capacity(ids.len());
         if names.is_empty() {
-            rows.extend(
-                ids.iter()
-                    .map(|id| (id.as_ref().to_owned(), Features::new())),
-            );
+            rows.extend(ids.iter().map(|id| BatchRow {
+                id: id.clone(),
+                features: Ok(Features::new()),
+            }));
             return Ok(rows);
         }
         for chunk in ids.chunks(CHUNK) {
             let mut pipeline = pipe();
             for id in chunk {
-                pipeline.add_command(hmget(&self.key(id.as_ref()), names));
+                pipeline.add_command(hmget(&self.key(id), names));
             }
-            let replies: Vec<Vec<Option<String>>> = self.link.pipeline(&pipeline).await?;
+            let replies: Vec<redis::RedisResult<Vec<Option<String>>>> =
+                self.link.pipeline_rows(&mut pipeline).await?;
             let mut fields = 0;
-            for (id, values) in chunk.iter().zip(replies) {
-                let features = present(names, values);
-                fields += features.len();
-                rows.push((id.as_ref().to_owned(), features));
+            for (id, reply) in chunk.iter().zip(replies) {
+                let features = match reply {
+                    Ok(values) => Ok(present(names, values)),
+                    Err(e) if is_wrong_type(&e) => Err(WrongType),
+                    Err(e) => return Err(e.into()),
+                };
+                fields += features.as_ref().map_or(0, Vec::len);
+                rows.push(BatchRow {
+                    id: id.clone(),
+                    features,
+                });
             }
             self.counters.read(chunk.len(), fields);
         }
@@ -315,32 +372,41 @@ impl FeatureStore {
     /// Per-field TTLs with one HTTL: -2 missing, -1 no field TTL, otherwise seconds left.
     pub async fn field_ttls(
         &self,
-        id: &str,
+        id: &EntityId,
         names: &[impl AsRef<str>],
     ) -> Result<Vec<i64>, StoreError> {
         if names.is_empty() {
             return Ok(Vec::new());
         }
-        let ttls: Option<Vec<i64>> = self.link.query(&httl(&self.key(id), names)).await?;
+        let key = self.key(id);
+        let ttls: Option<Vec<i64>> = self
+            .on_key(&key, self.link.query(&httl(&key, names)))
+            .await?;
         Ok(ttls_or_missing(ttls, names.len()))
     }
 
     /// The key-level TTL: -2 missing entity, -1 no TTL, otherwise seconds left.
-    pub async fn key_ttl(&self, id: &str) -> Result<i64, StoreError> {
+    pub async fn key_ttl(&self, id: &EntityId) -> Result<i64, StoreError> {
         self.link.query(cmd("TTL").arg(self.key(id))).await
     }
 
     /// Entity ids under this prefix, shortest first then alphabetical (so u0002 < u10000),
     /// at most `limit` of them.
-    pub async fn list_ids(&self, limit: usize) -> Result<Vec<String>, StoreError> {
+    pub async fn list_ids(&self, limit: usize) -> Result<Vec<EntityId>, StoreError> {
         Ok(self.list_ids_and_count(limit).await?.1)
     }
 
     /// `list_ids` and the true entity count from one SCAN, for the state view.
-    pub async fn list_ids_and_count(&self, limit: usize) -> Result<(u64, Vec<String>), StoreError> {
+    pub async fn list_ids_and_count(
+        &self,
+        limit: usize,
+    ) -> Result<(u64, Vec<EntityId>), StoreError> {
         let mut ids = self.scan_ids(usize::MAX).await?;
         let total = ids.len() as u64;
-        let order = |a: &String, b: &String| a.len().cmp(&b.len()).then_with(|| a.cmp(b));
+        let order = |a: &EntityId, b: &EntityId| {
+            let (a, b) = (a.as_str(), b.as_str());
+            a.len().cmp(&b.len()).then_with(|| a.cmp(b))
+        };
         // Partition first, so a million ids cost O(n) and only `limit` of them get sorted.
         if limit < ids.len() {
             ids.select_nth_unstable_by(limit, order);
@@ -352,21 +418,20 @@ impl FeatureStore {
 
     /// Up to `max` entity ids in SCAN order, stopping early: a cheap pool to sample from
     /// when the whole sorted list is not needed.
-    pub async fn some_ids(&self, max: usize) -> Result<Vec<String>, StoreError> {
+    pub async fn some_ids(&self, max: usize) -> Result<Vec<EntityId>, StoreError> {
         let mut ids = self.scan_ids(max).await?;
         ids.truncate(max);
         Ok(ids)
     }
 
-    async fn scan_ids(&self, enough: usize) -> Result<Vec<String>, StoreError> {
-        let prefix_len = self.config.key_prefix.len();
+    async fn scan_ids(&self, enough: usize) -> Result<Vec<EntityId>, StoreError> {
         let mut ids = Vec::new();
         let mut scan = self.link.scan(self.match_pattern());
         while ids.len() < enough {
             let Some(keys) = scan.next_batch().await? else {
                 break;
             };
-            ids.extend(keys.into_iter().map(|key| key[prefix_len..].to_owned()));
+            ids.extend(self.entities_among(keys).map(|(_, id)| id));
         }
         Ok(ids)
     }
@@ -376,31 +441,61 @@ impl FeatureStore {
         let mut count = 0;
         let mut scan = self.link.scan(self.match_pattern());
         while let Some(keys) = scan.next_batch().await? {
-            count += keys.len() as u64;
+            count += self.entities_among(keys).count() as u64;
         }
         Ok(count)
     }
 
     /// Deletes one entity; true if it existed.
-    pub async fn delete(&self, id: &str) -> Result<bool, StoreError> {
+    pub async fn delete(&self, id: &EntityId) -> Result<bool, StoreError> {
         let removed: i64 = self.link.query(cmd("UNLINK").arg(self.key(id))).await?;
         Ok(removed == 1)
     }
 
-    /// Deletes every entity under this store's prefix, and nothing else, with SCAN + UNLINK.
+    /// Deletes every entity under this store's prefix with SCAN + UNLINK: only hashes whose key
+    /// is exactly prefix + a valid entity id. Nothing else is touched.
     pub async fn reset(&self) -> Result<u64, StoreError> {
         let mut deleted = 0;
         let mut scan = self.link.scan(self.match_pattern());
         while let Some(keys) = scan.next_batch().await? {
-            let removed: u64 = self.link.query(cmd("UNLINK").arg(keys)).await?;
-            deleted += removed;
+            let entities: Vec<String> = self.entities_among(keys).map(|(key, _)| key).collect();
+            if !entities.is_empty() {
+                let removed: u64 = self.link.query(cmd("UNLINK").arg(entities)).await?;
+                deleted += removed;
+            }
         }
         Ok(deleted)
     }
 
+    /// The keys of a SCAN batch that are entity keys of this store, with their ids.
+    fn entities_among(&self, keys: Vec<String>) -> impl Iterator<Item = (String, EntityId)> + '_ {
+        keys.into_iter().filter_map(|key| {
+            let id = self.config.key_prefix.entity_of(&key)?;
+            Some((key, id))
+        })
+    }
+
     /// The SCAN MATCH pattern for this prefix, with its glob characters escaped.
     fn match_pattern(&self) -> String {
-        format!("{}*", escape_glob(&self.config.key_prefix))
+        format!("{}*", escape_glob(self.config.key_prefix.as_str()))
+    }
+
+    /// Turns Redis's WRONGTYPE for `key` into an error naming what the key holds.
+    async fn on_key<T>(
+        &self,
+        key: &str,
+        request: impl std::future::Future<Output = Result<T, StoreError>>,
+    ) -> Result<T, StoreError> {
+        match request.await {
+            Err(StoreError::Redis(e)) if is_wrong_type(&e) => {
+                let found: String = self.link.query(cmd("TYPE").arg(key)).await?;
+                Err(StoreError::NotAHash {
+                    key: key.to_owned(),
+                    found,
+                })
+            }
+            other => other,
+        }
     }
 }
 

@@ -1,19 +1,22 @@
 //! The two binaries as a user runs them: build-features writing users, and both refusing a bad
 //! Redis with one clear line and a non-zero exit.
 
-mod common;
-
 use std::process::{Child, Command, Output, Stdio};
 use std::time::Duration;
 
-use common::{eventually, raw, redis_url, unique_prefix};
+use crate::support::{eventually, raw, redis_url, unique_prefix};
 use redis::AsyncCommands;
 
 const SERVER: &str = env!("CARGO_BIN_EXE_feature-store");
 const BUILD_FEATURES: &str = env!("CARGO_BIN_EXE_build-features");
 
+/// Runs a binary without the test's REDIS_URL; the server on a port of its own, so runs in
+/// parallel never fail on each other's port.
 fn run(bin: &str, args: &[&str]) -> Output {
+    let own_port = bin == SERVER && !args.contains(&"--port");
+    let port: &[&str] = if own_port { &["--port", "0"] } else { &[] };
     Command::new(bin)
+        .args(port)
         .args(args)
         .env_remove("REDIS_URL")
         .stdin(Stdio::null())
@@ -190,4 +193,50 @@ async fn a_taken_port_fails_before_any_data_is_touched() {
         "the failed start reset the store"
     );
     let _: () = conn.del(format!("{prefix}u0001")).await.unwrap();
+}
+
+#[test]
+fn help_never_shows_the_redis_password_from_the_environment() {
+    for bin in [SERVER, BUILD_FEATURES] {
+        let out = Command::new(bin)
+            .arg("--help")
+            .env("REDIS_URL", "redis://:s3cret@127.0.0.1:1")
+            .output()
+            .unwrap();
+        let help = String::from_utf8_lossy(&out.stdout);
+        assert!(help.contains("--redis-url"), "{help}");
+        assert!(
+            !help.contains("s3cret"),
+            "{bin} --help shows the password:\n{help}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_prefix_that_could_match_other_keys_is_refused_before_anything_is_touched() {
+    let mut conn = raw().await;
+    let bystander = unique_prefix("bystander");
+    let _: () = conn.set(format!("{bystander}x"), "keep").await.unwrap();
+    let url = redis_url();
+    for bin in [SERVER, BUILD_FEATURES] {
+        for (prefix, rule) in [("", "must not be empty"), ("fs:user", "must end with ':'")] {
+            let out = run(bin, &["--redis-url", &url, "--key-prefix", prefix]);
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(out.status.code(), Some(2), "{bin} {prefix:?}: {stderr}");
+            let first = stderr.lines().next().unwrap_or_default();
+            assert!(
+                first.starts_with("error: invalid value") && first.contains(rule),
+                "{bin} {prefix:?}: {stderr}"
+            );
+        }
+        // The environment variable follows the same rule.
+        let out = Command::new(bin)
+            .args(["--redis-url", &url])
+            .env("FS_KEY_PREFIX", "")
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{bin} with FS_KEY_PREFIX=''");
+    }
+    let kept: Option<String> = conn.get(format!("{bystander}x")).await.unwrap();
+    assert_eq!(kept.as_deref(), Some("keep"));
 }

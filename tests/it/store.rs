@@ -1,19 +1,17 @@
 //! The store against a real Redis: every operation and both TTL layers.
 
-mod common;
-
 use std::collections::HashMap;
 use std::time::Duration;
 
-use common::{eventually, raw, store, store_with};
-use feature_store::store::{EntityRow, FeatureStore};
+use crate::support::{eventually, id, raw, store, store_with};
+use feature_store::store::{EntityRow, FeatureStore, LoadReport, StreamingOutcome};
 use feature_store::synth::synthesize_users;
 use futures::future::join_all;
 use redis::AsyncCommands;
 
 fn row(id: &str, fields: &[(&str, &str)]) -> EntityRow {
     EntityRow {
-        id: id.into(),
+        id: crate::support::id(id),
         fields: fields
             .iter()
             .map(|(n, v)| (n.to_string(), v.to_string()))
@@ -32,18 +30,18 @@ fn streaming_event(tx: u32) -> Vec<(&'static str, String)> {
 async fn bulk_load_writes_every_field_and_a_key_ttl() {
     let store = store("bulk").await;
     let written = store
-        .bulk_load(synthesize_users(30, 42), 3600)
+        .bulk_load(synthesize_users(30, 42), Some(3600))
         .await
         .unwrap();
-    assert_eq!(written, 30);
+    assert_eq!(written.written, 30);
     let mut conn = raw().await;
-    let stored: HashMap<String, String> = conn.hgetall(store.key("u0001")).await.unwrap();
+    let stored: HashMap<String, String> = conn.hgetall(store.key(&id("u0001"))).await.unwrap();
     let expected = synthesize_users(1, 42).next().unwrap();
     assert_eq!(
         stored,
         expected.fields.into_iter().collect::<HashMap<_, _>>()
     );
-    let ttl = store.key_ttl("u0030").await.unwrap();
+    let ttl = store.key_ttl(&id("u0030")).await.unwrap();
     assert!((3590..=3600).contains(&ttl), "key TTL {ttl}");
     assert_eq!(store.stats().batch_writes_total, 30);
 }
@@ -51,24 +49,27 @@ async fn bulk_load_writes_every_field_and_a_key_ttl() {
 #[tokio::test]
 async fn bulk_load_of_nothing_writes_nothing() {
     let store = store("bulk-empty").await;
-    assert_eq!(store.bulk_load(Vec::new(), 60).await.unwrap(), 0);
+    assert_eq!(
+        store.bulk_load(Vec::new(), Some(60)).await.unwrap(),
+        LoadReport::default()
+    );
     assert_eq!(store.count().await.unwrap(), 0);
 }
 
 #[tokio::test]
 async fn streaming_fields_get_their_own_ttl_and_batch_fields_keep_none() {
-    let store = store("streaming").await;
+    let store = store_with("streaming", 86_400, 120).await;
     store
-        .bulk_load([row("u1", &[("risk_segment", "low")])], 3600)
+        .bulk_load([row("u1", &[("risk_segment", "low")])], Some(3600))
         .await
         .unwrap();
     store
-        .update_streaming("u1", &streaming_event(3), 120)
+        .update_streaming(&id("u1"), &streaming_event(3))
         .await
         .unwrap();
     let ttls = store
         .field_ttls(
-            "u1",
+            &id("u1"),
             &["risk_segment", "last_device_id", "tx_count_5m", "nope"],
         )
         .await
@@ -79,30 +80,33 @@ async fn streaming_fields_get_their_own_ttl_and_batch_fields_keep_none() {
     assert_eq!(ttls[3], -2, "missing field");
     assert_eq!(store.stats().streaming_writes_total, 1);
     // An empty update is a no-op, not an error.
-    store.update_streaming("u1", &[], 120).await.unwrap();
+    store.update_streaming(&id("u1"), &[]).await.unwrap();
 }
 
 #[tokio::test]
 async fn the_redis_7_4_write_path_sets_every_field_ttl_too() {
-    let store = store("streaming-7.4")
+    let store = store_with("streaming-7.4", 86_400, 90)
         .await
         .with_multi_exec_streaming_writes();
     store
-        .bulk_load([row("u1", &[("risk_segment", "low")])], 3600)
+        .bulk_load([row("u1", &[("risk_segment", "low")])], Some(3600))
         .await
         .unwrap();
     store
-        .update_streaming("u1", &streaming_event(4), 90)
+        .update_streaming(&id("u1"), &streaming_event(4))
         .await
         .unwrap();
     let ttls = store
-        .field_ttls("u1", &["risk_segment", "last_device_id", "tx_count_5m"])
+        .field_ttls(
+            &id("u1"),
+            &["risk_segment", "last_device_id", "tx_count_5m"],
+        )
         .await
         .unwrap();
     assert_eq!(ttls[0], -1);
     assert!(ttls[1..].iter().all(|t| (80..=90).contains(t)), "{ttls:?}");
     assert_eq!(
-        store.read("u1", &["tx_count_5m"]).await.unwrap(),
+        store.read(&id("u1"), &["tx_count_5m"]).await.unwrap(),
         vec![("tx_count_5m".to_string(), "4".to_string())]
     );
 }
@@ -111,10 +115,13 @@ async fn the_redis_7_4_write_path_sets_every_field_ttl_too() {
 async fn read_returns_present_fields_in_request_order() {
     let store = store("read").await;
     store
-        .bulk_load([row("u1", &[("a", "1"), ("b", "true"), ("c", "2.5")])], 600)
+        .bulk_load(
+            [row("u1", &[("a", "1"), ("b", "true"), ("c", "2.5")])],
+            Some(600),
+        )
         .await
         .unwrap();
-    let got = store.read("u1", &["c", "missing", "a"]).await.unwrap();
+    let got = store.read(&id("u1"), &["c", "missing", "a"]).await.unwrap();
     assert_eq!(
         got,
         vec![
@@ -122,27 +129,31 @@ async fn read_returns_present_fields_in_request_order() {
             ("a".into(), "1".into())
         ]
     );
-    assert!(store.read("u1", &[] as &[&str]).await.unwrap().is_empty());
-    assert!(store.read("nobody", &["a"]).await.unwrap().is_empty());
+    assert!(store
+        .read(&id("u1"), &[] as &[&str])
+        .await
+        .unwrap()
+        .is_empty());
+    assert!(store.read(&id("nobody"), &["a"]).await.unwrap().is_empty());
     let stats = store.stats();
     assert_eq!((stats.reads_total, stats.read_fields_total), (2, 2));
-    let all = store.read_all("u1").await.unwrap();
+    let all = store.read_all(&id("u1")).await.unwrap();
     assert_eq!(all.len(), 3);
 }
 
 #[tokio::test]
 async fn read_with_ttls_reports_values_and_freshness_in_one_go() {
-    let store = store("read-ttls").await;
+    let store = store_with("read-ttls", 86_400, 120).await;
     store
-        .bulk_load([row("u1", &[("risk_segment", "low")])], 600)
+        .bulk_load([row("u1", &[("risk_segment", "low")])], Some(600))
         .await
         .unwrap();
     store
-        .update_streaming("u1", &streaming_event(2), 120)
+        .update_streaming(&id("u1"), &streaming_event(2))
         .await
         .unwrap();
     let read = store
-        .read_with_ttls("u1", &["risk_segment", "tx_count_5m", "nope"])
+        .read_with_ttls(&id("u1"), &["risk_segment", "tx_count_5m", "nope"])
         .await
         .unwrap();
     assert_eq!(read.features.len(), 2);
@@ -154,12 +165,15 @@ async fn read_with_ttls_reports_values_and_freshness_in_one_go() {
     );
     assert_eq!(read.field_ttls[2], -2);
     assert!((590..=600).contains(&read.key_ttl));
-    let ghost = store.read_with_ttls("ghost", &["a"]).await.unwrap();
+    let ghost = store.read_with_ttls(&id("ghost"), &["a"]).await.unwrap();
     assert_eq!(
         (ghost.features.len(), ghost.field_ttls, ghost.key_ttl),
         (0, vec![-2], -2)
     );
-    let nothing = store.read_with_ttls("u1", &[] as &[&str]).await.unwrap();
+    let nothing = store
+        .read_with_ttls(&id("u1"), &[] as &[&str])
+        .await
+        .unwrap();
     assert!(nothing.features.is_empty() && nothing.field_ttls.is_empty());
 }
 
@@ -167,36 +181,39 @@ async fn read_with_ttls_reports_values_and_freshness_in_one_go() {
 async fn batch_read_keeps_input_order_and_gives_missing_entities_empty_rows() {
     let store = store("batch").await;
     store
-        .bulk_load(synthesize_users(1200, 5), 600)
+        .bulk_load(synthesize_users(1200, 5), Some(600))
         .await
         .unwrap();
-    let mut ids: Vec<String> = (1..=1200)
+    let mut ids: Vec<_> = (1..=1200)
         .rev()
         .map(feature_store::synth::user_id)
         .collect();
-    ids.insert(3, "ghost".into());
+    ids.insert(3, id("ghost"));
     let rows = store
         .batch_read(&ids, &["risk_segment", "tx_count_7d", "nope"])
         .await
         .unwrap();
     assert_eq!(rows.len(), ids.len());
-    for ((id, features), asked) in rows.iter().zip(&ids) {
-        assert_eq!(id, asked);
-        let expected = if id == "ghost" { 0 } else { 2 };
-        assert_eq!(features.len(), expected, "{id}");
+    for (row, asked) in rows.iter().zip(&ids) {
+        assert_eq!(&row.id, asked);
+        let expected = if row.id.as_str() == "ghost" { 0 } else { 2 };
+        assert_eq!(row.features.as_ref().unwrap().len(), expected, "{}", row.id);
     }
-    assert_eq!(rows[0].1[0].0, "risk_segment");
+    assert_eq!(rows[0].features.as_ref().unwrap()[0].0, "risk_segment");
 }
 
 #[tokio::test]
 async fn key_ttl_reports_missing_and_persistent_keys() {
     let store = store("key-ttl").await;
-    assert_eq!(store.key_ttl("nobody").await.unwrap(), -2);
+    assert_eq!(store.key_ttl(&id("nobody")).await.unwrap(), -2);
     let mut conn = raw().await;
-    let _: () = conn.hset(store.key("forever"), "a", "1").await.unwrap();
-    assert_eq!(store.key_ttl("forever").await.unwrap(), -1);
+    let _: () = conn
+        .hset(store.key(&id("forever")), "a", "1")
+        .await
+        .unwrap();
+    assert_eq!(store.key_ttl(&id("forever")).await.unwrap(), -1);
     assert_eq!(
-        store.field_ttls("nobody", &["a", "b"]).await.unwrap(),
+        store.field_ttls(&id("nobody"), &["a", "b"]).await.unwrap(),
         vec![-2, -2]
     );
 }
@@ -204,31 +221,35 @@ async fn key_ttl_reports_missing_and_persistent_keys() {
 #[tokio::test]
 async fn housekeeping_lists_counts_and_deletes() {
     let store = store("housekeeping").await;
-    store.bulk_load(synthesize_users(12, 1), 600).await.unwrap();
     store
-        .bulk_load([row("u10000", &[("a", "1")])], 600)
+        .bulk_load(synthesize_users(12, 1), Some(600))
+        .await
+        .unwrap();
+    store
+        .bulk_load([row("u10000", &[("a", "1")])], Some(600))
         .await
         .unwrap();
     assert_eq!(store.count().await.unwrap(), 13);
     let ids = store.list_ids(5).await.unwrap();
-    assert_eq!(ids, ["u0001", "u0002", "u0003", "u0004", "u0005"]);
-    assert_eq!(store.list_ids(100).await.unwrap().last().unwrap(), "u10000");
-    let (total, first) = store.list_ids_and_count(2).await.unwrap();
+    assert_eq!(ids, ["u0001", "u0002", "u0003", "u0004", "u0005"].map(id));
     assert_eq!(
-        (total, first),
-        (13, vec!["u0001".to_string(), "u0002".to_string()])
+        store.list_ids(100).await.unwrap().last().unwrap().as_str(),
+        "u10000"
     );
-    assert!(store.delete("u0001").await.unwrap());
-    assert!(!store.delete("u0001").await.unwrap());
+    let (total, first) = store.list_ids_and_count(2).await.unwrap();
+    assert_eq!((total, first), (13, vec![id("u0001"), id("u0002")]));
+    assert!(store.delete(&id("u0001")).await.unwrap());
+    assert!(!store.delete(&id("u0001")).await.unwrap());
     assert_eq!(store.count().await.unwrap(), 12);
     assert_eq!(store.some_ids(3).await.unwrap().len(), 3);
 }
 
 #[tokio::test]
 async fn reset_deletes_only_its_own_prefix_even_with_glob_characters() {
-    let url = common::redis_url();
-    let base = common::unique_prefix("reset");
+    let url = crate::support::redis_url();
+    let base = crate::support::unique_prefix("reset");
     let connect = |prefix: String| {
+        let prefix = feature_store::domain::KeyPrefix::parse(&prefix).unwrap();
         let url = url.clone();
         async move {
             FeatureStore::connect(
@@ -247,7 +268,10 @@ async fn reset_deletes_only_its_own_prefix_even_with_glob_characters() {
     let lookalike = connect(format!("{base}t1:")).await;
     let other = connect(format!("{base}other:")).await;
     for store in [&globby, &lookalike, &other] {
-        store.bulk_load(synthesize_users(25, 3), 600).await.unwrap();
+        store
+            .bulk_load(synthesize_users(25, 3), Some(600))
+            .await
+            .unwrap();
     }
     assert_eq!(globby.count().await.unwrap(), 25);
     assert_eq!(globby.reset().await.unwrap(), 25);
@@ -263,45 +287,45 @@ async fn reset_deletes_only_its_own_prefix_even_with_glob_characters() {
 async fn mixed_staleness_streaming_fields_expire_and_batch_fields_stay() {
     let store = store_with("stale-fields", 3600, 2).await;
     store
-        .bulk_load([row("u1", &[("risk_segment", "high")])], 3600)
+        .bulk_load([row("u1", &[("risk_segment", "high")])], Some(3600))
         .await
         .unwrap();
     store
-        .update_streaming("u1", &streaming_event(7), 2)
+        .update_streaming(&id("u1"), &streaming_event(7))
         .await
         .unwrap();
     let names = ["risk_segment", "last_device_id", "tx_count_5m"];
-    assert_eq!(store.read("u1", &names).await.unwrap().len(), 3);
+    assert_eq!(store.read(&id("u1"), &names).await.unwrap().len(), 3);
     eventually(
         Duration::from_secs(6),
         "streaming fields to expire",
-        || async { store.read("u1", &names).await.unwrap().len() == 1 },
+        || async { store.read(&id("u1"), &names).await.unwrap().len() == 1 },
     )
     .await;
     assert_eq!(
-        store.read("u1", &names).await.unwrap(),
+        store.read(&id("u1"), &names).await.unwrap(),
         vec![("risk_segment".to_string(), "high".to_string())]
     );
-    assert!(store.key_ttl("u1").await.unwrap() > 3500);
+    assert!(store.key_ttl(&id("u1")).await.unwrap() > 3500);
 }
 
 #[tokio::test]
 async fn mixed_staleness_a_stale_batch_makes_the_whole_entity_disappear() {
     let store = store("stale-entity").await;
     store
-        .bulk_load([row("u1", &[("risk_segment", "high")])], 2)
+        .bulk_load([row("u1", &[("risk_segment", "high")])], Some(2))
         .await
         .unwrap();
     store
-        .update_streaming("u1", &streaming_event(1), 300)
+        .update_streaming(&id("u1"), &streaming_event(1))
         .await
         .unwrap();
     eventually(Duration::from_secs(6), "the entity to expire", || async {
-        store.key_ttl("u1").await.unwrap() == -2
+        store.key_ttl(&id("u1")).await.unwrap() == -2
     })
     .await;
     assert!(store
-        .read("u1", &["risk_segment", "tx_count_5m"])
+        .read(&id("u1"), &["risk_segment", "tx_count_5m"])
         .await
         .unwrap()
         .is_empty());
@@ -311,7 +335,7 @@ async fn mixed_staleness_a_stale_batch_makes_the_whole_entity_disappear() {
 async fn concurrent_streaming_updates_never_leave_a_field_without_ttl() {
     let store = store("concurrent-ttl").await;
     store
-        .bulk_load(synthesize_users(20, 9), 3600)
+        .bulk_load(synthesize_users(20, 9), Some(3600))
         .await
         .unwrap();
     let names = ["last_device_id", "tx_count_5m"];
@@ -320,10 +344,11 @@ async fn concurrent_streaming_updates_never_leave_a_field_without_ttl() {
         async move {
             for i in 0..50 {
                 let id = feature_store::synth::user_id((w * 50 + i) % 20 + 1);
-                store
-                    .update_streaming(&id, &streaming_event(i as u32), 300)
+                let written = store
+                    .update_streaming(&id, &streaming_event(i as u32))
                     .await
                     .unwrap();
+                assert_eq!(written, StreamingOutcome::Written);
             }
         }
     });
@@ -355,7 +380,7 @@ async fn concurrent_bulk_loads_and_streaming_updates_lose_no_field() {
     let loads = async {
         for _ in 0..5 {
             store
-                .bulk_load(synthesize_users(300, 11), 3600)
+                .bulk_load(synthesize_users(300, 11), Some(3600))
                 .await
                 .unwrap();
         }
@@ -365,7 +390,7 @@ async fn concurrent_bulk_loads_and_streaming_updates_lose_no_field() {
             for n in 1..=300 {
                 let id = feature_store::synth::user_id(n);
                 store
-                    .update_streaming(&id, &streaming_event(round), 300)
+                    .update_streaming(&id, &streaming_event(round))
                     .await
                     .unwrap();
             }
@@ -376,12 +401,14 @@ async fn concurrent_bulk_loads_and_streaming_updates_lose_no_field() {
         feature_store::schema::names_of(feature_store::schema::FeatureKind::Batch).collect();
     let mut names = batch.clone();
     names.extend(["last_device_id", "tx_count_5m"]);
-    let ids: Vec<String> = (1..=300).map(feature_store::synth::user_id).collect();
-    for (id, features) in store.batch_read(&ids, &names).await.unwrap() {
+    let ids: Vec<_> = (1..=300).map(feature_store::synth::user_id).collect();
+    for row in store.batch_read(&ids, &names).await.unwrap() {
+        let features = row.features.unwrap();
         assert_eq!(
             features.len(),
             names.len(),
-            "{id} lost a field: {features:?}"
+            "{} lost a field: {features:?}",
+            row.id
         );
     }
 }
@@ -391,12 +418,12 @@ async fn a_hundred_thousand_rows_load_in_chunks_and_count() {
     let store = store("100k").await;
     let mut progress = Vec::new();
     let written = store
-        .bulk_load_with_progress(synthesize_users(100_000, 42), 600, |done| {
+        .bulk_load_with_progress(synthesize_users(100_000, 42), Some(600), |done| {
             progress.push(done)
         })
         .await
         .unwrap();
-    assert_eq!(written, 100_000);
+    assert_eq!(written.written, 100_000);
     assert!(progress.len() > 1, "loaded in one chunk");
     assert!(progress.windows(2).all(|w| w[0] < w[1]));
     assert_eq!(progress.last(), Some(&100_000));
@@ -410,7 +437,7 @@ async fn unreachable_redis_is_one_clear_error() {
         .await
         .err()
         .expect("port 1 must not answer");
-    let message = err.to_string();
+    let message = feature_store::errors::chain(&err);
     assert!(
         message.starts_with("cannot connect to Redis at redis://127.0.0.1:1:"),
         "{message}"

@@ -1,12 +1,10 @@
 //! The streaming worker against a real Redis: lifecycle, the pause/wait/reset guarantee, and
 //! carrying on through a Redis outage.
 
-mod common;
-
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{eventually, store_with};
+use crate::support::{eventually, store_with};
 use feature_store::schema::{names_of, FeatureKind};
 use feature_store::store::{FeatureStore, StoreConfig};
 use feature_store::synth::synthesize_users;
@@ -23,7 +21,7 @@ fn fast(users_per_tick: usize) -> WorkerConfig {
 async fn loaded_store(test: &str, users: u64) -> Arc<FeatureStore> {
     let store = store_with(test, 3600, 60).await;
     store
-        .bulk_load(synthesize_users(users, 42), 3600)
+        .bulk_load(synthesize_users(users, 42), Some(3600))
         .await
         .unwrap();
     Arc::new(store)
@@ -40,8 +38,14 @@ async fn the_worker_writes_all_five_streaming_features_with_their_ttl() {
     .await;
     worker.stop().await;
     let streaming: Vec<&str> = names_of(FeatureKind::Streaming).collect();
-    let ids: Vec<String> = (1..=10).map(feature_store::synth::user_id).collect();
-    let rows = store.batch_read(&ids, &streaming).await.unwrap();
+    let ids: Vec<_> = (1..=10).map(feature_store::synth::user_id).collect();
+    let rows: Vec<_> = store
+        .batch_read(&ids, &streaming)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|row| (row.id, row.features.unwrap()))
+        .collect();
     let written = rows.iter().filter(|(_, f)| f.len() == 5).count();
     assert!(written > 0, "no user got all five streaming features");
     for (id, features) in rows.iter().filter(|(_, f)| !f.is_empty()) {
@@ -118,7 +122,7 @@ async fn after_pause_and_wait_for_idle_no_tick_ever_writes() {
         );
         assert_eq!(worker.stats().writes_count, writes, "round {round}");
         store
-            .bulk_load(synthesize_users(50, 42), 3600)
+            .bulk_load(synthesize_users(50, 42), Some(3600))
             .await
             .unwrap();
         worker.resume();
@@ -133,13 +137,16 @@ async fn after_pause_and_wait_for_idle_no_tick_ever_writes() {
 
 #[tokio::test]
 async fn a_redis_outage_is_counted_and_the_worker_recovers_by_itself() {
-    let redis = common::OwnRedis::start(common::free_port()).await;
+    let redis = crate::support::OwnRedis::start(crate::support::free_port()).await;
     let store = Arc::new(
         FeatureStore::connect(&redis.url(), StoreConfig::default())
             .await
             .unwrap(),
     );
-    store.bulk_load(synthesize_users(5, 1), 3600).await.unwrap();
+    store
+        .bulk_load(synthesize_users(5, 1), Some(3600))
+        .await
+        .unwrap();
     let worker = StreamingWorker::new(Arc::clone(&store), fast(5));
     worker.start();
     eventually(Duration::from_secs(10), "writes", || async {
@@ -159,7 +166,7 @@ async fn a_redis_outage_is_counted_and_the_worker_recovers_by_itself() {
     assert!(during.running, "an error killed the worker");
     assert!(during.last_error.is_some());
 
-    let redis = common::OwnRedis::start(port).await;
+    let redis = crate::support::OwnRedis::start(port).await;
     let writes = worker.stats().writes_count;
     eventually(
         Duration::from_secs(20),
@@ -167,7 +174,7 @@ async fn a_redis_outage_is_counted_and_the_worker_recovers_by_itself() {
         || async {
             // The restarted Redis is empty: reload (retrying while the connection is rebuilt)
             // so the worker has users to write to.
-            let _ = store.bulk_load(synthesize_users(5, 1), 3600).await;
+            let _ = store.bulk_load(synthesize_users(5, 1), Some(3600)).await;
             worker.stats().writes_count > writes
         },
     )

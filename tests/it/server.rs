@@ -1,14 +1,12 @@
 //! The server process end to end, without a browser: a Redis outage is a 503 that heals by
 //! itself, and SIGTERM is a clean exit.
 
-mod common;
-
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::{eventually, free_port, OwnRedis};
+use crate::support::{eventually, free_port, OwnRedis};
 
 /// A minimal HTTP/1.1 GET: (status, body). No client library needed for one request.
 fn get(port: u16, path: &str) -> Option<(u16, String)> {

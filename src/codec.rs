@@ -1,0 +1,71 @@
+//! The input encoding of the JSON endpoints: JSON, but strict. The body must be one JSON object,
+//! and a field the endpoint does not take is refused by name instead of ignored, so a misspelt
+//! `ttl_second` can never fall back to the default silently.
+
+use leptos::server_fn::codec::Post;
+use leptos::server_fn::{ContentType, Decodes, Encodes, Format, FormatType};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use crate::errors::ApiError;
+
+pub struct StrictJsonEncoding;
+
+/// `POST` with a strict JSON body.
+pub type StrictJson = Post<StrictJsonEncoding>;
+
+impl ContentType for StrictJsonEncoding {
+    const CONTENT_TYPE: &'static str = "application/json";
+}
+
+impl FormatType for StrictJsonEncoding {
+    const FORMAT_TYPE: Format = Format::Text;
+}
+
+impl<T: Serialize> Encodes<T> for StrictJsonEncoding {
+    type Error = serde_json::Error;
+
+    fn encode(output: &T) -> Result<leptos::server_fn::Bytes, Self::Error> {
+        serde_json::to_vec(output).map(Into::into)
+    }
+}
+
+/// A body the endpoint refuses. server_fn hands decode errors on as text only, so the text is
+/// the `ApiError` itself, serialized; `ApiError::from_server_fn_error` reads it back.
+#[derive(Debug)]
+pub struct Refused(ApiError);
+
+impl std::fmt::Display for Refused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let text = serde_json::to_string(&self.0).map_err(|_| std::fmt::Error)?;
+        f.write_str(&text)
+    }
+}
+
+impl<T: DeserializeOwned> Decodes<T> for StrictJsonEncoding {
+    type Error = Refused;
+
+    fn decode(bytes: leptos::server_fn::Bytes) -> Result<T, Self::Error> {
+        if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+            return Err(Refused(ApiError::bad_request(
+                "the request body must be a JSON object",
+            )));
+        }
+        let mut unknown = Vec::new();
+        let mut json = serde_json::Deserializer::from_slice(&bytes);
+        let decoded = serde_ignored::deserialize(&mut json, |path| unknown.push(path.to_string()))
+            .and_then(|value| json.end().map(|()| value));
+        // An unknown field explains a missing one (`ttl_second` for `ttl_seconds`): name it first.
+        if let Some(field) = unknown.first() {
+            return Err(Refused(ApiError::invalid(
+                field,
+                "is not a field of this request",
+            )));
+        }
+        decoded.map_err(|e| {
+            Refused(ApiError::bad_request(format!(
+                "the request body does not decode: {e}"
+            )))
+        })
+    }
+}

@@ -1,0 +1,19 @@
+-- A streaming write that never creates an entity and never leaves a key without a key TTL.
+-- KEYS[1]: the entity key. ARGV[1]: the field TTL in seconds. ARGV[2]: "1" to use HSETEX
+-- (Redis >= 8), "0" for HSET + HEXPIRE (7.4). ARGV[3..]: field, value, field, value, ...
+-- Returns 1 written, 0 no such entity, -1 the key is not a hash, -2 the key has no key TTL.
+local kind = redis.call('TYPE', KEYS[1])['ok']
+if kind == 'none' then return 0 end
+if kind ~= 'hash' then return -1 end
+if redis.call('TTL', KEYS[1]) < 0 then return -2 end
+local n = (#ARGV - 2) / 2
+if ARGV[2] == '1' then
+  return redis.call('HSETEX', KEYS[1], 'EX', ARGV[1], 'FIELDS', n, unpack(ARGV, 3))
+end
+redis.call('HSET', KEYS[1], unpack(ARGV, 3))
+local names = {}
+for i = 3, #ARGV, 2 do names[#names + 1] = ARGV[i] end
+for _, code in ipairs(redis.call('HEXPIRE', KEYS[1], ARGV[1], 'FIELDS', n, unpack(names))) do
+  if code ~= 1 then return redis.error_reply('HEXPIRE answered ' .. code) end
+end
+return 1

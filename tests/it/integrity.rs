@@ -1,0 +1,206 @@
+//! Integrity: every entity key has a key TTL, always; a streaming write never creates an entity;
+//! keys under the prefix that are not entities are reported, skipped and never touched.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use feature_store::domain::KeyPrefix;
+use feature_store::schema::{names_of, FeatureKind};
+use feature_store::store::{
+    EntityRow, FeatureStore, SkipReason, StoreConfig, StoreError, StreamingOutcome, WrongType,
+};
+use feature_store::synth::{streaming_features, synthesize_users, user_id};
+use feature_store::worker::{StreamingWorker, WorkerConfig};
+use rand::SeedableRng;
+use redis::AsyncCommands;
+
+use crate::support::{id, raw, redis_url, store_with, unique_prefix};
+
+fn event() -> Vec<(&'static str, String)> {
+    streaming_features(&mut rand_chacha::ChaCha8Rng::seed_from_u64(1), 0)
+}
+
+/// Every key under `prefix` with its key TTL, read with a raw connection.
+async fn key_ttls(prefix: &str) -> Vec<(String, i64)> {
+    let mut conn = raw().await;
+    let keys: Vec<String> = conn.keys(format!("{prefix}*")).await.unwrap();
+    let mut ttls = Vec::new();
+    for key in keys {
+        let ttl: i64 = conn.ttl(&key).await.unwrap();
+        ttls.push((key, ttl));
+    }
+    ttls
+}
+
+/// The trigger of the zombie bug: the worker samples an entity, its key expires, the write
+/// recreated it with only streaming fields and no key TTL, and it then lived for ever.
+#[tokio::test]
+async fn expired_entities_stay_expired_while_the_worker_runs() {
+    let store = Arc::new(store_with("zombies", 3, 300).await);
+    let prefix = store.config().key_prefix.to_string();
+    let worker = StreamingWorker::new(
+        Arc::clone(&store),
+        WorkerConfig {
+            tick: Duration::from_millis(50),
+            users_per_tick: 500,
+            seed: 3,
+        },
+    );
+    worker.start();
+    store
+        .bulk_load(synthesize_users(2_000, 1), None)
+        .await
+        .unwrap();
+    let started = Instant::now();
+    let mut seen_empty_since = None;
+    // Past the 3 s TTL, and then long enough to see that nothing comes back.
+    while started.elapsed() < Duration::from_secs(12) {
+        let ttls = key_ttls(&prefix).await;
+        let immortal: Vec<_> = ttls.iter().filter(|(_, ttl)| *ttl == -1).collect();
+        assert!(immortal.is_empty(), "keys without a key TTL: {immortal:?}");
+        if ttls.is_empty() {
+            seen_empty_since.get_or_insert(started.elapsed());
+        } else {
+            assert!(seen_empty_since.is_none(), "an entity came back: {ttls:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let stats = worker.stats();
+    worker.stop().await;
+    assert!(seen_empty_since.is_some(), "entities never expired");
+    assert_eq!(store.count().await.unwrap(), 0);
+    assert!(stats.writes_count > 0, "the worker never wrote: {stats:?}");
+    assert!(stats.skipped_count > 0, "no write was skipped: {stats:?}");
+}
+
+#[tokio::test]
+async fn a_streaming_write_never_creates_an_entity_nor_touches_a_foreign_key() {
+    let store = store_with("streaming-guard", 3600, 300).await;
+    let mut conn = raw().await;
+    // No entity: nothing is created.
+    assert_eq!(
+        store
+            .update_streaming(&id("ghost"), &event())
+            .await
+            .unwrap(),
+        StreamingOutcome::Skipped(SkipReason::NoEntity)
+    );
+    assert!(!conn
+        .exists::<_, bool>(store.key(&id("ghost")))
+        .await
+        .unwrap());
+    // A string under the prefix: untouched.
+    let _: () = conn.set(store.key(&id("text")), "x").await.unwrap();
+    assert_eq!(
+        store.update_streaming(&id("text"), &event()).await.unwrap(),
+        StreamingOutcome::Skipped(SkipReason::NotAHash)
+    );
+    assert_eq!(
+        conn.get::<_, String>(store.key(&id("text"))).await.unwrap(),
+        "x"
+    );
+    // A hash nobody gave a key TTL: not an entity of the batch path, left as it is.
+    let _: () = conn.hset(store.key(&id("bare")), "a", "1").await.unwrap();
+    assert_eq!(
+        store.update_streaming(&id("bare"), &event()).await.unwrap(),
+        StreamingOutcome::Skipped(SkipReason::NoKeyTtl)
+    );
+    assert_eq!(
+        conn.hlen::<_, u64>(store.key(&id("bare"))).await.unwrap(),
+        1
+    );
+    // The 7.4 write path keeps the same promise.
+    let store = store.with_multi_exec_streaming_writes();
+    assert_eq!(
+        store
+            .update_streaming(&id("ghost"), &event())
+            .await
+            .unwrap(),
+        StreamingOutcome::Skipped(SkipReason::NoEntity)
+    );
+    assert!(!conn
+        .exists::<_, bool>(store.key(&id("ghost")))
+        .await
+        .unwrap());
+}
+
+#[tokio::test]
+async fn a_key_that_is_not_a_hash_fails_only_its_own_entity() {
+    let store = store_with("foreign", 3600, 300).await;
+    store.bulk_load(synthesize_users(3, 1), None).await.unwrap();
+    let mut conn = raw().await;
+    let foreign = store.key(&id("aaa"));
+    let _: () = conn.set(&foreign, "x").await.unwrap();
+    let names: Vec<&str> = names_of(FeatureKind::Batch).collect();
+
+    let err = store.read(&id("aaa"), &names).await.unwrap_err();
+    assert!(
+        matches!(&err, StoreError::NotAHash { found, .. } if found == "string"),
+        "{err:?}"
+    );
+    assert!(matches!(
+        store.read_with_ttls(&id("aaa"), &names).await,
+        Err(StoreError::NotAHash { .. })
+    ));
+    assert!(matches!(
+        store.read_all(&id("aaa")).await,
+        Err(StoreError::NotAHash { .. })
+    ));
+    let ids = [user_id(1), id("aaa"), user_id(2)];
+    let rows = store.batch_read(&ids, &names).await.unwrap();
+    assert_eq!(rows[0].features.as_ref().unwrap().len(), names.len());
+    assert_eq!(rows[1].features, Err(WrongType));
+    assert_eq!(rows[2].features.as_ref().unwrap().len(), names.len());
+
+    // Not counted, not listed, not deleted, and a bulk load over it leaves it alone.
+    assert_eq!(store.count().await.unwrap(), 3);
+    assert!(!store.list_ids(10).await.unwrap().contains(&id("aaa")));
+    let report = store
+        .bulk_load(
+            [EntityRow {
+                id: id("aaa"),
+                fields: vec![("a".into(), "1".into())],
+            }],
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!((report.written, report.not_hashes), (0, 1));
+    assert_eq!(
+        conn.ttl::<_, i64>(&foreign).await.unwrap(),
+        -1,
+        "a TTL was added"
+    );
+    assert_eq!(store.reset().await.unwrap(), 3);
+    assert_eq!(conn.get::<_, String>(&foreign).await.unwrap(), "x");
+}
+
+#[tokio::test]
+async fn reset_deletes_only_keys_that_are_prefix_plus_an_entity_id() {
+    let base = unique_prefix("nested");
+    let outer = FeatureStore::connect(
+        &redis_url(),
+        StoreConfig {
+            key_prefix: KeyPrefix::parse(&base).unwrap(),
+            ..StoreConfig::default()
+        },
+    )
+    .await
+    .unwrap();
+    // Another store whose prefix starts with ours: its keys are prefix + "inner:" + id.
+    let inner = FeatureStore::connect(
+        &redis_url(),
+        StoreConfig {
+            key_prefix: KeyPrefix::parse(&format!("{base}inner:")).unwrap(),
+            ..StoreConfig::default()
+        },
+    )
+    .await
+    .unwrap();
+    outer.bulk_load(synthesize_users(5, 1), None).await.unwrap();
+    inner.bulk_load(synthesize_users(7, 1), None).await.unwrap();
+    assert_eq!(outer.count().await.unwrap(), 5);
+    assert_eq!(outer.reset().await.unwrap(), 5);
+    assert_eq!(inner.count().await.unwrap(), 7);
+    assert_eq!(inner.reset().await.unwrap(), 7);
+}

@@ -1,0 +1,10 @@
+//! The one integration-test binary: one link of the crate instead of one per file. Every test
+//! runs against a real Redis that `make test` starts (see `support`).
+
+mod cli;
+mod integrity;
+mod security;
+mod server;
+mod store;
+mod support;
+mod worker;

@@ -1,0 +1,195 @@
+//! The HTTP edge under attack: requests from other sites, bodies that are not what they claim,
+//! oversized or hostile input, and keys under the prefix that are not entities.
+
+use redis::AsyncCommands;
+
+use crate::support::{raw, TestServer};
+
+#[tokio::test]
+async fn another_site_cannot_reset_or_load_the_store() {
+    let server = TestServer::start("csrf", &[]).await;
+    assert_eq!(server.entity_count().await, 20);
+    let evil = [("origin", "http://evil.example")];
+    let (status, body) = server.request("POST", "/api/reset", &evil, b"").await;
+    assert_eq!(status, 403, "{body}");
+    assert!(body.contains("forbidden"), "{body}");
+    // The same port on another host name is another origin too.
+    let (status, _) = server
+        .request(
+            "POST",
+            "/api/worker/toggle",
+            &[("origin", "http://localhost:1")],
+            b"",
+        )
+        .await;
+    assert_eq!(status, 403);
+    // A browser that says the request is cross-site, with or without an Origin.
+    for site in ["cross-site", "same-site"] {
+        let (status, _) = server
+            .request("POST", "/api/reset", &[("sec-fetch-site", site)], b"")
+            .await;
+        assert_eq!(status, 403, "sec-fetch-site: {site}");
+    }
+    // The classic no-preflight form: text/plain with a JSON-looking body.
+    let (status, body) = server
+        .request(
+            "POST",
+            "/api/bulk-load",
+            &[
+                ("origin", "http://evil.example"),
+                ("content-type", "text/plain"),
+            ],
+            br#"{"count":100,"ttl_seconds":60}"#,
+        )
+        .await;
+    assert_eq!(status, 403, "{body}");
+    assert_eq!(
+        server.entity_count().await,
+        20,
+        "a refused request changed the store"
+    );
+
+    // The server's own pages, and clients that send no Origin, still work.
+    let own = server.origin();
+    let (status, body) = server
+        .request(
+            "POST",
+            "/api/reset",
+            &[("origin", own.as_str()), ("sec-fetch-site", "same-origin")],
+            b"",
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(server.entity_count().await, 0);
+    let (status, body) = server
+        .post_json("/api/bulk-load", r#"{"count":7,"ttl_seconds":60}"#)
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(server.entity_count().await, 7);
+}
+
+#[tokio::test]
+async fn a_body_must_be_json_and_one_object_with_known_fields() {
+    let server = TestServer::start("strict-json", &[]).await;
+    let load = br#"{"count":5,"ttl_seconds":60}"#;
+    for content_type in ["text/plain", "application/x-www-form-urlencoded"] {
+        let (status, body) = server
+            .request(
+                "POST",
+                "/api/bulk-load",
+                &[("content-type", content_type)],
+                load,
+            )
+            .await;
+        assert_eq!(status, 415, "{content_type}: {body}");
+    }
+    let (status, body) = server.post_json("/api/bulk-load", "[5, 60]").await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("JSON object"), "{body}");
+    let (status, body) = server
+        .post_json("/api/bulk-load", r#"{"count":5,"ttl_second":60}"#)
+        .await;
+    assert_eq!(status, 422, "{body}");
+    let error: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(error["field"], "ttl_second", "{body}");
+    assert_eq!(server.entity_count().await, 20, "a refused load wrote");
+    // application/json with a charset is still JSON.
+    let (status, body) = server
+        .request(
+            "POST",
+            "/api/bulk-load",
+            &[("content-type", "application/json; charset=utf-8")],
+            load,
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+}
+
+#[tokio::test]
+async fn hostile_input_gets_a_bounded_answer() {
+    let server = TestServer::start("hostile", &[]).await;
+    let long_name = "x".repeat(100_000);
+    let (status, body) = server
+        .post_json(
+            "/api/read",
+            &format!(r#"{{"user":"u0001","fields":["{long_name}"]}}"#),
+        )
+        .await;
+    assert_eq!(status, 422);
+    assert!(
+        body.len() < 1_000,
+        "a {} byte answer echoes the input",
+        body.len()
+    );
+    let (status, body) = server
+        .post_json(
+            "/api/bulk-load",
+            &format!(r#"{{"count":"{long_name}","ttl_seconds":60}}"#),
+        )
+        .await;
+    assert_eq!(status, 400);
+    assert!(
+        body.len() < 1_000,
+        "a {} byte answer echoes the input",
+        body.len()
+    );
+
+    let huge = format!(
+        r#"{{"user":"u0001","fields":["{}"]}}"#,
+        "x".repeat(1_000_000)
+    );
+    let (status, _) = server.post_json("/api/read", &huge).await;
+    assert_eq!(status, 413);
+
+    let (status, body) = server
+        .request("GET", "/api/inspect?user=%FF", &[], b"")
+        .await;
+    assert_eq!(status, 400, "{body}");
+    let (status, body) = server
+        .request("GET", "/api/inspect?user=u%C3%A9", &[], b"")
+        .await;
+    assert_eq!(status, 200, "valid UTF-8 still works: {body}");
+}
+
+#[tokio::test]
+async fn a_key_that_is_not_an_entity_fails_only_itself() {
+    let server = TestServer::start("foreign-http", &[]).await;
+    let mut conn = raw().await;
+    let _: () = conn
+        .set(format!("{}aaa", server.prefix), "x")
+        .await
+        .unwrap();
+
+    let (status, body) = server
+        .post_json("/api/read", r#"{"user":"aaa","fields":["risk_segment"]}"#)
+        .await;
+    assert_eq!(status, 409, "{body}");
+    assert!(body.contains("string"), "names the key's type: {body}");
+    assert!(!body.contains("WRONGTYPE"), "raw Redis error text: {body}");
+    let (status, body) = server
+        .request("GET", "/api/inspect?user=aaa", &[], b"")
+        .await;
+    assert_eq!(status, 409, "{body}");
+
+    // Everything else is served and counted as before.
+    let (status, body) = server
+        .post_json("/api/read", r#"{"user":"u0001","fields":["risk_segment"]}"#)
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = server
+        .post_json("/api/batch-read", r#"{"count":100}"#)
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let batch: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(batch["entity_count"], 20, "{body}");
+    assert_eq!(server.entity_count().await, 20);
+    let (status, body) = server.request("POST", "/api/reset", &[], b"").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        conn.get::<_, String>(format!("{}aaa", server.prefix))
+            .await
+            .unwrap(),
+        "x",
+        "reset deleted a key that is not an entity"
+    );
+}

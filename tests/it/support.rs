@@ -1,0 +1,249 @@
+//! Shared by the integration tests: the private test Redis that `make test` starts, and a fresh
+//! key prefix per test so tests never see each other's keys.
+
+use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use feature_store::domain::{EntityId, KeyPrefix};
+use feature_store::store::{FeatureStore, StoreConfig};
+
+/// The test Redis. `make test` sets REDIS_URL to a throwaway server on a free port.
+pub fn redis_url() -> String {
+    std::env::var("REDIS_URL")
+        .expect("REDIS_URL must point at a throwaway Redis >= 7.4; run the tests with `make test`")
+}
+
+/// A prefix no other test, and no earlier run, uses.
+pub fn unique_prefix(test: &str) -> String {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    format!(
+        "test:{test}:{nanos}:{}:",
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// An entity id from a literal the test knows is valid.
+pub fn id(raw: &str) -> EntityId {
+    EntityId::parse(raw).unwrap()
+}
+
+pub async fn store_with(test: &str, batch_ttl: u64, streaming_ttl: u64) -> FeatureStore {
+    FeatureStore::connect(
+        &redis_url(),
+        StoreConfig {
+            key_prefix: KeyPrefix::parse(&unique_prefix(test)).unwrap(),
+            batch_ttl_seconds: batch_ttl,
+            streaming_ttl_seconds: streaming_ttl,
+        },
+    )
+    .await
+    .expect("connect to the test Redis")
+}
+
+pub async fn store(test: &str) -> FeatureStore {
+    store_with(test, 86_400, 300).await
+}
+
+/// Polls `check` every 50 ms until it returns true; panics with `what` after `deadline`.
+pub async fn eventually<F, Fut>(deadline: Duration, what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let started = Instant::now();
+    while !check().await {
+        assert!(
+            started.elapsed() < deadline,
+            "timed out after {deadline:?} waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// A raw connection for checking what the store wrote, independent of the store's own reads.
+pub async fn raw() -> redis::aio::MultiplexedConnection {
+    redis::Client::open(redis_url())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap()
+}
+
+/// A port nobody listens on right now.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A Redis of the test's own, so it can be killed and brought back on the same port.
+pub struct OwnRedis {
+    child: std::process::Child,
+    pub port: u16,
+}
+
+impl OwnRedis {
+    /// Starts REDIS_SERVER_BIN (set by `make test`) on `port`, without persistence.
+    pub async fn start(port: u16) -> Self {
+        let bin = std::env::var("REDIS_SERVER_BIN")
+            .expect("REDIS_SERVER_BIN must name a redis-server >= 7.4; run with `make test`");
+        let child = std::process::Command::new(bin)
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no", "--dir"])
+            .arg(std::env::temp_dir())
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("start redis-server");
+        let redis = OwnRedis { child, port };
+        let url = redis.url();
+        eventually(Duration::from_secs(10), "own Redis to answer", || {
+            let url = url.clone();
+            async move {
+                let Ok(client) = redis::Client::open(url) else {
+                    return false;
+                };
+                let Ok(mut conn) = client.get_multiplexed_async_connection().await else {
+                    return false;
+                };
+                redis::cmd("PING")
+                    .query_async::<String>(&mut conn)
+                    .await
+                    .is_ok()
+            }
+        })
+        .await;
+        redis
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+}
+
+impl Drop for OwnRedis {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The server, built and run in-process on a port of its own, against the test Redis with a
+/// fresh prefix. Stopped (gracefully) when dropped.
+pub struct TestServer {
+    pub addr: std::net::SocketAddr,
+    pub prefix: String,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+impl TestServer {
+    /// Starts with `--initial-users 20 --no-worker` and then `args`.
+    pub async fn start(test: &str, args: &[&str]) -> Self {
+        use clap::Parser;
+        // What cargo-leptos would set; the binary sets the same default in main.
+        if std::env::var_os("LEPTOS_OUTPUT_NAME").is_none() {
+            std::env::set_var("LEPTOS_OUTPUT_NAME", "feature-store");
+        }
+        let prefix = unique_prefix(test);
+        let url = redis_url();
+        let mut argv = vec![
+            "feature-store",
+            "--redis-url",
+            &url,
+            "--key-prefix",
+            &prefix,
+        ];
+        argv.extend(["--initial-users", "20", "--no-worker"]);
+        argv.extend(args);
+        let args = feature_store::server::ServerArgs::try_parse_from(argv).unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let server = feature_store::server::Server::build(args, listener)
+            .await
+            .unwrap();
+        let addr = server.local_addr();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(server.run_until(async {
+            let _ = stopped.await;
+        }));
+        TestServer {
+            addr,
+            prefix,
+            stop: Some(stop),
+        }
+    }
+
+    /// This server's own origin, as its pages would send it.
+    pub fn origin(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// One HTTP/1.1 request: (status, body). `headers` come after Host and Content-Length.
+    pub async fn request(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> (u16, String) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut stream = tokio::net::TcpStream::connect(self.addr).await.unwrap();
+        let mut head = format!(
+            "{method} {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\nContent-Length: {}\r\n",
+            self.addr,
+            body.len()
+        );
+        for (name, value) in headers {
+            head.push_str(&format!("{name}: {value}\r\n"));
+        }
+        head.push_str("\r\n");
+        stream.write_all(head.as_bytes()).await.unwrap();
+        // The server may answer before reading a body it refuses; a failed write is fine then.
+        let _ = stream.write_all(body).await;
+        let mut response = Vec::new();
+        let _ = stream.read_to_end(&mut response).await;
+        let response = String::from_utf8_lossy(&response).into_owned();
+        let status = response
+            .split_whitespace()
+            .nth(1)
+            .and_then(|code| code.parse().ok())
+            .unwrap_or_else(|| panic!("no HTTP status in {response:?}"));
+        let body = response
+            .split_once("\r\n\r\n")
+            .map_or("", |(_, body)| body)
+            .to_owned();
+        (status, body)
+    }
+
+    /// A POST with a JSON body, as a script or curl sends it (no Origin).
+    pub async fn post_json(&self, path: &str, body: &str) -> (u16, String) {
+        self.request(
+            "POST",
+            path,
+            &[("content-type", "application/json")],
+            body.as_bytes(),
+        )
+        .await
+    }
+
+    /// How many entities the store has, through the API.
+    pub async fn entity_count(&self) -> u64 {
+        let (status, body) = self.request("GET", "/api/state", &[], b"").await;
+        assert_eq!(status, 200, "{body}");
+        let state: serde_json::Value = serde_json::from_str(&body).unwrap();
+        state["entity_count"].as_u64().unwrap()
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
