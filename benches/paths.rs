@@ -418,7 +418,9 @@ async fn main() {
             "redis-benchmark HSET 6 fields -P 100, µs per HSET".into(),
         ),
         Some(2.0),
-        format!("{users_per_s:.0} users/s (HSET + EXPIRE in one script each) vs {hset_rps:.0} HSET/s"),
+        format!(
+            "{users_per_s:.0} users/s (HSET + EXPIRE in one script each) vs {hset_rps:.0} HSET/s"
+        ),
     ));
     bulk.reset().await.unwrap();
 

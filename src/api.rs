@@ -241,6 +241,7 @@ pub async fn batch_read(count: i64, fields: Option<Vec<String>>) -> Result<Batch
 }
 
 /// The fields batch scoring reads when none are given.
+#[cfg(feature = "ssr")]
 fn default_batch_fields() -> Vec<String> {
     std::iter::once("risk_segment")
         .chain(crate::schema::names_of(FeatureKind::Streaming))

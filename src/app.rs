@@ -193,7 +193,7 @@ fn StatePanel(latest: Signal<Option<StoreState>>) -> impl IntoView {
         move || latest.with(|s| s.as_ref().map(f).unwrap_or_else(|| "…".into()))
     };
     view! {
-        <Panel id="state" title="Store state" commands="SCAN MATCH prefix* (true count), refreshed every second.">
+        <Panel id="state" title="Store state" commands="SCAN MATCH prefix* TYPE hash (true count of entity hashes), refreshed every second.">
             <dl class="facts">
                 <dt>"Entities"</dt>
                 <dd data-testid="entity-count" class="big">{fact(|s| s.entity_count.to_string())}</dd>
@@ -271,7 +271,7 @@ fn MaterializePanel() -> impl IntoView {
         }
     };
     view! {
-        <Panel id="materialize" title="Materialize" commands="Per user: HSET all batch fields, then EXPIRE; pipelined in chunks of 500.">
+        <Panel id="materialize" title="Materialize" commands="Per user, one script: HSET all batch fields and EXPIRE together (a key of another type is skipped); pipelined in chunks of 500.">
             <div class="form">
                 <label for="bulk-count">"Users"</label>
                 <input id="bulk-count" type="number" inputmode="numeric" bind:value=count/>
@@ -319,7 +319,7 @@ fn WorkerPanel(latest: Signal<Option<StoreState>>) -> impl IntoView {
         _ => "Start",
     };
     view! {
-        <Panel id="worker" title="Streaming worker" commands="Each tick, per sampled user: HSETEX key EX ttl FIELDS 5 … (values and TTL in one atomic command).">
+        <Panel id="worker" title="Streaming worker" commands="Each tick, per sampled user, one script: only if the entity exists with its key TTL, HSETEX key EX ttl FIELDS 5 … (values and TTL atomically); otherwise the write is skipped.">
             <p>
                 <span class=move || format!("badge {}", label()) data-testid="worker-badge">{label}</span>
             </p>
@@ -328,6 +328,8 @@ fn WorkerPanel(latest: Signal<Option<StoreState>>) -> impl IntoView {
                 <dd data-testid="worker-ticks">{move || worker().map(|w| w.tick_count)}</dd>
                 <dt>"Users written"</dt>
                 <dd data-testid="worker-writes">{move || worker().map(|w| w.writes_count)}</dd>
+                <dt>"Skipped (entity gone)"</dt>
+                <dd data-testid="worker-skipped">{move || worker().map(|w| w.skipped_count)}</dd>
                 <dt>"Failed ticks"</dt>
                 <dd>{move || worker().map(|w| w.error_count)}</dd>
                 <dt>"Last error"</dt>
