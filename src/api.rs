@@ -23,7 +23,12 @@ pub struct StoreState {
     pub key_prefix: String,
     pub batch_ttl_seconds: u64,
     pub streaming_ttl_seconds: u64,
+    /// Entities at the last pass of the background index (never a scan per request).
     pub entity_count: u64,
+    /// When that pass finished, in Unix milliseconds; `None` before the first one.
+    pub entity_count_as_of: Option<u64>,
+    /// How long ago that was when this answer was made, in milliseconds.
+    pub entity_count_age_ms: Option<u64>,
     pub entity_ids: Vec<String>,
     pub store: StoreStats,
     pub worker: WorkerStats,
@@ -123,15 +128,32 @@ pub async fn get_health() -> Result<Health, ApiError> {
 pub async fn get_state() -> Result<StoreState, ApiError> {
     let state = ssr::state()?;
     let store = &state.store;
-    let (entity_count, entity_ids) = store.list_ids_and_count(STATE_ID_LIMIT).await?;
+    if state.index.is_failing() {
+        return Err(ApiError::redis_unavailable());
+    }
+    let index = state.index.snapshot();
     let config = store.config();
+    let as_of = index.as_of.map(|time| {
+        let unix_ms = time
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64);
+        let age_ms = time.elapsed().map_or(0, |d| d.as_millis() as u64);
+        (unix_ms, age_ms)
+    });
     Ok(StoreState {
         redis_version: store.redis_version().to_string(),
         key_prefix: config.key_prefix.to_string(),
         batch_ttl_seconds: config.batch_ttl_seconds,
         streaming_ttl_seconds: config.streaming_ttl_seconds,
-        entity_count,
-        entity_ids: entity_ids.into_iter().map(|id| id.to_string()).collect(),
+        entity_count: index.count,
+        entity_count_as_of: as_of.map(|(unix_ms, _)| unix_ms),
+        entity_count_age_ms: as_of.map(|(_, age_ms)| age_ms),
+        entity_ids: index
+            .ids
+            .iter()
+            .take(STATE_ID_LIMIT)
+            .map(|id| id.to_string())
+            .collect(),
         store: store.stats(),
         worker: state.worker.stats(),
     })
@@ -153,6 +175,7 @@ pub async fn bulk_load(count: i64, ttl_seconds: i64) -> Result<BulkLoaded, ApiEr
             Some(ttl_seconds),
         )
         .await?;
+    state.index.refresh().await;
     Ok(BulkLoaded {
         loaded: report.written as u64,
         skipped: report.not_hashes as u64,
@@ -199,15 +222,33 @@ pub async fn read_features(user: String, fields: Vec<String>) -> Result<ReadResu
     })
 }
 
-/// Batch scoring: pipelined HMGET over the first `count` entities. `fields` defaults to the
-/// streaming features plus `risk_segment`.
+/// Batch scoring: pipelined HMGET over explicit `ids` (as a scoring service calls it; duplicates
+/// and unknown ids allowed) or over the first `count` entities of the index (the demo).
+/// `fields` defaults to the streaming features plus `risk_segment`.
 #[server(prefix = "/api", endpoint = "batch-read", input = StrictJson)]
-pub async fn batch_read(count: i64, fields: Option<Vec<String>>) -> Result<BatchResult, ApiError> {
-    use crate::input::{feature_names, in_range, BATCH_COUNT};
-    let count = in_range("count", count, BATCH_COUNT)?;
+pub async fn batch_read(
+    #[server(default)] count: Option<i64>,
+    #[server(default)] ids: Option<Vec<String>>,
+    #[server(default)] fields: Option<Vec<String>>,
+) -> Result<BatchResult, ApiError> {
+    use crate::input::{entity_ids, feature_names, in_range, BATCH_COUNT};
     let fields = feature_names("fields", fields.unwrap_or_else(default_batch_fields))?;
-    let store = ssr::state()?.store;
-    let ids = store.list_ids(count as usize).await?;
+    let state = ssr::state()?;
+    let store = &state.store;
+    let ids = match (count, ids) {
+        (Some(count), None) => {
+            let count = in_range("count", count, BATCH_COUNT)? as usize;
+            let index = state.index.snapshot();
+            index.ids.iter().take(count).cloned().collect()
+        }
+        (None, Some(ids)) => entity_ids("ids", ids, BATCH_COUNT)?,
+        _ => {
+            return Err(ApiError::invalid(
+                "count",
+                "give exactly one of count and ids",
+            ))
+        }
+    };
     let started = std::time::Instant::now();
     let rows = store.batch_read(&ids, &fields).await?;
     let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
@@ -298,6 +339,7 @@ pub async fn reset_store() -> Result<ResetDone, ApiError> {
     state.worker.wait_for_idle().await;
     let deleted = state.store.reset().await;
     state.store.reset_stats();
+    state.index.refresh().await;
     if was_writing {
         state.worker.resume();
     }

@@ -193,10 +193,15 @@ fn StatePanel(latest: Signal<Option<StoreState>>) -> impl IntoView {
         move || latest.with(|s| s.as_ref().map(f).unwrap_or_else(|| "…".into()))
     };
     view! {
-        <Panel id="state" title="Store state" commands="SCAN MATCH prefix* TYPE hash (true count of entity hashes), refreshed every second.">
+        <Panel id="state" title="Store state" commands="One background index per server walks SCAN MATCH prefix* TYPE hash COUNT 1000 about once a second; no request scans. This panel polls its last pass every second.">
             <dl class="facts">
-                <dt>"Entities"</dt>
+                <dt>"Entities (≈, last index pass)"</dt>
                 <dd data-testid="entity-count" class="big">{fact(|s| s.entity_count.to_string())}</dd>
+                <dt>"Counted"</dt>
+                <dd data-testid="entity-count-age">{fact(|s| match s.entity_count_age_ms {
+                    Some(age) => format!("{:.1} s ago", age as f64 / 1000.0),
+                    None => "not yet".into(),
+                })}</dd>
                 <dt>"Key prefix"</dt>
                 <dd><code>{fact(|s| s.key_prefix.clone())}</code></dd>
                 <dt>"Batch TTL (key)"</dt>
@@ -559,7 +564,8 @@ fn BatchPanel() -> impl IntoView {
     let submit = move |_| match whole_number("Count", &count.get_untracked()) {
         Ok(count) => {
             batch.dispatch(BatchRead {
-                count,
+                count: Some(count),
+                ids: None,
                 fields: None,
             });
         }

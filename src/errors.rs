@@ -63,6 +63,14 @@ impl ApiError {
         }
     }
 
+    /// Redis cannot be reached; the cause is logged where it was seen.
+    pub fn redis_unavailable() -> Self {
+        ApiError::Unavailable {
+            message: "Redis is unavailable; the server reconnects on its own, try again shortly"
+                .into(),
+        }
+    }
+
     /// The answer for a failure whose cause only the server log should see.
     pub fn internal() -> Self {
         ApiError::Internal {
@@ -135,11 +143,7 @@ impl From<crate::store::StoreError> for ApiError {
             },
             e if e.is_unavailable() => {
                 tracing::warn!("Redis unavailable: {}", chain(&e));
-                ApiError::Unavailable {
-                    message:
-                        "Redis is unavailable; the server reconnects on its own, try again shortly"
-                            .into(),
-                }
+                ApiError::redis_unavailable()
             }
             e => {
                 tracing::error!("request failed: {}", chain(&e));

@@ -26,6 +26,26 @@ pub fn entity_id(field: &str, raw: &str) -> Result<EntityId, ApiError> {
     EntityId::parse(raw).map_err(|rule| ApiError::invalid(field, rule))
 }
 
+/// Entity ids to read, as many as `bounds` allow; each one a valid id.
+pub fn entity_ids(
+    field: &str,
+    ids: Vec<String>,
+    (min, max): (i64, i64),
+) -> Result<Vec<EntityId>, ApiError> {
+    if !(min..=max).contains(&(ids.len() as i64)) {
+        return Err(ApiError::invalid(
+            field,
+            format!("between {min} and {max} ids, got {}", ids.len()),
+        ));
+    }
+    ids.iter()
+        .map(|id| {
+            EntityId::parse(id)
+                .map_err(|rule| ApiError::invalid(field, format!("{:?}: {rule}", bounded(id, 40))))
+        })
+        .collect()
+}
+
 /// Feature names to read: each one a valid name, at most 64 of them.
 pub fn feature_names(field: &str, names: Vec<String>) -> Result<Vec<FeatureName>, ApiError> {
     if names.len() > MAX_FIELDS {

@@ -15,6 +15,7 @@ use tokio::sync::Mutex;
 
 use crate::app::{shell, App};
 use crate::cli::StoreArgs;
+use crate::index::EntityIndex;
 use crate::state::AppState;
 use crate::store::{redact_url, FeatureStore, StoreConfig, StoreError};
 use crate::synth::synthesize_users;
@@ -132,8 +133,11 @@ impl Server {
                 args.batch_ttl_seconds
             );
         }
+        let index = Arc::new(EntityIndex::start(Arc::clone(&store)));
+        index.refresh().await;
         let worker = Arc::new(StreamingWorker::new(
             Arc::clone(&store),
+            Arc::clone(&index),
             WorkerConfig {
                 tick,
                 users_per_tick: args.users_per_tick,
@@ -146,6 +150,7 @@ impl Server {
         let state = AppState {
             store: Arc::clone(&store),
             worker: Arc::clone(&worker),
+            index,
             admin: Arc::new(Mutex::new(())),
             seed: USERS_SEED,
         };

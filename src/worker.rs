@@ -12,12 +12,10 @@ use tokio::sync::{oneshot, Mutex};
 use tokio::task::JoinHandle;
 
 use crate::domain::EntityId;
+use crate::index::EntityIndex;
 use crate::model::WorkerStats;
 use crate::store::{FeatureStore, StoreError, StreamingOutcome};
 use crate::synth;
-
-/// Ids the worker samples from each tick; SCAN stops once it has this many.
-const SAMPLE_POOL: usize = 10_000;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct WorkerConfig {
@@ -49,6 +47,8 @@ struct Running {
 
 struct Shared {
     store: Arc<FeatureStore>,
+    /// Where the worker samples entities from: the index's uniform sample, never a scan.
+    index: Arc<EntityIndex>,
     config: WorkerConfig,
     paused: AtomicBool,
     /// Held for the whole of a tick. `wait_for_idle` takes it, so once it returns after a
@@ -64,10 +64,11 @@ struct Shared {
 }
 
 impl StreamingWorker {
-    pub fn new(store: Arc<FeatureStore>, config: WorkerConfig) -> Self {
+    pub fn new(store: Arc<FeatureStore>, index: Arc<EntityIndex>, config: WorkerConfig) -> Self {
         StreamingWorker {
             shared: Arc::new(Shared {
                 store,
+                index,
                 config,
                 paused: AtomicBool::new(false),
                 tick_gate: Mutex::new(()),
@@ -174,8 +175,9 @@ impl Shared {
     }
 
     async fn write_some(&self, rng: &mut ChaCha8Rng) -> Result<(), StoreError> {
-        let pool = self.store.some_ids(SAMPLE_POOL).await?;
-        let chosen: Vec<&EntityId> = pool
+        let snapshot = self.index.snapshot();
+        let chosen: Vec<&EntityId> = snapshot
+            .sample
             .choose_multiple(rng, self.config.users_per_tick)
             .collect();
         for id in chosen {

@@ -390,58 +390,21 @@ impl FeatureStore {
         self.link.query(cmd("TTL").arg(self.key(id))).await
     }
 
-    /// Entity ids under this prefix, shortest first then alphabetical (so u0002 < u10000),
-    /// at most `limit` of them.
-    pub async fn list_ids(&self, limit: usize) -> Result<Vec<EntityId>, StoreError> {
-        Ok(self.list_ids_and_count(limit).await?.1)
-    }
-
-    /// `list_ids` and the true entity count from one SCAN, for the state view.
-    pub async fn list_ids_and_count(
-        &self,
-        limit: usize,
-    ) -> Result<(u64, Vec<EntityId>), StoreError> {
-        let mut ids = self.scan_ids(usize::MAX).await?;
-        let total = ids.len() as u64;
-        let order = |a: &EntityId, b: &EntityId| {
-            let (a, b) = (a.as_str(), b.as_str());
-            a.len().cmp(&b.len()).then_with(|| a.cmp(b))
-        };
-        // Partition first, so a million ids cost O(n) and only `limit` of them get sorted.
-        if limit < ids.len() {
-            ids.select_nth_unstable_by(limit, order);
-            ids.truncate(limit);
+    /// A walk over this store's entities, one `SCAN … COUNT` round trip per batch. For the
+    /// background index and tools, never for a request: it costs O(stored entities).
+    pub fn scan_entities(&self) -> EntityScan<'_> {
+        EntityScan {
+            store: self,
+            scan: self.link.scan(self.match_pattern()),
         }
-        ids.sort_unstable_by(order);
-        Ok((total, ids))
     }
 
-    /// Up to `max` entity ids in SCAN order, stopping early: a cheap pool to sample from
-    /// when the whole sorted list is not needed.
-    pub async fn some_ids(&self, max: usize) -> Result<Vec<EntityId>, StoreError> {
-        let mut ids = self.scan_ids(max).await?;
-        ids.truncate(max);
-        Ok(ids)
-    }
-
-    async fn scan_ids(&self, enough: usize) -> Result<Vec<EntityId>, StoreError> {
-        let mut ids = Vec::new();
-        let mut scan = self.link.scan(self.match_pattern());
-        while ids.len() < enough {
-            let Some(keys) = scan.next_batch().await? else {
-                break;
-            };
-            ids.extend(self.entities_among(keys).map(|(_, id)| id));
-        }
-        Ok(ids)
-    }
-
-    /// How many entities exist under this prefix (a full SCAN: exact, not an estimate).
+    /// How many entities exist under this prefix: a full SCAN, exact, for tools and tests.
     pub async fn count(&self) -> Result<u64, StoreError> {
         let mut count = 0;
-        let mut scan = self.link.scan(self.match_pattern());
-        while let Some(keys) = scan.next_batch().await? {
-            count += self.entities_among(keys).count() as u64;
+        let mut scan = self.scan_entities();
+        while let Some(ids) = scan.next_batch().await? {
+            count += ids.len() as u64;
         }
         Ok(count)
     }
@@ -496,6 +459,25 @@ impl FeatureStore {
             }
             other => other,
         }
+    }
+}
+
+/// A SCAN in progress over one store's entities.
+pub struct EntityScan<'a> {
+    store: &'a FeatureStore,
+    scan: link::KeyScan<'a>,
+}
+
+impl EntityScan<'_> {
+    /// The ids of the next non-empty batch, or `None` when the walk is complete.
+    pub async fn next_batch(&mut self) -> Result<Option<Vec<EntityId>>, StoreError> {
+        while let Some(keys) = self.scan.next_batch().await? {
+            let ids: Vec<EntityId> = self.store.entities_among(keys).map(|(_, id)| id).collect();
+            if !ids.is_empty() {
+                return Ok(Some(ids));
+            }
+        }
+        Ok(None)
     }
 }
 

@@ -145,20 +145,18 @@ pub struct TestServer {
 impl TestServer {
     /// Starts with `--initial-users 20 --no-worker` and then `args`.
     pub async fn start(test: &str, args: &[&str]) -> Self {
+        Self::start_on(&redis_url(), test, args).await
+    }
+
+    /// `start`, against the Redis at `url`.
+    pub async fn start_on(url: &str, test: &str, args: &[&str]) -> Self {
         use clap::Parser;
         // What cargo-leptos would set; the binary sets the same default in main.
         if std::env::var_os("LEPTOS_OUTPUT_NAME").is_none() {
             std::env::set_var("LEPTOS_OUTPUT_NAME", "feature-store");
         }
         let prefix = unique_prefix(test);
-        let url = redis_url();
-        let mut argv = vec![
-            "feature-store",
-            "--redis-url",
-            &url,
-            "--key-prefix",
-            &prefix,
-        ];
+        let mut argv = vec!["feature-store", "--redis-url", url, "--key-prefix", &prefix];
         argv.extend(["--initial-users", "20", "--no-worker"]);
         argv.extend(args);
         let args = feature_store::server::ServerArgs::try_parse_from(argv).unwrap();

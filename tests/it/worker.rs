@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::support::{eventually, store_with};
+use feature_store::index::EntityIndex;
 use feature_store::schema::{names_of, FeatureKind};
 use feature_store::store::{FeatureStore, StoreConfig};
 use feature_store::synth::synthesize_users;
@@ -27,10 +28,17 @@ async fn loaded_store(test: &str, users: u64) -> Arc<FeatureStore> {
     Arc::new(store)
 }
 
+/// The store's entity index, after one complete pass.
+async fn index_of(store: &Arc<FeatureStore>) -> Arc<EntityIndex> {
+    let index = Arc::new(EntityIndex::start(Arc::clone(store)));
+    index.refresh().await;
+    index
+}
+
 #[tokio::test]
 async fn the_worker_writes_all_five_streaming_features_with_their_ttl() {
     let store = loaded_store("worker-writes", 10).await;
-    let worker = StreamingWorker::new(Arc::clone(&store), fast(10));
+    let worker = StreamingWorker::new(Arc::clone(&store), index_of(&store).await, fast(10));
     worker.start();
     eventually(Duration::from_secs(10), "a tick to write", || async {
         worker.stats().writes_count >= 10
@@ -60,7 +68,7 @@ async fn the_worker_writes_all_five_streaming_features_with_their_ttl() {
 #[tokio::test]
 async fn lifecycle_toggle_pause_resume_and_a_double_stop() {
     let store = loaded_store("worker-lifecycle", 5).await;
-    let worker = StreamingWorker::new(store, fast(2));
+    let worker = StreamingWorker::new(Arc::clone(&store), index_of(&store).await, fast(2));
     assert!(!worker.stats().running);
 
     let started = worker.toggle();
@@ -102,6 +110,7 @@ async fn after_pause_and_wait_for_idle_no_tick_ever_writes() {
     // Many users per tick and a 1 ms tick keep a write in flight most of the time.
     let worker = StreamingWorker::new(
         Arc::clone(&store),
+        index_of(&store).await,
         WorkerConfig {
             tick: Duration::from_millis(1),
             users_per_tick: 50,
@@ -147,7 +156,7 @@ async fn a_redis_outage_is_counted_and_the_worker_recovers_by_itself() {
         .bulk_load(synthesize_users(5, 1), Some(3600))
         .await
         .unwrap();
-    let worker = StreamingWorker::new(Arc::clone(&store), fast(5));
+    let worker = StreamingWorker::new(Arc::clone(&store), index_of(&store).await, fast(5));
     worker.start();
     eventually(Duration::from_secs(10), "writes", || async {
         worker.stats().writes_count > 0

@@ -1,0 +1,174 @@
+//! The entity index: one background task per process that walks the store in bounded steps
+//! (one `SCAN … COUNT` round trip each) and publishes what requests need to know about the whole
+//! store: how many entities there are, the first ids for the pickers and the count form of batch
+//! read, and a uniform sample for the worker. No request scans; each reads the last snapshot,
+//! which says how old it is.
+
+use std::cmp::Ordering;
+use std::collections::BinaryHeap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::SeqCst};
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, SystemTime};
+
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use tokio::sync::{watch, Notify};
+use tokio::task::JoinHandle;
+
+use crate::domain::EntityId;
+use crate::store::{FeatureStore, StoreError};
+
+/// Ids the index keeps in order: enough for the largest batch read by count.
+pub const ID_LIST_LIMIT: usize = 1_000;
+/// Ids in the uniform sample the worker draws from.
+const SAMPLE_SIZE: usize = 10_000;
+/// Rest between two passes over the store.
+const PAUSE: Duration = Duration::from_secs(1);
+/// How long `refresh` waits for a pass before giving up (Redis down, say).
+const REFRESH_DEADLINE: Duration = Duration::from_secs(30);
+
+/// What one complete pass over the store saw.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Snapshot {
+    pub count: u64,
+    /// The first ids, shortest then alphabetical (u0002 before u10000), at most `ID_LIST_LIMIT`.
+    pub ids: Vec<EntityId>,
+    /// A uniform sample of every id seen, at most `SAMPLE_SIZE`.
+    pub sample: Vec<EntityId>,
+    /// When the pass finished; `None` before the first one.
+    pub as_of: Option<SystemTime>,
+}
+
+/// Owns the task; dropping the index stops it.
+pub struct EntityIndex {
+    shared: Arc<Shared>,
+    task: JoinHandle<()>,
+}
+
+struct Shared {
+    store: Arc<FeatureStore>,
+    snapshot: RwLock<Arc<Snapshot>>,
+    /// Raised by `refresh`: a pass that starts after it sees every change made before it.
+    requested: AtomicU64,
+    wake: Notify,
+    /// The highest request number a finished pass started after.
+    finished: watch::Sender<u64>,
+    /// Whether the last pass failed: Redis is unreachable, and the snapshot is getting old.
+    failing: AtomicBool,
+}
+
+impl EntityIndex {
+    pub fn start(store: Arc<FeatureStore>) -> Self {
+        let shared = Arc::new(Shared {
+            store,
+            snapshot: RwLock::new(Arc::default()),
+            requested: AtomicU64::new(0),
+            wake: Notify::new(),
+            finished: watch::Sender::new(0),
+            failing: AtomicBool::new(false),
+        });
+        let task = tokio::spawn(Arc::clone(&shared).run());
+        EntityIndex { shared, task }
+    }
+
+    /// The last complete pass.
+    pub fn snapshot(&self) -> Arc<Snapshot> {
+        Arc::clone(&self.shared.snapshot.read().expect("snapshot lock"))
+    }
+
+    /// True when the last pass failed (Redis unreachable): the snapshot is no longer current.
+    pub fn is_failing(&self) -> bool {
+        self.shared.failing.load(SeqCst)
+    }
+
+    /// Starts a pass now and waits for it: after a change the caller made, the next snapshot
+    /// shows it. Gives up after a deadline (the last snapshot stays).
+    pub async fn refresh(&self) -> Arc<Snapshot> {
+        let ticket = self.shared.requested.fetch_add(1, SeqCst) + 1;
+        self.shared.wake.notify_one();
+        let mut finished = self.shared.finished.subscribe();
+        let _ =
+            tokio::time::timeout(REFRESH_DEADLINE, finished.wait_for(|done| *done >= ticket)).await;
+        self.snapshot()
+    }
+}
+
+impl Drop for EntityIndex {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl Shared {
+    async fn run(self: Arc<Self>) {
+        let mut rng = ChaCha8Rng::seed_from_u64(7);
+        loop {
+            let ticket = self.requested.load(SeqCst);
+            match self.pass(&mut rng).await {
+                Ok(snapshot) => {
+                    *self.snapshot.write().expect("snapshot lock") = Arc::new(snapshot);
+                    self.failing.store(false, SeqCst);
+                    self.finished.send_replace(ticket);
+                }
+                Err(e) => {
+                    // Logged once per outage, not once per pass.
+                    if !self.failing.swap(true, SeqCst) {
+                        tracing::warn!("entity index pass failed: {}", crate::errors::chain(&e));
+                    }
+                }
+            }
+            tokio::select! {
+                () = tokio::time::sleep(PAUSE) => {}
+                () = self.wake.notified() => {}
+            }
+        }
+    }
+
+    async fn pass(&self, rng: &mut ChaCha8Rng) -> Result<Snapshot, StoreError> {
+        let mut count = 0_u64;
+        let mut first = BinaryHeap::with_capacity(ID_LIST_LIMIT + 1);
+        let mut sample = Vec::with_capacity(SAMPLE_SIZE);
+        let mut scan = self.store.scan_entities();
+        while let Some(ids) = scan.next_batch().await? {
+            for id in ids {
+                // Reservoir sampling (Algorithm R): every id ends up in the sample with equal odds.
+                if sample.len() < SAMPLE_SIZE {
+                    sample.push(id.clone());
+                } else {
+                    let slot = rng.random_range(0..=count) as usize;
+                    if slot < SAMPLE_SIZE {
+                        sample[slot] = id.clone();
+                    }
+                }
+                count += 1;
+                first.push(ByDisplayOrder(id));
+                if first.len() > ID_LIST_LIMIT {
+                    first.pop();
+                }
+            }
+        }
+        Ok(Snapshot {
+            count,
+            ids: first.into_sorted_vec().into_iter().map(|id| id.0).collect(),
+            sample,
+            as_of: Some(SystemTime::now()),
+        })
+    }
+}
+
+/// Shortest first, then alphabetical, so u0002 comes before u10000.
+#[derive(PartialEq, Eq)]
+struct ByDisplayOrder(EntityId);
+
+impl Ord for ByDisplayOrder {
+    fn cmp(&self, other: &Self) -> Ordering {
+        let (a, b) = (self.0.as_str(), other.0.as_str());
+        a.len().cmp(&b.len()).then_with(|| a.cmp(b))
+    }
+}
+
+impl PartialOrd for ByDisplayOrder {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}

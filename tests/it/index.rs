@@ -1,0 +1,111 @@
+//! The background entity index: it converges to the truth after loads, resets and expiry, and
+//! requests read it instead of scanning the store.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use feature_store::index::EntityIndex;
+use feature_store::synth::synthesize_users;
+
+use crate::support::{eventually, free_port, id, store_with, OwnRedis, TestServer};
+
+#[tokio::test]
+async fn the_index_converges_after_loads_resets_and_expiry() {
+    let store = Arc::new(store_with("index", 3600, 300).await);
+    let index = EntityIndex::start(Arc::clone(&store));
+    assert_eq!(index.refresh().await.count, 0);
+    store
+        .bulk_load(synthesize_users(1_500, 1), None)
+        .await
+        .unwrap();
+    let snapshot = index.refresh().await;
+    assert_eq!(snapshot.count, 1_500);
+    assert_eq!(snapshot.ids.len(), feature_store::index::ID_LIST_LIMIT);
+    assert_eq!(snapshot.ids[..3], [id("u0001"), id("u0002"), id("u0003")]);
+    assert_eq!(snapshot.sample.len(), 1_500);
+    assert!(snapshot.as_of.is_some());
+    store.reset().await.unwrap();
+    assert_eq!(index.refresh().await.count, 0);
+    // Expiry is seen by the passes the index makes on its own, without being asked.
+    store
+        .bulk_load(synthesize_users(40, 1), Some(2))
+        .await
+        .unwrap();
+    assert_eq!(index.refresh().await.count, 40);
+    eventually(
+        Duration::from_secs(10),
+        "the index to see expiry",
+        || async { index.snapshot().count == 0 },
+    )
+    .await;
+}
+
+/// SCAN calls Redis has served, from `INFO commandstats`.
+async fn scan_calls(url: &str) -> u64 {
+    let mut conn = redis::Client::open(url)
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let info: String = redis::cmd("INFO")
+        .arg("commandstats")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    info.lines()
+        .find_map(|line| line.strip_prefix("cmdstat_scan:calls="))
+        .map_or(0, |rest| rest.split(',').next().unwrap().parse().unwrap())
+}
+
+#[tokio::test]
+async fn state_and_batch_read_make_no_scan_of_their_own() {
+    let redis = OwnRedis::start(free_port()).await;
+    let server = TestServer::start_on(&redis.url(), "no-scan", &[]).await;
+    let before = scan_calls(&redis.url()).await;
+    for _ in 0..25 {
+        let (status, body) = server.request("GET", "/api/state", &[], b"").await;
+        assert_eq!(status, 200, "{body}");
+        let (status, body) = server
+            .post_json("/api/batch-read", r#"{"count":100}"#)
+            .await;
+        assert_eq!(status, 200, "{body}");
+    }
+    let scans = scan_calls(&redis.url()).await - before;
+    // 50 requests; the only SCANs are the index's own passes (one call each at 20 entities).
+    assert!(scans <= 5, "{scans} SCAN calls during 50 requests");
+}
+
+#[tokio::test]
+async fn batch_read_by_ids_keeps_order_and_reports_missing_ids() {
+    let server = TestServer::start("batch-ids", &[]).await;
+    let (status, body) = server
+        .post_json(
+            "/api/batch-read",
+            r#"{"ids":["u0003","ghost","u0003","u0001"],"fields":["risk_segment","tx_count_7d"]}"#,
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let batch: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let rows: Vec<(String, u64)> = batch["sample"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|row| {
+            (
+                row["id"].as_str().unwrap().to_owned(),
+                row["field_count"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    let expected = [("u0003", 2), ("ghost", 0), ("u0003", 2), ("u0001", 2)];
+    assert_eq!(rows, expected.map(|(id, n)| (id.to_owned(), n)));
+    for body in [
+        r#"{"count":5,"ids":["u0001"]}"#,
+        r#"{"fields":["risk_segment"]}"#,
+        r#"{"ids":[]}"#,
+        r#"{"ids":["a:b"]}"#,
+    ] {
+        let (status, answer) = server.post_json("/api/batch-read", body).await;
+        assert_eq!(status, 422, "{body}: {answer}");
+    }
+}
