@@ -81,17 +81,7 @@ async fn a_streaming_write_never_creates_an_entity_nor_touches_a_foreign_key() {
     let store = store_with("streaming-guard", 3600, 300).await;
     let mut conn = raw().await;
     // No entity: nothing is created.
-    assert_eq!(
-        store
-            .update_streaming(&id("ghost"), &event())
-            .await
-            .unwrap(),
-        StreamingOutcome::Skipped(SkipReason::NoEntity)
-    );
-    assert!(!conn
-        .exists::<_, bool>(store.key(&id("ghost")))
-        .await
-        .unwrap());
+    assert_no_entity_is_created(&store).await;
     // A string under the prefix: untouched.
     let _: () = conn.set(store.key(&id("text")), "x").await.unwrap();
     assert_eq!(
@@ -113,18 +103,17 @@ async fn a_streaming_write_never_creates_an_entity_nor_touches_a_foreign_key() {
         1
     );
     // The 7.4 write path keeps the same promise.
-    let store = store.with_multi_exec_streaming_writes();
+    assert_no_entity_is_created(&store.with_multi_exec_streaming_writes()).await;
+}
+
+async fn assert_no_entity_is_created(store: &FeatureStore) {
+    let ghost = id("ghost");
     assert_eq!(
-        store
-            .update_streaming(&id("ghost"), &event())
-            .await
-            .unwrap(),
+        store.update_streaming(&ghost, &event()).await.unwrap(),
         StreamingOutcome::Skipped(SkipReason::NoEntity)
     );
-    assert!(!conn
-        .exists::<_, bool>(store.key(&id("ghost")))
-        .await
-        .unwrap());
+    let created: bool = raw().await.exists(store.key(&ghost)).await.unwrap();
+    assert!(!created, "a streaming write created {ghost}");
 }
 
 #[tokio::test]
