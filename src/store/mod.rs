@@ -24,6 +24,9 @@ use crate::model::StoreStats;
 const CHUNK: usize = 500;
 /// Chunks of a bulk load awaiting their reply at once.
 const CHUNKS_IN_FLIGHT: usize = 4;
+/// One entity of a bulk load: fields and key TTL together. Loaded once per bulk load, then
+/// called by its hash in pipelines.
+const BATCH_WRITE_LUA: &str = include_str!("lua/batch_write.lua");
 
 /// How the store is keyed and how long each TTL layer lasts. The store owns these values and
 /// applies them itself.
@@ -139,7 +142,7 @@ impl FeatureStore {
             streaming_write,
             counters: Counters::default(),
             streaming_script: Script::new(include_str!("lua/streaming_write.lua")),
-            batch_script: Script::new(include_str!("lua/batch_write.lua")),
+            batch_script: Script::new(BATCH_WRITE_LUA),
         })
     }
 
@@ -199,11 +202,7 @@ impl FeatureStore {
         // fails the load with NOSCRIPT, and the next load loads it again.
         let _: String = self
             .link
-            .query(
-                cmd("SCRIPT")
-                    .arg("LOAD")
-                    .arg(include_str!("lua/batch_write.lua")),
-            )
+            .query(cmd("SCRIPT").arg("LOAD").arg(BATCH_WRITE_LUA))
             .await?;
         let hash = self.batch_script.get_hash();
         let chunks = std::iter::from_fn(|| {
