@@ -10,26 +10,29 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use feature_store::domain::{EntityId, KeyPrefix};
+use feature_store::schema::FEATURES;
 use feature_store::store::{EntityRow, FeatureStore, StoreConfig};
 use feature_store::synth::{streaming_features, synthesize_users, user_id};
 use rand::SeedableRng;
 use serde::Serialize;
 use serde_json::json;
 
-const READ_FIELDS: [&str; 5] = [
-    "risk_segment",
-    "tx_count_7d",
-    "avg_amount_30d",
-    "account_age_days",
-    "country_iso",
-];
+/// Every batch feature of the schema: what the batch-read rows ask for.
 const BATCH_FIELDS: [&str; 6] = [
-    "risk_segment",
-    "tx_count_7d",
-    "avg_amount_30d",
-    "account_age_days",
-    "country_iso",
-    "chargeback_count_180d",
+    FEATURES[0].name,
+    FEATURES[1].name,
+    FEATURES[2].name,
+    FEATURES[3].name,
+    FEATURES[4].name,
+    FEATURES[5].name,
+];
+/// Five of them: what the single-read rows ask for.
+const READ_FIELDS: [&str; 5] = [
+    FEATURES[0].name,
+    FEATURES[1].name,
+    FEATURES[2].name,
+    FEATURES[3].name,
+    FEATURES[4].name,
 ];
 const USERS: u64 = 1_000;
 const CONCURRENCY: usize = 32;
@@ -449,7 +452,7 @@ async fn main() {
     ));
 
     say("HTTP: POST /api/read with wrk");
-    let read_body = r#"{"user":"u0001","fields":["risk_segment","tx_count_7d","avg_amount_30d","account_age_days","country_iso"]}"#;
+    let read_body = &json!({"user": "u0001", "fields": READ_FIELDS}).to_string();
     let _ = wrk(&format!("{server}/api/read"), 1, 1, 1, read_body);
     let (p50, p99, _) = wrk(&format!("{server}/api/read"), 1, 1, 5, read_body);
     rows.push(Row::new(

@@ -113,7 +113,7 @@ impl Shared {
                 Err(e) => {
                     // Logged once per outage, not once per pass.
                     if !self.failing.swap(true, SeqCst) {
-                        tracing::warn!("entity index pass failed: {}", crate::errors::chain(&e));
+                        tracing::warn!("entity index pass failed: {}", crate::chain(&e));
                     }
                 }
             }

@@ -1,21 +1,18 @@
 //! feature-store: an online feature store for ML inference on Redis, with a Leptos web UI.
 //!
-//! Shared by server and browser: the schema, the API types and server functions, the UI.
-//! Server only (`ssr`): the store, the worker, the synthesizer and the server itself.
+//! Shared by server and browser: the schema, the wire types, the API's server functions, the UI.
+//! Server only (`ssr`): the service, the store, the index, the worker, the synthesizer and the
+//! server itself.
 
 pub mod api;
-pub mod app;
-pub mod codec;
 pub mod domain;
-pub mod errors;
-pub mod input;
+pub mod limits;
 pub mod model;
 pub mod schema;
+pub mod ui;
 
 #[cfg(feature = "ssr")]
 pub mod cli;
-#[cfg(feature = "ssr")]
-pub mod guard;
 #[cfg(feature = "ssr")]
 pub mod index;
 #[cfg(feature = "ssr")]
@@ -23,7 +20,7 @@ pub mod materialize;
 #[cfg(feature = "ssr")]
 pub mod server;
 #[cfg(feature = "ssr")]
-pub mod state;
+pub mod service;
 #[cfg(feature = "ssr")]
 pub mod store;
 #[cfg(feature = "ssr")]
@@ -36,5 +33,17 @@ pub mod worker;
 #[wasm_bindgen::prelude::wasm_bindgen]
 pub fn hydrate() {
     console_error_panic_hook::set_once();
-    leptos::mount::hydrate_body(app::App);
+    leptos::mount::hydrate_body(ui::App);
+}
+
+/// An error and every cause under it, on one line: `a: b: c`.
+pub fn chain(e: &dyn std::error::Error) -> String {
+    let mut line = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        line.push_str(": ");
+        line.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    line
 }

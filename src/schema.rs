@@ -33,40 +33,108 @@ pub enum ValueType {
     TimestampMs,
 }
 
+/// How the demo's synthesizer draws a value of a feature.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Demo {
+    /// One of these, each as likely.
+    OneOf(&'static [&'static str]),
+    /// One of these, with integer weights.
+    Weighted(&'static [(&'static str, u32)]),
+    /// A whole number in this inclusive range.
+    Int(u32, u32),
+    /// An amount with two decimals in this range.
+    Amount(f64, f64),
+    /// The time of the event, in Unix milliseconds.
+    EventTime,
+}
+
 /// One feature of the schema.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Feature {
     pub name: &'static str,
     pub kind: FeatureKind,
     pub value_type: ValueType,
+    pub demo: Demo,
 }
 
-const fn feature(name: &'static str, kind: FeatureKind, value_type: ValueType) -> Feature {
+const fn feature(
+    name: &'static str,
+    kind: FeatureKind,
+    value_type: ValueType,
+    demo: Demo,
+) -> Feature {
     Feature {
         name,
         kind,
         value_type,
+        demo,
     }
 }
 
-/// Every default feature, batch first, in display order.
-pub const FEATURES: [Feature; 11] = [
-    feature("country_iso", FeatureKind::Batch, ValueType::String),
-    feature("risk_segment", FeatureKind::Batch, ValueType::String),
-    feature("account_age_days", FeatureKind::Batch, ValueType::Int),
-    feature("tx_count_7d", FeatureKind::Batch, ValueType::Int),
-    feature("avg_amount_30d", FeatureKind::Batch, ValueType::Float),
-    feature("chargeback_count_180d", FeatureKind::Batch, ValueType::Int),
-    feature(
-        "last_login_ts",
-        FeatureKind::Streaming,
-        ValueType::TimestampMs,
-    ),
-    feature("last_device_id", FeatureKind::Streaming, ValueType::String),
-    feature("tx_count_5m", FeatureKind::Streaming, ValueType::Int),
-    feature("failed_logins_15m", FeatureKind::Streaming, ValueType::Int),
-    feature("session_country", FeatureKind::Streaming, ValueType::String),
+pub const COUNTRIES: [&str; 10] = ["US", "GB", "DE", "FR", "IN", "BR", "JP", "AU", "CA", "NL"];
+const DEVICES: [&str; 7] = [
+    "ios-1a4c",
+    "ios-9f02",
+    "and-7b21",
+    "and-2d18",
+    "web-chr-1",
+    "web-saf-1",
+    "web-ff-2",
 ];
+
+/// Every default feature, batch first, in display order.
+pub const FEATURES: [Feature; 11] = {
+    use FeatureKind::{Batch, Streaming};
+    use {Demo as D, ValueType as T};
+    [
+        feature("country_iso", Batch, T::String, D::OneOf(&COUNTRIES)),
+        feature(
+            "risk_segment",
+            Batch,
+            T::String,
+            D::Weighted(&[("low", 70), ("medium", 25), ("high", 5)]),
+        ),
+        feature("account_age_days", Batch, T::Int, D::Int(7, 2400)),
+        feature("tx_count_7d", Batch, T::Int, D::Int(0, 80)),
+        feature("avg_amount_30d", Batch, T::Float, D::Amount(5.0, 350.0)),
+        feature(
+            "chargeback_count_180d",
+            Batch,
+            T::Int,
+            D::Weighted(&[("0", 85), ("1", 10), ("2", 4), ("3", 1)]),
+        ),
+        feature("last_login_ts", Streaming, T::TimestampMs, D::EventTime),
+        feature("last_device_id", Streaming, T::String, D::OneOf(&DEVICES)),
+        feature("tx_count_5m", Streaming, T::Int, D::Int(0, 12)),
+        feature(
+            "failed_logins_15m",
+            Streaming,
+            T::Int,
+            D::Weighted(&[("0", 70), ("1", 20), ("2", 8), ("5", 2)]),
+        ),
+        feature(
+            "session_country",
+            Streaming,
+            T::String,
+            D::OneOf(&COUNTRIES),
+        ),
+    ]
+};
+
+/// What the Read panel starts with: batch and streaming features mixed, as a model would ask.
+pub const READ_BY_DEFAULT: [&str; 5] = [
+    FEATURES[1].name,
+    FEATURES[3].name,
+    FEATURES[4].name,
+    FEATURES[8].name,
+    FEATURES[9].name,
+];
+
+/// What batch scoring reads when no fields are given: the risk segment and every streaming
+/// feature.
+pub fn batch_read_default() -> impl Iterator<Item = &'static str> {
+    std::iter::once(FEATURES[1].name).chain(names_of(FeatureKind::Streaming))
+}
 
 /// Looks a feature up by name; `None` for a field the schema does not know.
 pub fn find(name: &str) -> Option<&'static Feature> {
@@ -94,14 +162,6 @@ pub fn decode(value_type: ValueType, raw: &str) -> serde_json::Value {
     parsed.unwrap_or_else(|| Value::String(raw.to_owned()))
 }
 
-/// Decodes a field by name: schema fields by their type, unknown fields as strings.
-pub fn decode_field(name: &str, raw: &str) -> serde_json::Value {
-    match find(name) {
-        Some(f) => decode(f.value_type, raw),
-        None => serde_json::Value::String(raw.to_owned()),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -122,6 +182,5 @@ mod tests {
             serde_json::json!(1_700_000_000_000_i64)
         );
         assert_eq!(decode(ValueType::Int, "x"), serde_json::json!("x"));
-        assert_eq!(decode_field("nope", "7"), serde_json::json!("7"));
     }
 }

@@ -11,14 +11,13 @@ use clap::Parser;
 use leptos::prelude::*;
 use leptos_axum::{generate_route_list, LeptosRoutes};
 use tokio::net::TcpListener;
-use tokio::sync::Mutex;
 
-use crate::app::{shell, App};
 use crate::cli::StoreArgs;
 use crate::index::EntityIndex;
-use crate::state::AppState;
+use crate::service::Service;
 use crate::store::{redact_url, FeatureStore, StoreConfig, StoreError};
 use crate::synth::synthesize_users;
+use crate::ui::{shell, App};
 use crate::worker::{StreamingWorker, WorkerConfig};
 
 /// Seed of the users the server materializes, so every start shows the same users.
@@ -95,7 +94,7 @@ pub async fn serve(args: ServerArgs) -> Result<(), ServerError> {
 pub struct Server {
     listener: TcpListener,
     router: Router,
-    worker: Arc<StreamingWorker>,
+    service: Arc<Service>,
     local: SocketAddr,
 }
 
@@ -135,7 +134,7 @@ impl Server {
         }
         let index = Arc::new(EntityIndex::start(Arc::clone(&store)));
         index.refresh().await;
-        let worker = Arc::new(StreamingWorker::new(
+        let worker = StreamingWorker::new(
             Arc::clone(&store),
             Arc::clone(&index),
             WorkerConfig {
@@ -143,17 +142,10 @@ impl Server {
                 users_per_tick: args.users_per_tick,
                 ..WorkerConfig::default()
             },
-        ));
+        );
         if !args.no_worker {
             worker.start();
         }
-        let state = AppState {
-            store: Arc::clone(&store),
-            worker: Arc::clone(&worker),
-            index,
-            admin: Arc::new(Mutex::new(())),
-            seed: USERS_SEED,
-        };
         tracing::info!(
             "listening on http://{local} · Redis {} ({}) · prefix {prefix} · batch TTL {}s · streaming TTL {}s",
             redact_url(&args.store.redis_url),
@@ -161,10 +153,11 @@ impl Server {
             args.batch_ttl_seconds,
             args.streaming_ttl_seconds,
         );
+        let service = Arc::new(Service::new(store, worker, index, USERS_SEED));
         Ok(Server {
             listener,
-            router: router(leptos_options, state),
-            worker,
+            router: router(leptos_options, Arc::clone(&service)),
+            service,
             local,
         })
     }
@@ -181,26 +174,26 @@ impl Server {
         let served = axum::serve(self.listener, self.router)
             .with_graceful_shutdown(shutdown)
             .await;
-        self.worker.stop().await;
+        self.service.worker().stop().await;
         tracing::info!("stopped");
         served.map_err(ServerError::Serve)
     }
 }
 
-fn router(leptos_options: LeptosOptions, state: AppState) -> Router {
+fn router(leptos_options: LeptosOptions, service: Arc<Service>) -> Router {
     let routes = generate_route_list(App);
     Router::new()
         .leptos_routes_with_context(
             &leptos_options,
             routes,
-            move || provide_context(state.clone()),
+            move || provide_context(Arc::clone(&service)),
             {
                 let leptos_options = leptos_options.clone();
                 move || shell(leptos_options.clone())
             },
         )
         .fallback(leptos_axum::file_and_error_handler(shell))
-        .layer(axum::middleware::from_fn(crate::guard::guard))
+        .layer(axum::middleware::from_fn(crate::api::guard::guard))
         .with_state(leptos_options)
 }
 

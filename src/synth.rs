@@ -6,21 +6,8 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use crate::domain::EntityId;
+use crate::schema::{Demo, FeatureKind, FEATURES};
 use crate::store::EntityRow;
-
-pub const COUNTRIES: [&str; 10] = ["US", "GB", "DE", "FR", "IN", "BR", "JP", "AU", "CA", "NL"];
-const RISK_SEGMENTS: [(&str, u32); 3] = [("low", 70), ("medium", 25), ("high", 5)];
-const CHARGEBACKS: [(u32, u32); 4] = [(0, 85), (1, 10), (2, 4), (3, 1)];
-const DEVICES: [&str; 7] = [
-    "ios-1a4c",
-    "ios-9f02",
-    "and-7b21",
-    "and-2d18",
-    "web-chr-1",
-    "web-saf-1",
-    "web-ff-2",
-];
-const FAILED_LOGINS: [(u32, u32); 4] = [(0, 70), (1, 20), (2, 8), (5, 2)];
 
 /// The id of the `n`th synthetic user (1-based): u0001 … u9999, u10000, …
 pub fn user_id(n: u64) -> EntityId {
@@ -37,58 +24,46 @@ pub fn synthesize_users(count: u64, seed: u64) -> impl Iterator<Item = EntityRow
 }
 
 fn batch_features(rng: &mut impl Rng) -> Vec<(String, String)> {
-    let avg_amount = (rng.random_range(5.0..350.0_f64) * 100.0).round() / 100.0;
-    vec![
-        ("country_iso".into(), choose(rng, &COUNTRIES).to_string()),
-        (
-            "risk_segment".into(),
-            weighted(rng, &RISK_SEGMENTS).to_string(),
-        ),
-        (
-            "account_age_days".into(),
-            rng.random_range(7..=2400_u32).to_string(),
-        ),
-        (
-            "tx_count_7d".into(),
-            rng.random_range(0..=80_u32).to_string(),
-        ),
-        ("avg_amount_30d".into(), avg_amount.to_string()),
-        (
-            "chargeback_count_180d".into(),
-            weighted(rng, &CHARGEBACKS).to_string(),
-        ),
-    ]
+    FEATURES
+        .iter()
+        .filter(|f| f.kind == FeatureKind::Batch)
+        .map(|f| (f.name.to_owned(), draw(rng, f.demo, 0)))
+        .collect()
 }
 
-/// One streaming event's five real-time features for a user, stamped `now_ms`.
+/// One streaming event's real-time features for an entity, stamped `now_ms`.
 pub fn streaming_features(rng: &mut impl Rng, now_ms: i64) -> Vec<(&'static str, String)> {
-    vec![
-        ("last_login_ts", now_ms.to_string()),
-        ("last_device_id", choose(rng, &DEVICES).to_string()),
-        ("tx_count_5m", rng.random_range(0..13_u32).to_string()),
-        (
-            "failed_logins_15m",
-            weighted(rng, &FAILED_LOGINS).to_string(),
-        ),
-        ("session_country", choose(rng, &COUNTRIES).to_string()),
-    ]
+    FEATURES
+        .iter()
+        .filter(|f| f.kind == FeatureKind::Streaming)
+        .map(|f| (f.name, draw(rng, f.demo, now_ms)))
+        .collect()
 }
 
-fn choose<'a>(rng: &mut impl Rng, items: &'a [&'a str]) -> &'a str {
-    items.choose(rng).expect("non-empty constant list")
-}
-
-fn weighted<T: Copy>(rng: &mut impl Rng, items: &[(T, u32)]) -> T {
-    items
-        .choose_weighted(rng, |(_, weight)| *weight)
-        .expect("constant weights are positive")
-        .0
+/// A value drawn the way the schema says, in its stored string form.
+fn draw(rng: &mut impl Rng, demo: Demo, now_ms: i64) -> String {
+    match demo {
+        Demo::OneOf(items) => items
+            .choose(rng)
+            .expect("non-empty constant list")
+            .to_string(),
+        Demo::Weighted(items) => items
+            .choose_weighted(rng, |(_, weight)| *weight)
+            .expect("constant weights are positive")
+            .0
+            .to_owned(),
+        Demo::Int(low, high) => rng.random_range(low..=high).to_string(),
+        Demo::Amount(low, high) => {
+            ((rng.random_range(low..high) * 100.0).round() / 100.0).to_string()
+        }
+        Demo::EventTime => now_ms.to_string(),
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::schema::{self, FeatureKind};
+    use crate::schema::{self, COUNTRIES};
 
     #[test]
     fn ids_keep_growing_past_four_digits() {
@@ -113,12 +88,26 @@ mod tests {
             let names: Vec<_> = row.fields.iter().map(|(n, _)| n.as_str()).collect();
             assert_eq!(names, batch);
             let get = |name: &str| &row.fields.iter().find(|(n, _)| n == name).unwrap().1;
-            let age: u32 = get("account_age_days").parse().unwrap();
-            assert!((7..=2400).contains(&age));
-            let amount: f64 = get("avg_amount_30d").parse().unwrap();
-            assert!((5.0..=350.0).contains(&amount));
-            assert_eq!((amount * 100.0).round() / 100.0, amount);
-            assert!(COUNTRIES.contains(&get("country_iso").as_str()));
+            for feature in schema::FEATURES
+                .iter()
+                .filter(|f| f.kind == FeatureKind::Batch)
+            {
+                let value = get(feature.name);
+                match feature.demo {
+                    Demo::Int(low, high) => {
+                        assert!((low..=high).contains(&value.parse::<u32>().unwrap()))
+                    }
+                    Demo::Amount(low, high) => {
+                        let amount: f64 = value.parse().unwrap();
+                        assert!((low..=high).contains(&amount));
+                        assert_eq!((amount * 100.0).round() / 100.0, amount);
+                    }
+                    Demo::OneOf(items) => assert!(items.contains(&value.as_str())),
+                    Demo::Weighted(items) => assert!(items.iter().any(|(v, _)| v == value)),
+                    Demo::EventTime => unreachable!("no batch feature is an event time"),
+                }
+            }
+            assert!(COUNTRIES.contains(&get(schema::FEATURES[0].name).as_str()));
         }
     }
 

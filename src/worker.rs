@@ -34,7 +34,8 @@ impl Default for WorkerConfig {
     }
 }
 
-/// Owns the worker task. Every method takes `&self`, so one worker is shared by the server.
+/// Owns the worker task. Every method takes `&self`, so one worker is shared by the server;
+/// dropping it stops the task.
 pub struct StreamingWorker {
     shared: Arc<Shared>,
     running: StdMutex<Option<Running>>,
@@ -143,6 +144,17 @@ impl StreamingWorker {
             skipped_count: shared.skipped_count.load(SeqCst),
             error_count: shared.error_count.load(SeqCst),
             last_error: shared.last_error.lock().expect("error lock").clone(),
+        }
+    }
+}
+
+/// The owner stops the task: dropping the worker ends it even if `stop` was never awaited.
+impl Drop for StreamingWorker {
+    fn drop(&mut self) {
+        let running = self.running.get_mut().map(Option::take);
+        if let Ok(Some(Running { task, stop })) = running {
+            let _ = stop.send(());
+            task.abort();
         }
     }
 }

@@ -17,17 +17,24 @@ test("state reports the true count, ids, both TTLs and both sets of counters", a
   expect(state.worker.running).toBe(true);
 });
 
-test("read returns values, typed values and TTLs", async ({ request }) => {
+test("read answers one row per field asked: value, typed value, kind and TTL", async ({ request }) => {
   const res = await request.post("/api/read", {
     data: { user: "u0002", fields: ["account_age_days", "avg_amount_30d", "nope"] },
   });
   expect(res.status()).toBe(200);
   const body = await res.json();
-  expect(body.requested).toEqual(["account_age_days", "avg_amount_30d", "nope"]);
+  expect(body.fields.map((f: { name: string }) => f.name)).toEqual([
+    "account_age_days",
+    "avg_amount_30d",
+    "nope",
+  ]);
   expect(body.returned_count).toBe(2);
-  expect(typeof body.typed_values.account_age_days).toBe("number");
-  expect(String(body.typed_values.account_age_days)).toBe(body.values.account_age_days);
-  expect(body.ttls).toEqual({ account_age_days: -1, avg_amount_30d: -1, nope: -2 });
+  const [age, amount, nope] = body.fields;
+  expect(typeof age.typed).toBe("number");
+  expect(String(age.typed)).toBe(age.value);
+  expect([age.kind, amount.kind, nope.kind]).toEqual(["batch", "batch", null]);
+  expect([age.ttl_seconds, amount.ttl_seconds, nope.ttl_seconds]).toEqual([-1, -1, -2]);
+  expect([nope.value, nope.typed]).toEqual([null, null]);
   expect(body.key_ttl_seconds).toBeGreaterThan(86000);
 });
 

@@ -13,6 +13,7 @@ use redis::{
 };
 
 use super::StoreError;
+use crate::limits::SCAN_COUNT;
 
 /// A Redis server version, parsed from `INFO server`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -197,10 +198,6 @@ impl KeyScan<'_> {
         Ok(None)
     }
 }
-
-/// Keys SCAN looks at per call: large enough for few round trips, small enough not to block
-/// Redis for long.
-const SCAN_COUNT: usize = 1000;
 
 #[cfg(test)]
 mod tests {

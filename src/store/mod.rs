@@ -17,11 +17,9 @@ pub use link::{redact_url, RedisVersion};
 use stats::Counters;
 
 use crate::domain::{EntityId, KeyPrefix};
-use crate::model::StoreStats;
+use crate::limits::PIPELINE_CHUNK as CHUNK;
+use crate::model::{StoreStats, Ttl};
 
-/// Entities per pipelined round trip: bounded so a million rows never build one giant buffer
-/// and every chunk answers well inside the client's response timeout.
-const CHUNK: usize = 500;
 /// Chunks of a bulk load awaiting their reply at once.
 const CHUNKS_IN_FLIGHT: usize = 4;
 /// One entity of a bulk load: fields and key TTL together. Loaded once per bulk load, then
@@ -60,11 +58,11 @@ pub type Features = Vec<(String, String)>;
 /// A read with the freshness of what it asked for.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ReadWithTtls {
-    pub features: Features,
-    /// One per requested name: -2 missing, -1 no field TTL, otherwise seconds left.
-    pub field_ttls: Vec<i64>,
-    /// -2 missing entity, -1 no key TTL, otherwise seconds left.
-    pub key_ttl: i64,
+    /// One per requested name, in order; `None` for a missing or expired field.
+    pub values: Vec<Option<String>>,
+    /// One per requested name.
+    pub field_ttls: Vec<Ttl>,
+    pub key_ttl: Ttl,
     /// The round trip, in milliseconds.
     pub elapsed_ms: f64,
 }
@@ -159,6 +157,14 @@ impl FeatureStore {
 
     pub fn redis_version(&self) -> RedisVersion {
         self.link.version()
+    }
+
+    /// The command the streaming path writes with on this server, as the UI names it.
+    pub fn streaming_write_command(&self) -> &'static str {
+        match self.streaming_write {
+            StreamingWrite::HSetEx => "HSETEX key EX ttl FIELDS n …",
+            StreamingWrite::HSetThenHExpire => "HSET key … then HEXPIRE key ttl FIELDS n …",
+        }
     }
 
     pub fn stats(&self) -> StoreStats {
@@ -297,9 +303,9 @@ impl FeatureStore {
     ) -> Result<ReadWithTtls, StoreError> {
         let key = self.key(id);
         let started = Instant::now();
-        let (features, field_ttls, key_ttl) = if names.is_empty() {
+        let (values, field_ttls, key_ttl) = if names.is_empty() {
             let key_ttl: i64 = self.link.query(cmd("TTL").arg(&key)).await?;
-            (Features::new(), Vec::new(), key_ttl)
+            (Vec::new(), Vec::new(), key_ttl)
         } else {
             let mut pipeline = pipe();
             pipeline
@@ -309,14 +315,13 @@ impl FeatureStore {
                 .arg(&key);
             let (values, field_ttls, key_ttl): (Vec<Option<String>>, Option<Vec<i64>>, i64) =
                 self.on_key(&key, self.link.pipeline(&pipeline)).await?;
-            let features = present(names, values);
-            self.counters.read(1, features.len());
-            (features, ttls_or_missing(field_ttls, names.len()), key_ttl)
+            self.counters.read(1, values.iter().flatten().count());
+            (values, ttls_or_missing(field_ttls, names.len()), key_ttl)
         };
         Ok(ReadWithTtls {
-            features,
+            values,
             field_ttls,
-            key_ttl,
+            key_ttl: key_ttl.into(),
             elapsed_ms: elapsed_ms(started),
         })
     }
@@ -368,12 +373,12 @@ impl FeatureStore {
         Ok(rows)
     }
 
-    /// Per-field TTLs with one HTTL: -2 missing, -1 no field TTL, otherwise seconds left.
+    /// Per-field TTLs with one HTTL, in the order of `names`.
     pub async fn field_ttls(
         &self,
         id: &EntityId,
         names: &[impl AsRef<str>],
-    ) -> Result<Vec<i64>, StoreError> {
+    ) -> Result<Vec<Ttl>, StoreError> {
         if names.is_empty() {
             return Ok(Vec::new());
         }
@@ -384,9 +389,10 @@ impl FeatureStore {
         Ok(ttls_or_missing(ttls, names.len()))
     }
 
-    /// The key-level TTL: -2 missing entity, -1 no TTL, otherwise seconds left.
-    pub async fn key_ttl(&self, id: &EntityId) -> Result<i64, StoreError> {
-        self.link.query(cmd("TTL").arg(self.key(id))).await
+    /// The key-level TTL of an entity.
+    pub async fn key_ttl(&self, id: &EntityId) -> Result<Ttl, StoreError> {
+        let ttl: i64 = self.link.query(cmd("TTL").arg(self.key(id))).await?;
+        Ok(ttl.into())
     }
 
     /// A walk over this store's entities, one `SCAN … COUNT` round trip per batch. For the
@@ -481,8 +487,11 @@ impl EntityScan<'_> {
 }
 
 /// Some servers answer HTTL on a missing key with nil rather than one -2 per field.
-fn ttls_or_missing(ttls: Option<Vec<i64>>, fields: usize) -> Vec<i64> {
-    ttls.unwrap_or_else(|| vec![-2; fields])
+fn ttls_or_missing(ttls: Option<Vec<i64>>, fields: usize) -> Vec<Ttl> {
+    match ttls {
+        Some(ttls) => ttls.into_iter().map(Ttl::from).collect(),
+        None => vec![Ttl::Missing; fields],
+    }
 }
 
 fn httl(key: &str, names: &[impl AsRef<str>]) -> redis::Cmd {

@@ -4,7 +4,7 @@
 use std::process::{Child, Command, Output, Stdio};
 use std::time::Duration;
 
-use crate::support::{eventually, raw, redis_url, unique_prefix};
+use crate::support::{eventually, raw, redis_url, unique_prefix, RISK};
 use redis::AsyncCommands;
 
 const SERVER: &str = env!("CARGO_BIN_EXE_feature-store");
@@ -167,7 +167,7 @@ async fn a_taken_port_fails_before_any_data_is_touched() {
     let prefix = unique_prefix("taken-port");
     let mut conn = raw().await;
     let _: () = conn
-        .hset(format!("{prefix}u0001"), "risk_segment", "low")
+        .hset(format!("{prefix}u0001"), RISK, "low")
         .await
         .unwrap();
     let url = redis_url();
@@ -183,10 +183,7 @@ async fn a_taken_port_fails_before_any_data_is_touched() {
         ],
     );
     assert_one_line_failure(&out, &format!("error: cannot listen on 127.0.0.1:{port}:"));
-    let kept: Option<String> = conn
-        .hget(format!("{prefix}u0001"), "risk_segment")
-        .await
-        .unwrap();
+    let kept: Option<String> = conn.hget(format!("{prefix}u0001"), RISK).await.unwrap();
     assert_eq!(
         kept.as_deref(),
         Some("low"),

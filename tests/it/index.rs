@@ -7,7 +7,7 @@ use std::time::Duration;
 use feature_store::index::EntityIndex;
 use feature_store::synth::synthesize_users;
 
-use crate::support::{eventually, free_port, id, store_with, OwnRedis, TestServer};
+use crate::support::{eventually, free_port, id, store_with, OwnRedis, TestServer, RISK, TX_7D};
 
 #[tokio::test]
 async fn the_index_converges_after_loads_resets_and_expiry() {
@@ -81,7 +81,8 @@ async fn batch_read_by_ids_keeps_order_and_reports_missing_ids() {
     let (status, body) = server
         .post_json(
             "/api/batch-read",
-            r#"{"ids":["u0003","ghost","u0003","u0001"],"fields":["risk_segment","tx_count_7d"]}"#,
+            &serde_json::json!({"ids": ["u0003", "ghost", "u0003", "u0001"], "fields": [RISK, TX_7D]})
+                .to_string(),
         )
         .await;
     assert_eq!(status, 200, "{body}");
@@ -100,12 +101,12 @@ async fn batch_read_by_ids_keeps_order_and_reports_missing_ids() {
     let expected = [("u0003", 2), ("ghost", 0), ("u0003", 2), ("u0001", 2)];
     assert_eq!(rows, expected.map(|(id, n)| (id.to_owned(), n)));
     for body in [
-        r#"{"count":5,"ids":["u0001"]}"#,
-        r#"{"fields":["risk_segment"]}"#,
-        r#"{"ids":[]}"#,
-        r#"{"ids":["a:b"]}"#,
+        serde_json::json!({"count": 5, "ids": ["u0001"]}),
+        serde_json::json!({"fields": [RISK]}),
+        serde_json::json!({"ids": []}),
+        serde_json::json!({"ids": ["a:b"]}),
     ] {
-        let (status, answer) = server.post_json("/api/batch-read", body).await;
+        let (status, answer) = server.post_json("/api/batch-read", &body.to_string()).await;
         assert_eq!(status, 422, "{body}: {answer}");
     }
 }

@@ -3,7 +3,7 @@
 
 use redis::AsyncCommands;
 
-use crate::support::{raw, TestServer};
+use crate::support::{raw, TestServer, RISK};
 
 #[tokio::test]
 async fn another_site_cannot_reset_or_load_the_store() {
@@ -161,7 +161,10 @@ async fn a_key_that_is_not_an_entity_fails_only_itself() {
         .unwrap();
 
     let (status, body) = server
-        .post_json("/api/read", r#"{"user":"aaa","fields":["risk_segment"]}"#)
+        .post_json(
+            "/api/read",
+            &serde_json::json!({"user": "aaa", "fields": [RISK]}).to_string(),
+        )
         .await;
     assert_eq!(status, 409, "{body}");
     assert!(body.contains("string"), "names the key's type: {body}");
@@ -173,7 +176,10 @@ async fn a_key_that_is_not_an_entity_fails_only_itself() {
 
     // Everything else is served and counted as before.
     let (status, body) = server
-        .post_json("/api/read", r#"{"user":"u0001","fields":["risk_segment"]}"#)
+        .post_json(
+            "/api/read",
+            &serde_json::json!({"user": "u0001", "fields": [RISK]}).to_string(),
+        )
         .await;
     assert_eq!(status, 200, "{body}");
     let (status, body) = server

@@ -3,7 +3,8 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use crate::support::{eventually, id, raw, store, store_with};
+use crate::support::{eventually, id, raw, store, store_with, DEVICE, RISK, TX_5M, TX_7D};
+use feature_store::model::Ttl;
 use feature_store::store::{EntityRow, FeatureStore, LoadReport, StreamingOutcome};
 use feature_store::synth::synthesize_users;
 use futures::future::join_all;
@@ -20,10 +21,7 @@ fn row(id: &str, fields: &[(&str, &str)]) -> EntityRow {
 }
 
 fn streaming_event(tx: u32) -> Vec<(&'static str, String)> {
-    vec![
-        ("last_device_id", "ios-9f02".to_string()),
-        ("tx_count_5m", tx.to_string()),
-    ]
+    vec![(DEVICE, "ios-9f02".to_string()), (TX_5M, tx.to_string())]
 }
 
 #[tokio::test]
@@ -42,7 +40,7 @@ async fn bulk_load_writes_every_field_and_a_key_ttl() {
         expected.fields.into_iter().collect::<HashMap<_, _>>()
     );
     let ttl = store.key_ttl(&id("u0030")).await.unwrap();
-    assert!((3590..=3600).contains(&ttl), "key TTL {ttl}");
+    assert!(matches!(ttl, Ttl::Left(3590..=3600)), "key TTL {ttl:?}");
     assert_eq!(store.stats().batch_writes_total, 30);
 }
 
@@ -60,7 +58,7 @@ async fn bulk_load_of_nothing_writes_nothing() {
 async fn streaming_fields_get_their_own_ttl_and_batch_fields_keep_none() {
     let store = store_with("streaming", 86_400, 120).await;
     store
-        .bulk_load([row("u1", &[("risk_segment", "low")])], Some(3600))
+        .bulk_load([row("u1", &[(RISK, "low")])], Some(3600))
         .await
         .unwrap();
     store
@@ -68,16 +66,13 @@ async fn streaming_fields_get_their_own_ttl_and_batch_fields_keep_none() {
         .await
         .unwrap();
     let ttls = store
-        .field_ttls(
-            &id("u1"),
-            &["risk_segment", "last_device_id", "tx_count_5m", "nope"],
-        )
+        .field_ttls(&id("u1"), &[RISK, DEVICE, TX_5M, "nope"])
         .await
         .unwrap();
-    assert_eq!(ttls[0], -1, "batch field has no field TTL");
-    assert!((110..=120).contains(&ttls[1]), "streaming TTL {}", ttls[1]);
-    assert!((110..=120).contains(&ttls[2]), "streaming TTL {}", ttls[2]);
-    assert_eq!(ttls[3], -2, "missing field");
+    assert_eq!(ttls[0], Ttl::Persistent, "batch field has no field TTL");
+    assert!(matches!(ttls[1], Ttl::Left(110..=120)), "{ttls:?}");
+    assert!(matches!(ttls[2], Ttl::Left(110..=120)), "{ttls:?}");
+    assert_eq!(ttls[3], Ttl::Missing, "missing field");
     assert_eq!(store.stats().streaming_writes_total, 1);
     // An empty update is a no-op, not an error.
     store.update_streaming(&id("u1"), &[]).await.unwrap();
@@ -89,7 +84,7 @@ async fn the_redis_7_4_write_path_sets_every_field_ttl_too() {
         .await
         .with_multi_exec_streaming_writes();
     store
-        .bulk_load([row("u1", &[("risk_segment", "low")])], Some(3600))
+        .bulk_load([row("u1", &[(RISK, "low")])], Some(3600))
         .await
         .unwrap();
     store
@@ -97,17 +92,17 @@ async fn the_redis_7_4_write_path_sets_every_field_ttl_too() {
         .await
         .unwrap();
     let ttls = store
-        .field_ttls(
-            &id("u1"),
-            &["risk_segment", "last_device_id", "tx_count_5m"],
-        )
+        .field_ttls(&id("u1"), &[RISK, DEVICE, TX_5M])
         .await
         .unwrap();
-    assert_eq!(ttls[0], -1);
-    assert!(ttls[1..].iter().all(|t| (80..=90).contains(t)), "{ttls:?}");
+    assert_eq!(ttls[0], Ttl::Persistent);
+    assert!(
+        ttls[1..].iter().all(|t| matches!(t, Ttl::Left(80..=90))),
+        "{ttls:?}"
+    );
     assert_eq!(
-        store.read(&id("u1"), &["tx_count_5m"]).await.unwrap(),
-        vec![("tx_count_5m".to_string(), "4".to_string())]
+        store.read(&id("u1"), &[TX_5M]).await.unwrap(),
+        vec![(TX_5M.to_string(), "4".to_string())]
     );
 }
 
@@ -145,7 +140,7 @@ async fn read_returns_present_fields_in_request_order() {
 async fn read_with_ttls_reports_values_and_freshness_in_one_go() {
     let store = store_with("read-ttls", 86_400, 120).await;
     store
-        .bulk_load([row("u1", &[("risk_segment", "low")])], Some(600))
+        .bulk_load([row("u1", &[(RISK, "low")])], Some(600))
         .await
         .unwrap();
     store
@@ -153,28 +148,31 @@ async fn read_with_ttls_reports_values_and_freshness_in_one_go() {
         .await
         .unwrap();
     let read = store
-        .read_with_ttls(&id("u1"), &["risk_segment", "tx_count_5m", "nope"])
+        .read_with_ttls(&id("u1"), &[RISK, TX_5M, "nope"])
         .await
         .unwrap();
-    assert_eq!(read.features.len(), 2);
-    assert_eq!(read.field_ttls[0], -1);
+    assert_eq!(
+        read.values,
+        vec![Some("low".to_string()), Some("2".to_string()), None]
+    );
+    assert_eq!(read.field_ttls[0], Ttl::Persistent);
     assert!(
-        (110..=120).contains(&read.field_ttls[1]),
+        matches!(read.field_ttls[1], Ttl::Left(110..=120)),
         "{:?}",
         read.field_ttls
     );
-    assert_eq!(read.field_ttls[2], -2);
-    assert!((590..=600).contains(&read.key_ttl));
+    assert_eq!(read.field_ttls[2], Ttl::Missing);
+    assert!(matches!(read.key_ttl, Ttl::Left(590..=600)));
     let ghost = store.read_with_ttls(&id("ghost"), &["a"]).await.unwrap();
     assert_eq!(
-        (ghost.features.len(), ghost.field_ttls, ghost.key_ttl),
-        (0, vec![-2], -2)
+        (ghost.values, ghost.field_ttls, ghost.key_ttl),
+        (vec![None], vec![Ttl::Missing], Ttl::Missing)
     );
     let nothing = store
         .read_with_ttls(&id("u1"), &[] as &[&str])
         .await
         .unwrap();
-    assert!(nothing.features.is_empty() && nothing.field_ttls.is_empty());
+    assert!(nothing.values.is_empty() && nothing.field_ttls.is_empty());
 }
 
 #[tokio::test]
@@ -190,7 +188,7 @@ async fn batch_read_keeps_input_order_and_gives_missing_entities_empty_rows() {
         .collect();
     ids.insert(3, id("ghost"));
     let rows = store
-        .batch_read(&ids, &["risk_segment", "tx_count_7d", "nope"])
+        .batch_read(&ids, &[RISK, TX_7D, "nope"])
         .await
         .unwrap();
     assert_eq!(rows.len(), ids.len());
@@ -199,22 +197,25 @@ async fn batch_read_keeps_input_order_and_gives_missing_entities_empty_rows() {
         let expected = if row.id.as_str() == "ghost" { 0 } else { 2 };
         assert_eq!(row.features.as_ref().unwrap().len(), expected, "{}", row.id);
     }
-    assert_eq!(rows[0].features.as_ref().unwrap()[0].0, "risk_segment");
+    assert_eq!(rows[0].features.as_ref().unwrap()[0].0, RISK);
 }
 
 #[tokio::test]
 async fn key_ttl_reports_missing_and_persistent_keys() {
     let store = store("key-ttl").await;
-    assert_eq!(store.key_ttl(&id("nobody")).await.unwrap(), -2);
+    assert_eq!(store.key_ttl(&id("nobody")).await.unwrap(), Ttl::Missing);
     let mut conn = raw().await;
     let _: () = conn
         .hset(store.key(&id("forever")), "a", "1")
         .await
         .unwrap();
-    assert_eq!(store.key_ttl(&id("forever")).await.unwrap(), -1);
+    assert_eq!(
+        store.key_ttl(&id("forever")).await.unwrap(),
+        Ttl::Persistent
+    );
     assert_eq!(
         store.field_ttls(&id("nobody"), &["a", "b"]).await.unwrap(),
-        vec![-2, -2]
+        vec![Ttl::Missing; 2]
     );
 }
 
@@ -286,14 +287,14 @@ async fn reset_deletes_only_its_own_prefix_even_with_glob_characters() {
 async fn mixed_staleness_streaming_fields_expire_and_batch_fields_stay() {
     let store = store_with("stale-fields", 3600, 2).await;
     store
-        .bulk_load([row("u1", &[("risk_segment", "high")])], Some(3600))
+        .bulk_load([row("u1", &[(RISK, "high")])], Some(3600))
         .await
         .unwrap();
     store
         .update_streaming(&id("u1"), &streaming_event(7))
         .await
         .unwrap();
-    let names = ["risk_segment", "last_device_id", "tx_count_5m"];
+    let names = [RISK, DEVICE, TX_5M];
     assert_eq!(store.read(&id("u1"), &names).await.unwrap().len(), 3);
     eventually(
         Duration::from_secs(6),
@@ -303,16 +304,19 @@ async fn mixed_staleness_streaming_fields_expire_and_batch_fields_stay() {
     .await;
     assert_eq!(
         store.read(&id("u1"), &names).await.unwrap(),
-        vec![("risk_segment".to_string(), "high".to_string())]
+        vec![(RISK.to_string(), "high".to_string())]
     );
-    assert!(store.key_ttl(&id("u1")).await.unwrap() > 3500);
+    assert!(matches!(
+        store.key_ttl(&id("u1")).await.unwrap(),
+        Ttl::Left(3501..)
+    ));
 }
 
 #[tokio::test]
 async fn mixed_staleness_a_stale_batch_makes_the_whole_entity_disappear() {
     let store = store("stale-entity").await;
     store
-        .bulk_load([row("u1", &[("risk_segment", "high")])], Some(2))
+        .bulk_load([row("u1", &[(RISK, "high")])], Some(2))
         .await
         .unwrap();
     store
@@ -320,11 +324,11 @@ async fn mixed_staleness_a_stale_batch_makes_the_whole_entity_disappear() {
         .await
         .unwrap();
     eventually(Duration::from_secs(6), "the entity to expire", || async {
-        store.key_ttl(&id("u1")).await.unwrap() == -2
+        store.key_ttl(&id("u1")).await.unwrap() == Ttl::Missing
     })
     .await;
     assert!(store
-        .read(&id("u1"), &["risk_segment", "tx_count_5m"])
+        .read(&id("u1"), &[RISK, TX_5M])
         .await
         .unwrap()
         .is_empty());
@@ -337,7 +341,7 @@ async fn concurrent_streaming_updates_never_leave_a_field_without_ttl() {
         .bulk_load(synthesize_users(20, 9), Some(3600))
         .await
         .unwrap();
-    let names = ["last_device_id", "tx_count_5m"];
+    let names = [DEVICE, TX_5M];
     let writers = (0..8).map(|w| {
         let store = &store;
         async move {
@@ -358,8 +362,8 @@ async fn concurrent_streaming_updates_never_leave_a_field_without_ttl() {
             let ttls = store.field_ttls(&id, &names).await.unwrap();
             for ((name, _), ttl) in present.iter().zip(&ttls) {
                 assert!(
-                    *ttl > 0 || *ttl == -2,
-                    "{id}.{name} was readable with TTL {ttl}"
+                    matches!(ttl, Ttl::Left(1..) | Ttl::Missing),
+                    "{id}.{name} was readable with TTL {ttl:?}"
                 );
             }
         }
@@ -368,7 +372,10 @@ async fn concurrent_streaming_updates_never_leave_a_field_without_ttl() {
     for n in 1..=20 {
         let id = feature_store::synth::user_id(n);
         for ttl in store.field_ttls(&id, &names).await.unwrap() {
-            assert!(ttl > 0, "{id} has a streaming field with TTL {ttl}");
+            assert!(
+                matches!(ttl, Ttl::Left(1..)),
+                "{id} has a streaming field with TTL {ttl:?}"
+            );
         }
     }
 }
@@ -399,7 +406,7 @@ async fn concurrent_bulk_loads_and_streaming_updates_lose_no_field() {
     let batch: Vec<&str> =
         feature_store::schema::names_of(feature_store::schema::FeatureKind::Batch).collect();
     let mut names = batch.clone();
-    names.extend(["last_device_id", "tx_count_5m"]);
+    names.extend([DEVICE, TX_5M]);
     let ids: Vec<_> = (1..=300).map(feature_store::synth::user_id).collect();
     for row in store.batch_read(&ids, &names).await.unwrap() {
         let features = row.features.unwrap();
@@ -436,7 +443,7 @@ async fn unreachable_redis_is_one_clear_error() {
         .await
         .err()
         .expect("port 1 must not answer");
-    let message = feature_store::errors::chain(&err);
+    let message = feature_store::chain(&err);
     assert!(
         message.starts_with("cannot connect to Redis at redis://127.0.0.1:1:"),
         "{message}"

@@ -6,9 +6,22 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use feature_store::domain::{EntityId, KeyPrefix};
+use feature_store::schema::{FeatureKind, FEATURES};
 use feature_store::store::{FeatureStore, StoreConfig};
 
 /// The test Redis. `make test` sets REDIS_URL to a throwaway server on a free port.
+/// Feature names the tests use, taken from the schema: two batch, two streaming.
+pub const RISK: &str = FEATURES[1].name;
+pub const TX_7D: &str = FEATURES[3].name;
+pub const DEVICE: &str = FEATURES[7].name;
+pub const TX_5M: &str = FEATURES[8].name;
+const _: () = assert!(
+    matches!(FEATURES[1].kind, FeatureKind::Batch)
+        && matches!(FEATURES[3].kind, FeatureKind::Batch)
+        && matches!(FEATURES[7].kind, FeatureKind::Streaming)
+        && matches!(FEATURES[8].kind, FeatureKind::Streaming)
+);
+
 pub fn redis_url() -> String {
     std::env::var("REDIS_URL")
         .expect("REDIS_URL must point at a throwaway Redis >= 7.4; run the tests with `make test`")

@@ -9,7 +9,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
-use crate::errors::ApiError;
+use crate::api::error::ApiError;
 
 /// The largest request body accepted. The biggest legitimate one, a batch read of 1,000 ids of
 /// 128 characters with 64 field names, is about 140 KB.

@@ -1,8 +1,8 @@
 //! Request values parsed into domain types at the edge: past this point every count, TTL and
 //! id is known to be valid. Out-of-range input is rejected, never clamped.
 
+use crate::api::error::ApiError;
 use crate::domain::{bounded, EntityId, FeatureName};
-use crate::errors::ApiError;
 
 pub const BULK_COUNT: (i64, i64) = (1, 100_000);
 pub const TTL_SECONDS: (i64, i64) = (5, 172_800);

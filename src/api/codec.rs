@@ -7,7 +7,7 @@ use leptos::server_fn::{ContentType, Decodes, Encodes, Format, FormatType};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use crate::errors::ApiError;
+use crate::api::error::ApiError;
 
 pub struct StrictJsonEncoding;
 

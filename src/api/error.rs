@@ -1,4 +1,4 @@
-//! The API's one error type. Every failure a caller can see is one of these, mapped once to an
+//! The API layer's one error type. Every failure a caller can see is one of these, mapped once to an
 //! HTTP status (in `ser`, which server_fn calls for every error response) and a message a user
 //! can act on.
 
@@ -134,33 +134,23 @@ impl FromServerFnError for ApiError {
 }
 
 #[cfg(feature = "ssr")]
-impl From<crate::store::StoreError> for ApiError {
-    fn from(e: crate::store::StoreError) -> Self {
+impl From<crate::service::ServiceError> for ApiError {
+    fn from(e: crate::service::ServiceError) -> Self {
+        use crate::service::ServiceError;
         use crate::store::StoreError;
         match e {
-            StoreError::NotAHash { .. } => ApiError::Conflict {
+            ServiceError::Store(StoreError::NotAHash { .. }) => ApiError::Conflict {
                 message: e.to_string(),
             },
-            e if e.is_unavailable() => {
-                tracing::warn!("Redis unavailable: {}", chain(&e));
+            ServiceError::IndexUnavailable => ApiError::redis_unavailable(),
+            ServiceError::Store(e) if e.is_unavailable() => {
+                tracing::warn!("Redis unavailable: {}", crate::chain(&e));
                 ApiError::redis_unavailable()
             }
             e => {
-                tracing::error!("request failed: {}", chain(&e));
+                tracing::error!("request failed: {}", crate::chain(&e));
                 ApiError::internal()
             }
         }
     }
-}
-
-/// An error and every cause under it, on one line: `a: b: c`.
-pub fn chain(e: &dyn std::error::Error) -> String {
-    let mut line = e.to_string();
-    let mut source = e.source();
-    while let Some(cause) = source {
-        line.push_str(": ");
-        line.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    line
 }

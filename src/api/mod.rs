@@ -1,0 +1,112 @@
+//! The HTTP API. Each server function is also a stable JSON endpoint under `/api/`, so the UI
+//! and `curl` call exactly the same code. A function parses its input into domain types, calls
+//! the service and maps the error; the product logic lives in `service`.
+
+pub mod codec;
+pub mod error;
+#[cfg(feature = "ssr")]
+pub mod guard;
+pub mod input;
+
+use leptos::prelude::*;
+use leptos::server_fn::codec::{GetUrl, PostUrl};
+
+use crate::model::{
+    BatchResult, BulkLoaded, Health, Inspection, ReadResult, ResetDone, StoreState, WorkerToggled,
+};
+use codec::StrictJson;
+use error::ApiError;
+
+/// The Redis version and key prefix: proves SSR, hydration, server functions and Redis work.
+#[server(prefix = "/api", endpoint = "health", input = GetUrl)]
+pub async fn get_health() -> Result<Health, ApiError> {
+    Ok(ssr::service()?.health())
+}
+
+/// Store configuration, the index's entity count and first ids, store and worker counters.
+#[server(prefix = "/api", endpoint = "state", input = GetUrl)]
+pub async fn get_state() -> Result<StoreState, ApiError> {
+    Ok(ssr::service()?.state()?)
+}
+
+/// Materializes `count` synthetic users, each key with a `ttl_seconds` TTL.
+#[server(prefix = "/api", endpoint = "bulk-load", input = StrictJson)]
+pub async fn bulk_load(count: i64, ttl_seconds: i64) -> Result<BulkLoaded, ApiError> {
+    use input::{in_range, BULK_COUNT, TTL_SECONDS};
+    let count = in_range("count", count, BULK_COUNT)?;
+    let ttl_seconds = in_range("ttl_seconds", ttl_seconds, TTL_SECONDS)?;
+    Ok(ssr::service()?.bulk_load(count, ttl_seconds).await?)
+}
+
+/// Stopped → start, running → pause, paused → resume.
+#[server(prefix = "/api", endpoint = "worker/toggle", input = PostUrl)]
+pub async fn toggle_worker() -> Result<WorkerToggled, ApiError> {
+    Ok(ssr::service()?.toggle_worker().await)
+}
+
+/// The inference read: one HMGET of `fields`, pipelined with their TTLs for display.
+#[server(prefix = "/api", endpoint = "read", input = StrictJson)]
+pub async fn read_features(user: String, fields: Vec<String>) -> Result<ReadResult, ApiError> {
+    let user = input::entity_id("user", &user)?;
+    let fields = input::feature_names("fields", fields)?;
+    Ok(ssr::service()?.read(&user, &fields).await?)
+}
+
+/// Batch scoring: pipelined HMGET over explicit `ids` (as a scoring service calls it; duplicates
+/// and unknown ids allowed) or over the first `count` entities of the index (the demo).
+/// `fields` defaults to the streaming features plus `risk_segment`.
+#[server(prefix = "/api", endpoint = "batch-read", input = StrictJson)]
+pub async fn batch_read(
+    #[server(default)] count: Option<i64>,
+    #[server(default)] ids: Option<Vec<String>>,
+    #[server(default)] fields: Option<Vec<String>>,
+) -> Result<BatchResult, ApiError> {
+    use crate::service::BatchEntities;
+    use input::{entity_ids, feature_names, in_range, BATCH_COUNT};
+    let fields = fields
+        .map(|fields| feature_names("fields", fields))
+        .transpose()?;
+    let entities = match (count, ids) {
+        (Some(count), None) => {
+            BatchEntities::First(in_range("count", count, BATCH_COUNT)? as usize)
+        }
+        (None, Some(ids)) => BatchEntities::Ids(entity_ids("ids", ids, BATCH_COUNT)?),
+        _ => {
+            return Err(ApiError::invalid(
+                "count",
+                "give exactly one of count and ids",
+            ))
+        }
+    };
+    Ok(ssr::service()?.batch_read(entities, fields).await?)
+}
+
+/// Everything about one entity, for inspection: HGETALL, HTTL and TTL. Every schema field is
+/// listed, present or not, followed by any extra fields.
+#[server(prefix = "/api", endpoint = "inspect", input = GetUrl)]
+pub async fn inspect(user: String) -> Result<Inspection, ApiError> {
+    let user = input::entity_id("user", &user)?;
+    Ok(ssr::service()?.inspect(&user).await?)
+}
+
+/// Deletes every entity under the prefix with the worker held still, and resets the counters.
+#[server(prefix = "/api", endpoint = "reset", input = PostUrl)]
+pub async fn reset_store() -> Result<ResetDone, ApiError> {
+    Ok(ssr::service()?.reset().await?)
+}
+
+#[cfg(feature = "ssr")]
+mod ssr {
+    use std::sync::Arc;
+
+    use super::ApiError;
+    use crate::service::Service;
+
+    /// The process-wide service that the router provides to every call.
+    pub(super) fn service() -> Result<Arc<Service>, ApiError> {
+        leptos::prelude::use_context::<Arc<Service>>().ok_or_else(|| {
+            tracing::error!("the service is missing from the request context");
+            ApiError::internal()
+        })
+    }
+}

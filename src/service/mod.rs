@@ -1,0 +1,280 @@
+//! The product, whatever the transport: what a read, a batch read, an inspection, a bulk load,
+//! a reset and the worker switch do. Server functions, and later other routes, parse their input
+//! into domain types, call one of these and map the error; they hold no logic of their own.
+
+use std::sync::Arc;
+use std::time::{Instant, UNIX_EPOCH};
+
+use tokio::sync::Mutex;
+
+use crate::domain::{EntityId, FeatureName};
+use crate::index::EntityIndex;
+use crate::model::{
+    BatchFailure, BatchResult, BatchSample, BulkLoaded, FeatureValue, Health, Inspection,
+    ReadResult, ResetDone, StoreState, Ttl, WorkerToggled,
+};
+use crate::schema::{self, FEATURES};
+use crate::store::{FeatureStore, StoreError, WrongType};
+use crate::synth::synthesize_users;
+use crate::worker::StreamingWorker;
+
+/// Most ids `state` lists; the count is always the index's total.
+pub const STATE_ID_LIMIT: usize = 500;
+/// Rows of a batch read echoed back as a sample.
+pub const BATCH_SAMPLE: usize = 10;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The background index cannot reach Redis, so what it last saw is no longer current.
+    #[error("the entity index cannot reach Redis")]
+    IndexUnavailable,
+}
+
+/// Which entities a batch read serves.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum BatchEntities {
+    /// Exactly these, in this order, as a scoring service asks (duplicates and unknown ids
+    /// allowed).
+    Ids(Vec<EntityId>),
+    /// The first `n` of the index, for the demo.
+    First(usize),
+}
+
+/// One per process: the store, the worker and the index it reads, and the lock that keeps admin
+/// operations from interleaving.
+pub struct Service {
+    store: Arc<FeatureStore>,
+    worker: StreamingWorker,
+    index: Arc<EntityIndex>,
+    /// Held by bulk load, reset and the worker switch, so they run one at a time.
+    admin: Mutex<()>,
+    /// Seed of the synthetic entities that bulk load writes.
+    seed: u64,
+}
+
+impl Service {
+    pub fn new(
+        store: Arc<FeatureStore>,
+        worker: StreamingWorker,
+        index: Arc<EntityIndex>,
+        seed: u64,
+    ) -> Self {
+        Service {
+            store,
+            worker,
+            index,
+            admin: Mutex::new(()),
+            seed,
+        }
+    }
+
+    pub fn worker(&self) -> &StreamingWorker {
+        &self.worker
+    }
+
+    pub fn health(&self) -> Health {
+        Health {
+            ok: true,
+            redis_version: self.store.redis_version().to_string(),
+            key_prefix: self.store.config().key_prefix.to_string(),
+        }
+    }
+
+    /// Configuration, counters and what the index last saw; never a scan of its own.
+    pub fn state(&self) -> Result<StoreState, ServiceError> {
+        if self.index.is_failing() {
+            return Err(ServiceError::IndexUnavailable);
+        }
+        let index = self.index.snapshot();
+        let config = self.store.config();
+        let as_of = index.as_of.map(|time| {
+            let unix_ms = time.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis());
+            let age_ms = time.elapsed().map_or(0, |d| d.as_millis());
+            (unix_ms as u64, age_ms as u64)
+        });
+        Ok(StoreState {
+            redis_version: self.store.redis_version().to_string(),
+            key_prefix: config.key_prefix.to_string(),
+            batch_ttl_seconds: config.batch_ttl_seconds,
+            streaming_ttl_seconds: config.streaming_ttl_seconds,
+            streaming_write: self.store.streaming_write_command().to_owned(),
+            entity_count: index.count,
+            entity_count_as_of: as_of.map(|(unix_ms, _)| unix_ms),
+            entity_count_age_ms: as_of.map(|(_, age_ms)| age_ms),
+            entity_ids: index
+                .ids
+                .iter()
+                .take(STATE_ID_LIMIT)
+                .map(ToString::to_string)
+                .collect(),
+            store: self.store.stats(),
+            worker: self.worker.stats(),
+        })
+    }
+
+    /// Materializes `count` synthetic entities with a `ttl_seconds` key TTL, then waits for the
+    /// index to see them.
+    pub async fn bulk_load(
+        &self,
+        count: u64,
+        ttl_seconds: u64,
+    ) -> Result<BulkLoaded, ServiceError> {
+        let _admin = self.admin.lock().await;
+        let started = Instant::now();
+        let report = self
+            .store
+            .bulk_load(synthesize_users(count, self.seed), Some(ttl_seconds))
+            .await?;
+        self.index.refresh().await;
+        Ok(BulkLoaded {
+            loaded: report.written as u64,
+            skipped: report.not_hashes as u64,
+            ttl_seconds,
+            elapsed_ms: elapsed_ms(started),
+        })
+    }
+
+    /// Stopped → start, running → pause, paused → resume.
+    pub async fn toggle_worker(&self) -> WorkerToggled {
+        let _admin = self.admin.lock().await;
+        let stats = self.worker.toggle();
+        WorkerToggled {
+            running: stats.running,
+            paused: stats.paused,
+        }
+    }
+
+    /// The inference read, with the freshness of every field asked for.
+    pub async fn read(
+        &self,
+        id: &EntityId,
+        names: &[FeatureName],
+    ) -> Result<ReadResult, ServiceError> {
+        let read = self.store.read_with_ttls(id, names).await?;
+        let fields: Vec<FeatureValue> = names
+            .iter()
+            .zip(read.values)
+            .zip(read.field_ttls)
+            .map(|((name, value), ttl)| FeatureValue::new(name.to_string(), value, ttl))
+            .collect();
+        Ok(ReadResult {
+            user: id.to_string(),
+            returned_count: fields.iter().filter(|f| f.value.is_some()).count(),
+            fields,
+            key_ttl_seconds: read.key_ttl,
+            elapsed_ms: read.elapsed_ms,
+        })
+    }
+
+    /// Batch scoring: one pipelined HMGET per entity. `names` defaults to the schema's batch
+    /// read fields.
+    pub async fn batch_read(
+        &self,
+        entities: BatchEntities,
+        names: Option<Vec<FeatureName>>,
+    ) -> Result<BatchResult, ServiceError> {
+        let names = names.unwrap_or_else(|| {
+            schema::batch_read_default()
+                .map(|name| FeatureName::parse(name).expect("schema names are valid"))
+                .collect()
+        });
+        let ids = match entities {
+            BatchEntities::Ids(ids) => ids,
+            BatchEntities::First(count) => self
+                .index
+                .snapshot()
+                .ids
+                .iter()
+                .take(count)
+                .cloned()
+                .collect(),
+        };
+        let started = Instant::now();
+        let rows = self.store.batch_read(&ids, &names).await?;
+        let elapsed_ms = elapsed_ms(started);
+        let mut served = Vec::with_capacity(rows.len());
+        let mut failed = Vec::new();
+        for row in rows {
+            match row.features {
+                Ok(features) => served.push((row.id, features)),
+                Err(WrongType) => failed.push(BatchFailure {
+                    error: format!("{} is not an entity hash", self.store.key(&row.id)),
+                    id: row.id.to_string(),
+                }),
+            }
+        }
+        Ok(BatchResult {
+            entity_count: served.len(),
+            field_count: names.len(),
+            fields: names.iter().map(ToString::to_string).collect(),
+            elapsed_ms,
+            sample: served
+                .into_iter()
+                .take(BATCH_SAMPLE)
+                .map(|(id, features)| BatchSample {
+                    id: id.to_string(),
+                    field_count: features.len(),
+                    values: features.into_iter().collect(),
+                })
+                .collect(),
+            failed,
+        })
+    }
+
+    /// Everything about one entity: every schema feature, present or not, then any extra
+    /// fields, each with its TTL.
+    pub async fn inspect(&self, id: &EntityId) -> Result<Inspection, ServiceError> {
+        let store = &self.store;
+        let mut stored = store.read_all(id).await?;
+        let mut names: Vec<String> = FEATURES.iter().map(|f| f.name.to_owned()).collect();
+        names.extend(
+            stored
+                .iter()
+                .filter(|(name, _)| schema::find(name).is_none())
+                .map(|(name, _)| name.clone()),
+        );
+        let (ttls, key_ttl) = tokio::try_join!(store.field_ttls(id, &names), store.key_ttl(id))?;
+        let fields = names
+            .into_iter()
+            .zip(ttls)
+            .map(|(name, ttl)| {
+                let value = stored
+                    .iter()
+                    .position(|(stored_name, _)| *stored_name == name)
+                    .map(|at| stored.swap_remove(at).1);
+                FeatureValue::new(name, value, ttl)
+            })
+            .collect();
+        Ok(Inspection {
+            user: id.to_string(),
+            exists: key_ttl != Ttl::Missing,
+            key_ttl_seconds: key_ttl,
+            fields,
+        })
+    }
+
+    /// Deletes every entity under the prefix with the worker held still, resets the counters,
+    /// and waits for the index to see the empty store.
+    pub async fn reset(&self) -> Result<ResetDone, ServiceError> {
+        let _admin = self.admin.lock().await;
+        let was_writing = {
+            let worker = self.worker.stats();
+            worker.running && !worker.paused
+        };
+        self.worker.pause();
+        self.worker.wait_for_idle().await;
+        let deleted = self.store.reset().await;
+        self.store.reset_stats();
+        self.index.refresh().await;
+        if was_writing {
+            self.worker.resume();
+        }
+        Ok(ResetDone { deleted: deleted? })
+    }
+}
+
+fn elapsed_ms(started: Instant) -> f64 {
+    started.elapsed().as_secs_f64() * 1000.0
+}

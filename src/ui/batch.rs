@@ -1,0 +1,62 @@
+//! The batch scoring panel: one pipelined HMGET per entity, timed.
+
+use leptos::prelude::*;
+
+use super::widgets::{whole_number, Panel};
+use super::Shared;
+use crate::api::BatchRead;
+use crate::limits::PIPELINE_CHUNK;
+
+#[component]
+pub fn BatchPanel() -> impl IntoView {
+    let shared = expect_context::<Shared>();
+    let count = RwSignal::new("100".to_string());
+    let batch = ServerAction::<BatchRead>::new();
+    Effect::new(move |_| {
+        if let Some(result) = batch.value().get() {
+            shared.report("Batch scoring", &result);
+        }
+    });
+    let submit = move |_| match whole_number("Count", &count.get_untracked()) {
+        Ok(count) => {
+            batch.dispatch(BatchRead {
+                count: Some(count),
+                ids: None,
+                fields: None,
+            });
+        }
+        Err(message) => shared.banner.set(Some(("Batch scoring", message))),
+    };
+    let commands =
+        format!("One HMGET per user, all pipelined: one round trip per {PIPELINE_CHUNK} users.");
+    view! {
+        <Panel id="batch" title="Batch scoring" commands>
+            <div class="form">
+                <label for="batch-count">"Users"</label>
+                <input id="batch-count" type="number" inputmode="numeric" bind:value=count/>
+            </div>
+            <button on:click=submit disabled=move || batch.pending().get()>"Pipeline HMGET"</button>
+            {move || batch.value().get().and_then(Result::ok).map(|b| {
+                // The sample shows the first field asked for.
+                let first = b.fields.first().cloned().unwrap_or_default();
+                view! {
+                    <p class="result" data-testid="batch-summary">
+                        {format!("{} users × {} fields in {:.3} ms", b.entity_count, b.field_count, b.elapsed_ms)}
+                    </p>
+                    <table data-testid="batch-sample">
+                        <thead><tr><th>"User"</th><th>"Fields found"</th><th>{first.clone()}</th></tr></thead>
+                        <tbody>
+                            {b.sample.into_iter().map(|s| view! {
+                                <tr>
+                                    <td>{s.id}</td>
+                                    <td>{format!("{} / {}", s.field_count, b.field_count)}</td>
+                                    <td>{s.values.get(&first).cloned().unwrap_or_default()}</td>
+                                </tr>
+                            }).collect_view()}
+                        </tbody>
+                    </table>
+                }
+            })}
+        </Panel>
+    }
+}

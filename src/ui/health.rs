@@ -1,0 +1,30 @@
+//! The Redis panel: the server's version and key prefix, asked again on demand.
+
+use leptos::prelude::*;
+
+use super::widgets::Panel;
+use crate::api::get_health;
+
+#[component]
+pub fn HealthPanel() -> impl IntoView {
+    let recheck = Action::new(|_: &()| get_health());
+    let health = Resource::new(move || recheck.version().get(), |_| get_health());
+    view! {
+        <Panel id="health" title="Redis" commands="INFO server, once at startup; this panel asks the server again.">
+            <Transition fallback=|| view! { <p>"Checking Redis…"</p> }>
+                {move || health.get().map(|result| match result {
+                    Ok(h) => view! {
+                        <dl class="facts">
+                            <dt>"Redis version"</dt>
+                            <dd data-testid="redis-version">{h.redis_version}</dd>
+                            <dt>"Key prefix"</dt>
+                            <dd data-testid="key-prefix"><code>{h.key_prefix}</code></dd>
+                        </dl>
+                    }.into_any(),
+                    Err(e) => view! { <p class="error">{e.to_string()}</p> }.into_any(),
+                })}
+            </Transition>
+            <button on:click=move |_| { recheck.dispatch(()); }>"Re-check"</button>
+        </Panel>
+    }
+}

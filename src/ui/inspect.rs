@@ -1,0 +1,45 @@
+//! The inspect panel: every field of one entity with its TTL, never on the hot path.
+
+use leptos::prelude::*;
+
+use super::widgets::{countdown, FeatureTable, Panel, UserPicker};
+use super::Shared;
+use crate::api::Inspect;
+use crate::model::{Inspection, StoreState};
+
+#[component]
+pub fn InspectPanel(latest: Signal<Option<StoreState>>) -> impl IntoView {
+    let shared = expect_context::<Shared>();
+    let user = RwSignal::new(String::new());
+    let inspect = ServerAction::<Inspect>::new();
+    Effect::new(move |_| {
+        if let Some(result) = inspect.value().get() {
+            shared.report("Inspect", &result);
+        }
+    });
+    let (elapsed, run_inspect) = countdown(inspect, |i: &Inspection| {
+        i.fields.iter().map(|f| f.ttl_seconds).collect()
+    });
+    view! {
+        <Panel id="inspect" title="Inspect one user" commands="HGETALL, HTTL and TTL: for inspection only, never on the hot path.">
+            <div class="form">
+                <UserPicker id="inspect-user" user latest/>
+            </div>
+            <button on:click=move |_| run_inspect(Inspect { user: user.get_untracked() })
+                disabled=move || inspect.pending().get()>"Inspect"</button>
+            {move || inspect.value().get().and_then(Result::ok).map(|i| {
+                let key_ttl = i.key_ttl_seconds;
+                let (user, exists) = (i.user.clone(), i.exists);
+                let summary = move || if exists {
+                    format!("{user} · key TTL {}", key_ttl.after(elapsed.get()).text("no key TTL"))
+                } else {
+                    format!("{user} does not exist (expired or never loaded)")
+                };
+                view! {
+                    <p class="result" data-testid="inspect-summary">{summary}</p>
+                    <FeatureTable testid="inspect-table" rows=i.fields elapsed/>
+                }
+            })}
+        </Panel>
+    }
+}

@@ -1,0 +1,126 @@
+//! The web UI: server-rendered, then hydrated. Every panel calls the same server functions as
+//! the HTTP API, so what the page shows is what `curl` gets. One file per panel; what they share
+//! is in `widgets`.
+
+mod batch;
+mod health;
+mod inspect;
+mod materialize;
+mod read;
+mod state;
+mod widgets;
+mod worker;
+
+use std::time::Duration;
+
+use leptos::prelude::*;
+use leptos_meta::{provide_meta_context, Link, MetaTags, Stylesheet, Title};
+
+use crate::api::error::ApiError;
+use crate::api::get_state;
+
+/// The HTML document around the app, rendered on the server only.
+pub fn shell(options: LeptosOptions) -> impl IntoView {
+    view! {
+        <!DOCTYPE html>
+        <html lang="en">
+            <head>
+                <meta charset="utf-8"/>
+                <meta name="viewport" content="width=device-width, initial-scale=1"/>
+                <AutoReload options=options.clone()/>
+                <HydrationScripts options/>
+                <MetaTags/>
+            </head>
+            <body>
+                <App/>
+            </body>
+        </html>
+    }
+}
+
+/// What every panel shares: a one-second clock (browser only), the last error, and a way to
+/// ask the state panel to refresh now.
+#[derive(Clone, Copy)]
+struct Shared {
+    /// Seconds since hydration; drives the state refresh and the TTL countdowns.
+    clock: RwSignal<u64>,
+    /// The banner: which panel failed and what to do about it.
+    banner: RwSignal<Option<(&'static str, String)>>,
+    /// Bumped by any panel that changed the store.
+    changed: RwSignal<u64>,
+}
+
+impl Shared {
+    /// Shows an error in the banner, or clears the banner when the same panel succeeds again.
+    fn report<T>(&self, source: &'static str, result: &Result<T, ApiError>) {
+        match result {
+            Err(e) => self.banner.set(Some((source, e.to_string()))),
+            Ok(_) => {
+                if self
+                    .banner
+                    .with_untracked(|b| matches!(b, Some((s, _)) if *s == source))
+                {
+                    self.banner.set(None);
+                }
+            }
+        }
+    }
+}
+
+#[component]
+pub fn App() -> impl IntoView {
+    provide_meta_context();
+    let shared = Shared {
+        clock: RwSignal::new(0),
+        banner: RwSignal::new(None),
+        changed: RwSignal::new(0),
+    };
+    provide_context(shared);
+    // Effects run only in the browser: start the clock, and mark the page as hydrated.
+    Effect::new(move |_| {
+        set_interval(
+            move || shared.clock.update(|s| *s += 1),
+            Duration::from_secs(1),
+        );
+        if let Some(body) = document().body() {
+            let _ = body.set_attribute("data-hydrated", "true");
+        }
+    });
+    let state = Resource::new(
+        move || (shared.clock.get(), shared.changed.get()),
+        |_| get_state(),
+    );
+    Effect::new(move |_| {
+        if let Some(result) = state.get() {
+            shared.report("Store state", &result);
+        }
+    });
+    let latest = Signal::derive(move || state.get().and_then(Result::ok));
+
+    view! {
+        <Stylesheet id="leptos" href="/pkg/feature-store.css"/>
+        <Title text="feature-store"/>
+        <Link rel="icon" type_="image/svg+xml" href="/favicon.svg"/>
+        <header class="top">
+            <h1>"feature-store"</h1>
+            <p class="tagline">
+                "An online feature store on Redis: one hash per user, batch fields under a key TTL, "
+                "streaming fields under their own per-field TTL."
+            </p>
+        </header>
+        <widgets::Banner/>
+        // Every panel reads the polled state, so they all sit inside one Transition: rendered
+        // with the first state on the server, and kept on screen while it refreshes.
+        <Transition fallback=|| view! { <p class="result">"Loading the store…"</p> }>
+            <main class="grid">
+                <health::HealthPanel/>
+                <state::StatePanel latest/>
+                <materialize::MaterializePanel/>
+                <worker::WorkerPanel latest/>
+                <read::ReadPanel latest/>
+                <batch::BatchPanel/>
+                <inspect::InspectPanel latest/>
+            </main>
+        </Transition>
+    }
+}

@@ -1,0 +1,47 @@
+//! The store state panel: the index's entity count and how old it is, the TTLs, the counters.
+
+use leptos::prelude::*;
+
+use super::widgets::Panel;
+use crate::limits::SCAN_COUNT;
+use crate::model::StoreState;
+
+#[component]
+pub fn StatePanel(latest: Signal<Option<StoreState>>) -> impl IntoView {
+    let fact = move |f: fn(&StoreState) -> String| {
+        move || latest.with(|s| s.as_ref().map(f).unwrap_or_else(|| "…".into()))
+    };
+    let commands = format!(
+        "One background index per server walks SCAN MATCH prefix* TYPE hash COUNT {SCAN_COUNT} \
+         about once a second; no request scans. This panel polls its last pass every second."
+    );
+    view! {
+        <Panel id="state" title="Store state" commands>
+            <dl class="facts">
+                <dt>"Entities (≈, last index pass)"</dt>
+                <dd data-testid="entity-count" class="big">{fact(|s| s.entity_count.to_string())}</dd>
+                <dt>"Counted"</dt>
+                <dd data-testid="entity-count-age">{fact(|s| match s.entity_count_age_ms {
+                    Some(age) => format!("{:.1} s ago", age as f64 / 1000.0),
+                    None => "not yet".into(),
+                })}</dd>
+                <dt>"Key prefix"</dt>
+                <dd><code>{fact(|s| s.key_prefix.clone())}</code></dd>
+                <dt>"Batch TTL (key)"</dt>
+                <dd data-testid="batch-ttl">{fact(|s| format!("{} s", s.batch_ttl_seconds))}</dd>
+                <dt>"Streaming TTL (field)"</dt>
+                <dd data-testid="streaming-ttl">{fact(|s| format!("{} s", s.streaming_ttl_seconds))}</dd>
+                <dt>"Batch writes"</dt>
+                <dd data-testid="batch-writes">{fact(|s| s.store.batch_writes_total.to_string())}</dd>
+                <dt>"Streaming writes"</dt>
+                <dd data-testid="streaming-writes">{fact(|s| s.store.streaming_writes_total.to_string())}</dd>
+                <dt>"Reads"</dt>
+                <dd data-testid="reads">{fact(|s| s.store.reads_total.to_string())}</dd>
+                <dt>"Fields read"</dt>
+                <dd data-testid="read-fields">{fact(|s| s.store.read_fields_total.to_string())}</dd>
+                <dt>"Worker"</dt>
+                <dd data-testid="state-worker">{fact(|s| s.worker.label().to_string())}</dd>
+            </dl>
+        </Panel>
+    }
+}

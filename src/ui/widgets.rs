@@ -1,0 +1,162 @@
+//! What more than one panel shows: the panel frame, the error banner, the entity picker, the
+//! feature table with its TTL countdowns, and the number input check.
+
+use leptos::prelude::*;
+
+use super::Shared;
+use crate::api::error::ApiError;
+use crate::model::{FeatureValue, StoreState, Ttl};
+use crate::schema::FeatureKind;
+
+#[component]
+pub fn Banner() -> impl IntoView {
+    let shared = expect_context::<Shared>();
+    view! {
+        <Show when=move || shared.banner.with(Option::is_some)>
+            <div class="banner" role="alert" data-testid="banner">
+                <strong>{move || shared.banner.with(|b| b.as_ref().map(|(s, _)| *s))}": "</strong>
+                <span>{move || shared.banner.with(|b| b.as_ref().map(|(_, m)| m.clone()))}</span>
+                <button class="link" on:click=move |_| shared.banner.set(None)>"Dismiss"</button>
+            </div>
+        </Show>
+    }
+}
+
+/// A panel with a title and the one line naming the Redis commands behind it.
+#[component]
+pub fn Panel(
+    id: &'static str,
+    title: &'static str,
+    #[prop(into)] commands: Signal<String>,
+    children: Children,
+) -> impl IntoView {
+    let heading = format!("{id}-title");
+    let labelled_by = heading.clone();
+    view! {
+        <section class="panel" id=id aria-labelledby=labelled_by>
+            <h2 id=heading>{title}</h2>
+            <p class="commands">{commands}</p>
+            {children()}
+        </section>
+    }
+}
+
+/// Parses a whole number typed into a field, or says which field is wrong.
+pub fn whole_number(field: &str, raw: &str) -> Result<i64, String> {
+    raw.trim()
+        .parse()
+        .map_err(|_| format!("{field} must be a whole number, got {raw:?}"))
+}
+
+/// A select fed with the ids from the latest state.
+#[component]
+pub fn UserPicker(
+    id: &'static str,
+    user: RwSignal<String>,
+    latest: Signal<Option<StoreState>>,
+) -> impl IntoView {
+    // Pick the first user once the list arrives, and again if the chosen one disappears.
+    Effect::new(move |_| {
+        latest.with(|state| {
+            let Some(ids) = state.as_ref().map(|s| &s.entity_ids) else {
+                return;
+            };
+            if !ids.contains(&user.get_untracked()) {
+                if let Some(first) = ids.first() {
+                    user.set(first.clone());
+                }
+            }
+        })
+    });
+    view! {
+        <label for=id>"User"</label>
+        <select id=id
+            on:change=move |ev| user.set(event_target_value(&ev))
+            prop:value=move || user.get()
+        >
+            <For
+                each=move || latest.with(|s| s.as_ref().map(|s| s.entity_ids.clone()).unwrap_or_default())
+                key=|id| id.clone()
+                let(id)
+            >
+                <option value=id.clone()>{id.clone()}</option>
+            </For>
+        </select>
+    }
+}
+
+pub fn kind_badge(kind: Option<FeatureKind>) -> impl IntoView {
+    let label = kind.map_or("extra", FeatureKind::label);
+    view! { <span class=format!("badge {label}")>{label}</span> }
+}
+
+/// One row per feature: name, value, kind and a field TTL that counts down `elapsed` seconds
+/// after the rows were read. Read and Inspect both show their result with it.
+#[component]
+pub fn FeatureTable(
+    testid: &'static str,
+    rows: Vec<FeatureValue>,
+    elapsed: Signal<u64>,
+) -> impl IntoView {
+    view! {
+        <table data-testid=testid>
+            <thead><tr><th>"Field"</th><th>"Value"</th><th>"Kind"</th><th>"Field TTL"</th></tr></thead>
+            <tbody>
+                {rows.into_iter().map(|row| {
+                    let ttl = row.ttl_seconds;
+                    let absent = row.value.is_none();
+                    let field = row.name.clone();
+                    view! {
+                        <tr data-field=field class:absent=absent>
+                            <td>{row.name}</td>
+                            <td class="value">{row.value.unwrap_or_else(|| "missing or expired".into())}</td>
+                            <td>{kind_badge(row.kind)}</td>
+                            <td class="ttl">{move || ttl.after(elapsed.get()).text("no field TTL")}</td>
+                        </tr>
+                    }
+                }).collect_view()}
+            </tbody>
+        </table>
+    }
+}
+
+/// Counts an action's result's TTLs down in the browser, and re-runs the last request once one
+/// of them reaches 0 so the table re-syncs with the server. Returns the seconds since the
+/// result arrived and the function to dispatch requests with.
+pub fn countdown<I, O>(
+    action: ServerAction<I>,
+    ttls: impl Fn(&O) -> Vec<Ttl> + Send + Sync + 'static,
+) -> (Signal<u64>, impl Fn(I) + Copy + 'static)
+where
+    I: leptos::server_fn::ServerFn<Output = O, Error = ApiError> + Clone + Send + Sync + 'static,
+    O: Clone + Send + Sync + 'static,
+{
+    let shared = expect_context::<Shared>();
+    let fetched_at = RwSignal::new(0u64);
+    let last_input = StoredValue::new(None::<I>);
+    let run = move |input: I| {
+        last_input.set_value(Some(input.clone()));
+        action.dispatch(input);
+    };
+    Effect::new(move |_| {
+        if action.value().with(Option::is_some) {
+            fetched_at.set(shared.clock.get_untracked());
+        }
+    });
+    let elapsed = Signal::derive(move || shared.clock.get().saturating_sub(fetched_at.get()));
+    Effect::new(move |_| {
+        let elapsed = elapsed.get();
+        let expired = action.value().with_untracked(|v| match v {
+            Some(Ok(out)) => ttls(out)
+                .iter()
+                .any(|&ttl| ttl != Ttl::Left(0) && ttl.after(elapsed) == Ttl::Left(0)),
+            _ => false,
+        });
+        if expired && !action.pending().get_untracked() {
+            if let Some(input) = last_input.get_value() {
+                action.dispatch(input);
+            }
+        }
+    });
+    (elapsed, run)
+}

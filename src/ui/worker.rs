@@ -1,0 +1,62 @@
+//! The streaming worker panel: what it has done, and the switch.
+
+use leptos::prelude::*;
+
+use super::widgets::Panel;
+use super::Shared;
+use crate::api::ToggleWorker;
+use crate::model::StoreState;
+
+#[component]
+pub fn WorkerPanel(latest: Signal<Option<StoreState>>) -> impl IntoView {
+    let shared = expect_context::<Shared>();
+    let toggle = ServerAction::<ToggleWorker>::new();
+    Effect::new(move |_| {
+        if let Some(result) = toggle.value().get() {
+            shared.report("Streaming worker", &result);
+            shared.changed.update(|n| *n += 1);
+        }
+    });
+    let worker = move || latest.with(|s| s.as_ref().map(|s| s.worker.clone()));
+    let label = move || worker().map_or("…", |w| w.label());
+    let button = move || match worker() {
+        Some(w) if w.running && !w.paused => "Pause",
+        Some(w) if w.running => "Resume",
+        _ => "Start",
+    };
+    // The write command is the one this server picked for its Redis version.
+    let commands = Signal::derive(move || {
+        let write = latest.with(|s| s.as_ref().map(|s| s.streaming_write.clone()));
+        format!(
+            "Each tick, per sampled user, one script: only if the entity exists with its key TTL, \
+             {} (values and TTL atomically); otherwise the write is skipped.",
+            write.as_deref().unwrap_or("…")
+        )
+    });
+    view! {
+        <Panel id="worker" title="Streaming worker" commands>
+            <p>
+                <span class=move || format!("badge {}", label()) data-testid="worker-badge">{label}</span>
+            </p>
+            <dl class="facts">
+                <dt>"Ticks"</dt>
+                <dd data-testid="worker-ticks">{move || worker().map(|w| w.tick_count)}</dd>
+                <dt>"Users written"</dt>
+                <dd data-testid="worker-writes">{move || worker().map(|w| w.writes_count)}</dd>
+                <dt>"Skipped (entity gone)"</dt>
+                <dd data-testid="worker-skipped">{move || worker().map(|w| w.skipped_count)}</dd>
+                <dt>"Failed ticks"</dt>
+                <dd>{move || worker().map(|w| w.error_count)}</dd>
+                <dt>"Last error"</dt>
+                <dd class:error=move || worker().is_some_and(|w| w.last_error.is_some())>
+                    {move || worker().and_then(|w| w.last_error).unwrap_or_else(|| "none".into())}
+                </dd>
+            </dl>
+            <button
+                data-testid="worker-toggle"
+                on:click=move |_| { toggle.dispatch(ToggleWorker {}); }
+                disabled=move || toggle.pending().get()
+            >{button}</button>
+        </Panel>
+    }
+}
