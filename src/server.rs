@@ -194,6 +194,10 @@ fn router(leptos_options: LeptosOptions, service: Arc<Service>) -> Router {
         )
         .fallback(leptos_axum::file_and_error_handler(shell))
         .layer(axum::middleware::from_fn(crate::api::guard::guard))
+        // Outermost, so even a refused request has an id.
+        .layer(axum::middleware::from_fn(
+            crate::api::request_id::request_id,
+        ))
         .with_state(leptos_options)
 }
 
@@ -223,12 +227,15 @@ async fn shutdown_signal() {
     tracing::info!("shutting down: finishing requests in flight, then stopping the worker");
 }
 
-/// Logs at info by default; `RUST_LOG` overrides.
+/// Logs at info by default; `RUST_LOG` overrides. A line logged while serving a request is in
+/// its `request{id=…}` span.
 pub fn init_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_target(false)
+        // Colours only on a terminal: a log file or shipper gets plain text.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
         .init();
 }

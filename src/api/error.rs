@@ -71,11 +71,18 @@ impl ApiError {
         }
     }
 
-    /// The answer for a failure whose cause only the server log should see.
+    /// The answer for a failure whose cause only the server log should see, under the
+    /// request's id.
     pub fn internal() -> Self {
-        ApiError::Internal {
-            message: "internal error; the server log has the cause".into(),
-        }
+        #[cfg(feature = "ssr")]
+        let request = super::request_id::current();
+        #[cfg(not(feature = "ssr"))]
+        let request: Option<String> = None;
+        let message = match request {
+            Some(id) => format!("internal error; the server log has the cause under request {id}"),
+            None => "internal error; the server log has the cause".into(),
+        };
+        ApiError::Internal { message }
     }
 
     /// The HTTP status this error is answered with.

@@ -7,6 +7,8 @@ pub mod error;
 #[cfg(feature = "ssr")]
 pub mod guard;
 pub mod input;
+#[cfg(feature = "ssr")]
+pub mod request_id;
 
 use leptos::prelude::*;
 use leptos::server_fn::codec::{GetUrl, PostUrl};

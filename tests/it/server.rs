@@ -1,29 +1,19 @@
 //! The server process end to end, without a browser: a Redis outage is a 503 that heals by
 //! itself, and SIGTERM is a clean exit.
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use crate::support::{eventually, free_port, OwnRedis};
+use crate::support::{eventually, free_port, http, OwnRedis, TestServer};
 
-/// A minimal HTTP/1.1 GET: (status, body). No client library needed for one request.
-fn get(port: u16, path: &str) -> Option<(u16, String)> {
-    let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
-    stream
-        .set_read_timeout(Some(Duration::from_secs(10)))
+/// A GET to the server on `port`: (status, body), or `None` if it does not answer in time.
+async fn get(port: u16, path: &str) -> Option<(u16, String)> {
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    let response = tokio::time::timeout(Duration::from_secs(10), http(addr, "GET", path, &[], b""))
+        .await
+        .ok()?
         .ok()?;
-    write!(
-        stream,
-        "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
-    )
-    .ok()?;
-    let mut response = String::new();
-    stream.read_to_string(&mut response).ok()?;
-    let status = response.split_whitespace().nth(1)?.parse().ok()?;
-    let body = response.split_once("\r\n\r\n")?.1.to_owned();
-    Some((status, body))
+    Some((response.status().as_u16(), response.into_body()))
 }
 
 /// Kills the server if the test fails before it is stopped.
@@ -53,10 +43,12 @@ async fn redis_down_is_a_503_the_server_recovers_from_and_sigterm_exits_cleanly(
             .expect("start the server"),
     );
     eventually(Duration::from_secs(20), "the server to answer", || async {
-        get(port, "/api/health").is_some_and(|(status, _)| status == 200)
+        get(port, "/api/health")
+            .await
+            .is_some_and(|(status, _)| status == 200)
     })
     .await;
-    let (status, body) = get(port, "/api/state").unwrap();
+    let (status, body) = get(port, "/api/state").await.unwrap();
     assert_eq!(status, 200, "{body}");
     assert!(body.contains(r#""entity_count":20"#), "{body}");
 
@@ -66,7 +58,7 @@ async fn redis_down_is_a_503_the_server_recovers_from_and_sigterm_exits_cleanly(
         Duration::from_secs(15),
         "a 503 while Redis is down",
         || async {
-            get(port, "/api/state").is_some_and(|(status, body)| {
+            get(port, "/api/state").await.is_some_and(|(status, body)| {
                 status == 503 && body.contains("Redis is unavailable")
             })
         },
@@ -77,7 +69,11 @@ async fn redis_down_is_a_503_the_server_recovers_from_and_sigterm_exits_cleanly(
     eventually(
         Duration::from_secs(20),
         "a 200 once Redis is back",
-        || async { get(port, "/api/state").is_some_and(|(status, _)| status == 200) },
+        || async {
+            get(port, "/api/state")
+                .await
+                .is_some_and(|(status, _)| status == 200)
+        },
     )
     .await;
 
@@ -99,4 +95,46 @@ async fn redis_down_is_a_503_the_server_recovers_from_and_sigterm_exits_cleanly(
     assert!(log.contains("listening on http://127.0.0.1:"), "{log}");
     assert!(log.contains("materialized 20 users"), "{log}");
     drop(redis);
+}
+
+#[tokio::test]
+async fn every_answer_carries_a_request_id_and_keeps_a_plain_incoming_one() {
+    let server = TestServer::start("request-id", &[]).await;
+    let id_of = |response: &hyper::Response<String>| {
+        let id = response.headers().get("x-request-id");
+        id.expect("an x-request-id header")
+            .to_str()
+            .unwrap()
+            .to_owned()
+    };
+    let kept = server
+        .send(
+            "GET",
+            "/api/health",
+            &[("x-request-id", "trace-42.a:b")],
+            b"",
+        )
+        .await;
+    assert_eq!(id_of(&kept), "trace-42.a:b");
+    let first = id_of(&server.send("GET", "/api/health", &[], b"").await);
+    let second = id_of(&server.send("GET", "/api/health", &[], b"").await);
+    assert_ne!(first, second);
+    assert!(first.len() == 16 && first.bytes().all(|b| b.is_ascii_hexdigit()));
+    for hostile in ["x".repeat(65), "a b".into(), "<script>".into()] {
+        let replaced = server
+            .send("GET", "/api/health", &[("x-request-id", &hostile)], b"")
+            .await;
+        assert_eq!(id_of(&replaced).len(), 16, "{hostile:?} is replaced");
+    }
+    // A refused request has one too.
+    let refused = server
+        .send(
+            "POST",
+            "/api/reset",
+            &[("origin", "http://evil.example")],
+            b"",
+        )
+        .await;
+    assert_eq!(refused.status(), 403);
+    assert_eq!(id_of(&refused).len(), 16);
 }

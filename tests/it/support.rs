@@ -96,6 +96,35 @@ pub fn free_port() -> u16 {
         .port()
 }
 
+/// One HTTP/1.1 request to `addr` on a connection of its own, with hyper's client.
+pub async fn http(
+    addr: std::net::SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> Result<hyper::Response<String>, Box<dyn std::error::Error + Send + Sync>> {
+    use http_body_util::{BodyExt, Full};
+    let stream = tokio::net::TcpStream::connect(addr).await?;
+    let (mut sender, connection) =
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream)).await?;
+    tokio::spawn(connection);
+    let mut request = hyper::Request::builder()
+        .method(method)
+        .uri(path)
+        .header("host", addr.to_string());
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    let request = request.body(Full::new(hyper::body::Bytes::copy_from_slice(body)))?;
+    let (parts, body) = sender.send_request(request).await?.into_parts();
+    let body = body.collect().await?.to_bytes();
+    Ok(hyper::Response::from_parts(
+        parts,
+        String::from_utf8_lossy(&body).into_owned(),
+    ))
+}
+
 /// A Redis of the test's own, so it can be killed and brought back on the same port.
 pub struct OwnRedis {
     child: std::process::Child,
@@ -194,7 +223,18 @@ impl TestServer {
         format!("http://{}", self.addr)
     }
 
-    /// One HTTP/1.1 request: (status, body). `headers` come after Host and Content-Length.
+    /// One HTTP/1.1 request on a connection of its own; `headers` come after Host.
+    pub async fn send(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> hyper::Response<String> {
+        http(self.addr, method, path, headers, body).await.unwrap()
+    }
+
+    /// `send`, answering (status, body).
     pub async fn request(
         &self,
         method: &str,
@@ -202,33 +242,8 @@ impl TestServer {
         headers: &[(&str, &str)],
         body: &[u8],
     ) -> (u16, String) {
-        use tokio::io::{AsyncReadExt, AsyncWriteExt};
-        let mut stream = tokio::net::TcpStream::connect(self.addr).await.unwrap();
-        let mut head = format!(
-            "{method} {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\nContent-Length: {}\r\n",
-            self.addr,
-            body.len()
-        );
-        for (name, value) in headers {
-            head.push_str(&format!("{name}: {value}\r\n"));
-        }
-        head.push_str("\r\n");
-        stream.write_all(head.as_bytes()).await.unwrap();
-        // The server may answer before reading a body it refuses; a failed write is fine then.
-        let _ = stream.write_all(body).await;
-        let mut response = Vec::new();
-        let _ = stream.read_to_end(&mut response).await;
-        let response = String::from_utf8_lossy(&response).into_owned();
-        let status = response
-            .split_whitespace()
-            .nth(1)
-            .and_then(|code| code.parse().ok())
-            .unwrap_or_else(|| panic!("no HTTP status in {response:?}"));
-        let body = response
-            .split_once("\r\n\r\n")
-            .map_or("", |(_, body)| body)
-            .to_owned();
-        (status, body)
+        let response = self.send(method, path, headers, body).await;
+        (response.status().as_u16(), response.into_body())
     }
 
     /// A POST with a JSON body, as a script or curl sends it (no Origin).
