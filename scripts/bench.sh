@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# `make bench`: a private Redis, a release build of the server, and benches/paths.rs measuring
-# every hot path against redis-benchmark's floor. Report: target/bench/report.{md,json}.
+# `make bench`: a private Redis, release builds of the server, and benches/paths.rs measuring
+# every hot path against redis-benchmark's floor, at 200 and at 1,000,000 stored entities.
+# Report: target/bench/report.{md,json}.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 cd "$ROOT"
@@ -11,9 +12,15 @@ cargo leptos build --release
 cargo bench --bench paths --no-run --locked 2>&1 | tail -n 1 >&2
 
 start_private_redis
+# Two servers on one Redis: 200 entities in database 0, 1,000,000 (loaded by the bench) in
+# database 1, so each one's SCAN walks only its own store.
 RUST_LOG=warn start_private_app target/release/feature-store \
-  --redis-url "redis://127.0.0.1:$REDIS_PORT" --no-worker --initial-users 1000
+  --redis-url "redis://127.0.0.1:$REDIS_PORT" --no-worker --initial-users 200
+SMALL_URL="http://127.0.0.1:$APP_PORT" SMALL_PID=$APP_PID
+RUST_LOG=warn start_private_app target/release/feature-store \
+  --redis-url "redis://127.0.0.1:$REDIS_PORT/1" --no-worker --initial-users 0
+LARGE_URL="http://127.0.0.1:$APP_PORT" LARGE_PID=$APP_PID
 
 REDIS_URL="redis://127.0.0.1:$REDIS_PORT" REDIS_PORT=$REDIS_PORT \
-SERVER_URL="http://127.0.0.1:$APP_PORT" SERVER_PID=$APP_PID \
+SMALL_URL=$SMALL_URL SMALL_PID=$SMALL_PID LARGE_URL=$LARGE_URL LARGE_PID=$LARGE_PID \
   cargo bench --bench paths --locked

@@ -110,14 +110,15 @@ start_private_redis() {
   wait_until 10 redis_ping "$REDIS_PORT" || { cat "$PRIVATE_DIR/redis.log" >&2; die "private Redis did not start"; }
 }
 
-# Starts `binary args...` as the app on a free port and waits for /api/health; sets APP_PORT.
-# Its log is $PRIVATE_DIR/server.log.
+# Starts `binary args...` as the app on a free port and waits for /api/health; sets APP_PORT,
+# APP_PID and APP_LOG (its log file).
 start_private_app() {
   private_dir
   APP_PORT=$(free_port)
-  "$1" --port "$APP_PORT" "${@:2}" >"$PRIVATE_DIR/server.log" 2>&1 &
+  APP_LOG="$PRIVATE_DIR/server-$APP_PORT.log"
+  "$1" --port "$APP_PORT" "${@:2}" >"$APP_LOG" 2>&1 &
   PRIVATE_PIDS+=($!)
   APP_PID=$!
   wait_until 60 curl -sf "http://127.0.0.1:$APP_PORT/api/health" ||
-    { cat "$PRIVATE_DIR/server.log" >&2; die "the app did not come up"; }
+    { cat "$APP_LOG" >&2; die "the app did not come up"; }
 }

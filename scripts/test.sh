@@ -27,6 +27,6 @@ say "end-to-end tests (Playwright, headless Chromium)"
 status=0
 (cd end2end && BASE_URL="http://127.0.0.1:$APP_PORT" npx playwright test) || status=$?
 if (( status != 0 )); then
-  say "server log:"; tail -n 50 "$PRIVATE_DIR/server.log" >&2
+  say "server log:"; tail -n 50 "$APP_LOG" >&2
 fi
 exit "$status"

@@ -7,6 +7,9 @@ use clap::Parser;
 use feature_store::chain;
 use feature_store::server::{init_tracing, serve, ServerArgs};
 
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let args = ServerArgs::parse();
     // cargo-leptos sets this; a binary started by hand must not need it. Set while the process

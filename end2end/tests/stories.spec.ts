@@ -101,6 +101,19 @@ test("batch scoring of 100 users shows the sample", async ({ page }) => {
   await expect(page.getByTestId("batch-sample").locator("tbody tr").first()).toContainText("u0001");
 });
 
+test("batch scoring of pasted ids keeps their order and shows an unknown id as empty", async ({ page }) => {
+  await openApp(page);
+  await page.getByLabel("or these ids").fill("u0003, ghost\nu0001");
+  await page.getByRole("button", { name: "Pipeline HMGET" }).click();
+  await expect(page.getByTestId("batch-summary")).toContainText("3 users × 6 fields");
+  const rows = page.getByTestId("batch-sample").locator("tbody tr");
+  await expect(rows).toHaveCount(3);
+  await expect(rows.nth(0)).toContainText("u0003");
+  await expect(rows.nth(1)).toContainText("ghost");
+  await expect(rows.nth(1)).toContainText("0 / 6");
+  await expect(rows.nth(2)).toContainText("u0001");
+});
+
 test("reset asks for confirmation, and only then empties the store", async ({ page }) => {
   await openApp(page);
   await expect(page.getByTestId("entity-count")).toHaveText("200");

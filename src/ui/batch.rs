@@ -17,15 +17,33 @@ pub fn BatchPanel() -> impl IntoView {
             shared.report("Batch scoring", &result);
         }
     });
-    let submit = move |_| match whole_number("Count", &count.get_untracked()) {
-        Ok(count) => {
+    let pasted = RwSignal::new(String::new());
+    // Pasted ids, as a scoring service sends them, win over the count.
+    let submit = move |_| {
+        let ids: Vec<String> = pasted.with_untracked(|text| {
+            text.split(|c: char| c == ',' || c.is_whitespace())
+                .filter(|id| !id.is_empty())
+                .map(str::to_owned)
+                .collect()
+        });
+        if !ids.is_empty() {
             batch.dispatch(BatchRead {
-                count: Some(count),
-                ids: None,
+                count: None,
+                ids: Some(ids),
                 fields: None,
             });
+            return;
         }
-        Err(message) => shared.banner.set(Some(("Batch scoring", message))),
+        match whole_number("Count", &count.get_untracked()) {
+            Ok(count) => {
+                batch.dispatch(BatchRead {
+                    count: Some(count),
+                    ids: None,
+                    fields: None,
+                });
+            }
+            Err(message) => shared.banner.set(Some(("Batch scoring", message))),
+        }
     };
     let commands =
         format!("One HMGET per user, all pipelined: one round trip per {PIPELINE_CHUNK} users.");
@@ -34,6 +52,8 @@ pub fn BatchPanel() -> impl IntoView {
             <div class="form">
                 <label for="batch-count">"Users"</label>
                 <input id="batch-count" type="number" inputmode="numeric" bind:value=count/>
+                <label for="batch-ids">"or these ids"</label>
+                <textarea id="batch-ids" rows="2" placeholder="u0003, u0042, …" bind:value=pasted></textarea>
             </div>
             <button on:click=submit disabled=move || batch.pending().get()>"Pipeline HMGET"</button>
             {move || batch.value().get().and_then(Result::ok).map(|b| {

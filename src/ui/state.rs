@@ -12,8 +12,9 @@ pub fn StatePanel(latest: Signal<Option<StoreState>>) -> impl IntoView {
         move || latest.with(|s| s.as_ref().map(f).unwrap_or_else(|| "…".into()))
     };
     let commands = format!(
-        "One background index per server walks SCAN MATCH prefix* TYPE hash COUNT {SCAN_COUNT} \
-         about once a second; no request scans. This panel polls its last pass every second."
+        "One background index per server walks SCAN MATCH prefix* TYPE hash COUNT {SCAN_COUNT}, \
+         resting at least 1 s (4× the walk) between passes; no request scans. This panel polls \
+         its last pass every second."
     );
     view! {
         <Panel id="state" title="Store state" commands>
