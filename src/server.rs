@@ -25,7 +25,7 @@ const USERS_SEED: u64 = 42;
 
 /// The feature-store web app and API, backed by Redis >= 7.4.
 #[derive(Debug, Parser)]
-#[command(version, about)]
+#[command(version, about, args_override_self = true)]
 pub struct ServerArgs {
     /// Address to listen on (overrides what cargo-leptos passes).
     #[arg(long, env = "FS_HOST", default_value = "127.0.0.1")]
@@ -58,6 +58,11 @@ pub struct ServerArgs {
     /// Do not start the streaming worker (it can still be started from the UI).
     #[arg(long, env = "FS_NO_WORKER")]
     pub no_worker: bool,
+    /// The longest a read waits for Redis before answering 504, in milliseconds; a caller may
+    /// ask for less with an `x-deadline-ms` header.
+    #[arg(long, env = "FS_READ_TIMEOUT_MS", default_value_t = 250,
+          value_parser = clap::value_parser!(u64).range(1..=60_000))]
+    pub read_timeout_ms: u64,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -153,7 +158,13 @@ impl Server {
             args.batch_ttl_seconds,
             args.streaming_ttl_seconds,
         );
-        let service = Arc::new(Service::new(store, worker, index, USERS_SEED));
+        let service = Arc::new(Service::new(
+            store,
+            worker,
+            index,
+            USERS_SEED,
+            Duration::from_millis(args.read_timeout_ms),
+        ));
         Ok(Server {
             listener,
             router: router(leptos_options, Arc::clone(&service)),
@@ -182,6 +193,7 @@ impl Server {
 
 fn router(leptos_options: LeptosOptions, service: Arc<Service>) -> Router {
     let routes = generate_route_list(App);
+    let probes = crate::api::probes::routes(Arc::clone(&service));
     Router::new()
         .leptos_routes_with_context(
             &leptos_options,
@@ -193,12 +205,13 @@ fn router(leptos_options: LeptosOptions, service: Arc<Service>) -> Router {
             },
         )
         .fallback(leptos_axum::file_and_error_handler(shell))
+        .with_state(leptos_options)
+        .merge(probes)
         .layer(axum::middleware::from_fn(crate::api::guard::guard))
         // Outermost, so even a refused request has an id.
         .layer(axum::middleware::from_fn(
             crate::api::request_id::request_id,
         ))
-        .with_state(leptos_options)
 }
 
 /// Resolves on Ctrl-C or SIGTERM, whichever comes first.

@@ -17,6 +17,9 @@ use crate::model::WorkerStats;
 use crate::store::{FeatureStore, StoreError, StreamingOutcome};
 use crate::synth;
 
+/// The shortest time a tick may take before it is given up: its interval, or this.
+const MIN_TICK_LIMIT: Duration = Duration::from_secs(1);
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct WorkerConfig {
     pub tick: Duration,
@@ -178,11 +181,20 @@ impl Shared {
             return;
         }
         self.tick_count.fetch_add(1, SeqCst);
-        if let Err(e) = self.write_some(rng).await {
+        // A frozen Redis must not hold a tick (and the gate a reset waits on) for long.
+        let limit = self.config.tick.max(MIN_TICK_LIMIT);
+        let outcome = match tokio::time::timeout(limit, self.write_some(rng)).await {
+            Ok(written) => written.map_err(|e| e.to_string()),
+            Err(_) => Err(format!(
+                "the tick did not finish within {} ms",
+                limit.as_millis()
+            )),
+        };
+        if let Err(e) = outcome {
             // A failing tick is counted and reported; the worker itself carries on.
             tracing::warn!("streaming tick failed: {e}");
             self.error_count.fetch_add(1, SeqCst);
-            *self.last_error.lock().expect("error lock") = Some(e.to_string());
+            *self.last_error.lock().expect("error lock") = Some(e);
         }
     }
 

@@ -38,6 +38,10 @@ pub enum ApiError {
     #[error("{message}")]
     UnsupportedMediaType { message: String },
 
+    /// Redis did not answer within the read's deadline.
+    #[error("{message}")]
+    Timeout { message: String },
+
     /// Redis cannot be reached right now; the server reconnects by itself.
     #[error("{message}")]
     Unavailable { message: String },
@@ -95,6 +99,7 @@ impl ApiError {
             ApiError::PayloadTooLarge { .. } => 413,
             ApiError::UnsupportedMediaType { .. } => 415,
             ApiError::Unavailable { .. } => 503,
+            ApiError::Timeout { .. } => 504,
             ApiError::Internal { .. } => 500,
         }
     }
@@ -150,6 +155,12 @@ impl From<crate::service::ServiceError> for ApiError {
                 message: e.to_string(),
             },
             ServiceError::IndexUnavailable => ApiError::redis_unavailable(),
+            ServiceError::Deadline(_) => {
+                tracing::warn!("{e}");
+                ApiError::Timeout {
+                    message: format!("{e}: the read deadline; nothing was changed"),
+                }
+            }
             ServiceError::Store(e) if e.is_unavailable() => {
                 tracing::warn!("Redis unavailable: {}", crate::chain(&e));
                 ApiError::redis_unavailable()

@@ -7,6 +7,8 @@ use crate::domain::{bounded, EntityId, FeatureName};
 pub const BULK_COUNT: (i64, i64) = (1, 100_000);
 pub const TTL_SECONDS: (i64, i64) = (5, 172_800);
 pub const BATCH_COUNT: (i64, i64) = (1, 1_000);
+/// A caller's own read deadline, in milliseconds.
+pub const DEADLINE_MS: (i64, i64) = (1, 60_000);
 const MAX_FIELDS: usize = 64;
 
 /// Checks that `value` lies in `bounds`, inclusive, and names the field when it does not.

@@ -8,6 +8,8 @@ pub mod error;
 pub mod guard;
 pub mod input;
 #[cfg(feature = "ssr")]
+pub mod probes;
+#[cfg(feature = "ssr")]
 pub mod request_id;
 
 use leptos::prelude::*;
@@ -51,7 +53,8 @@ pub async fn toggle_worker() -> Result<WorkerToggled, ApiError> {
 pub async fn read_features(user: String, fields: Vec<String>) -> Result<ReadResult, ApiError> {
     let user = input::entity_id("user", &user)?;
     let fields = input::feature_names("fields", fields)?;
-    Ok(ssr::service()?.read(&user, &fields).await?)
+    let deadline = ssr::requested_deadline()?;
+    Ok(ssr::service()?.read(&user, &fields, deadline).await?)
 }
 
 /// Batch scoring: pipelined HMGET over explicit `ids` (as a scoring service calls it; duplicates
@@ -80,7 +83,10 @@ pub async fn batch_read(
             ))
         }
     };
-    Ok(ssr::service()?.batch_read(entities, fields).await?)
+    let deadline = ssr::requested_deadline()?;
+    Ok(ssr::service()?
+        .batch_read(entities, fields, deadline)
+        .await?)
 }
 
 /// Everything about one entity, for inspection: HGETALL, HTTL and TTL. Every schema field is
@@ -100,9 +106,32 @@ pub async fn reset_store() -> Result<ResetDone, ApiError> {
 #[cfg(feature = "ssr")]
 mod ssr {
     use std::sync::Arc;
+    use std::time::Duration;
 
-    use super::ApiError;
+    use super::{input, ApiError};
     use crate::service::Service;
+
+    /// The header a caller sets to ask for a shorter read deadline than the server's.
+    const DEADLINE_HEADER: &str = "x-deadline-ms";
+
+    /// The caller's own read deadline, if it sent one: whole milliseconds, 1 to 60000.
+    pub(super) fn requested_deadline() -> Result<Option<Duration>, ApiError> {
+        let Some(parts) = leptos::prelude::use_context::<axum::http::request::Parts>() else {
+            return Ok(None);
+        };
+        let Some(value) = parts.headers.get(DEADLINE_HEADER) else {
+            return Ok(None);
+        };
+        let millis = value
+            .to_str()
+            .ok()
+            .and_then(|text| text.trim().parse::<i64>().ok())
+            .ok_or_else(|| {
+                ApiError::invalid(DEADLINE_HEADER, "must be a whole number of milliseconds")
+            })?;
+        let millis = input::in_range(DEADLINE_HEADER, millis, input::DEADLINE_MS)?;
+        Ok(Some(Duration::from_millis(millis)))
+    }
 
     /// The process-wide service that the router provides to every call.
     pub(super) fn service() -> Result<Arc<Service>, ApiError> {

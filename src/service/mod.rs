@@ -2,8 +2,9 @@
 //! a reset and the worker switch do. Server functions, and later other routes, parse their input
 //! into domain types, call one of these and map the error; they hold no logic of their own.
 
+use std::future::Future;
 use std::sync::Arc;
-use std::time::{Instant, UNIX_EPOCH};
+use std::time::{Duration, Instant, UNIX_EPOCH};
 
 use tokio::sync::Mutex;
 
@@ -30,6 +31,9 @@ pub enum ServiceError {
     /// The background index cannot reach Redis, so what it last saw is no longer current.
     #[error("the entity index cannot reach Redis")]
     IndexUnavailable,
+    /// Redis did not answer a read within its deadline.
+    #[error("Redis did not answer within {} ms", .0.as_millis())]
+    Deadline(Duration),
 }
 
 /// Which entities a batch read serves.
@@ -52,6 +56,8 @@ pub struct Service {
     admin: Mutex<()>,
     /// Seed of the synthetic entities that bulk load writes.
     seed: u64,
+    /// The longest a read waits for Redis; a caller may ask for less.
+    read_deadline: Duration,
 }
 
 impl Service {
@@ -60,6 +66,7 @@ impl Service {
         worker: StreamingWorker,
         index: Arc<EntityIndex>,
         seed: u64,
+        read_deadline: Duration,
     ) -> Self {
         Service {
             store,
@@ -67,11 +74,18 @@ impl Service {
             index,
             admin: Mutex::new(()),
             seed,
+            read_deadline,
         }
     }
 
     pub fn worker(&self) -> &StreamingWorker {
         &self.worker
+    }
+
+    /// Ready to serve: Redis answers a PING within the read deadline.
+    pub async fn ready(&self) -> Result<Health, ServiceError> {
+        self.within(None, self.store.ping()).await?;
+        Ok(self.health())
     }
 
     pub fn health(&self) -> Health {
@@ -146,13 +160,17 @@ impl Service {
         }
     }
 
-    /// The inference read, with the freshness of every field asked for.
+    /// The inference read, with the freshness of every field asked for, within `deadline` (or
+    /// the server's own, whichever is shorter).
     pub async fn read(
         &self,
         id: &EntityId,
         names: &[FeatureName],
+        deadline: Option<Duration>,
     ) -> Result<ReadResult, ServiceError> {
-        let read = self.store.read_with_ttls(id, names).await?;
+        let read = self
+            .within(deadline, self.store.read_with_ttls(id, names))
+            .await?;
         let fields: Vec<FeatureValue> = names
             .iter()
             .zip(read.values)
@@ -174,6 +192,7 @@ impl Service {
         &self,
         entities: BatchEntities,
         names: Option<Vec<FeatureName>>,
+        deadline: Option<Duration>,
     ) -> Result<BatchResult, ServiceError> {
         let names = names.unwrap_or_else(|| {
             schema::batch_read_default()
@@ -192,7 +211,9 @@ impl Service {
                 .collect(),
         };
         let started = Instant::now();
-        let rows = self.store.batch_read(&ids, &names).await?;
+        let rows = self
+            .within(deadline, self.store.batch_read(&ids, &names))
+            .await?;
         let elapsed_ms = elapsed_ms(started);
         let mut served = Vec::with_capacity(rows.len());
         let mut failed = Vec::new();
@@ -227,7 +248,7 @@ impl Service {
     /// fields, each with its TTL.
     pub async fn inspect(&self, id: &EntityId) -> Result<Inspection, ServiceError> {
         let store = &self.store;
-        let mut stored = store.read_all(id).await?;
+        let mut stored = self.within(None, store.read_all(id)).await?;
         let mut names: Vec<String> = FEATURES.iter().map(|f| f.name.to_owned()).collect();
         names.extend(
             stored
@@ -235,7 +256,9 @@ impl Service {
                 .filter(|(name, _)| schema::find(name).is_none())
                 .map(|(name, _)| name.clone()),
         );
-        let (ttls, key_ttl) = tokio::try_join!(store.field_ttls(id, &names), store.key_ttl(id))?;
+        let ttls_and_key_ttl =
+            async { tokio::try_join!(store.field_ttls(id, &names), store.key_ttl(id)) };
+        let (ttls, key_ttl) = self.within(None, ttls_and_key_ttl).await?;
         let fields = names
             .into_iter()
             .zip(ttls)
@@ -272,6 +295,21 @@ impl Service {
             self.worker.resume();
         }
         Ok(ResetDone { deleted: deleted? })
+    }
+}
+
+impl Service {
+    /// Runs `read` under the deadline the caller asked for, or the server's if that is shorter.
+    async fn within<T>(
+        &self,
+        requested: Option<Duration>,
+        read: impl Future<Output = Result<T, StoreError>>,
+    ) -> Result<T, ServiceError> {
+        let deadline = requested.map_or(self.read_deadline, |asked| asked.min(self.read_deadline));
+        match tokio::time::timeout(deadline, read).await {
+            Ok(result) => Ok(result?),
+            Err(_) => Err(ServiceError::Deadline(deadline)),
+        }
     }
 }
 

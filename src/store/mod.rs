@@ -414,6 +414,12 @@ impl FeatureStore {
         Ok(count)
     }
 
+    /// One PING: Redis is reachable and answering.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        let _: String = self.link.query(&cmd("PING")).await?;
+        Ok(())
+    }
+
     /// Deletes one entity; true if it existed.
     pub async fn delete(&self, id: &EntityId) -> Result<bool, StoreError> {
         let removed: i64 = self.link.query(cmd("UNLINK").arg(self.key(id))).await?;

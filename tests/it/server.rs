@@ -4,7 +4,7 @@
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use crate::support::{eventually, free_port, http, OwnRedis, TestServer};
+use crate::support::{eventually, free_port, http, OwnRedis, TestServer, RISK};
 
 /// A GET to the server on `port`: (status, body), or `None` if it does not answer in time.
 async fn get(port: u16, path: &str) -> Option<(u16, String)> {
@@ -137,4 +137,79 @@ async fn every_answer_carries_a_request_id_and_keeps_a_plain_incoming_one() {
         .await;
     assert_eq!(refused.status(), 403);
     assert_eq!(id_of(&refused).len(), 16);
+}
+
+#[tokio::test]
+async fn readiness_follows_redis_and_liveness_does_not() {
+    let redis = OwnRedis::start(free_port()).await;
+    let server = TestServer::start_on(&redis.url(), "probes", &[]).await;
+    let ready = |status: u16| {
+        let server = &server;
+        async move { server.request("GET", "/readyz", &[], b"").await.0 == status }
+    };
+    assert!(ready(200).await);
+    assert_eq!(server.request("GET", "/livez", &[], b"").await.0, 200);
+
+    let port = redis.port;
+    drop(redis);
+    eventually(
+        Duration::from_secs(10),
+        "readyz 503 with Redis gone",
+        || ready(503),
+    )
+    .await;
+    assert_eq!(server.request("GET", "/livez", &[], b"").await.0, 200);
+
+    let _redis = OwnRedis::start(port).await;
+    eventually(
+        Duration::from_secs(20),
+        "readyz 200 with Redis back",
+        || ready(200),
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_frozen_redis_answers_reads_with_504_within_the_deadline() {
+    let redis = OwnRedis::start(free_port()).await;
+    let server =
+        TestServer::start_on(&redis.url(), "deadline", &["--read-timeout-ms", "300"]).await;
+    let body = serde_json::json!({"user": "u0001", "fields": [RISK]}).to_string();
+    let read = |headers: &'static [(&'static str, &'static str)]| {
+        let (server, body) = (&server, body.clone());
+        async move {
+            let started = std::time::Instant::now();
+            let headers: Vec<_> = [("content-type", "application/json")]
+                .into_iter()
+                .chain(headers.iter().copied())
+                .collect();
+            let (status, answer) = server
+                .request("POST", "/api/read", &headers, body.as_bytes())
+                .await;
+            (status, answer, started.elapsed())
+        }
+    };
+    assert_eq!(read(&[]).await.0, 200);
+    let (status, answer, _) = read(&[("x-deadline-ms", "soon")]).await;
+    assert_eq!(status, 422, "{answer}");
+
+    redis.freeze();
+    let (status, answer, took) = read(&[]).await;
+    assert_eq!(status, 504, "{answer}");
+    assert!(answer.contains("300 ms"), "names the deadline: {answer}");
+    assert!(took < Duration::from_millis(1_000), "took {took:?}");
+    let (status, _, took) = read(&[("x-deadline-ms", "50")]).await;
+    assert_eq!(status, 504);
+    assert!(
+        took < Duration::from_millis(600),
+        "a caller's shorter deadline: {took:?}"
+    );
+    let (status, _) = server.request("GET", "/readyz", &[], b"").await;
+    assert_eq!(status, 504, "not ready while frozen");
+
+    redis.thaw();
+    eventually(Duration::from_secs(10), "reads answer again", || async {
+        read(&[]).await.0 == 200
+    })
+    .await;
 }

@@ -167,10 +167,29 @@ impl OwnRedis {
     pub fn url(&self) -> String {
         format!("redis://127.0.0.1:{}", self.port)
     }
+
+    /// Freezes the server (SIGSTOP): connections stay open, nothing is answered.
+    pub fn freeze(&self) {
+        self.signal("-STOP");
+    }
+
+    /// Lets a frozen server go on (SIGCONT).
+    pub fn thaw(&self) {
+        self.signal("-CONT");
+    }
+
+    fn signal(&self, signal: &str) {
+        let sent = std::process::Command::new("kill")
+            .args([signal, &self.child.id().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(sent.success(), "kill {signal} failed");
+    }
 }
 
 impl Drop for OwnRedis {
     fn drop(&mut self) {
+        self.thaw();
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
@@ -185,7 +204,8 @@ pub struct TestServer {
 }
 
 impl TestServer {
-    /// Starts with `--initial-users 20 --no-worker` and then `args`.
+    /// Starts with `--initial-users 20 --no-worker --read-timeout-ms 5000` (a loaded CI machine
+    /// must not turn a slow read into a 504), then `args`, which may override any of them.
     pub async fn start(test: &str, args: &[&str]) -> Self {
         Self::start_on(&redis_url(), test, args).await
     }
@@ -199,7 +219,13 @@ impl TestServer {
         }
         let prefix = unique_prefix(test);
         let mut argv = vec!["feature-store", "--redis-url", url, "--key-prefix", &prefix];
-        argv.extend(["--initial-users", "20", "--no-worker"]);
+        argv.extend([
+            "--initial-users",
+            "20",
+            "--no-worker",
+            "--read-timeout-ms",
+            "5000",
+        ]);
         argv.extend(args);
         let args = feature_store::server::ServerArgs::try_parse_from(argv).unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
