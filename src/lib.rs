@@ -18,6 +18,8 @@ pub mod index;
 #[cfg(feature = "ssr")]
 pub mod materialize;
 #[cfg(feature = "ssr")]
+pub mod metrics;
+#[cfg(feature = "ssr")]
 pub mod server;
 #[cfg(feature = "ssr")]
 pub mod service;

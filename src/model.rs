@@ -13,8 +13,14 @@ use crate::schema::{self, FeatureKind};
 pub struct StoreStats {
     pub batch_writes_total: u64,
     pub streaming_writes_total: u64,
+    /// Entities read.
     pub reads_total: u64,
+    /// Fields asked for across those reads, and of them the ones found.
+    pub requested_fields_total: u64,
     pub read_fields_total: u64,
+    /// When the last bulk load of this server finished, in Unix milliseconds.
+    pub last_bulk_load_unix_ms: Option<u64>,
+    pub last_bulk_load_rows: u64,
 }
 
 /// What the streaming worker is doing, as the UI and `/api/state` show it.
@@ -28,6 +34,8 @@ pub struct WorkerStats {
     pub skipped_count: u64,
     pub error_count: u64,
     pub last_error: Option<String>,
+    /// When the worker last wrote an entity, in Unix milliseconds.
+    pub last_write_unix_ms: Option<u64>,
 }
 
 impl WorkerStats {

@@ -14,6 +14,7 @@ use tokio::net::TcpListener;
 
 use crate::cli::StoreArgs;
 use crate::index::EntityIndex;
+use crate::metrics::Metrics;
 use crate::service::Service;
 use crate::store::{redact_url, FeatureStore, StoreConfig, StoreError};
 use crate::synth::synthesize_users;
@@ -194,6 +195,7 @@ impl Server {
 fn router(leptos_options: LeptosOptions, service: Arc<Service>) -> Router {
     let routes = generate_route_list(App);
     let probes = crate::api::probes::routes(Arc::clone(&service));
+    let metrics = Arc::new(Metrics::new(Arc::clone(&service)));
     Router::new()
         .leptos_routes_with_context(
             &leptos_options,
@@ -207,7 +209,12 @@ fn router(leptos_options: LeptosOptions, service: Arc<Service>) -> Router {
         .fallback(leptos_axum::file_and_error_handler(shell))
         .with_state(leptos_options)
         .merge(probes)
+        .merge(crate::metrics::routes(Arc::clone(&metrics)))
         .layer(axum::middleware::from_fn(crate::api::guard::guard))
+        .layer(axum::middleware::from_fn_with_state(
+            metrics,
+            crate::metrics::record,
+        ))
         // Outermost, so even a refused request has an id.
         .layer(axum::middleware::from_fn(
             crate::api::request_id::request_id,

@@ -3,7 +3,7 @@
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::SeqCst};
 use std::sync::{Arc, Mutex as StdMutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use rand::seq::IndexedRandom;
 use rand::SeedableRng;
@@ -14,7 +14,7 @@ use tokio::task::JoinHandle;
 use crate::domain::EntityId;
 use crate::index::EntityIndex;
 use crate::model::WorkerStats;
-use crate::store::{FeatureStore, StoreError, StreamingOutcome};
+use crate::store::{unix_ms_now, FeatureStore, StoreError, StreamingOutcome};
 use crate::synth;
 
 /// The shortest time a tick may take before it is given up: its interval, or this.
@@ -65,6 +65,8 @@ struct Shared {
     skipped_count: AtomicU64,
     error_count: AtomicU64,
     last_error: StdMutex<Option<String>>,
+    /// Unix milliseconds of the last write; 0 for never.
+    last_write_unix_ms: AtomicU64,
 }
 
 impl StreamingWorker {
@@ -81,6 +83,7 @@ impl StreamingWorker {
                 skipped_count: AtomicU64::new(0),
                 error_count: AtomicU64::new(0),
                 last_error: StdMutex::new(None),
+                last_write_unix_ms: AtomicU64::new(0),
             }),
             running: StdMutex::new(None),
         }
@@ -147,6 +150,7 @@ impl StreamingWorker {
             skipped_count: shared.skipped_count.load(SeqCst),
             error_count: shared.error_count.load(SeqCst),
             last_error: shared.last_error.lock().expect("error lock").clone(),
+            last_write_unix_ms: Some(shared.last_write_unix_ms.load(SeqCst)).filter(|&ms| ms > 0),
         }
     }
 }
@@ -205,19 +209,16 @@ impl Shared {
             .choose_multiple(rng, self.config.users_per_tick)
             .collect();
         for id in chosen {
-            let event = synth::streaming_features(rng, now_ms());
+            let event = synth::streaming_features(rng, unix_ms_now() as i64);
             let counter = match self.store.update_streaming(id, &event).await? {
-                StreamingOutcome::Written => &self.writes_count,
+                StreamingOutcome::Written => {
+                    self.last_write_unix_ms.store(unix_ms_now(), SeqCst);
+                    &self.writes_count
+                }
                 StreamingOutcome::Skipped(_) => &self.skipped_count,
             };
             counter.fetch_add(1, SeqCst);
         }
         Ok(())
     }
-}
-
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
 }

@@ -96,11 +96,17 @@ impl Service {
         }
     }
 
-    /// Configuration, counters and what the index last saw; never a scan of its own.
+    /// Configuration, counters and what the index last saw; never a scan of its own. An error
+    /// while the index cannot reach Redis, so a stale count is never shown as current.
     pub fn state(&self) -> Result<StoreState, ServiceError> {
         if self.index.is_failing() {
             return Err(ServiceError::IndexUnavailable);
         }
+        Ok(self.snapshot())
+    }
+
+    /// `state` whether or not Redis is reachable now, for metrics: the count says its age.
+    pub fn snapshot(&self) -> StoreState {
         let index = self.index.snapshot();
         let config = self.store.config();
         let as_of = index.as_of.map(|time| {
@@ -108,7 +114,7 @@ impl Service {
             let age_ms = time.elapsed().map_or(0, |d| d.as_millis());
             (unix_ms as u64, age_ms as u64)
         });
-        Ok(StoreState {
+        StoreState {
             redis_version: self.store.redis_version().to_string(),
             key_prefix: config.key_prefix.to_string(),
             batch_ttl_seconds: config.batch_ttl_seconds,
@@ -125,7 +131,7 @@ impl Service {
                 .collect(),
             store: self.store.stats(),
             worker: self.worker.stats(),
-        })
+        }
     }
 
     /// Materializes `count` synthetic entities with a `ttl_seconds` key TTL, then waits for the

@@ -14,6 +14,7 @@ use error::is_wrong_type;
 pub use error::StoreError;
 use link::RedisLink;
 pub use link::{redact_url, RedisVersion};
+pub use stats::unix_ms_now;
 use stats::Counters;
 
 use crate::domain::{EntityId, KeyPrefix};
@@ -240,6 +241,7 @@ impl FeatureStore {
             self.counters.batch_written(written);
             progress(report.written + report.not_hashes);
         }
+        self.counters.bulk_load_finished(report.written);
         Ok(report)
     }
 
@@ -290,7 +292,7 @@ impl FeatureStore {
             .on_key(&key, self.link.query(&hmget(&key, names)))
             .await?;
         let features = present(names, values);
-        self.counters.read(1, features.len());
+        self.counters.read(1, names.len(), features.len());
         Ok(features)
     }
 
@@ -315,7 +317,8 @@ impl FeatureStore {
                 .arg(&key);
             let (values, field_ttls, key_ttl): (Vec<Option<String>>, Option<Vec<i64>>, i64) =
                 self.on_key(&key, self.link.pipeline(&pipeline)).await?;
-            self.counters.read(1, values.iter().flatten().count());
+            self.counters
+                .read(1, names.len(), values.iter().flatten().count());
             (values, ttls_or_missing(field_ttls, names.len()), key_ttl)
         };
         Ok(ReadWithTtls {
@@ -368,7 +371,8 @@ impl FeatureStore {
                     features,
                 });
             }
-            self.counters.read(chunk.len(), fields);
+            self.counters
+                .read(chunk.len(), chunk.len() * names.len(), fields);
         }
         Ok(rows)
     }

@@ -4,6 +4,7 @@
 mod cli;
 mod index;
 mod integrity;
+mod metrics;
 mod security;
 mod server;
 mod store;

@@ -1,0 +1,282 @@
+//! Prometheus metrics, `feature_store_*`: HTTP requests and their latency per route (recorded by
+//! a middleware, a few atomic adds per request), and at scrape time what the service knows of
+//! the store, the worker and the index (never a Redis call per scrape).
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::header::CONTENT_TYPE;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric};
+use prometheus_client::metrics::counter::{ConstCounter, Counter};
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::ConstGauge;
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use prometheus_client::registry::Registry;
+
+use crate::service::Service;
+use crate::store::unix_ms_now;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RequestLabels {
+    /// The route's template, never the raw path: the label set stays bounded.
+    route: String,
+    method: String,
+    status: u16,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RouteLabels {
+    route: String,
+}
+
+type Latency = Family<RouteLabels, Histogram, fn() -> Histogram>;
+
+/// The registry and the metrics recorded as requests are served.
+pub struct Metrics {
+    registry: Registry,
+    requests: Family<RequestLabels, Counter>,
+    latency: Latency,
+}
+
+impl Metrics {
+    pub fn new(service: Arc<Service>) -> Self {
+        let mut registry = Registry::with_prefix("feature_store");
+        let requests = Family::<RequestLabels, Counter>::default();
+        registry.register(
+            "http_requests",
+            "HTTP requests answered, by route template, method and status",
+            requests.clone(),
+        );
+        // 50 µs to about 1.6 s.
+        let latency: Latency =
+            Family::new_with_constructor(|| Histogram::new(exponential_buckets(0.000_05, 2.0, 16)));
+        registry.register(
+            "http_request_duration_seconds",
+            "Time from request to response head, by route template",
+            latency.clone(),
+        );
+        registry.register_collector(Box::new(ServiceCollector(service)));
+        Metrics {
+            registry,
+            requests,
+            latency,
+        }
+    }
+
+    /// The Prometheus (OpenMetrics) text of every metric, now.
+    pub fn encode(&self) -> Result<String, std::fmt::Error> {
+        let mut text = String::new();
+        prometheus_client::encoding::text::encode(&mut text, &self.registry)?;
+        Ok(text)
+    }
+
+    fn observe(&self, route: String, method: String, status: u16, elapsed: Duration) {
+        self.latency
+            .get_or_create(&RouteLabels {
+                route: route.clone(),
+            })
+            .observe(elapsed.as_secs_f64());
+        self.requests
+            .get_or_create(&RequestLabels {
+                route,
+                method,
+                status,
+            })
+            .inc();
+    }
+}
+
+/// The axum middleware that counts and times every request.
+pub async fn record(State(metrics): State<Arc<Metrics>>, request: Request, next: Next) -> Response {
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or("unmatched", MatchedPath::as_str)
+        .to_owned();
+    let method = request.method().as_str().to_owned();
+    let started = Instant::now();
+    let response = next.run(request).await;
+    metrics.observe(route, method, response.status().as_u16(), started.elapsed());
+    response
+}
+
+/// `GET /metrics`.
+pub fn routes(metrics: Arc<Metrics>) -> axum::Router {
+    axum::Router::new()
+        .route("/metrics", axum::routing::get(serve))
+        .with_state(metrics)
+}
+
+async fn serve(State(metrics): State<Arc<Metrics>>) -> Response {
+    match metrics.encode() {
+        Ok(text) => (
+            [(
+                CONTENT_TYPE,
+                "application/openmetrics-text; version=1.0.0; charset=utf-8",
+            )],
+            text,
+        )
+            .into_response(),
+        Err(e) => {
+            tracing::error!("cannot encode the metrics: {e}");
+            axum::http::StatusCode::INTERNAL_SERVER_ERROR.into_response()
+        }
+    }
+}
+
+/// What the service knows at scrape time, as metrics.
+struct ServiceCollector(Arc<Service>);
+
+impl std::fmt::Debug for ServiceCollector {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ServiceCollector")
+    }
+}
+
+impl Collector for ServiceCollector {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let state = self.0.snapshot();
+        let (store, worker) = (&state.store, &state.worker);
+        let now_ms = unix_ms_now();
+        let age_seconds =
+            |unix_ms: Option<u64>| unix_ms.map(|ms| now_ms.saturating_sub(ms) as f64 / 1e3);
+        let counters = [
+            (
+                "batch_writes",
+                "Entities written by bulk loads",
+                store.batch_writes_total,
+            ),
+            (
+                "streaming_writes",
+                "Streaming writes that landed",
+                store.streaming_writes_total,
+            ),
+            (
+                "reads",
+                "Entities read (a batch read counts each)",
+                store.reads_total,
+            ),
+            ("worker_ticks", "Worker ticks run", worker.tick_count),
+            (
+                "worker_writes",
+                "Entities the worker wrote",
+                worker.writes_count,
+            ),
+            (
+                "worker_skipped",
+                "Worker writes skipped: the entity was gone",
+                worker.skipped_count,
+            ),
+            (
+                "worker_errors",
+                "Worker ticks that failed",
+                worker.error_count,
+            ),
+        ];
+        for (name, help, value) in counters {
+            counter(&mut encoder, name, help, value)?;
+        }
+        let missing = store
+            .requested_fields_total
+            .saturating_sub(store.read_fields_total);
+        let values = ConstCounter::new(store.read_fields_total);
+        let family = encoder.encode_descriptor(
+            "feature_values_served",
+            "Feature values asked for, by whether they were present or missing (never written or expired)",
+            None,
+            values.metric_type(),
+        )?;
+        let mut family = family;
+        values.encode(family.encode_family(&[("status", "present")])?)?;
+        ConstCounter::new(missing).encode(family.encode_family(&[("status", "missing")])?)?;
+
+        let gauges = [
+            (
+                "entities",
+                "Entities at the index's last pass",
+                Some(state.entity_count as f64),
+            ),
+            (
+                "entities_age_seconds",
+                "Age of that count",
+                state.entity_count_age_ms.map(|ms| ms as f64 / 1e3),
+            ),
+            (
+                "worker_running",
+                "1 while the worker task runs",
+                Some(f64::from(u8::from(worker.running))),
+            ),
+            (
+                "worker_paused",
+                "1 while the worker is paused",
+                Some(f64::from(u8::from(worker.paused))),
+            ),
+            (
+                "worker_last_write_age_seconds",
+                "Seconds since the worker last wrote; compare with the streaming TTL",
+                age_seconds(worker.last_write_unix_ms),
+            ),
+            (
+                "last_bulk_load_age_seconds",
+                "Seconds since this server's last bulk load finished; compare with the batch TTL",
+                age_seconds(store.last_bulk_load_unix_ms),
+            ),
+            (
+                "last_bulk_load_rows",
+                "Entities written by that load",
+                store
+                    .last_bulk_load_unix_ms
+                    .map(|_| store.last_bulk_load_rows as f64),
+            ),
+            (
+                "batch_ttl_seconds",
+                "Key-level TTL of bulk-loaded entities",
+                Some(state.batch_ttl_seconds as f64),
+            ),
+            (
+                "streaming_ttl_seconds",
+                "Per-field TTL of streaming features",
+                Some(state.streaming_ttl_seconds as f64),
+            ),
+        ];
+        for (name, help, value) in gauges {
+            // A time that has not happened yet is left out rather than shown as 0.
+            if let Some(value) = value {
+                let gauge = ConstGauge::new(value);
+                gauge.encode(encoder.encode_descriptor(
+                    name,
+                    help,
+                    None,
+                    gauge.metric_type(),
+                )?)?;
+            }
+        }
+        let info = ConstGauge::new(1_i64);
+        let mut family = encoder.encode_descriptor(
+            "build_info",
+            "1, labelled with the server's version, Redis's version and the Redis mode",
+            None,
+            info.metric_type(),
+        )?;
+        info.encode(family.encode_family(&[
+            ("version", env!("CARGO_PKG_VERSION")),
+            ("redis_version", state.redis_version.as_str()),
+            ("redis_mode", "single"),
+        ])?)?;
+        Ok(())
+    }
+}
+
+fn counter(
+    encoder: &mut DescriptorEncoder,
+    name: &str,
+    help: &str,
+    value: u64,
+) -> Result<(), std::fmt::Error> {
+    let counter = ConstCounter::new(value);
+    counter.encode(encoder.encode_descriptor(name, help, None, counter.metric_type())?)
+}

@@ -1,0 +1,103 @@
+//! `/metrics` as a scraper sees it: it parses, counters move by exactly the requests made, and
+//! the worker's freshness gauge climbs while it is paused.
+
+use std::time::Duration;
+
+use prometheus_parse::{Scrape, Value};
+
+use crate::support::{eventually, TestServer, RISK};
+
+async fn scrape(server: &TestServer) -> Scrape {
+    let (status, text) = server.request("GET", "/metrics", &[], b"").await;
+    assert_eq!(status, 200, "{text}");
+    Scrape::parse(text.lines().map(|line| Ok(line.to_owned()))).expect("Prometheus text")
+}
+
+/// The value of the one sample of `metric` whose labels include `labels`.
+fn value(scrape: &Scrape, metric: &str, labels: &[(&str, &str)]) -> Option<f64> {
+    let sample = scrape.samples.iter().find(|sample| {
+        sample.metric == metric
+            && labels
+                .iter()
+                .all(|(name, value)| sample.labels.get(name) == Some(value))
+    })?;
+    match sample.value {
+        Value::Counter(v) | Value::Gauge(v) | Value::Untyped(v) => Some(v),
+        _ => panic!("{metric} is not a single number"),
+    }
+}
+
+#[tokio::test]
+async fn counters_move_by_exactly_the_requests_made() {
+    let server = TestServer::start("metrics-count", &[]).await;
+    let reads = [
+        ("route", "/api/read"),
+        ("method", "POST"),
+        ("status", "200"),
+    ];
+    let refused = [("route", "/api/read"), ("status", "422")];
+    let before = scrape(&server).await;
+    let body = serde_json::json!({"user": "u0001", "fields": [RISK, "nope"]}).to_string();
+    for _ in 0..7 {
+        assert_eq!(server.post_json("/api/read", &body).await.0, 200);
+    }
+    assert_eq!(
+        server
+            .post_json("/api/read", r#"{"user":"","fields":[]}"#)
+            .await
+            .0,
+        422
+    );
+    let after = scrape(&server).await;
+    let moved = |metric: &str, labels: &[(&str, &str)]| {
+        value(&after, metric, labels).unwrap_or(0.0) - value(&before, metric, labels).unwrap_or(0.0)
+    };
+    assert_eq!(moved("feature_store_http_requests_total", &reads), 7.0);
+    assert_eq!(moved("feature_store_http_requests_total", &refused), 1.0);
+    assert_eq!(moved("feature_store_reads_total", &[]), 7.0);
+    let served = "feature_store_feature_values_served_total";
+    assert_eq!(moved(served, &[("status", "present")]), 7.0);
+    assert_eq!(moved(served, &[("status", "missing")]), 7.0);
+    assert_eq!(value(&after, "feature_store_entities", &[]), Some(20.0));
+    let info = value(
+        &after,
+        "feature_store_build_info",
+        &[("redis_mode", "single")],
+    );
+    assert_eq!(info, Some(1.0));
+}
+
+#[tokio::test]
+async fn the_worker_freshness_gauge_climbs_while_it_is_paused() {
+    let server = TestServer::start("metrics-fresh", &["--tick-seconds", "0.1"]).await;
+    let age = |scrape: &Scrape| value(scrape, "feature_store_worker_last_write_age_seconds", &[]);
+    assert_eq!(age(&scrape(&server).await), None, "no write yet, no age");
+    // Start, then pause.
+    assert_eq!(
+        server
+            .request("POST", "/api/worker/toggle", &[], b"")
+            .await
+            .0,
+        200
+    );
+    eventually(Duration::from_secs(10), "a first worker write", || async {
+        age(&scrape(&server).await).is_some_and(|age| age < 1.0)
+    })
+    .await;
+    assert_eq!(
+        server
+            .request("POST", "/api/worker/toggle", &[], b"")
+            .await
+            .0,
+        200
+    );
+    let paused_at = age(&scrape(&server).await).unwrap();
+    eventually(
+        Duration::from_secs(10),
+        "the age to climb past 1.5 s",
+        || async { age(&scrape(&server).await).unwrap() > paused_at + 1.5 },
+    )
+    .await;
+    let paused = value(&scrape(&server).await, "feature_store_worker_paused", &[]);
+    assert_eq!(paused, Some(1.0));
+}
