@@ -17,7 +17,7 @@ fn main() -> ExitCode {
     if std::env::var_os("LEPTOS_OUTPUT_NAME").is_none() {
         std::env::set_var("LEPTOS_OUTPUT_NAME", env!("CARGO_PKG_NAME"));
     }
-    init_tracing();
+    init_tracing(args.log_format);
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
         Err(e) => {

@@ -64,6 +64,9 @@ pub struct ServerArgs {
     #[arg(long, env = "FS_READ_TIMEOUT_MS", default_value_t = 250,
           value_parser = clap::value_parser!(u64).range(1..=60_000))]
     pub read_timeout_ms: u64,
+    /// How log lines are written: `text` for people, `json` for log shippers.
+    #[arg(long, env = "FS_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -247,15 +250,28 @@ async fn shutdown_signal() {
     tracing::info!("shutting down: finishing requests in flight, then stopping the worker");
 }
 
+/// How log lines are written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// One human-readable line per event.
+    Text,
+    /// One JSON object per line, for log shippers.
+    Json,
+}
+
 /// Logs at info by default; `RUST_LOG` overrides. A line logged while serving a request is in
 /// its `request{id=…}` span.
-pub fn init_tracing() {
+pub fn init_tracing(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt()
+    let logs = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_target(false)
-        // Colours only on a terminal: a log file or shipper gets plain text.
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
-        .init();
+        .with_target(false);
+    match format {
+        LogFormat::Text => logs
+            // Colours only on a terminal: a log file gets plain text.
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
+            .init(),
+        LogFormat::Json => logs.json().init(),
+    }
 }

@@ -37,6 +37,7 @@ async fn redis_down_is_a_503_the_server_recovers_from_and_sigterm_exits_cleanly(
         Command::new(env!("CARGO_BIN_EXE_feature-store"))
             .args(["--port", &port.to_string(), "--redis-url", &redis.url()])
             .args(["--initial-users", "20", "--tick-seconds", "0.2"])
+            .args(["--log-format", "json"])
             .stdout(Stdio::from(log_file.try_clone().unwrap()))
             .stderr(Stdio::from(log_file))
             .spawn()
@@ -92,8 +93,22 @@ async fn redis_down_is_a_503_the_server_recovers_from_and_sigterm_exits_cleanly(
     assert_eq!(exited.unwrap().code(), Some(0));
     let log = std::fs::read_to_string(&log_path).unwrap();
     let _ = std::fs::remove_file(&log_path);
-    assert!(log.contains("listening on http://127.0.0.1:"), "{log}");
-    assert!(log.contains("materialized 20 users"), "{log}");
+    // One JSON object per line, for a log shipper.
+    let messages: Vec<String> = log
+        .lines()
+        .map(|line| {
+            let event: serde_json::Value = serde_json::from_str(line)
+                .unwrap_or_else(|e| panic!("not a JSON log line ({e}): {line}"));
+            event["fields"]["message"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned()
+        })
+        .collect();
+    let logged = |text: &str| messages.iter().any(|m| m.contains(text));
+    assert!(logged("listening on http://127.0.0.1:"), "{log}");
+    assert!(logged("materialized 20 users"), "{log}");
+    assert!(logged("shutting down"), "{log}");
     drop(redis);
 }
 
