@@ -1,15 +1,24 @@
-//! The one seam between the store and Redis. Every operation goes through `query`, `pipeline`,
-//! `pipeline_rows`, `invoke` or `scan`, so a cluster connection can slot in here without
-//! touching the operations. Not true yet on Redis Cluster: a pipeline whose keys span slots is
-//! refused there (CROSSSLOT), and `scan` reaches only one node.
+//! The one seam between the store and Redis: one node or a Redis Cluster behind the same
+//! calls. Single-key commands, one-key pipelines and scripts go through `query`, `pipeline` and
+//! `invoke` (the cluster connection routes them by key and follows MOVED itself). Work over many
+//! keys goes through `per_key`: one pipeline on a single node; on a cluster one pipeline per
+//! master, planned from the slot map, sent in parallel and reassembled in input order, with any
+//! command that met a moved slot sent again on its own. `scan` walks every master.
 
+use std::collections::HashMap;
 use std::fmt;
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
+use futures::future::join_all;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::cluster::ClusterClientBuilder;
+use redis::cluster_async::ClusterConnection;
+use redis::cluster_routing::{RoutingInfo, SingleNodeRoutingInfo};
 use redis::io::tcp::TcpSettings;
 use redis::{
-    Client, Cmd, FromRedisValue, IntoConnectionInfo, Pipeline, RedisResult, ScriptInvocation,
+    Client, Cmd, ErrorKind, FromRedisValue, IntoConnectionInfo, Pipeline, RedisError, RedisResult,
+    ScriptInvocation, Value,
 };
 
 use super::StoreError;
@@ -71,78 +80,384 @@ pub fn redact_url(url: &str) -> String {
     }
 }
 
-/// A shared, self-reconnecting, multiplexed connection with TCP_NODELAY on.
+/// URLs in this scheme name a Redis Cluster by some of its nodes:
+/// `redis+cluster://[user:password@]host:port,host:port,…`.
+pub const CLUSTER_SCHEME: &str = "redis+cluster://";
+
+/// What the store is connected to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RedisMode {
+    Single,
+    /// A Redis Cluster, with its masters as `host:port`.
+    Cluster {
+        masters: Vec<String>,
+    },
+}
+
+impl RedisMode {
+    pub fn name(&self) -> &'static str {
+        match self {
+            RedisMode::Single => "single",
+            RedisMode::Cluster { .. } => "cluster",
+        }
+    }
+}
+
+/// A shared, self-reconnecting, multiplexed connection with TCP_NODELAY on, to one Redis or to
+/// a Redis Cluster.
 #[derive(Clone)]
 pub(crate) struct RedisLink {
-    conn: ConnectionManager,
+    conn: Conn,
     version: RedisVersion,
 }
 
+#[derive(Clone)]
+enum Conn {
+    Single(ConnectionManager),
+    Cluster(Arc<ClusterLink>),
+}
+
+/// A cluster connection and our copy of its slot map, for the pipelines we plan per master.
+struct ClusterLink {
+    conn: ClusterConnection,
+    slots: RwLock<Arc<SlotMap>>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+struct Node {
+    host: String,
+    port: u16,
+}
+
+impl fmt::Display for Node {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.host, self.port)
+    }
+}
+
+/// Which master serves which slots, from `CLUSTER SLOTS`.
+#[derive(Debug, Default)]
+struct SlotMap {
+    /// (first slot, last slot, master), sorted by first slot.
+    ranges: Vec<(u16, u16, Node)>,
+    /// Every master once, sorted.
+    masters: Vec<Node>,
+}
+
+impl SlotMap {
+    /// Reads `[[first, last, [host, port, id, …], replicas…], …]`.
+    fn parse(reply: &Value) -> Option<SlotMap> {
+        let Value::Array(ranges) = reply else {
+            return None;
+        };
+        let mut map = SlotMap::default();
+        for range in ranges {
+            let Value::Array(items) = range else {
+                return None;
+            };
+            let [Value::Int(first), Value::Int(last), Value::Array(master), ..] = items.as_slice()
+            else {
+                return None;
+            };
+            let [host, Value::Int(port), ..] = master.as_slice() else {
+                return None;
+            };
+            let host = match host {
+                Value::BulkString(bytes) => String::from_utf8(bytes.clone()).ok()?,
+                Value::SimpleString(text) => text.clone(),
+                _ => return None,
+            };
+            let node = Node {
+                host,
+                port: u16::try_from(*port).ok()?,
+            };
+            let (first, last) = (u16::try_from(*first).ok()?, u16::try_from(*last).ok()?);
+            map.ranges.push((first, last, node.clone()));
+            if !map.masters.contains(&node) {
+                map.masters.push(node);
+            }
+        }
+        map.ranges.sort_by_key(|(first, _, _)| *first);
+        map.masters.sort();
+        Some(map)
+    }
+
+    /// The master that serves `slot`, if the map knows one.
+    fn owner(&self, slot: u16) -> Option<&Node> {
+        let at = self.ranges.partition_point(|(first, _, _)| *first <= slot);
+        let (_, last, node) = self.ranges.get(at.checked_sub(1)?)?;
+        (slot <= *last).then_some(node)
+    }
+}
+
+impl ClusterLink {
+    /// Connects to the nodes of a `redis+cluster://` URL (without its scheme) and reads the
+    /// slot map.
+    async fn connect(nodes: &str) -> RedisResult<ClusterLink> {
+        let (credentials, hosts) = match nodes.rsplit_once('@') {
+            Some((credentials, hosts)) => (Some(credentials), hosts),
+            None => (None, nodes),
+        };
+        let seeds: Vec<String> = hosts
+            .split(',')
+            .filter(|host| !host.trim().is_empty())
+            .map(|host| match credentials {
+                Some(credentials) => format!("redis://{credentials}@{}", host.trim()),
+                None => format!("redis://{}", host.trim()),
+            })
+            .collect();
+        let client = ClusterClientBuilder::new(seeds)
+            .connection_timeout(Duration::from_secs(2))
+            .response_timeout(Duration::from_secs(5))
+            .retries(2)
+            .tcp_settings(TcpSettings::default().set_nodelay(true))
+            .build()?;
+        let mut conn = client.get_async_connection().await?;
+        let slots = read_slots(&mut conn).await?;
+        Ok(ClusterLink {
+            conn,
+            slots: RwLock::new(Arc::new(slots)),
+        })
+    }
+
+    fn slots(&self) -> Arc<SlotMap> {
+        Arc::clone(&self.slots.read().expect("slot map lock"))
+    }
+
+    /// Reads the slot map again, after a reply said a slot has moved. A failure keeps the old
+    /// map: the commands it misroutes are sent again on their own.
+    async fn refresh_slots(&self) {
+        match read_slots(&mut self.conn.clone()).await {
+            Ok(slots) => *self.slots.write().expect("slot map lock") = Arc::new(slots),
+            Err(e) => tracing::warn!("cannot read the cluster's slot map: {e}"),
+        }
+    }
+
+    /// One command per key, one pipeline per master in parallel, replies in input order.
+    async fn per_key(&self, commands: &[(String, Cmd)]) -> Result<Vec<Value>, StoreError> {
+        let slots = self.slots();
+        let mut groups: HashMap<&Node, Vec<usize>> = HashMap::new();
+        let mut alone = Vec::new();
+        for (at, (key, _)) in commands.iter().enumerate() {
+            match slots.owner(key_slot(key)) {
+                Some(node) => groups.entry(node).or_default().push(at),
+                None => alone.push(at),
+            }
+        }
+        let sent = groups.into_iter().map(|(node, positions)| {
+            let mut pipeline = redis::pipe();
+            for &at in &positions {
+                pipeline.add_command(commands[at].1.clone());
+            }
+            let count = positions.len();
+            let route = SingleNodeRoutingInfo::ByAddress {
+                host: node.host.clone(),
+                port: node.port,
+            };
+            let mut conn = self.conn.clone();
+            async move {
+                let replies = conn.route_pipeline(pipeline, 0, count, route).await;
+                (positions, replies)
+            }
+        });
+        let mut replies: Vec<Option<Value>> = vec![None; commands.len()];
+        let mut moved = false;
+        for (positions, reply) in join_all(sent).await {
+            match reply {
+                Ok(values) => {
+                    for (at, value) in positions.into_iter().zip(values) {
+                        if is_redirect(&value) {
+                            moved = true;
+                            alone.push(at);
+                        } else {
+                            replies[at] = Some(value);
+                        }
+                    }
+                }
+                Err(e) if is_connection_problem(&e) => return Err(e.into()),
+                // A redirect, or one command's error failing the node's whole pipeline: send
+                // its commands on their own.
+                Err(e) => {
+                    moved |= e.redirect_node().is_some();
+                    alone.extend(positions);
+                }
+            }
+        }
+        if moved {
+            self.refresh_slots().await;
+        }
+        // The cluster connection routes one command by its key and follows MOVED and ASK.
+        let resent = alone.into_iter().map(|at| {
+            let mut conn = self.conn.clone();
+            async move { (at, commands[at].1.query_async::<Value>(&mut conn).await) }
+        });
+        for (at, reply) in join_all(resent).await {
+            replies[at] = Some(match reply {
+                Ok(value) => value,
+                Err(e) if is_connection_problem(&e) => return Err(e.into()),
+                Err(e) => match e.try_into() {
+                    Ok(server_error) => Value::ServerError(server_error),
+                    Err(e) => return Err(StoreError::Redis(e)),
+                },
+            });
+        }
+        Ok(replies
+            .into_iter()
+            .map(|reply| reply.expect("every command has a reply"))
+            .collect())
+    }
+}
+
+async fn read_slots(conn: &mut ClusterConnection) -> RedisResult<SlotMap> {
+    let reply = conn
+        .route_command(
+            redis::cmd("CLUSTER").arg("SLOTS").clone(),
+            RoutingInfo::SingleNode(SingleNodeRoutingInfo::RandomPrimary),
+        )
+        .await?;
+    SlotMap::parse(&reply)
+        .ok_or_else(|| RedisError::from((ErrorKind::Parse, "unexpected CLUSTER SLOTS reply")))
+}
+
+/// The cluster slot of a key: CRC16 of the key, or of its `{hash tag}` when it has one.
+fn key_slot(key: &str) -> u16 {
+    let bytes = key.as_bytes();
+    let tagged = bytes.iter().position(|&b| b == b'{').and_then(|open| {
+        let close = bytes[open + 1..].iter().position(|&b| b == b'}')?;
+        (close > 0).then(|| &bytes[open + 1..open + 1 + close])
+    });
+    crc16::State::<crc16::XMODEM>::calculate(tagged.unwrap_or(bytes)) % 16384
+}
+
+fn is_redirect(value: &Value) -> bool {
+    match value {
+        Value::ServerError(error) => RedisError::from(error.clone()).redirect_node().is_some(),
+        _ => false,
+    }
+}
+
+/// Redis could not be reached, as opposed to a command being refused.
+fn is_connection_problem(e: &RedisError) -> bool {
+    e.is_io_error() || e.is_connection_dropped() || e.is_connection_refusal() || e.is_timeout()
+}
+
 impl RedisLink {
-    /// Connects, then refuses a server that cannot do per-field TTLs.
+    /// Connects (to a cluster for a `redis+cluster://` URL), then refuses a server, or any node
+    /// of a cluster, that cannot do per-field TTLs.
     pub(crate) async fn connect(url: &str) -> Result<Self, StoreError> {
         let connect_error = |source| StoreError::Connect {
             url: redact_url(url),
             source,
         };
-        let info = url
-            .into_connection_info()
-            .map_err(connect_error)?
-            // Nagle's algorithm delays small writes by up to 40 ms on some stacks; every
-            // request here is small.
-            .set_tcp_settings(TcpSettings::default().set_nodelay(true));
-        let client = Client::open(info).map_err(connect_error)?;
-        let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(Duration::from_secs(2)))
-            // Pipelines are chunked to stay far below this; it only catches a stuck server.
-            .set_response_timeout(Some(Duration::from_secs(5)))
-            .set_number_of_retries(2)
-            .set_max_delay(Duration::from_millis(500));
-        let mut conn = ConnectionManager::new_with_config(client, config)
-            .await
-            .map_err(connect_error)?;
-        let info: String = redis::cmd("INFO")
-            .arg("server")
-            .query_async(&mut conn)
-            .await
-            .map_err(connect_error)?;
-        let version = RedisVersion::from_info(&info).ok_or_else(|| StoreError::NoVersion {
-            url: redact_url(url),
+        let conn = match url.strip_prefix(CLUSTER_SCHEME) {
+            Some(nodes) => Conn::Cluster(Arc::new(
+                ClusterLink::connect(nodes).await.map_err(connect_error)?,
+            )),
+            None => Conn::Single(connect_single(url).await.map_err(connect_error)?),
+        };
+        let mut link = RedisLink {
+            conn,
+            version: RedisVersion::new(0, 0, 0),
+        };
+        let info = redis::cmd("INFO").arg("server").clone();
+        // A cluster answers INFO with one text per node.
+        let texts: Result<Vec<String>, StoreError> = match &link.conn {
+            Conn::Single(_) => link.query(&info).await.map(|text| vec![text]),
+            Conn::Cluster(_) => link
+                .query::<HashMap<String, String>>(&info)
+                .await
+                .map(|texts| texts.into_values().collect()),
+        };
+        let texts = texts.map_err(|e| match e {
+            StoreError::Redis(source) => connect_error(source),
+            other => other,
         })?;
+        let versions: Option<Vec<RedisVersion>> = texts
+            .iter()
+            .map(|text| RedisVersion::from_info(text))
+            .collect();
+        let version = versions
+            .and_then(|versions| versions.into_iter().min())
+            .ok_or_else(|| StoreError::NoVersion {
+                url: redact_url(url),
+            })?;
         if version < RedisVersion::FIELD_TTL {
             return Err(StoreError::UnsupportedVersion {
                 url: redact_url(url),
                 found: version,
             });
         }
-        Ok(RedisLink { conn, version })
+        link.version = version;
+        Ok(link)
     }
 
+    /// The lowest version of any node: a command is used only if every node has it.
     pub(crate) fn version(&self) -> RedisVersion {
         self.version
     }
 
-    pub(crate) async fn query<T: FromRedisValue>(&self, cmd: &Cmd) -> Result<T, StoreError> {
-        Ok(cmd.query_async(&mut self.conn.clone()).await?)
+    pub(crate) fn mode(&self) -> RedisMode {
+        match &self.conn {
+            Conn::Single(_) => RedisMode::Single,
+            Conn::Cluster(cluster) => RedisMode::Cluster {
+                masters: cluster
+                    .slots()
+                    .masters
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect(),
+            },
+        }
     }
 
+    pub(crate) async fn query<T: FromRedisValue>(&self, cmd: &Cmd) -> Result<T, StoreError> {
+        Ok(match &self.conn {
+            Conn::Single(conn) => cmd.query_async(&mut conn.clone()).await?,
+            Conn::Cluster(cluster) => cmd.query_async(&mut cluster.conn.clone()).await?,
+        })
+    }
+
+    /// A pipeline whose commands all touch one key, so a cluster sends it to that key's master.
     pub(crate) async fn pipeline<T: FromRedisValue>(
         &self,
         pipe: &Pipeline,
     ) -> Result<T, StoreError> {
-        Ok(pipe.query_async(&mut self.conn.clone()).await?)
+        Ok(match &self.conn {
+            Conn::Single(conn) => pipe.query_async(&mut conn.clone()).await?,
+            Conn::Cluster(cluster) => pipe.query_async(&mut cluster.conn.clone()).await?,
+        })
     }
 
-    /// A pipeline whose commands may fail one by one (a key of the wrong type, say): one result
-    /// per command. A lost connection still fails the whole call.
-    pub(crate) async fn pipeline_rows<T: FromRedisValue>(
+    /// One command per key, pipelined, one reply per command in input order; a command may fail
+    /// on its own (a key of the wrong type, say). A lost connection fails the whole call.
+    pub(crate) async fn per_key<T: FromRedisValue>(
         &self,
-        pipe: &mut Pipeline,
+        commands: &[(String, Cmd)],
     ) -> Result<Vec<RedisResult<T>>, StoreError> {
-        Ok(pipe
-            .ignore_errors()
-            .query_async(&mut self.conn.clone())
-            .await?)
+        if commands.is_empty() {
+            return Ok(Vec::new());
+        }
+        match &self.conn {
+            Conn::Single(conn) => {
+                let mut pipeline = redis::pipe();
+                for (_, command) in commands {
+                    pipeline.add_command(command.clone());
+                }
+                Ok(pipeline
+                    .ignore_errors()
+                    .query_async(&mut conn.clone())
+                    .await?)
+            }
+            Conn::Cluster(cluster) => cluster
+                .per_key(commands)
+                .await?
+                .into_iter()
+                .map(|value| {
+                    RedisResult::<T>::from_redis_value(value)
+                        .map_err(|e| StoreError::Redis(e.into()))
+                })
+                .collect(),
+        }
     }
 
     /// Runs a Lua script by its hash, loading it first if the server does not know it (a new
@@ -151,46 +466,94 @@ impl RedisLink {
         &self,
         invocation: &ScriptInvocation<'_>,
     ) -> Result<T, StoreError> {
-        Ok(invocation.invoke_async(&mut self.conn.clone()).await?)
+        Ok(match &self.conn {
+            Conn::Single(conn) => invocation.invoke_async(&mut conn.clone()).await?,
+            Conn::Cluster(cluster) => invocation.invoke_async(&mut cluster.conn.clone()).await?,
+        })
     }
 
-    /// Starts a SCAN with MATCH over the hashes of the keyspace.
+    /// Starts a SCAN with MATCH over the hashes of the keyspace: of every master, one after the
+    /// other, on a cluster.
     pub(crate) fn scan(&self, pattern: String) -> KeyScan<'_> {
+        let nodes = match &self.conn {
+            Conn::Single(_) => vec![None],
+            Conn::Cluster(cluster) => cluster.slots().masters.iter().cloned().map(Some).collect(),
+        };
         KeyScan {
             link: self,
             pattern,
-            cursor: Some(0),
+            nodes,
+            cursor: 0,
         }
     }
+
+    /// One SCAN step on `node` (the one Redis when `None`).
+    async fn scan_step(
+        &self,
+        node: Option<&Node>,
+        scan: Cmd,
+    ) -> Result<(u64, Vec<String>), StoreError> {
+        match (&self.conn, node) {
+            (Conn::Cluster(cluster), Some(node)) => {
+                let route = SingleNodeRoutingInfo::ByAddress {
+                    host: node.host.clone(),
+                    port: node.port,
+                };
+                let reply = cluster
+                    .conn
+                    .clone()
+                    .route_command(scan, RoutingInfo::SingleNode(route))
+                    .await?;
+                Ok(redis::from_redis_value(reply).map_err(RedisError::from)?)
+            }
+            _ => self.query(&scan).await,
+        }
+    }
+}
+
+async fn connect_single(url: &str) -> RedisResult<ConnectionManager> {
+    let info = url
+        .into_connection_info()?
+        // Nagle's algorithm delays small writes by up to 40 ms on some stacks; every request
+        // here is small.
+        .set_tcp_settings(TcpSettings::default().set_nodelay(true));
+    let client = Client::open(info)?;
+    let config = ConnectionManagerConfig::new()
+        .set_connection_timeout(Some(Duration::from_secs(2)))
+        // Pipelines are chunked to stay far below this; it only catches a stuck server.
+        .set_response_timeout(Some(Duration::from_secs(5)))
+        .set_number_of_retries(2)
+        .set_max_delay(Duration::from_millis(500));
+    ConnectionManager::new_with_config(client, config).await
 }
 
 /// A SCAN in progress: each `next_batch` is one round trip.
 pub(crate) struct KeyScan<'a> {
     link: &'a RedisLink,
     pattern: String,
-    /// `None` once the server has returned cursor 0.
-    cursor: Option<u64>,
+    /// The nodes still to walk, the current one first; empty when the scan is complete.
+    nodes: Vec<Option<Node>>,
+    cursor: u64,
 }
 
 impl KeyScan<'_> {
     /// The next non-empty batch of matching keys, or `None` when the scan is complete.
     pub(crate) async fn next_batch(&mut self) -> Result<Option<Vec<String>>, StoreError> {
-        while let Some(cursor) = self.cursor {
-            let (next, keys): (u64, Vec<String>) = self
-                .link
-                .query(
-                    redis::cmd("SCAN")
-                        .arg(cursor)
-                        .arg("MATCH")
-                        .arg(&self.pattern)
-                        .arg("COUNT")
-                        .arg(SCAN_COUNT)
-                        // Entities are hashes; a key of another type is never ours.
-                        .arg("TYPE")
-                        .arg("hash"),
-                )
-                .await?;
-            self.cursor = (next != 0).then_some(next);
+        while let Some(node) = self.nodes.first() {
+            let mut scan = redis::cmd("SCAN");
+            scan.arg(self.cursor)
+                .arg("MATCH")
+                .arg(&self.pattern)
+                .arg("COUNT")
+                .arg(SCAN_COUNT)
+                // Entities are hashes; a key of another type is never ours.
+                .arg("TYPE")
+                .arg("hash");
+            let (next, keys) = self.link.scan_step(node.as_ref(), scan).await?;
+            if next == 0 {
+                self.nodes.remove(0);
+            }
+            self.cursor = next;
             if !keys.is_empty() {
                 return Ok(Some(keys));
             }
@@ -202,6 +565,15 @@ impl KeyScan<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn key_slots_match_redis_cluster() {
+        // Values from `CLUSTER KEYSLOT`.
+        assert_eq!(key_slot("foo"), 12182);
+        assert_eq!(key_slot("{user1000}.following"), key_slot("user1000"));
+        assert_eq!(key_slot("foo{}{bar}"), key_slot("foo{}{bar}"));
+        assert_ne!(key_slot("foo{}{bar}"), key_slot("bar"));
+    }
 
     #[test]
     fn version_is_read_from_info() {

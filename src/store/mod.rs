@@ -13,7 +13,7 @@ use redis::{cmd, pipe, Script};
 use error::is_wrong_type;
 pub use error::StoreError;
 use link::RedisLink;
-pub use link::{redact_url, RedisVersion};
+pub use link::{redact_url, RedisMode, RedisVersion, CLUSTER_SCHEME};
 pub use stats::unix_ms_now;
 use stats::Counters;
 
@@ -160,6 +160,11 @@ impl FeatureStore {
         self.link.version()
     }
 
+    /// One Redis or a cluster, and its masters.
+    pub fn redis_mode(&self) -> RedisMode {
+        self.link.mode()
+    }
+
     /// The command the streaming path writes with on this server, as the UI names it.
     pub fn streaming_write_command(&self) -> &'static str {
         match self.streaming_write {
@@ -213,24 +218,33 @@ impl FeatureStore {
             .await?;
         let hash = self.batch_script.get_hash();
         let chunks = std::iter::from_fn(|| {
-            let mut pipeline = pipe();
-            let mut queued = 0;
-            for row in rows.by_ref().take(CHUNK) {
-                pipeline
-                    .cmd("EVALSHA")
-                    .arg(hash)
-                    .arg(1)
-                    .arg(self.key(&row.id))
-                    .arg(ttl_seconds)
-                    .arg(&row.fields);
-                queued += 1;
-            }
-            (queued > 0).then_some(pipeline)
+            let chunk: Vec<(String, redis::Cmd)> = rows
+                .by_ref()
+                .take(CHUNK)
+                .map(|row| {
+                    let key = self.key(&row.id);
+                    let mut write = cmd("EVALSHA");
+                    write
+                        .arg(hash)
+                        .arg(1)
+                        .arg(&key)
+                        .arg(ttl_seconds)
+                        .arg(&row.fields);
+                    (key, write)
+                })
+                .collect();
+            (!chunk.is_empty()).then_some(chunk)
         });
         // A few chunks in flight on the one connection: Redis works on one while we encode the
         // next.
         let mut replies = stream::iter(chunks)
-            .map(|pipeline| async move { self.link.pipeline::<Vec<i64>>(&pipeline).await })
+            .map(|chunk| async move {
+                let codes = self.link.per_key::<i64>(&chunk).await?;
+                codes
+                    .into_iter()
+                    .collect::<Result<Vec<i64>, _>>()
+                    .map_err(StoreError::from)
+            })
             .buffered(CHUNKS_IN_FLIGHT);
         let mut report = LoadReport::default();
         while let Some(codes) = replies.next().await {
@@ -352,12 +366,15 @@ impl FeatureStore {
             return Ok(rows);
         }
         for chunk in ids.chunks(CHUNK) {
-            let mut pipeline = pipe();
-            for id in chunk {
-                pipeline.add_command(hmget(&self.key(id), names));
-            }
-            let replies: Vec<redis::RedisResult<Vec<Option<String>>>> =
-                self.link.pipeline_rows(&mut pipeline).await?;
+            let reads: Vec<(String, redis::Cmd)> = chunk
+                .iter()
+                .map(|id| {
+                    let key = self.key(id);
+                    let read = hmget(&key, names);
+                    (key, read)
+                })
+                .collect();
+            let replies = self.link.per_key::<Vec<Option<String>>>(&reads).await?;
             let mut fields = 0;
             for (id, reply) in chunk.iter().zip(replies) {
                 let features = match reply {
@@ -436,10 +453,17 @@ impl FeatureStore {
         let mut deleted = 0;
         let mut scan = self.link.scan(self.match_pattern());
         while let Some(keys) = scan.next_batch().await? {
-            let entities: Vec<String> = self.entities_among(keys).map(|(key, _)| key).collect();
-            if !entities.is_empty() {
-                let removed: u64 = self.link.query(cmd("UNLINK").arg(entities)).await?;
-                deleted += removed;
+            // One UNLINK per key: on a cluster, keys of different slots never share a command.
+            let unlinks: Vec<(String, redis::Cmd)> = self
+                .entities_among(keys)
+                .map(|(key, _)| {
+                    let mut unlink = cmd("UNLINK");
+                    unlink.arg(&key);
+                    (key, unlink)
+                })
+                .collect();
+            for removed in self.link.per_key::<u64>(&unlinks).await? {
+                deleted += removed?;
             }
         }
         Ok(deleted)
