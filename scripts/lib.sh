@@ -15,6 +15,17 @@ free_port() {
   python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
 }
 
+# `n` distinct TCP ports nobody is listening on right now.
+free_ports() {
+  python3 - "$1" <<'PY'
+import socket, sys
+held = [socket.socket() for _ in range(int(sys.argv[1]))]
+for s in held:
+    s.bind(("127.0.0.1", 0))
+print(" ".join(str(s.getsockname()[1]) for s in held))
+PY
+}
+
 # Polls `cmd...` until it succeeds or `seconds` pass.
 wait_until() {
   local seconds=$1; shift
@@ -109,6 +120,37 @@ start_private_redis() {
   PRIVATE_PIDS+=($!)
   wait_until 10 redis_ping "$REDIS_PORT" || { cat "$PRIVATE_DIR/redis.log" >&2; die "private Redis did not start"; }
 }
+
+# Starts a private Redis Cluster from the same binary: 3 masters with 1 replica each, on free
+# ports (each with its own bus port), a 2 s node timeout so a failover takes seconds, stopped
+# with everything else on exit; sets CLUSTER_URL (redis+cluster://127.0.0.1:p1,…).
+start_private_cluster() {
+  private_dir
+  local ports=() port bus dir all
+  read -r -a all <<<"$(free_ports 12)"
+  for i in 0 1 2 3 4 5; do
+    port=${all[$i]} bus=${all[$((i + 6))]}
+    dir="$PRIVATE_DIR/cluster-$port"
+    mkdir -p "$dir"
+    "$(redis_server_binary)" --port "$port" --cluster-port "$bus" --bind 127.0.0.1 \
+      --dir "$dir" --cluster-enabled yes --cluster-config-file nodes.conf \
+      --cluster-node-timeout 2000 --save '' --appendonly no >"$dir/redis.log" 2>&1 &
+    PRIVATE_PIDS+=($!)
+    ports+=("$port")
+  done
+  for port in "${ports[@]}"; do
+    wait_until 10 redis_ping "$port" || die "cluster node $port did not start"
+  done
+  redis-cli --cluster create $(printf '127.0.0.1:%s ' "${ports[@]}") --cluster-replicas 1 \
+    --cluster-yes >"$PRIVATE_DIR/cluster-create.log" 2>&1 ||
+    { cat "$PRIVATE_DIR/cluster-create.log" >&2; die "redis-cli --cluster create failed"; }
+  for port in "${ports[@]}"; do
+    wait_until 20 cluster_ok "$port" || die "cluster node $port never reported cluster_state:ok"
+  done
+  CLUSTER_URL="redis+cluster://$(IFS=,; echo "${ports[*]/#/127.0.0.1:}")"
+}
+
+cluster_ok() { redis-cli -p "$1" cluster info | grep -q '^cluster_state:ok'; }
 
 # Starts `binary args...` as the app on a free port and waits for /api/health; sets APP_PORT,
 # APP_PID and APP_LOG (its log file).

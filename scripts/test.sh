@@ -12,6 +12,9 @@ REDIS_SERVER_BIN=$(redis_server_binary)
 OLD_REDIS_SERVER_BIN=$(old_redis_server_binary)
 export REDIS_SERVER_BIN OLD_REDIS_SERVER_BIN
 say "private test Redis on port $REDIS_PORT"
+start_private_cluster
+export REDIS_CLUSTER_URL=$CLUSTER_URL
+say "private test Redis Cluster: $REDIS_CLUSTER_URL"
 
 say "unit and integration tests"
 cargo test --locked

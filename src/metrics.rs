@@ -265,7 +265,7 @@ impl Collector for ServiceCollector {
         info.encode(family.encode_family(&[
             ("version", env!("CARGO_PKG_VERSION")),
             ("redis_version", state.redis_version.as_str()),
-            ("redis_mode", "single"),
+            ("redis_mode", state.redis_mode.as_str()),
         ])?)?;
         Ok(())
     }

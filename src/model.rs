@@ -52,7 +52,12 @@ impl WorkerStats {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Health {
     pub ok: bool,
+    /// The lowest version of any node.
     pub redis_version: String,
+    /// `single` or `cluster`.
+    pub redis_mode: String,
+    /// The cluster's masters as `host:port`; empty for a single Redis.
+    pub masters: Vec<String>,
     pub key_prefix: String,
 }
 
@@ -143,6 +148,8 @@ impl FeatureValue {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct StoreState {
     pub redis_version: String,
+    /// `single` or `cluster`.
+    pub redis_mode: String,
     pub key_prefix: String,
     pub batch_ttl_seconds: u64,
     pub streaming_ttl_seconds: u64,

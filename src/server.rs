@@ -156,9 +156,10 @@ impl Server {
             worker.start();
         }
         tracing::info!(
-            "listening on http://{local} · Redis {} ({}) · prefix {prefix} · batch TTL {}s · streaming TTL {}s",
+            "listening on http://{local} · Redis {} ({}, {}) · prefix {prefix} · batch TTL {}s · streaming TTL {}s",
             redact_url(&args.store.redis_url),
             store.redis_version(),
+            store.redis_mode().name(),
             args.batch_ttl_seconds,
             args.streaming_ttl_seconds,
         );

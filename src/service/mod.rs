@@ -15,7 +15,7 @@ use crate::model::{
     ReadResult, ResetDone, StoreState, Ttl, WorkerToggled,
 };
 use crate::schema::{self, FEATURES};
-use crate::store::{FeatureStore, StoreError, WrongType};
+use crate::store::{FeatureStore, RedisMode, StoreError, WrongType};
 use crate::synth::synthesize_users;
 use crate::worker::StreamingWorker;
 
@@ -89,9 +89,15 @@ impl Service {
     }
 
     pub fn health(&self) -> Health {
+        let mode = self.store.redis_mode();
         Health {
             ok: true,
             redis_version: self.store.redis_version().to_string(),
+            redis_mode: mode.name().to_owned(),
+            masters: match mode {
+                RedisMode::Single => Vec::new(),
+                RedisMode::Cluster { masters } => masters,
+            },
             key_prefix: self.store.config().key_prefix.to_string(),
         }
     }
@@ -116,6 +122,7 @@ impl Service {
         });
         StoreState {
             redis_version: self.store.redis_version().to_string(),
+            redis_mode: self.store.redis_mode().name().to_owned(),
             key_prefix: config.key_prefix.to_string(),
             batch_ttl_seconds: config.batch_ttl_seconds,
             streaming_ttl_seconds: config.streaming_ttl_seconds,

@@ -11,14 +11,14 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use futures::future::join_all;
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::aio::{ConnectionManager, ConnectionManagerConfig, MultiplexedConnection};
 use redis::cluster::ClusterClientBuilder;
 use redis::cluster_async::ClusterConnection;
 use redis::cluster_routing::{RoutingInfo, SingleNodeRoutingInfo};
 use redis::io::tcp::TcpSettings;
 use redis::{
-    Client, Cmd, ErrorKind, FromRedisValue, IntoConnectionInfo, Pipeline, RedisError, RedisResult,
-    ScriptInvocation, Value,
+    AsyncConnectionConfig, Client, Cmd, ErrorKind, FromRedisValue, IntoConnectionInfo, Pipeline,
+    RedisError, RedisResult, ScriptInvocation, Value,
 };
 
 use super::StoreError;
@@ -117,10 +117,16 @@ enum Conn {
     Cluster(Arc<ClusterLink>),
 }
 
-/// A cluster connection and our copy of its slot map, for the pipelines we plan per master.
+/// A cluster connection (it routes one command by its key and follows MOVED and ASK), our copy
+/// of the slot map, and a plain connection per master for the pipelines we plan ourselves: a
+/// reply that says a slot moved comes back to us as it is, instead of redis-rs redirecting the
+/// whole pipeline to one node.
 struct ClusterLink {
     conn: ClusterConnection,
     slots: RwLock<Arc<SlotMap>>,
+    /// `user:password` of the URL, for the per-master connections.
+    credentials: Option<String>,
+    masters: tokio::sync::Mutex<HashMap<Node, MultiplexedConnection>>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -217,7 +223,42 @@ impl ClusterLink {
         Ok(ClusterLink {
             conn,
             slots: RwLock::new(Arc::new(slots)),
+            credentials: credentials.map(str::to_owned),
+            masters: tokio::sync::Mutex::new(HashMap::new()),
         })
+    }
+
+    /// The connection to one master, made on first use.
+    async fn master(&self, node: &Node) -> RedisResult<MultiplexedConnection> {
+        let mut masters = self.masters.lock().await;
+        if let Some(conn) = masters.get(node) {
+            return Ok(conn.clone());
+        }
+        let url = match &self.credentials {
+            Some(credentials) => format!("redis://{credentials}@{node}"),
+            None => format!("redis://{node}"),
+        };
+        let info = url
+            .into_connection_info()?
+            .set_tcp_settings(TcpSettings::default().set_nodelay(true));
+        let config = AsyncConnectionConfig::new()
+            .set_connection_timeout(Some(Duration::from_secs(2)))
+            .set_response_timeout(Some(Duration::from_secs(5)));
+        let conn = Client::open(info)?
+            .get_multiplexed_async_connection_with_config(&config)
+            .await?;
+        masters.insert(node.clone(), conn.clone());
+        Ok(conn)
+    }
+
+    /// Sends `pipeline` to one master; a broken connection is dropped for the next call.
+    async fn send_to(&self, node: &Node, pipeline: &Pipeline) -> RedisResult<Vec<Value>> {
+        let mut conn = self.master(node).await?;
+        let replies = pipeline.query_async(&mut conn).await;
+        if replies.as_ref().is_err_and(is_connection_problem) {
+            self.masters.lock().await.remove(node);
+        }
+        replies
     }
 
     fn slots(&self) -> Arc<SlotMap> {
@@ -249,14 +290,9 @@ impl ClusterLink {
             for &at in &positions {
                 pipeline.add_command(commands[at].1.clone());
             }
-            let count = positions.len();
-            let route = SingleNodeRoutingInfo::ByAddress {
-                host: node.host.clone(),
-                port: node.port,
-            };
-            let mut conn = self.conn.clone();
+            pipeline.ignore_errors();
             async move {
-                let replies = conn.route_pipeline(pipeline, 0, count, route).await;
+                let replies = self.send_to(node, &pipeline).await;
                 (positions, replies)
             }
         });
@@ -274,11 +310,11 @@ impl ClusterLink {
                         }
                     }
                 }
-                Err(e) if is_connection_problem(&e) => return Err(e.into()),
-                // A redirect, or one command's error failing the node's whole pipeline: send
-                // its commands on their own.
-                Err(e) => {
-                    moved |= e.redirect_node().is_some();
+                // The master is gone (a failover, say) or refused the pipeline: the map may be
+                // stale, and the cluster connection finds each key's master now, or says
+                // Redis is unavailable.
+                Err(_) => {
+                    moved = true;
                     alone.extend(positions);
                 }
             }

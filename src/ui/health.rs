@@ -17,6 +17,11 @@ pub fn HealthPanel() -> impl IntoView {
                         <dl class="facts">
                             <dt>"Redis version"</dt>
                             <dd data-testid="redis-version">{h.redis_version}</dd>
+                            <dt>"Mode"</dt>
+                            <dd data-testid="redis-mode">{match h.masters.len() {
+                                0 => h.redis_mode.clone(),
+                                n => format!("{} ({n} masters: {})", h.redis_mode, h.masters.join(", ")),
+                            }}</dd>
                             <dt>"Key prefix"</dt>
                             <dd data-testid="key-prefix"><code>{h.key_prefix}</code></dd>
                         </dl>

@@ -2,6 +2,7 @@
 //! runs against a real Redis that `make test` starts (see `support`).
 
 mod cli;
+mod cluster;
 mod index;
 mod integrity;
 mod metrics;

@@ -58,6 +58,32 @@ pub async fn store_with(test: &str, batch_ttl: u64, streaming_ttl: u64) -> Featu
     .expect("connect to the test Redis")
 }
 
+/// Held for reading by cluster tests that count or reset exactly (a SCAN that walks the masters
+/// while slots move between them may see a key twice or not at all), and for writing by the
+/// tests that move slots.
+pub static CLUSTER_TOPOLOGY: tokio::sync::RwLock<()> = tokio::sync::RwLock::const_new(());
+
+/// The private Redis Cluster that `make test` starts: 3 masters, 1 replica each.
+pub fn cluster_url() -> String {
+    std::env::var("REDIS_CLUSTER_URL").expect(
+        "REDIS_CLUSTER_URL must name a throwaway Redis Cluster (redis+cluster://…); run the \
+         tests with `make test`",
+    )
+}
+
+/// A store on the test cluster, under a prefix of its own.
+pub async fn cluster_store(test: &str) -> FeatureStore {
+    FeatureStore::connect(
+        &cluster_url(),
+        StoreConfig {
+            key_prefix: KeyPrefix::parse(&unique_prefix(test)).unwrap(),
+            ..StoreConfig::default()
+        },
+    )
+    .await
+    .expect("connect to the test cluster")
+}
+
 pub async fn store(test: &str) -> FeatureStore {
     store_with(test, 86_400, 300).await
 }

@@ -1,0 +1,187 @@
+//! The store on a real Redis Cluster (3 masters with a replica each, started by `make test`):
+//! multi-key work planned per master and kept in input order, exact count and reset across
+//! masters, the atomic streaming write, and reads that keep working while slots move.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use feature_store::model::Ttl;
+use feature_store::store::{RedisMode, StreamingOutcome};
+use feature_store::synth::{synthesize_users, user_id};
+
+use crate::support::{
+    cluster_store, cluster_url, id, TestServer, CLUSTER_TOPOLOGY, DEVICE, RISK, TX_5M, TX_7D,
+};
+
+#[tokio::test]
+async fn bulk_load_and_batch_read_span_every_master_in_input_order() {
+    let store = cluster_store("cl-batch").await;
+    let RedisMode::Cluster { masters } = store.redis_mode() else {
+        panic!("not a cluster: {:?}", store.redis_mode());
+    };
+    assert_eq!(masters.len(), 3, "{masters:?}");
+    let rows: Vec<_> = synthesize_users(3_000, 11).collect();
+    let report = store.bulk_load(rows.clone(), Some(600)).await.unwrap();
+    assert_eq!(report.written, 3_000);
+    let expected: HashMap<_, _> = rows.into_iter().map(|row| (row.id, row.fields)).collect();
+    // Reversed, with a duplicate and an unknown id: the answer keeps this order.
+    let mut ids: Vec<_> = (1..=1_200).rev().map(user_id).collect();
+    ids.insert(7, id("ghost"));
+    ids.push(user_id(3));
+    let names = [RISK, TX_7D];
+    let read = store.batch_read(&ids, &names).await.unwrap();
+    assert_eq!(read.len(), ids.len());
+    for (row, asked) in read.iter().zip(&ids) {
+        assert_eq!(&row.id, asked);
+        let features = row.features.as_ref().unwrap();
+        match expected.get(asked) {
+            None => assert!(features.is_empty(), "{asked} is unknown"),
+            Some(fields) => {
+                for (name, value) in features {
+                    let stored = fields.iter().find(|(n, _)| n == name).map(|(_, v)| v);
+                    assert_eq!(Some(value), stored, "{asked}.{name}");
+                }
+                assert_eq!(features.len(), 2, "{asked}");
+            }
+        }
+    }
+    store.reset().await.unwrap();
+}
+
+#[tokio::test]
+async fn count_and_reset_are_exact_across_masters_and_spare_other_prefixes() {
+    let _stable = CLUSTER_TOPOLOGY.read().await;
+    let ours = cluster_store("cl-reset").await;
+    let theirs = cluster_store("cl-other").await;
+    ours.bulk_load(synthesize_users(2_500, 1), None)
+        .await
+        .unwrap();
+    theirs
+        .bulk_load(synthesize_users(40, 2), None)
+        .await
+        .unwrap();
+    assert_eq!(ours.count().await.unwrap(), 2_500);
+    assert_eq!(ours.reset().await.unwrap(), 2_500);
+    assert_eq!(ours.count().await.unwrap(), 0);
+    assert_eq!(theirs.count().await.unwrap(), 40);
+    assert_eq!(theirs.reset().await.unwrap(), 40);
+}
+
+#[tokio::test]
+async fn the_streaming_write_stays_one_atomic_command_on_the_cluster() {
+    let store = cluster_store("cl-stream").await;
+    store
+        .bulk_load(synthesize_users(50, 3), Some(600))
+        .await
+        .unwrap();
+    let event = vec![(DEVICE, "ios-9f02".to_string()), (TX_5M, "4".to_string())];
+    for n in 1..=50 {
+        let outcome = store.update_streaming(&user_id(n), &event).await.unwrap();
+        assert_eq!(outcome, StreamingOutcome::Written);
+    }
+    let outcome = store.update_streaming(&id("ghost"), &event).await.unwrap();
+    assert!(
+        matches!(outcome, StreamingOutcome::Skipped(_)),
+        "{outcome:?}"
+    );
+    let read = store
+        .read_with_ttls(&user_id(17), &[RISK, TX_5M])
+        .await
+        .unwrap();
+    assert_eq!(read.values[1].as_deref(), Some("4"));
+    assert!(matches!(read.field_ttls[1], Ttl::Left(1..=300)), "{read:?}");
+    assert!(matches!(read.key_ttl, Ttl::Left(590..=600)), "{read:?}");
+    store.reset().await.unwrap();
+}
+
+#[tokio::test]
+async fn the_server_runs_on_the_cluster_and_says_so() {
+    let _stable = CLUSTER_TOPOLOGY.read().await;
+    let server = TestServer::start_on(&cluster_url(), "cl-server", &[]).await;
+    let (status, body) = server.request("GET", "/api/health", &[], b"").await;
+    assert_eq!(status, 200, "{body}");
+    let health: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(health["redis_mode"], "cluster");
+    assert_eq!(health["masters"].as_array().unwrap().len(), 3);
+    assert_eq!(server.entity_count().await, 20);
+    let body = serde_json::json!({"ids": ["u0003", "u0001", "ghost"]}).to_string();
+    let (status, answer) = server.post_json("/api/batch-read", &body).await;
+    assert_eq!(status, 200, "{answer}");
+    let (status, answer) = server.request("POST", "/api/reset", &[], b"").await;
+    assert_eq!(status, 200, "{answer}");
+    assert!(answer.contains(r#""deleted":20"#), "{answer}");
+}
+
+/// Moves `slots` slots from the master that owns `key` to another master, keys and all, with
+/// `redis-cli --cluster reshard`.
+fn reshard_away_from(key: &str, slots: u32) {
+    let port = cluster_url().rsplit(':').next().unwrap().to_owned();
+    let cli = |args: &[&str]| {
+        let out = std::process::Command::new("redis-cli")
+            .args(["-p", &port])
+            .args(args)
+            .output()
+            .expect("run redis-cli");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let slot = cli(&["cluster", "keyslot", key]).trim().to_owned();
+    let nodes = cli(&["cluster", "nodes"]);
+    let masters: Vec<(&str, &str)> = nodes
+        .lines()
+        .filter(|line| line.contains("master") && !line.contains("fail"))
+        .map(|line| {
+            let mut parts = line.split_whitespace();
+            (parts.next().unwrap(), line)
+        })
+        .collect();
+    let owns = |line: &str| {
+        line.split_whitespace().skip(8).any(|range| {
+            let (first, last) = range.split_once('-').unwrap_or((range, range));
+            let slot: u32 = slot.parse().unwrap();
+            first.parse::<u32>().is_ok_and(|f| f <= slot)
+                && last.parse::<u32>().is_ok_and(|l| slot <= l)
+        })
+    };
+    let from = masters.iter().find(|(_, line)| owns(line)).unwrap().0;
+    let to = masters.iter().find(|(_, line)| !owns(line)).unwrap().0;
+    let out = std::process::Command::new("redis-cli")
+        .args(["--cluster", "reshard", &format!("127.0.0.1:{port}")])
+        .args(["--cluster-from", from, "--cluster-to", to])
+        .args(["--cluster-slots", &slots.to_string(), "--cluster-yes"])
+        .output()
+        .expect("run redis-cli --cluster reshard");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[tokio::test]
+async fn batch_reads_keep_answering_while_slots_move() {
+    let _moving = CLUSTER_TOPOLOGY.write().await;
+    let store = cluster_store("cl-move").await;
+    store
+        .bulk_load(synthesize_users(2_000, 5), Some(600))
+        .await
+        .unwrap();
+    let ids: Vec<_> = (1..=2_000).map(user_id).collect();
+    let first_key = store.key(&ids[0]);
+    let mover = tokio::task::spawn_blocking(move || reshard_away_from(&first_key, 300));
+    let mut reads = 0;
+    while !mover.is_finished() || reads < 3 {
+        for rows in ids.chunks(500) {
+            let read = store.batch_read(rows, &[RISK]).await.unwrap();
+            let found = read
+                .iter()
+                .filter(|row| row.features.as_ref().unwrap().len() == 1)
+                .count();
+            assert_eq!(found, rows.len(), "every entity answers during the move");
+        }
+        reads += 1;
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    mover.await.unwrap();
+    assert_eq!(store.count().await.unwrap(), 2_000);
+    assert_eq!(store.reset().await.unwrap(), 2_000);
+}
