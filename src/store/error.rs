@@ -40,10 +40,25 @@ impl StoreError {
         match self {
             StoreError::Connect { .. } => true,
             StoreError::Redis(e) => {
+                use redis::{ErrorKind, ServerErrorKind};
                 e.is_io_error()
                     || e.is_connection_dropped()
                     || e.is_connection_refusal()
                     || e.is_timeout()
+                    // A cluster in the middle of a failover or a reshard: no master for a slot
+                    // yet, or redirects still pointing at the node that died.
+                    || matches!(
+                        e.kind(),
+                        ErrorKind::ClusterConnectionNotFound
+                            | ErrorKind::Server(
+                                ServerErrorKind::ClusterDown
+                                    | ServerErrorKind::MasterDown
+                                    | ServerErrorKind::TryAgain
+                                    | ServerErrorKind::BusyLoading
+                                    | ServerErrorKind::Moved
+                                    | ServerErrorKind::Ask
+                            )
+                    )
             }
             _ => false,
         }

@@ -496,6 +496,33 @@ impl RedisLink {
         }
     }
 
+    /// Loads a script into the script cache of the one Redis, or of every master, so pipelined
+    /// EVALSHAs find it. On a cluster each master is asked on its own connection: a node that
+    /// has failed and left the slot map is not asked.
+    pub(crate) async fn load_script(&self, source: &str) -> Result<(), StoreError> {
+        let mut load = redis::cmd("SCRIPT");
+        load.arg("LOAD").arg(source);
+        match &self.conn {
+            Conn::Single(_) => {
+                let _: String = self.query(&load).await?;
+            }
+            Conn::Cluster(cluster) => {
+                let slots = cluster.slots();
+                let loads = slots.masters.iter().map(|node| {
+                    let load = &load;
+                    async move {
+                        let mut conn = cluster.master(node).await?;
+                        load.query_async::<String>(&mut conn).await
+                    }
+                });
+                for loaded in join_all(loads).await {
+                    loaded?;
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Runs a Lua script by its hash, loading it first if the server does not know it (a new
     /// or restarted Redis).
     pub(crate) async fn invoke<T: FromRedisValue>(

@@ -212,10 +212,7 @@ impl FeatureStore {
         }
         // The pipelined EVALSHAs below need the script loaded; a Redis that restarts mid-load
         // fails the load with NOSCRIPT, and the next load loads it again.
-        let _: String = self
-            .link
-            .query(cmd("SCRIPT").arg("LOAD").arg(BATCH_WRITE_LUA))
-            .await?;
+        self.link.load_script(BATCH_WRITE_LUA).await?;
         let hash = self.batch_script.get_hash();
         let chunks = std::iter::from_fn(|| {
             let chunk: Vec<(String, redis::Cmd)> = rows

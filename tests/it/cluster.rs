@@ -15,6 +15,7 @@ use crate::support::{
 
 #[tokio::test]
 async fn bulk_load_and_batch_read_span_every_master_in_input_order() {
+    let _stable = CLUSTER_TOPOLOGY.read().await;
     let store = cluster_store("cl-batch").await;
     let RedisMode::Cluster { masters } = store.redis_mode() else {
         panic!("not a cluster: {:?}", store.redis_mode());
@@ -69,6 +70,7 @@ async fn count_and_reset_are_exact_across_masters_and_spare_other_prefixes() {
 
 #[tokio::test]
 async fn the_streaming_write_stays_one_atomic_command_on_the_cluster() {
+    let _stable = CLUSTER_TOPOLOGY.read().await;
     let store = cluster_store("cl-stream").await;
     store
         .bulk_load(synthesize_users(50, 3), Some(600))
@@ -112,41 +114,67 @@ async fn the_server_runs_on_the_cluster_and_says_so() {
     assert!(answer.contains(r#""deleted":20"#), "{answer}");
 }
 
-/// Moves `slots` slots from the master that owns `key` to another master, keys and all, with
-/// `redis-cli --cluster reshard`.
-fn reshard_away_from(key: &str, slots: u32) {
-    let port = cluster_url().rsplit(':').next().unwrap().to_owned();
-    let cli = |args: &[&str]| {
+/// `redis-cli -p <a live node> args…`, its standard output.
+fn cli(args: &[&str]) -> String {
+    let url = cluster_url();
+    let nodes = url.trim_start_matches("redis+cluster://").split(',');
+    for node in nodes {
+        let port = node.rsplit(':').next().unwrap();
         let out = std::process::Command::new("redis-cli")
-            .args(["-p", &port])
+            .args(["-p", port])
             .args(args)
             .output()
             .expect("run redis-cli");
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    };
-    let slot = cli(&["cluster", "keyslot", key]).trim().to_owned();
-    let nodes = cli(&["cluster", "nodes"]);
-    let masters: Vec<(&str, &str)> = nodes
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        if out.status.success() && !text.contains("Could not connect") && !text.is_empty() {
+            return text;
+        }
+    }
+    panic!("no cluster node answered redis-cli {args:?}");
+}
+
+/// The live masters as (node id, port, the `CLUSTER NODES` line).
+fn masters() -> Vec<(String, String, String)> {
+    cli(&["cluster", "nodes"])
         .lines()
         .filter(|line| line.contains("master") && !line.contains("fail"))
         .map(|line| {
             let mut parts = line.split_whitespace();
-            (parts.next().unwrap(), line)
+            let id = parts.next().unwrap().to_owned();
+            let address = parts.next().unwrap();
+            let port = address.split(['@', ':']).nth(1).unwrap().to_owned();
+            (id, port, line.to_owned())
         })
-        .collect();
+        .collect()
+}
+
+/// The master that serves `key`, and the others.
+fn master_of(key: &str) -> ((String, String), Vec<(String, String)>) {
+    let slot: u32 = cli(&["cluster", "keyslot", key]).trim().parse().unwrap();
     let owns = |line: &str| {
         line.split_whitespace().skip(8).any(|range| {
             let (first, last) = range.split_once('-').unwrap_or((range, range));
-            let slot: u32 = slot.parse().unwrap();
             first.parse::<u32>().is_ok_and(|f| f <= slot)
                 && last.parse::<u32>().is_ok_and(|l| slot <= l)
         })
     };
-    let from = masters.iter().find(|(_, line)| owns(line)).unwrap().0;
-    let to = masters.iter().find(|(_, line)| !owns(line)).unwrap().0;
+    let (owner, others): (Vec<_>, Vec<_>) =
+        masters().into_iter().partition(|(_, _, line)| owns(line));
+    let owner = owner
+        .into_iter()
+        .next()
+        .expect("a master serves every slot");
+    let others = others.into_iter().map(|(id, port, _)| (id, port)).collect();
+    ((owner.0, owner.1), others)
+}
+
+/// Moves `slots` slots from the master that serves `key` to another master, keys and all, with
+/// `redis-cli --cluster reshard`.
+fn reshard_away_from(key: &str, slots: u32) {
+    let ((from, port), others) = master_of(key);
     let out = std::process::Command::new("redis-cli")
         .args(["--cluster", "reshard", &format!("127.0.0.1:{port}")])
-        .args(["--cluster-from", from, "--cluster-to", to])
+        .args(["--cluster-from", &from, "--cluster-to", &others[0].0])
         .args(["--cluster-slots", &slots.to_string(), "--cluster-yes"])
         .output()
         .expect("run redis-cli --cluster reshard");
@@ -184,4 +212,57 @@ async fn batch_reads_keep_answering_while_slots_move() {
     mover.await.unwrap();
     assert_eq!(store.count().await.unwrap(), 2_000);
     assert_eq!(store.reset().await.unwrap(), 2_000);
+}
+
+#[tokio::test]
+async fn a_killed_master_fails_over_and_its_keys_answer_again_without_a_restart() {
+    let _moving = CLUSTER_TOPOLOGY.write().await;
+    let server =
+        TestServer::start_on(&cluster_url(), "cl-failover", &["--initial-users", "300"]).await;
+    // One entity on the master about to die, one on another master.
+    let key = |n: u64| format!("{}{}", server.prefix, user_id(n));
+    let ((_, doomed_port), _) = master_of(&key(1));
+    let survivor = (2..=300)
+        .find(|&n| master_of(&key(n)).0 .1 != doomed_port)
+        .unwrap();
+    let read = |n: u64| {
+        let server = &server;
+        async move {
+            let body = serde_json::json!({"user": user_id(n).to_string(), "fields": [RISK]});
+            server.post_json("/api/read", &body.to_string()).await
+        }
+    };
+    assert_eq!(read(1).await.0, 200);
+    let shutdown = std::process::Command::new("redis-cli")
+        .args(["-p", &doomed_port, "shutdown", "nosave"])
+        .output()
+        .expect("run redis-cli shutdown");
+    assert!(shutdown.status.code().is_some(), "redis-cli did not run");
+
+    let started = std::time::Instant::now();
+    let mut refused = Vec::new();
+    loop {
+        let (status, body) = read(1).await;
+        let (other, other_body) = read(survivor).await;
+        assert_eq!(
+            other, 200,
+            "a key on a live master must keep answering: {other_body}"
+        );
+        if status == 200 {
+            assert!(body.contains(r#""value":"#), "{body}");
+            break;
+        }
+        assert!(matches!(status, 503 | 504), "{status}: {body}");
+        refused.push(status);
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "no failover after 30 s: {body}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    eprintln!(
+        "failover: the dead master's keys answered {} times 503/504, then 200 after {:?}",
+        refused.len(),
+        started.elapsed()
+    );
 }

@@ -3,7 +3,9 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use crate::support::{eventually, id, raw, store, store_with, DEVICE, RISK, TX_5M, TX_7D};
+use crate::support::{
+    eventually, id, raw_on, store_on, store_with_on, Target, DEVICE, RISK, TX_5M, TX_7D,
+};
 use feature_store::model::Ttl;
 use feature_store::store::{EntityRow, FeatureStore, LoadReport, StreamingOutcome};
 use feature_store::synth::synthesize_users;
@@ -24,15 +26,14 @@ fn streaming_event(tx: u32) -> Vec<(&'static str, String)> {
     vec![(DEVICE, "ios-9f02".to_string()), (TX_5M, tx.to_string())]
 }
 
-#[tokio::test]
-async fn bulk_load_writes_every_field_and_a_key_ttl() {
-    let store = store("bulk").await;
+async fn bulk_load_writes_every_field_and_a_key_ttl(on: Target) {
+    let store = store_on(on, "bulk").await;
     let written = store
         .bulk_load(synthesize_users(30, 42), Some(3600))
         .await
         .unwrap();
     assert_eq!(written.written, 30);
-    let mut conn = raw().await;
+    let mut conn = raw_on(on).await;
     let stored: HashMap<String, String> = conn.hgetall(store.key(&id("u0001"))).await.unwrap();
     let expected = synthesize_users(1, 42).next().unwrap();
     assert_eq!(
@@ -44,9 +45,8 @@ async fn bulk_load_writes_every_field_and_a_key_ttl() {
     assert_eq!(store.stats().batch_writes_total, 30);
 }
 
-#[tokio::test]
-async fn bulk_load_of_nothing_writes_nothing() {
-    let store = store("bulk-empty").await;
+async fn bulk_load_of_nothing_writes_nothing(on: Target) {
+    let store = store_on(on, "bulk-empty").await;
     assert_eq!(
         store.bulk_load(Vec::new(), Some(60)).await.unwrap(),
         LoadReport::default()
@@ -54,9 +54,8 @@ async fn bulk_load_of_nothing_writes_nothing() {
     assert_eq!(store.count().await.unwrap(), 0);
 }
 
-#[tokio::test]
-async fn streaming_fields_get_their_own_ttl_and_batch_fields_keep_none() {
-    let store = store_with("streaming", 86_400, 120).await;
+async fn streaming_fields_get_their_own_ttl_and_batch_fields_keep_none(on: Target) {
+    let store = store_with_on(on, "streaming", 86_400, 120).await;
     store
         .bulk_load([row("u1", &[(RISK, "low")])], Some(3600))
         .await
@@ -78,9 +77,8 @@ async fn streaming_fields_get_their_own_ttl_and_batch_fields_keep_none() {
     store.update_streaming(&id("u1"), &[]).await.unwrap();
 }
 
-#[tokio::test]
-async fn the_redis_7_4_write_path_sets_every_field_ttl_too() {
-    let store = store_with("streaming-7.4", 86_400, 90)
+async fn the_redis_7_4_write_path_sets_every_field_ttl_too(on: Target) {
+    let store = store_with_on(on, "streaming-7.4", 86_400, 90)
         .await
         .with_multi_exec_streaming_writes();
     store
@@ -106,9 +104,8 @@ async fn the_redis_7_4_write_path_sets_every_field_ttl_too() {
     );
 }
 
-#[tokio::test]
-async fn read_returns_present_fields_in_request_order() {
-    let store = store("read").await;
+async fn read_returns_present_fields_in_request_order(on: Target) {
+    let store = store_on(on, "read").await;
     store
         .bulk_load(
             [row("u1", &[("a", "1"), ("b", "true"), ("c", "2.5")])],
@@ -136,9 +133,8 @@ async fn read_returns_present_fields_in_request_order() {
     assert_eq!(all.len(), 3);
 }
 
-#[tokio::test]
-async fn read_with_ttls_reports_values_and_freshness_in_one_go() {
-    let store = store_with("read-ttls", 86_400, 120).await;
+async fn read_with_ttls_reports_values_and_freshness_in_one_go(on: Target) {
+    let store = store_with_on(on, "read-ttls", 86_400, 120).await;
     store
         .bulk_load([row("u1", &[(RISK, "low")])], Some(600))
         .await
@@ -175,9 +171,8 @@ async fn read_with_ttls_reports_values_and_freshness_in_one_go() {
     assert!(nothing.values.is_empty() && nothing.field_ttls.is_empty());
 }
 
-#[tokio::test]
-async fn batch_read_keeps_input_order_and_gives_missing_entities_empty_rows() {
-    let store = store("batch").await;
+async fn batch_read_keeps_input_order_and_gives_missing_entities_empty_rows(on: Target) {
+    let store = store_on(on, "batch").await;
     store
         .bulk_load(synthesize_users(1200, 5), Some(600))
         .await
@@ -200,11 +195,10 @@ async fn batch_read_keeps_input_order_and_gives_missing_entities_empty_rows() {
     assert_eq!(rows[0].features.as_ref().unwrap()[0].0, RISK);
 }
 
-#[tokio::test]
-async fn key_ttl_reports_missing_and_persistent_keys() {
-    let store = store("key-ttl").await;
+async fn key_ttl_reports_missing_and_persistent_keys(on: Target) {
+    let store = store_on(on, "key-ttl").await;
     assert_eq!(store.key_ttl(&id("nobody")).await.unwrap(), Ttl::Missing);
-    let mut conn = raw().await;
+    let mut conn = raw_on(on).await;
     let _: () = conn
         .hset(store.key(&id("forever")), "a", "1")
         .await
@@ -219,9 +213,8 @@ async fn key_ttl_reports_missing_and_persistent_keys() {
     );
 }
 
-#[tokio::test]
-async fn housekeeping_lists_counts_and_deletes() {
-    let store = store("housekeeping").await;
+async fn housekeeping_lists_counts_and_deletes(on: Target) {
+    let store = store_on(on, "housekeeping").await;
     store
         .bulk_load(synthesize_users(12, 1), Some(600))
         .await
@@ -244,9 +237,8 @@ async fn housekeeping_lists_counts_and_deletes() {
     assert_eq!(store.count().await.unwrap(), 12);
 }
 
-#[tokio::test]
-async fn reset_deletes_only_its_own_prefix_even_with_glob_characters() {
-    let url = crate::support::redis_url();
+async fn reset_deletes_only_its_own_prefix_even_with_glob_characters(on: Target) {
+    let url = on.url();
     let base = crate::support::unique_prefix("reset");
     let connect = |prefix: String| {
         let prefix = feature_store::domain::KeyPrefix::parse(&prefix).unwrap();
@@ -283,9 +275,8 @@ async fn reset_deletes_only_its_own_prefix_even_with_glob_characters() {
     lookalike.reset().await.unwrap();
 }
 
-#[tokio::test]
-async fn mixed_staleness_streaming_fields_expire_and_batch_fields_stay() {
-    let store = store_with("stale-fields", 3600, 2).await;
+async fn mixed_staleness_streaming_fields_expire_and_batch_fields_stay(on: Target) {
+    let store = store_with_on(on, "stale-fields", 3600, 2).await;
     store
         .bulk_load([row("u1", &[(RISK, "high")])], Some(3600))
         .await
@@ -312,9 +303,8 @@ async fn mixed_staleness_streaming_fields_expire_and_batch_fields_stay() {
     ));
 }
 
-#[tokio::test]
-async fn mixed_staleness_a_stale_batch_makes_the_whole_entity_disappear() {
-    let store = store("stale-entity").await;
+async fn mixed_staleness_a_stale_batch_makes_the_whole_entity_disappear(on: Target) {
+    let store = store_on(on, "stale-entity").await;
     store
         .bulk_load([row("u1", &[(RISK, "high")])], Some(2))
         .await
@@ -334,9 +324,8 @@ async fn mixed_staleness_a_stale_batch_makes_the_whole_entity_disappear() {
         .is_empty());
 }
 
-#[tokio::test]
-async fn concurrent_streaming_updates_never_leave_a_field_without_ttl() {
-    let store = store("concurrent-ttl").await;
+async fn concurrent_streaming_updates_never_leave_a_field_without_ttl(on: Target) {
+    let store = store_on(on, "concurrent-ttl").await;
     store
         .bulk_load(synthesize_users(20, 9), Some(3600))
         .await
@@ -380,9 +369,8 @@ async fn concurrent_streaming_updates_never_leave_a_field_without_ttl() {
     }
 }
 
-#[tokio::test]
-async fn concurrent_bulk_loads_and_streaming_updates_lose_no_field() {
-    let store = store("no-lost-fields").await;
+async fn concurrent_bulk_loads_and_streaming_updates_lose_no_field(on: Target) {
+    let store = store_on(on, "no-lost-fields").await;
     let loads = async {
         for _ in 0..5 {
             store
@@ -419,9 +407,8 @@ async fn concurrent_bulk_loads_and_streaming_updates_lose_no_field() {
     }
 }
 
-#[tokio::test]
-async fn a_hundred_thousand_rows_load_in_chunks_and_count() {
-    let store = store("100k").await;
+async fn a_hundred_thousand_rows_load_in_chunks_and_count(on: Target) {
+    let store = store_on(on, "100k").await;
     let mut progress = Vec::new();
     let written = store
         .bulk_load_with_progress(synthesize_users(100_000, 42), Some(600), |done| {
@@ -450,3 +437,21 @@ async fn unreachable_redis_is_one_clear_error() {
     );
     assert!(!message.contains('\n'));
 }
+
+crate::on_single_and_cluster!(
+    bulk_load_writes_every_field_and_a_key_ttl,
+    bulk_load_of_nothing_writes_nothing,
+    streaming_fields_get_their_own_ttl_and_batch_fields_keep_none,
+    the_redis_7_4_write_path_sets_every_field_ttl_too,
+    read_returns_present_fields_in_request_order,
+    read_with_ttls_reports_values_and_freshness_in_one_go,
+    batch_read_keeps_input_order_and_gives_missing_entities_empty_rows,
+    key_ttl_reports_missing_and_persistent_keys,
+    housekeeping_lists_counts_and_deletes,
+    reset_deletes_only_its_own_prefix_even_with_glob_characters,
+    mixed_staleness_streaming_fields_expire_and_batch_fields_stay,
+    mixed_staleness_a_stale_batch_makes_the_whole_entity_disappear,
+    concurrent_streaming_updates_never_leave_a_field_without_ttl,
+    concurrent_bulk_loads_and_streaming_updates_lose_no_field,
+    a_hundred_thousand_rows_load_in_chunks_and_count,
+);

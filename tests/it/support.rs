@@ -45,17 +45,9 @@ pub fn id(raw: &str) -> EntityId {
     EntityId::parse(raw).unwrap()
 }
 
+/// A store on the single test Redis under a prefix of its own.
 pub async fn store_with(test: &str, batch_ttl: u64, streaming_ttl: u64) -> FeatureStore {
-    FeatureStore::connect(
-        &redis_url(),
-        StoreConfig {
-            key_prefix: KeyPrefix::parse(&unique_prefix(test)).unwrap(),
-            batch_ttl_seconds: batch_ttl,
-            streaming_ttl_seconds: streaming_ttl,
-        },
-    )
-    .await
-    .expect("connect to the test Redis")
+    store_with_on(Target::Single, test, batch_ttl, streaming_ttl).await
 }
 
 /// Held for reading by cluster tests that count or reset exactly (a SCAN that walks the masters
@@ -84,10 +76,6 @@ pub async fn cluster_store(test: &str) -> FeatureStore {
     .expect("connect to the test cluster")
 }
 
-pub async fn store(test: &str) -> FeatureStore {
-    store_with(test, 86_400, 300).await
-}
-
 /// Polls `check` every 50 ms until it returns true; panics with `what` after `deadline`.
 pub async fn eventually<F, Fut>(deadline: Duration, what: &str, mut check: F)
 where
@@ -104,7 +92,120 @@ where
     }
 }
 
-/// A raw connection for checking what the store wrote, independent of the store's own reads.
+/// Where a test that runs on both kinds of Redis runs this time.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Target {
+    Single,
+    Cluster,
+}
+
+impl Target {
+    pub fn url(self) -> String {
+        match self {
+            Target::Single => redis_url(),
+            Target::Cluster => cluster_url(),
+        }
+    }
+}
+
+/// A store on `on` under a prefix of its own.
+pub async fn store_with_on(
+    on: Target,
+    test: &str,
+    batch_ttl: u64,
+    streaming_ttl: u64,
+) -> FeatureStore {
+    FeatureStore::connect(
+        &on.url(),
+        StoreConfig {
+            key_prefix: KeyPrefix::parse(&unique_prefix(test)).unwrap(),
+            batch_ttl_seconds: batch_ttl,
+            streaming_ttl_seconds: streaming_ttl,
+        },
+    )
+    .await
+    .expect("connect to the test Redis")
+}
+
+pub async fn store_on(on: Target, test: &str) -> FeatureStore {
+    store_with_on(on, test, 86_400, 300).await
+}
+
+/// A plain redis-rs connection to `on`, for checking what the store wrote: commands on one
+/// key, routed by the cluster client on a cluster.
+pub enum RawConn {
+    Single(redis::aio::MultiplexedConnection),
+    Cluster(redis::cluster_async::ClusterConnection),
+}
+
+impl redis::aio::ConnectionLike for RawConn {
+    fn req_packed_command<'a>(
+        &'a mut self,
+        cmd: &'a redis::Cmd,
+    ) -> redis::RedisFuture<'a, redis::Value> {
+        match self {
+            RawConn::Single(conn) => conn.req_packed_command(cmd),
+            RawConn::Cluster(conn) => conn.req_packed_command(cmd),
+        }
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        pipeline: &'a redis::Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> redis::RedisFuture<'a, Vec<redis::Value>> {
+        match self {
+            RawConn::Single(conn) => conn.req_packed_commands(pipeline, offset, count),
+            RawConn::Cluster(conn) => conn.req_packed_commands(pipeline, offset, count),
+        }
+    }
+
+    fn get_db(&self) -> i64 {
+        0
+    }
+}
+
+pub async fn raw_on(on: Target) -> RawConn {
+    match on {
+        Target::Single => RawConn::Single(raw().await),
+        Target::Cluster => {
+            let url = cluster_url();
+            let nodes = url.trim_start_matches("redis+cluster://");
+            let seeds = nodes.split(',').map(|node| format!("redis://{node}"));
+            let client = redis::cluster::ClusterClient::new(seeds.collect::<Vec<_>>()).unwrap();
+            RawConn::Cluster(client.get_async_connection().await.unwrap())
+        }
+    }
+}
+
+/// Each named test (an `async fn(Target)` of the calling module) as two tests: `single::name`
+/// on the single Redis and `cluster::name` on the cluster, the latter holding the cluster's
+/// topology still (the tests count and reset exactly).
+#[macro_export]
+macro_rules! on_single_and_cluster {
+    ($($test:ident),* $(,)?) => {
+        mod single {
+            $(
+                #[tokio::test]
+                async fn $test() {
+                    super::$test($crate::support::Target::Single).await
+                }
+            )*
+        }
+        mod cluster {
+            $(
+                #[tokio::test]
+                async fn $test() {
+                    let _stable = $crate::support::CLUSTER_TOPOLOGY.read().await;
+                    super::$test($crate::support::Target::Cluster).await
+                }
+            )*
+        }
+    };
+}
+
+/// A raw connection to the single test Redis, independent of the store's own reads.
 pub async fn raw() -> redis::aio::MultiplexedConnection {
     redis::Client::open(redis_url())
         .unwrap()
