@@ -2,7 +2,8 @@
 //! 1,000,000 stored entities.
 //!
 //! `scripts/bench.sh` starts a private Redis and two release servers on it: SMALL (database 0,
-//! 200 entities) and LARGE (database 1, which this bench fills with 1,000,000). The floor is
+//! 200 entities) and LARGE (database 1, which this bench fills with 1,000,000), and a private
+//! Redis Cluster (3 masters, 1 replica each) for the cluster rows. The floor is
 //! `redis-benchmark` on the same Redis and data; our paths are the store in-process and the HTTP
 //! API under `wrk`. Shared 2-core machines swing by a third from one run to the next, so every
 //! targeted row is measured in ROUNDS rounds, floor and path interleaved, and reports the median
@@ -369,6 +370,16 @@ where
     total as f64 / started.elapsed().as_secs_f64()
 }
 
+/// p50 in ms of a batch read of `ids` on `store`.
+async fn p50_batch(store: &FeatureStore, ids: &[EntityId]) -> f64 {
+    let runs = if ids.len() > 100 { 200 } else { 1_000 };
+    latency(runs / 10, runs, async |_| {
+        store.batch_read(ids, &BATCH_FIELDS).await.unwrap();
+    })
+    .await
+    .0
+}
+
 async fn connect(url: &str, prefix: &str) -> FeatureStore {
     FeatureStore::connect(
         url,
@@ -388,6 +399,7 @@ async fn main() {
     let small = env("SMALL_URL");
     let small_pid = env("SMALL_PID");
     let large = env("LARGE_URL");
+    let cluster_url = env("CLUSTER_URL");
     let store = Arc::new(connect(&redis_url, "bench:user:").await);
     store.reset().await.unwrap();
     store
@@ -451,6 +463,32 @@ async fn main() {
             1e6 / hset_rps
         ),
     ));
+    say("bulk load of 100,000 entities on the single Redis and on the cluster");
+    let single_bulk = connect(&redis_url, "bench:bulk:").await;
+    let cluster_bulk = connect(&cluster_url, "bench:bulk:").await;
+    let mut bulk_rounds = Rounds::new();
+    for _ in 0..3 {
+        let mut per_entity = Vec::new();
+        for store in [&cluster_bulk, &single_bulk] {
+            let started = Instant::now();
+            let written = store
+                .bulk_load(synthesize_users(100_000, 9), Some(600))
+                .await
+                .unwrap()
+                .written;
+            per_entity.push(started.elapsed().as_secs_f64() * 1e6 / written as f64);
+            store.reset().await.unwrap();
+        }
+        bulk_rounds.push(per_entity[0], per_entity[1]);
+    }
+    rows.push(bulk_rounds.row(
+        "cluster (3 masters) bulk load, 100,000 entities (µs per entity)",
+        "µs",
+        "the same load on the single Redis, same round",
+        Some(1.25),
+        "target: at least 80 % of the single node's throughput".into(),
+    ));
+
     say("waiting for the LARGE server's index to count them");
     let deadline = Instant::now() + Duration::from_secs(180);
     while entity_count(&large) != Some(LARGE) {
@@ -479,6 +517,15 @@ async fn main() {
     let (mut store_c32, mut http_read, mut http_c32, mut read_cpu) =
         (Rounds::new(), Rounds::new(), Rounds::new(), Rounds::new());
     let (mut batch_ids, mut batch_count, mut state) = (Rounds::new(), Rounds::new(), Rounds::new());
+    let (mut cluster_read, mut cluster_batch, mut cluster_batch_1000) =
+        (Rounds::new(), Rounds::new(), Rounds::new());
+    let cluster = connect(&cluster_url, "bench:user:").await;
+    cluster.reset().await.unwrap();
+    cluster
+        .bulk_load(synthesize_users(USERS, 42), Some(3600))
+        .await
+        .unwrap();
+    let ids_1000: Vec<EntityId> = (1..=USERS).map(user_id).collect();
     let mut notes = Vec::new();
     for round in 1..=ROUNDS {
         say(&format!(
@@ -522,6 +569,25 @@ async fn main() {
         })
         .await;
         reference_batch.push(p50, per_100_ms);
+        let (single_read, _) = latency(500, 5_000, async |i| {
+            store.read(&user_id(i as u64 % USERS + 1), &READ_FIELDS).await.unwrap();
+        })
+        .await;
+        let (on_cluster, _) = latency(500, 5_000, async |i| {
+            cluster.read(&user_id(i as u64 % USERS + 1), &READ_FIELDS).await.unwrap();
+        })
+        .await;
+        cluster_read.push(on_cluster, single_read);
+        let (on_cluster, _) = latency(100, 1_000, async |_| {
+            cluster.batch_read(&ids, &BATCH_FIELDS).await.unwrap();
+        })
+        .await;
+        cluster_batch.push(on_cluster, p50_batch(&store, &ids).await);
+        let (on_cluster, _) = latency(20, 200, async |_| {
+            cluster.batch_read(&ids_1000, &BATCH_FIELDS).await.unwrap();
+        })
+        .await;
+        cluster_batch_1000.push(on_cluster, p50_batch(&store, &ids_1000).await);
 
         let read = wrk(
             &format!("{small}/api/read"),
@@ -648,6 +714,30 @@ async fn main() {
         Some(2.0),
         String::new(),
     ));
+
+    let same_round = "the same call on the single Redis, same round";
+    rows.push(cluster_read.row(
+        "cluster (3 masters) store read, 5 fields, 1 caller (p50 ms)",
+        "ms",
+        same_round,
+        None,
+        String::new(),
+    ));
+    rows.push(cluster_batch.row(
+        "cluster (3 masters) store batch read, 100 ids × 6 fields (p50 ms)",
+        "ms",
+        same_round,
+        Some(1.2),
+        "one pipeline per master, in parallel".into(),
+    ));
+    rows.push(cluster_batch_1000.row(
+        "cluster (3 masters) store batch read, 1,000 ids × 6 fields (p50 ms)",
+        "ms",
+        same_round,
+        Some(1.2),
+        "one pipeline per master and chunk of 500, in parallel".into(),
+    ));
+    cluster.reset().await.unwrap();
 
     say("store: streaming updates of 5 fields, 32 concurrent writers");
     let hsetex = [

@@ -26,10 +26,18 @@ cargo leptos build --release
 start_private_app target/release/feature-store --key-prefix "e2e:user:" \
   --streaming-ttl-seconds 3 --tick-seconds 1 --users-per-tick 200
 
+E2E_APP_PORT=$APP_PORT E2E_APP_LOG=$APP_LOG
+# The same app on the cluster, for the one story that runs there.
+start_private_app target/release/feature-store --redis-url "$REDIS_CLUSTER_URL" \
+  --key-prefix "e2e:cluster:" --no-worker
+CLUSTER_APP_PORT=$APP_PORT
+
 say "end-to-end tests (Playwright, headless Chromium)"
 status=0
-(cd end2end && BASE_URL="http://127.0.0.1:$APP_PORT" npx playwright test) || status=$?
+(cd end2end && BASE_URL="http://127.0.0.1:$E2E_APP_PORT" \
+  CLUSTER_BASE_URL="http://127.0.0.1:$CLUSTER_APP_PORT" npx playwright test) || status=$?
 if (( status != 0 )); then
-  say "server log:"; tail -n 50 "$APP_LOG" >&2
+  say "server log:"; tail -n 50 "$E2E_APP_LOG" >&2
+  say "cluster server log:"; tail -n 20 "$APP_LOG" >&2
 fi
 exit "$status"

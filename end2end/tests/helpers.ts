@@ -20,3 +20,7 @@ export async function freshStore(request: APIRequestContext) {
 
 export const BATCH_FIELDS = ["risk_segment", "tx_count_7d", "avg_amount_30d"];
 export const STREAMING_FIELDS = ["tx_count_5m", "failed_logins_15m"];
+
+/** The row of `field` in the table with test id `table`. */
+export const row = (page: Page, table: string, field: string) =>
+  page.getByTestId(table).locator(`tr[data-field="${field}"]`);

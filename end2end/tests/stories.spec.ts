@@ -1,12 +1,9 @@
-import { test, expect, Page } from "@playwright/test";
-import { BATCH_FIELDS, STREAMING_FIELDS, freshStore, openApp } from "./helpers";
+import { test, expect } from "@playwright/test";
+import { BATCH_FIELDS, STREAMING_FIELDS, freshStore, openApp, row } from "./helpers";
 
 test.beforeEach(async ({ request }) => {
   await freshStore(request);
 });
-
-const row = (page: Page, table: string, field: string) =>
-  page.getByTestId(table).locator(`tr[data-field="${field}"]`);
 
 test("the page loads, hydrates and shows 200 users", async ({ page }, testInfo) => {
   await openApp(page);
