@@ -570,11 +570,17 @@ async fn main() {
         .await;
         reference_batch.push(p50, per_100_ms);
         let (single_read, _) = latency(500, 5_000, async |i| {
-            store.read(&user_id(i as u64 % USERS + 1), &READ_FIELDS).await.unwrap();
+            store
+                .read(&user_id(i as u64 % USERS + 1), &READ_FIELDS)
+                .await
+                .unwrap();
         })
         .await;
         let (on_cluster, _) = latency(500, 5_000, async |i| {
-            cluster.read(&user_id(i as u64 % USERS + 1), &READ_FIELDS).await.unwrap();
+            cluster
+                .read(&user_id(i as u64 % USERS + 1), &READ_FIELDS)
+                .await
+                .unwrap();
         })
         .await;
         cluster_read.push(on_cluster, single_read);

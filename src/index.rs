@@ -5,7 +5,7 @@
 //! which says how old it is.
 
 use std::cmp::Ordering;
-use std::collections::BinaryHeap;
+use std::collections::{BTreeMap, BinaryHeap};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::SeqCst};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant, SystemTime};
@@ -39,6 +39,8 @@ pub struct Snapshot {
     pub ids: Vec<EntityId>,
     /// A uniform sample of every id seen, at most `SAMPLE_SIZE`.
     pub sample: Vec<EntityId>,
+    /// Entities on each master of a cluster, by `host:port`; empty on a single Redis.
+    pub per_master: BTreeMap<String, u64>,
     /// When the pass finished; `None` before the first one.
     pub as_of: Option<SystemTime>,
 }
@@ -134,8 +136,12 @@ impl Shared {
         let mut count = 0_u64;
         let mut first = BinaryHeap::with_capacity(ID_LIST_LIMIT + 1);
         let mut sample = Vec::with_capacity(SAMPLE_SIZE);
+        let mut per_master = BTreeMap::new();
         let mut scan = self.store.scan_entities();
         while let Some(ids) = scan.next_batch().await? {
+            if let Some(master) = scan.master() {
+                *per_master.entry(master.to_owned()).or_insert(0) += ids.len() as u64;
+            }
             for id in ids {
                 // Reservoir sampling (Algorithm R): every id ends up in the sample with equal odds.
                 if sample.len() < SAMPLE_SIZE {
@@ -157,6 +163,7 @@ impl Shared {
             count,
             ids: first.into_sorted_vec().into_iter().map(|id| id.0).collect(),
             sample,
+            per_master,
             as_of: Some(SystemTime::now()),
         })
     }

@@ -161,9 +161,18 @@ pub struct StoreState {
     pub entity_count_as_of: Option<u64>,
     /// How long ago that was when this answer was made, in milliseconds.
     pub entity_count_age_ms: Option<u64>,
+    /// On a cluster, the same count per master (`host:port`); empty on a single Redis.
+    pub entities_per_master: Vec<MasterCount>,
     pub entity_ids: Vec<String>,
     pub store: StoreStats,
     pub worker: WorkerStats,
+}
+
+/// Entities on one master of a cluster.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MasterCount {
+    pub master: String,
+    pub entities: u64,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -12,6 +12,11 @@ test("on Redis Cluster the page says so, counts every master's entities, reads a
   await openApp(page);
   await expect(page.getByTestId("redis-mode")).toContainText("cluster (3 masters");
   await expect(page.getByTestId("entity-count")).toHaveText("200");
+  // One count per master, adding up to the total.
+  const perMaster = await page.getByTestId("state-mode").innerText();
+  const counts = [...perMaster.matchAll(/:\d+ (\d+)/g)].map((m) => Number(m[1]));
+  expect(counts).toHaveLength(3);
+  expect(counts.reduce((a, b) => a + b, 0)).toBe(200);
 
   // The cluster's server runs without the worker: the three batch fields of the default read
   // are there, the two streaming ones are not.

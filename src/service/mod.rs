@@ -12,7 +12,7 @@ use crate::domain::{EntityId, FeatureName};
 use crate::index::EntityIndex;
 use crate::model::{
     BatchFailure, BatchResult, BatchSample, BulkLoaded, FeatureValue, Health, Inspection,
-    ReadResult, ResetDone, StoreState, Ttl, WorkerToggled,
+    MasterCount, ReadResult, ResetDone, StoreState, Ttl, WorkerToggled,
 };
 use crate::schema::{self, FEATURES};
 use crate::store::{FeatureStore, RedisMode, StoreError, WrongType};
@@ -130,6 +130,14 @@ impl Service {
             entity_count: index.count,
             entity_count_as_of: as_of.map(|(unix_ms, _)| unix_ms),
             entity_count_age_ms: as_of.map(|(_, age_ms)| age_ms),
+            entities_per_master: index
+                .per_master
+                .iter()
+                .map(|(master, &entities)| MasterCount {
+                    master: master.clone(),
+                    entities,
+                })
+                .collect(),
             entity_ids: index
                 .ids
                 .iter()

@@ -547,6 +547,7 @@ impl RedisLink {
             pattern,
             nodes,
             cursor: 0,
+            last_master: None,
         }
     }
 
@@ -597,6 +598,8 @@ pub(crate) struct KeyScan<'a> {
     /// The nodes still to walk, the current one first; empty when the scan is complete.
     nodes: Vec<Option<Node>>,
     cursor: u64,
+    /// The master the last batch came from, on a cluster.
+    last_master: Option<String>,
 }
 
 impl KeyScan<'_> {
@@ -613,6 +616,7 @@ impl KeyScan<'_> {
                 .arg("TYPE")
                 .arg("hash");
             let (next, keys) = self.link.scan_step(node.as_ref(), scan).await?;
+            self.last_master = node.as_ref().map(ToString::to_string);
             if next == 0 {
                 self.nodes.remove(0);
             }
@@ -622,6 +626,11 @@ impl KeyScan<'_> {
             }
         }
         Ok(None)
+    }
+
+    /// The master (`host:port`) the last batch came from; `None` on a single Redis.
+    pub(crate) fn master(&self) -> Option<&str> {
+        self.last_master.as_deref()
     }
 }
 

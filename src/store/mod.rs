@@ -515,6 +515,11 @@ impl EntityScan<'_> {
         }
         Ok(None)
     }
+
+    /// The master (`host:port`) the last batch came from; `None` on a single Redis.
+    pub fn master(&self) -> Option<&str> {
+        self.scan.master()
+    }
 }
 
 /// Some servers answer HTTL on a missing key with nil rather than one -2 per field.

@@ -26,6 +26,15 @@ pub fn StatePanel(latest: Signal<Option<StoreState>>) -> impl IntoView {
                     Some(age) => format!("{:.1} s ago", age as f64 / 1000.0),
                     None => "not yet".into(),
                 })}</dd>
+                <dt>"Mode"</dt>
+                <dd data-testid="state-mode">{fact(|s| if s.entities_per_master.is_empty() {
+                    s.redis_mode.clone()
+                } else {
+                    let masters: Vec<String> = s.entities_per_master.iter()
+                        .map(|m| format!("{} {}", m.master, m.entities))
+                        .collect();
+                    format!("{}: {}", s.redis_mode, masters.join(" · "))
+                })}</dd>
                 <dt>"Key prefix"</dt>
                 <dd><code>{fact(|s| s.key_prefix.clone())}</code></dd>
                 <dt>"Batch TTL (key)"</dt>

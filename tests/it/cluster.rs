@@ -106,6 +106,15 @@ async fn the_server_runs_on_the_cluster_and_says_so() {
     assert_eq!(health["redis_mode"], "cluster");
     assert_eq!(health["masters"].as_array().unwrap().len(), 3);
     assert_eq!(server.entity_count().await, 20);
+    let (_, body) = server.request("GET", "/api/state", &[], b"").await;
+    let state: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let per_master = state["entities_per_master"].as_array().unwrap();
+    assert_eq!(per_master.len(), 3, "{body}");
+    let total: u64 = per_master
+        .iter()
+        .map(|m| m["entities"].as_u64().unwrap())
+        .sum();
+    assert_eq!(total, 20, "{body}");
     let body = serde_json::json!({"ids": ["u0003", "u0001", "ghost"]}).to_string();
     let (status, answer) = server.post_json("/api/batch-read", &body).await;
     assert_eq!(status, 200, "{answer}");
