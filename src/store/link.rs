@@ -432,6 +432,14 @@ impl RedisLink {
         self.version
     }
 
+    /// How many servers share the keys: 1, or a cluster's masters.
+    pub(crate) fn masters(&self) -> usize {
+        match &self.conn {
+            Conn::Single(_) => 1,
+            Conn::Cluster(cluster) => cluster.slots().masters.len().max(1),
+        }
+    }
+
     pub(crate) fn mode(&self) -> RedisMode {
         match &self.conn {
             Conn::Single(_) => RedisMode::Single,

@@ -214,10 +214,12 @@ impl FeatureStore {
         // fails the load with NOSCRIPT, and the next load loads it again.
         self.link.load_script(BATCH_WRITE_LUA).await?;
         let hash = self.batch_script.get_hash();
+        // A chunk per server: on a cluster each master still gets about CHUNK rows per round trip.
+        let chunk_rows = CHUNK * self.link.masters();
         let chunks = std::iter::from_fn(|| {
             let chunk: Vec<(String, redis::Cmd)> = rows
                 .by_ref()
-                .take(CHUNK)
+                .take(chunk_rows)
                 .map(|row| {
                     let key = self.key(&row.id);
                     let mut write = cmd("EVALSHA");
