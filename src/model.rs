@@ -164,6 +164,9 @@ pub struct StoreState {
     /// On a cluster, the same count per master (`host:port`); empty on a single Redis.
     pub entities_per_master: Vec<MasterCount>,
     pub entity_ids: Vec<String>,
+    /// When this answer was made, by the server's clock, in Unix milliseconds: the base for
+    /// the ages of the times below.
+    pub as_of_unix_ms: u64,
     pub store: StoreStats,
     pub worker: WorkerStats,
 }

@@ -147,3 +147,20 @@ test("the layout fits a 390 px phone screen", async ({ page }) => {
   expect(overflow).toBeLessThanOrEqual(390);
   await expect(page.getByRole("button", { name: "Pipeline HMGET" })).toBeVisible();
 });
+
+test("the freshness panel draws the worker's age climbing after Pause and falling after Resume", async ({
+  page,
+}) => {
+  await openApp(page);
+  const age = async () => parseFloat(await page.getByTestId("worker-age").innerText());
+  await expect.poll(age, { timeout: 10_000 }).toBeLessThan(1.5);
+  await expect(page.getByTestId("worker-line")).toHaveAttribute("points", /\d/);
+
+  await page.getByTestId("worker-toggle").click();
+  await expect(page.getByTestId("worker-badge")).toHaveText("paused");
+  await expect.poll(age, { timeout: 10_000 }).toBeGreaterThan(3);
+
+  await page.getByTestId("worker-toggle").click();
+  await expect(page.getByTestId("worker-badge")).toHaveText("running");
+  await expect.poll(age, { timeout: 10_000 }).toBeLessThan(1.5);
+});

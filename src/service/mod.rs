@@ -144,6 +144,7 @@ impl Service {
                 .take(STATE_ID_LIMIT)
                 .map(ToString::to_string)
                 .collect(),
+            as_of_unix_ms: crate::store::unix_ms_now(),
             store: self.store.stats(),
             worker: self.worker.stats(),
         }

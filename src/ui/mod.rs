@@ -3,6 +3,7 @@
 //! is in `widgets`.
 
 mod batch;
+mod freshness;
 mod health;
 mod inspect;
 mod materialize;
@@ -117,6 +118,7 @@ pub fn App() -> impl IntoView {
                 <state::StatePanel latest/>
                 <materialize::MaterializePanel/>
                 <worker::WorkerPanel latest/>
+                <freshness::FreshnessPanel latest/>
                 <read::ReadPanel latest/>
                 <batch::BatchPanel/>
                 <inspect::InspectPanel latest/>
