@@ -70,7 +70,10 @@ pub fn FreshnessPanel(latest: Signal<Option<StoreState>>) -> impl IntoView {
             return;
         };
         history.update(|history| {
-            if history.back().is_some_and(|last| last.as_of_unix_ms == sample.as_of_unix_ms) {
+            if history
+                .back()
+                .is_some_and(|last| last.as_of_unix_ms == sample.as_of_unix_ms)
+            {
                 return;
             }
             if history.len() == WINDOW {

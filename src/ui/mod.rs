@@ -19,6 +19,7 @@ use leptos_meta::{provide_meta_context, Link, MetaTags, Stylesheet, Title};
 
 use crate::api::error::ApiError;
 use crate::api::get_state;
+use crate::model::StoreState;
 
 /// The HTML document around the app, rendered on the server only.
 pub fn shell(options: LeptosOptions) -> impl IntoView {
@@ -96,7 +97,17 @@ pub fn App() -> impl IntoView {
             shared.report("Store state", &result);
         }
     });
-    let latest = Signal::derive(move || state.get().and_then(Result::ok));
+    // While a poll fails (Redis down), panels keep the last state they saw, marked stale, instead
+    // of turning blank or flipping the worker's button to "Start".
+    let last_known = StoredValue::new(None::<StoreState>);
+    let latest = Signal::derive(move || match state.get() {
+        Some(Ok(fresh)) => {
+            last_known.set_value(Some(fresh.clone()));
+            Some(fresh)
+        }
+        _ => last_known.get_value(),
+    });
+    let stale = Signal::derive(move || state.with(|result| matches!(result, Some(Err(_)))));
 
     view! {
         <Stylesheet id="leptos" href="/pkg/feature-store.css"/>
@@ -115,7 +126,7 @@ pub fn App() -> impl IntoView {
         <Transition fallback=|| view! { <p class="result">"Loading the store…"</p> }>
             <main class="grid">
                 <health::HealthPanel/>
-                <state::StatePanel latest/>
+                <state::StatePanel latest stale/>
                 <materialize::MaterializePanel/>
                 <worker::WorkerPanel latest/>
                 <freshness::FreshnessPanel latest/>

@@ -7,7 +7,7 @@ use crate::limits::SCAN_COUNT;
 use crate::model::StoreState;
 
 #[component]
-pub fn StatePanel(latest: Signal<Option<StoreState>>) -> impl IntoView {
+pub fn StatePanel(latest: Signal<Option<StoreState>>, stale: Signal<bool>) -> impl IntoView {
     let fact = move |f: fn(&StoreState) -> String| {
         move || latest.with(|s| s.as_ref().map(f).unwrap_or_else(|| "…".into()))
     };
@@ -22,10 +22,14 @@ pub fn StatePanel(latest: Signal<Option<StoreState>>) -> impl IntoView {
                 <dt>"Entities (≈, last index pass)"</dt>
                 <dd data-testid="entity-count" class="big">{fact(|s| s.entity_count.to_string())}</dd>
                 <dt>"Counted"</dt>
-                <dd data-testid="entity-count-age">{fact(|s| match s.entity_count_age_ms {
-                    Some(age) => format!("{:.1} s ago", age as f64 / 1000.0),
-                    None => "not yet".into(),
-                })}</dd>
+                <dd data-testid="entity-count-age" class:error=stale>{move || if stale.get() {
+                    "unavailable: Redis does not answer; the figures are the last ones seen".to_owned()
+                } else {
+                    fact(|s| match s.entity_count_age_ms {
+                        Some(age) => format!("{:.1} s ago", age as f64 / 1000.0),
+                        None => "not yet".into(),
+                    })()
+                }}</dd>
                 <dt>"Mode"</dt>
                 <dd data-testid="state-mode">{fact(|s| if s.entities_per_master.is_empty() {
                     s.redis_mode.clone()
