@@ -187,6 +187,20 @@ pub struct BulkLoaded {
     pub elapsed_ms: f64,
 }
 
+/// What a caller asks of the worker. Each says the outcome it wants, so a request sent from a
+/// stale page can never do the opposite: `pause` never starts the worker, `start` and `resume`
+/// never pause it, and asking for the state it is already in changes nothing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WorkerAction {
+    /// Stopped → running; a paused worker resumes.
+    Start,
+    /// Running → paused; the task stays, no tick writes.
+    Pause,
+    /// Paused → running; a stopped worker starts.
+    Resume,
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WorkerToggled {
     pub running: bool,

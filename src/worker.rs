@@ -126,17 +126,13 @@ impl StreamingWorker {
         drop(self.shared.tick_gate.lock().await);
     }
 
-    /// Stopped → start, running → pause, paused → resume.
-    pub fn toggle(&self) -> WorkerStats {
-        let stats = self.stats();
-        if !stats.running {
-            self.start();
-        } else if stats.paused {
+    /// Makes the worker write: starts it if stopped, resumes it if paused, else nothing.
+    pub fn run(&self) {
+        if self.stats().running {
             self.resume();
         } else {
-            self.pause();
+            self.start();
         }
-        self.stats()
     }
 
     pub fn stats(&self) -> WorkerStats {

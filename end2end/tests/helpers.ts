@@ -13,8 +13,8 @@ export async function freshStore(request: APIRequestContext) {
   expect(loaded.ok()).toBe(true);
   const state = await (await request.get("/api/state")).json();
   if (!state.worker.running || state.worker.paused) {
-    const toggled = await (await request.post("/api/worker/toggle")).json();
-    expect(toggled).toEqual({ running: true, paused: false });
+    const switched = await (await request.post("/api/worker", { data: { action: "start" } })).json();
+    expect(switched).toEqual({ running: true, paused: false });
   }
 }
 

@@ -16,7 +16,8 @@ use leptos::prelude::*;
 use leptos::server_fn::codec::{GetUrl, PostUrl};
 
 use crate::model::{
-    BatchResult, BulkLoaded, Health, Inspection, ReadResult, ResetDone, StoreState, WorkerToggled,
+    BatchResult, BulkLoaded, Health, Inspection, ReadResult, ResetDone, StoreState, WorkerAction,
+    WorkerToggled,
 };
 use codec::StrictJson;
 use error::ApiError;
@@ -42,10 +43,11 @@ pub async fn bulk_load(count: i64, ttl_seconds: i64) -> Result<BulkLoaded, ApiEr
     Ok(ssr::service()?.bulk_load(count, ttl_seconds).await?)
 }
 
-/// Stopped → start, running → pause, paused → resume.
-#[server(prefix = "/api", endpoint = "worker/toggle", input = PostUrl)]
-pub async fn toggle_worker() -> Result<WorkerToggled, ApiError> {
-    Ok(ssr::service()?.toggle_worker().await)
+/// `{"action": "start" | "pause" | "resume"}`: each names the outcome it wants, so a stale page
+/// can never invert it; asking for the state the worker is in changes nothing.
+#[server(prefix = "/api", endpoint = "worker", input = StrictJson)]
+pub async fn switch_worker(action: WorkerAction) -> Result<WorkerToggled, ApiError> {
+    Ok(ssr::service()?.switch_worker(action).await)
 }
 
 /// The inference read: one HMGET of `fields`, pipelined with their TTLs for display.

@@ -12,7 +12,7 @@ use crate::domain::{EntityId, FeatureName};
 use crate::index::EntityIndex;
 use crate::model::{
     BatchFailure, BatchResult, BatchSample, BulkLoaded, FeatureValue, Health, Inspection,
-    MasterCount, ReadResult, ResetDone, StoreState, Ttl, WorkerToggled,
+    MasterCount, ReadResult, ResetDone, StoreState, Ttl, WorkerAction, WorkerToggled,
 };
 use crate::schema::{self, FEATURES};
 use crate::store::{FeatureStore, RedisMode, StoreError, WrongType};
@@ -172,10 +172,14 @@ impl Service {
         })
     }
 
-    /// Stopped → start, running → pause, paused → resume.
-    pub async fn toggle_worker(&self) -> WorkerToggled {
+    /// Does what `action` asks of the worker, idempotently, and says where it stands.
+    pub async fn switch_worker(&self, action: WorkerAction) -> WorkerToggled {
         let _admin = self.admin.lock().await;
-        let stats = self.worker.toggle();
+        match action {
+            WorkerAction::Start | WorkerAction::Resume => self.worker.run(),
+            WorkerAction::Pause => self.worker.pause(),
+        }
+        let stats = self.worker.stats();
         WorkerToggled {
             running: stats.running,
             paused: stats.paused,

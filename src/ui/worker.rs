@@ -4,25 +4,31 @@ use leptos::prelude::*;
 
 use super::widgets::Panel;
 use super::Shared;
-use crate::api::ToggleWorker;
-use crate::model::StoreState;
+use crate::api::SwitchWorker;
+use crate::model::{StoreState, WorkerAction};
 
 #[component]
 pub fn WorkerPanel(latest: Signal<Option<StoreState>>) -> impl IntoView {
     let shared = expect_context::<Shared>();
-    let toggle = ServerAction::<ToggleWorker>::new();
+    let switch = ServerAction::<SwitchWorker>::new();
     Effect::new(move |_| {
-        if let Some(result) = toggle.value().get() {
+        if let Some(result) = switch.value().get() {
             shared.report("Streaming worker", &result);
             shared.changed.update(|n| *n += 1);
         }
     });
     let worker = move || latest.with(|s| s.as_ref().map(|s| s.worker.clone()));
     let label = move || worker().map_or("…", |w| w.label());
-    let button = move || match worker() {
-        Some(w) if w.running && !w.paused => "Pause",
-        Some(w) if w.running => "Resume",
-        _ => "Start",
+    // The button names what it asks for, from the worker's last known state.
+    let action = move || match worker() {
+        Some(w) if w.running && !w.paused => WorkerAction::Pause,
+        Some(w) if w.running => WorkerAction::Resume,
+        _ => WorkerAction::Start,
+    };
+    let button = move || match action() {
+        WorkerAction::Start => "Start",
+        WorkerAction::Pause => "Pause",
+        WorkerAction::Resume => "Resume",
     };
     // The write command is the one this server picked for its Redis version.
     let commands = Signal::derive(move || {
@@ -54,8 +60,8 @@ pub fn WorkerPanel(latest: Signal<Option<StoreState>>) -> impl IntoView {
             </dl>
             <button
                 data-testid="worker-toggle"
-                on:click=move |_| { toggle.dispatch(ToggleWorker {}); }
-                disabled=move || toggle.pending().get()
+                on:click=move |_| { switch.dispatch(SwitchWorker { action: action() }); }
+                disabled=move || switch.pending().get()
             >{button}</button>
         </Panel>
     }

@@ -17,7 +17,7 @@ async fn another_site_cannot_reset_or_load_the_store() {
     let (status, _) = server
         .request(
             "POST",
-            "/api/worker/toggle",
+            "/api/worker",
             &[("origin", "http://localhost:1")],
             b"",
         )

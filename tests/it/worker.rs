@@ -67,27 +67,38 @@ async fn the_worker_writes_all_five_streaming_features_with_their_ttl() {
 }
 
 #[tokio::test]
-async fn lifecycle_toggle_pause_resume_and_a_double_stop() {
+async fn lifecycle_run_pause_resume_and_a_double_stop() {
     let store = loaded_store("worker-lifecycle", 5).await;
     let worker = StreamingWorker::new(Arc::clone(&store), index_of(&store).await, fast(2));
     assert!(!worker.stats().running);
 
-    let started = worker.toggle();
+    worker.run();
+    let started = worker.stats();
     assert!(started.running && !started.paused);
     eventually(Duration::from_secs(10), "ticks", || async {
         worker.stats().tick_count >= 2
     })
     .await;
 
-    let paused = worker.toggle();
-    assert!(paused.running && paused.paused);
+    worker.pause();
+    worker.pause();
+    let paused = worker.stats();
+    assert!(
+        paused.running && paused.paused,
+        "pausing twice stays paused"
+    );
     worker.wait_for_idle().await;
     let frozen = worker.stats().writes_count;
     tokio::time::sleep(Duration::from_millis(150)).await; // several ticks' worth
     assert_eq!(worker.stats().writes_count, frozen, "a paused worker wrote");
 
-    let resumed = worker.toggle();
-    assert!(resumed.running && !resumed.paused);
+    worker.run();
+    worker.run();
+    let resumed = worker.stats();
+    assert!(
+        resumed.running && !resumed.paused,
+        "running twice stays running"
+    );
     eventually(Duration::from_secs(10), "writes after resume", || async {
         worker.stats().writes_count > frozen
     })
