@@ -34,6 +34,10 @@ pub struct WorkerStats {
     pub skipped_count: u64,
     pub error_count: u64,
     pub last_error: Option<String>,
+    /// When the last error happened, in Unix milliseconds.
+    pub last_error_unix_ms: Option<u64>,
+    /// Entities written since the last error: more than 0 means the worker has recovered.
+    pub writes_since_last_error: u64,
     /// When the worker last wrote an entity, in Unix milliseconds.
     pub last_write_unix_ms: Option<u64>,
 }

@@ -64,7 +64,8 @@ struct Shared {
     /// that is not an entity.
     skipped_count: AtomicU64,
     error_count: AtomicU64,
-    last_error: StdMutex<Option<String>>,
+    /// The last failure, when it happened (Unix ms) and the writes counted by then.
+    last_error: StdMutex<Option<(String, u64, u64)>>,
     /// Unix milliseconds of the last write; 0 for never.
     last_write_unix_ms: AtomicU64,
 }
@@ -138,6 +139,7 @@ impl StreamingWorker {
     pub fn stats(&self) -> WorkerStats {
         let running = self.running.lock().expect("worker lock").is_some();
         let shared = &self.shared;
+        let last_error = shared.last_error.lock().expect("error lock").clone();
         WorkerStats {
             running,
             paused: running && shared.paused.load(SeqCst),
@@ -145,7 +147,11 @@ impl StreamingWorker {
             writes_count: shared.writes_count.load(SeqCst),
             skipped_count: shared.skipped_count.load(SeqCst),
             error_count: shared.error_count.load(SeqCst),
-            last_error: shared.last_error.lock().expect("error lock").clone(),
+            last_error: last_error.as_ref().map(|(message, _, _)| message.clone()),
+            last_error_unix_ms: last_error.as_ref().map(|&(_, at, _)| at),
+            writes_since_last_error: last_error.as_ref().map_or(0, |&(_, _, writes_then)| {
+                shared.writes_count.load(SeqCst).saturating_sub(writes_then)
+            }),
             last_write_unix_ms: Some(shared.last_write_unix_ms.load(SeqCst)).filter(|&ms| ms > 0),
         }
     }
@@ -194,7 +200,8 @@ impl Shared {
             // A failing tick is counted and reported; the worker itself carries on.
             tracing::warn!("streaming tick failed: {e}");
             self.error_count.fetch_add(1, SeqCst);
-            *self.last_error.lock().expect("error lock") = Some(e);
+            let writes_then = self.writes_count.load(SeqCst);
+            *self.last_error.lock().expect("error lock") = Some((e, unix_ms_now(), writes_then));
         }
     }
 

@@ -121,9 +121,18 @@ test("reset asks for confirmation, and only then empties the store", async ({ pa
     expect(dialog.type()).toBe("confirm");
     dialog.accept();
   });
+  await page.getByRole("button", { name: "Read", exact: true }).click();
+  await expect(page.getByTestId("read-table")).toBeVisible();
+  await page.getByRole("button", { name: "Inspect", exact: true }).click();
+  await expect(page.getByTestId("inspect-table")).toBeVisible();
   await page.getByRole("button", { name: "Reset store" }).click();
   await expect(page.getByTestId("bulk-result")).toContainText("Reset deleted");
   await expect(page.getByTestId("entity-count")).toHaveText("0");
+  // What was read before the reset is gone, and nothing can be read without a user.
+  await expect(page.getByTestId("read-table")).toHaveCount(0);
+  await expect(page.getByTestId("inspect-table")).toHaveCount(0);
+  await expect(page.getByRole("button", { name: "Read", exact: true })).toBeDisabled();
+  await expect(page.getByRole("button", { name: "Inspect", exact: true })).toBeDisabled();
 });
 
 test("bad input shows an error banner and changes nothing", async ({ page }) => {

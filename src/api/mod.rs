@@ -22,10 +22,11 @@ use crate::model::{
 use codec::StrictJson;
 use error::ApiError;
 
-/// The Redis version and key prefix: proves SSR, hydration, server functions and Redis work.
+/// The Redis version, mode and key prefix, after a PING: proves SSR, hydration, server
+/// functions and Redis work now, not only at startup.
 #[server(prefix = "/api", endpoint = "health", input = GetUrl)]
 pub async fn get_health() -> Result<Health, ApiError> {
-    Ok(ssr::service()?.health())
+    Ok(ssr::service()?.ready().await?)
 }
 
 /// Store configuration, the index's entity count and first ids, store and worker counters.

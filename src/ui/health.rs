@@ -10,7 +10,7 @@ pub fn HealthPanel() -> impl IntoView {
     let recheck = Action::new(|_: &()| get_health());
     let health = Resource::new(move || recheck.version().get(), |_| get_health());
     view! {
-        <Panel id="health" title="Redis" commands="INFO server, once at startup; this panel asks the server again.">
+        <Panel id="health" title="Redis" commands="PING on every check (Re-check asks Redis now); the version comes from INFO server at startup, of every node on a cluster.">
             <Transition fallback=|| view! { <p>"Checking Redis…"</p> }>
                 {move || health.get().map(|result| match result {
                     Ok(h) => view! {

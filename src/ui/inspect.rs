@@ -2,7 +2,7 @@
 
 use leptos::prelude::*;
 
-use super::widgets::{countdown, FeatureTable, Panel, UserPicker};
+use super::widgets::{cleared_on_reset, countdown, FeatureTable, Panel, UserPicker};
 use super::Shared;
 use crate::api::Inspect;
 use crate::model::{Inspection, StoreState};
@@ -17,6 +17,7 @@ pub fn InspectPanel(latest: Signal<Option<StoreState>>) -> impl IntoView {
             shared.report("Inspect", &result);
         }
     });
+    cleared_on_reset(inspect);
     let (elapsed, run_inspect) = countdown(inspect, |i: &Inspection| {
         i.fields.iter().map(|f| f.ttl_seconds).collect()
     });
@@ -26,7 +27,7 @@ pub fn InspectPanel(latest: Signal<Option<StoreState>>) -> impl IntoView {
                 <UserPicker id="inspect-user" user latest/>
             </div>
             <button on:click=move |_| run_inspect(Inspect { user: user.get_untracked() })
-                disabled=move || inspect.pending().get()>"Inspect"</button>
+                disabled=move || inspect.pending().get() || user.with(String::is_empty)>"Inspect"</button>
             {move || inspect.value().get().and_then(Result::ok).map(|i| {
                 let key_ttl = i.key_ttl_seconds;
                 let (user, exists) = (i.user.clone(), i.exists);

@@ -24,6 +24,9 @@ pub fn MaterializePanel() -> impl IntoView {
         if let Some(result) = reset.value().get() {
             shared.report("Reset", &result);
             shared.changed.update(|n| *n += 1);
+            if result.is_ok() {
+                shared.resets.update(|n| *n += 1);
+            }
         }
     });
     let load = move |_| {

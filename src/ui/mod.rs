@@ -50,6 +50,8 @@ struct Shared {
     banner: RwSignal<Option<(&'static str, String)>>,
     /// Bumped by any panel that changed the store.
     changed: RwSignal<u64>,
+    /// Bumped by each reset that deleted the store: results read before it are gone.
+    resets: RwSignal<u64>,
 }
 
 impl Shared {
@@ -76,6 +78,7 @@ pub fn App() -> impl IntoView {
         clock: RwSignal::new(0),
         banner: RwSignal::new(None),
         changed: RwSignal::new(0),
+        resets: RwSignal::new(0),
     };
     provide_context(shared);
     // Effects run only in the browser: start the clock, and mark the page as hydrated.

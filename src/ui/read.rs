@@ -2,7 +2,7 @@
 
 use leptos::prelude::*;
 
-use super::widgets::{countdown, FeatureTable, Panel, UserPicker};
+use super::widgets::{cleared_on_reset, countdown, FeatureTable, Panel, UserPicker};
 use super::Shared;
 use crate::api::ReadFeatures;
 use crate::model::{ReadResult, StoreState};
@@ -19,6 +19,7 @@ pub fn ReadPanel(latest: Signal<Option<StoreState>>) -> impl IntoView {
             shared.report("Inference read", &result);
         }
     });
+    cleared_on_reset(read);
     let (elapsed, run_read) = countdown(read, |r: &ReadResult| {
         r.fields.iter().map(|f| f.ttl_seconds).collect()
     });
@@ -75,7 +76,8 @@ pub fn ReadPanel(latest: Signal<Option<StoreState>>) -> impl IntoView {
                 <legend><span class="badge streaming">"streaming"</span>" features"</legend>
                 {checkboxes(FeatureKind::Streaming)}
             </fieldset>
-            <button on:click=submit disabled=move || read.pending().get()>"Read"</button>
+            <button on:click=submit
+                disabled=move || read.pending().get() || user.with(String::is_empty)>"Read"</button>
             {move || read.value().get().and_then(Result::ok).map(|r| {
                 let head = format!(
                     "{}: {} of {} fields in {:.3} ms · key TTL ",

@@ -55,16 +55,15 @@ pub fn UserPicker(
     user: RwSignal<String>,
     latest: Signal<Option<StoreState>>,
 ) -> impl IntoView {
-    // Pick the first user once the list arrives, and again if the chosen one disappears.
+    // Pick the first user once the list arrives, and again if the chosen one disappears; none
+    // when there is none, so the panel's action is disabled instead of reading a hidden id.
     Effect::new(move |_| {
         latest.with(|state| {
             let Some(ids) = state.as_ref().map(|s| &s.entity_ids) else {
                 return;
             };
             if !ids.contains(&user.get_untracked()) {
-                if let Some(first) = ids.first() {
-                    user.set(first.clone());
-                }
+                user.set(ids.first().cloned().unwrap_or_default());
             }
         })
     });
@@ -118,6 +117,22 @@ pub fn FeatureTable(
             </tbody>
         </table>
     }
+}
+
+/// Clears `action`'s result when the store is reset: what it showed no longer exists.
+pub fn cleared_on_reset<I, O>(action: ServerAction<I>)
+where
+    I: leptos::server_fn::ServerFn<Output = O, Error = ApiError> + Clone + Send + Sync + 'static,
+    O: Clone + Send + Sync + 'static,
+{
+    let shared = expect_context::<Shared>();
+    Effect::new(move |previous: Option<u64>| {
+        let resets = shared.resets.get();
+        if previous.is_some_and(|previous| previous != resets) {
+            action.value().set(None);
+        }
+        resets
+    });
 }
 
 /// Counts an action's result's TTLs down in the browser, and re-runs the last request once one

@@ -54,8 +54,17 @@ pub fn WorkerPanel(latest: Signal<Option<StoreState>>) -> impl IntoView {
                 <dt>"Failed ticks"</dt>
                 <dd>{move || worker().map(|w| w.error_count)}</dd>
                 <dt>"Last error"</dt>
-                <dd class:error=move || worker().is_some_and(|w| w.last_error.is_some())>
-                    {move || worker().and_then(|w| w.last_error).unwrap_or_else(|| "none".into())}
+                // Still failing is an error; an error the worker has written past is history.
+                <dd data-testid="worker-last-error"
+                    class:error=move || worker().is_some_and(|w| w.last_error.is_some() && w.writes_since_last_error == 0)>
+                    {move || worker().map(|w| match (w.last_error, w.last_error_unix_ms) {
+                        (Some(message), Some(at)) => format!(
+                            "{message} (at {} UTC; {} writes since)",
+                            clock_time(at),
+                            w.writes_since_last_error
+                        ),
+                        _ => "none".to_owned(),
+                    })}
                 </dd>
             </dl>
             <button
@@ -65,4 +74,15 @@ pub fn WorkerPanel(latest: Signal<Option<StoreState>>) -> impl IntoView {
             >{button}</button>
         </Panel>
     }
+}
+
+/// `HH:MM:SS` of a Unix time in milliseconds, UTC.
+fn clock_time(unix_ms: u64) -> String {
+    let seconds = unix_ms / 1000 % 86_400;
+    format!(
+        "{:02}:{:02}:{:02}",
+        seconds / 3600,
+        seconds / 60 % 60,
+        seconds % 60
+    )
 }
