@@ -14,6 +14,17 @@ test("the page loads, hydrates and shows 200 users", async ({ page }, testInfo) 
   await page.screenshot({ path: testInfo.outputPath("full-page.png"), fullPage: true });
 });
 
+test("the Read and Inspect panels show the exact command for the current input", async ({ page }) => {
+  await openApp(page);
+  await page.locator("#read-user").selectOption("u0007");
+  await expect(page.getByTestId("read-command")).toHaveText(
+    "HMGET e2e:user:u0007 risk_segment tx_count_7d avg_amount_30d tx_count_5m failed_logins_15m",
+  );
+  await page.getByLabel(BATCH_FIELDS[0], { exact: true }).uncheck();
+  await expect(page.getByTestId("read-command")).not.toContainText(BATCH_FIELDS[0]);
+  await expect(page.getByTestId("inspect-command")).toHaveText(/^HGETALL e2e:user:u\d{4}$/);
+});
+
 test("a mixed read shows batch fields without a field TTL and streaming fields with one", async ({
   page,
 }) => {

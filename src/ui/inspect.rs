@@ -21,8 +21,13 @@ pub fn InspectPanel(latest: Signal<Option<StoreState>>) -> impl IntoView {
     let (elapsed, run_inspect) = countdown(inspect, |i: &Inspection| {
         i.fields.iter().map(|f| f.ttl_seconds).collect()
     });
+    let command = move || {
+        let prefix = latest.with(|s| s.as_ref().map(|s| s.key_prefix.clone()).unwrap_or_default());
+        format!("HGETALL {prefix}{}", user.get())
+    };
     view! {
         <Panel id="inspect" title="Inspect one user" commands="HGETALL, HTTL and TTL: for inspection only, never on the hot path.">
+            <code class="command" data-testid="inspect-command" title="One click selects it">{command}</code>
             <div class="form">
                 <UserPicker id="inspect-user" user latest/>
             </div>

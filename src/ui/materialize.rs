@@ -14,18 +14,35 @@ pub fn MaterializePanel() -> impl IntoView {
     let ttl = RwSignal::new("86400".to_string());
     let bulk = ServerAction::<BulkLoad>::new();
     let reset = ServerAction::<ResetStore>::new();
+    // What the panel did, oldest first, so the messages read in the order things happened.
+    let done = RwSignal::new(Vec::<String>::new());
+    let note = move |message: String| {
+        done.update(|done| {
+            if done.len() == 3 {
+                done.remove(0);
+            }
+            done.push(message);
+        })
+    };
     Effect::new(move |_| {
         if let Some(result) = bulk.value().get() {
             shared.report("Bulk load", &result);
             shared.changed.update(|n| *n += 1);
+            if let Ok(loaded) = result {
+                note(format!(
+                    "Loaded {} users with a {} s key TTL in {:.1} ms.",
+                    loaded.loaded, loaded.ttl_seconds, loaded.elapsed_ms
+                ));
+            }
         }
     });
     Effect::new(move |_| {
         if let Some(result) = reset.value().get() {
             shared.report("Reset", &result);
             shared.changed.update(|n| *n += 1);
-            if result.is_ok() {
+            if let Ok(reset) = result {
                 shared.resets.update(|n| *n += 1);
+                note(format!("Reset deleted {} users.", reset.deleted));
             }
         }
     });
@@ -66,17 +83,7 @@ pub fn MaterializePanel() -> impl IntoView {
                 </button>
             </div>
             <p class="result" data-testid="bulk-result" aria-live="polite">
-                {move || match bulk.value().get() {
-                    Some(Ok(done)) => format!(
-                        "Loaded {} users with a {} s key TTL in {:.1} ms.",
-                        done.loaded, done.ttl_seconds, done.elapsed_ms
-                    ),
-                    _ => String::new(),
-                }}
-                {move || match reset.value().get() {
-                    Some(Ok(done)) => format!(" Reset deleted {} users.", done.deleted),
-                    _ => String::new(),
-                }}
+                {move || done.with(|done| done.join(" "))}
             </p>
         </Panel>
     }

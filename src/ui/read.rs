@@ -63,8 +63,19 @@ pub fn ReadPanel(latest: Signal<Option<StoreState>>) -> impl IntoView {
             fields,
         });
     };
+    // The exact command this read sends, for trying it in redis-cli.
+    let command = move || {
+        let prefix = latest.with(|s| s.as_ref().map(|s| s.key_prefix.clone()).unwrap_or_default());
+        let fields: Vec<&str> = FEATURES
+            .iter()
+            .map(|f| f.name)
+            .filter(|n| chosen.with(|c| c.iter().any(|chosen| chosen == n)))
+            .collect();
+        format!("HMGET {prefix}{} {}", user.get(), fields.join(" "))
+    };
     view! {
         <Panel id="read" title="Inference read" commands="One HMGET for the chosen fields (timed); HTTL and TTL only to show freshness.">
+            <code class="command" data-testid="read-command" title="One click selects it">{command}</code>
             <div class="form">
                 <UserPicker id="read-user" user latest/>
             </div>
