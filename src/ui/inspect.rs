@@ -2,7 +2,7 @@
 
 use leptos::prelude::*;
 
-use super::widgets::{cleared_on_reset, countdown, FeatureTable, Panel, UserPicker};
+use super::widgets::{cleared_on_reset, countdown, picked_key, FeatureTable, Panel, UserPicker};
 use super::Shared;
 use crate::api::Inspect;
 use crate::model::{Inspection, StoreState};
@@ -21,10 +21,8 @@ pub fn InspectPanel(latest: Signal<Option<StoreState>>) -> impl IntoView {
     let (elapsed, run_inspect) = countdown(inspect, |i: &Inspection| {
         i.fields.iter().map(|f| f.ttl_seconds).collect()
     });
-    let command = move || {
-        let prefix = latest.with(|s| s.as_ref().map(|s| s.key_prefix.clone()).unwrap_or_default());
-        format!("HGETALL {prefix}{}", user.get())
-    };
+    let key = picked_key(latest, user);
+    let command = move || format!("HGETALL {}", key());
     view! {
         <Panel id="inspect" title="Inspect one user" commands="HGETALL, HTTL and TTL: for inspection only, never on the hot path.">
             <code class="command" data-testid="inspect-command" title="One click selects it">{command}</code>

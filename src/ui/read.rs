@@ -2,7 +2,7 @@
 
 use leptos::prelude::*;
 
-use super::widgets::{cleared_on_reset, countdown, FeatureTable, Panel, UserPicker};
+use super::widgets::{cleared_on_reset, countdown, picked_key, FeatureTable, Panel, UserPicker};
 use super::Shared;
 use crate::api::ReadFeatures;
 use crate::model::{ReadResult, StoreState};
@@ -64,14 +64,14 @@ pub fn ReadPanel(latest: Signal<Option<StoreState>>) -> impl IntoView {
         });
     };
     // The exact command this read sends, for trying it in redis-cli.
+    let key = picked_key(latest, user);
     let command = move || {
-        let prefix = latest.with(|s| s.as_ref().map(|s| s.key_prefix.clone()).unwrap_or_default());
         let fields: Vec<&str> = FEATURES
             .iter()
             .map(|f| f.name)
             .filter(|n| chosen.with(|c| c.iter().any(|chosen| chosen == n)))
             .collect();
-        format!("HMGET {prefix}{} {}", user.get(), fields.join(" "))
+        format!("HMGET {} {}", key(), fields.join(" "))
     };
     view! {
         <Panel id="read" title="Inference read" commands="One HMGET for the chosen fields (timed); HTTL and TTL only to show freshness.">

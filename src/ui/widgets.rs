@@ -48,6 +48,17 @@ pub fn whole_number(field: &str, raw: &str) -> Result<i64, String> {
         .map_err(|_| format!("{field} must be a whole number, got {raw:?}"))
 }
 
+/// The Redis key of the entity picked in `user`: the store's prefix and the id.
+pub fn picked_key(
+    latest: Signal<Option<StoreState>>,
+    user: RwSignal<String>,
+) -> impl Fn() -> String + Copy + Send + Sync + 'static {
+    move || {
+        let prefix = latest.with(|s| s.as_ref().map(|s| s.key_prefix.clone()).unwrap_or_default());
+        format!("{prefix}{}", user.get())
+    }
+}
+
 /// A select fed with the ids from the latest state.
 #[component]
 pub fn UserPicker(

@@ -72,20 +72,12 @@ async fn the_worker_freshness_gauge_climbs_while_it_is_paused() {
     let server = TestServer::start("metrics-fresh", &["--tick-seconds", "0.1"]).await;
     let age = |scrape: &Scrape| value(scrape, "feature_store_worker_last_write_age_seconds", &[]);
     assert_eq!(age(&scrape(&server).await), None, "no write yet, no age");
-    let switch = |action: &'static str| {
-        let server = &server;
-        async move {
-            let body = serde_json::json!({ "action": action }).to_string();
-            let (status, answer) = server.post_json("/api/worker", &body).await;
-            assert_eq!(status, 200, "{answer}");
-        }
-    };
-    switch("start").await;
+    server.switch_worker("start").await;
     eventually(Duration::from_secs(10), "a first worker write", || async {
         age(&scrape(&server).await).is_some_and(|age| age < 1.0)
     })
     .await;
-    switch("pause").await;
+    server.switch_worker("pause").await;
     let paused_at = age(&scrape(&server).await).unwrap();
     eventually(
         Duration::from_secs(10),

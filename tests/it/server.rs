@@ -232,45 +232,32 @@ async fn a_frozen_redis_answers_reads_with_504_within_the_deadline() {
 #[tokio::test]
 async fn worker_actions_name_their_outcome_so_a_stale_page_cannot_invert_them() {
     let server = TestServer::start("worker-actions", &[]).await;
-    let switch = |action: &'static str| {
-        let server = &server;
-        async move {
-            let body = serde_json::json!({ "action": action }).to_string();
-            let (status, answer) = server.post_json("/api/worker", &body).await;
-            assert_eq!(status, 200, "{action}: {answer}");
-            let state: serde_json::Value = serde_json::from_str(&answer).unwrap();
-            (
-                state["running"].as_bool().unwrap(),
-                state["paused"].as_bool().unwrap(),
-            )
-        }
-    };
     assert_eq!(
-        switch("pause").await,
+        server.switch_worker("pause").await,
         (false, false),
         "pause never starts it"
     );
-    assert_eq!(switch("start").await, (true, false));
+    assert_eq!(server.switch_worker("start").await, (true, false));
     assert_eq!(
-        switch("start").await,
+        server.switch_worker("start").await,
         (true, false),
         "start twice: still running"
     );
-    assert_eq!(switch("pause").await, (true, true));
+    assert_eq!(server.switch_worker("pause").await, (true, true));
     assert_eq!(
-        switch("pause").await,
+        server.switch_worker("pause").await,
         (true, true),
         "pause twice: still paused"
     );
     assert_eq!(
-        switch("start").await,
+        server.switch_worker("start").await,
         (true, false),
         "start on a paused worker resumes it"
     );
-    assert_eq!(switch("pause").await, (true, true));
-    assert_eq!(switch("resume").await, (true, false));
+    assert_eq!(server.switch_worker("pause").await, (true, true));
+    assert_eq!(server.switch_worker("resume").await, (true, false));
     assert_eq!(
-        switch("resume").await,
+        server.switch_worker("resume").await,
         (true, false),
         "resume never pauses it"
     );

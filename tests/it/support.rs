@@ -410,6 +410,18 @@ impl TestServer {
         .await
     }
 
+    /// `POST /api/worker {"action": …}`, which must succeed: the worker's (running, paused).
+    pub async fn switch_worker(&self, action: &str) -> (bool, bool) {
+        let body = serde_json::json!({ "action": action }).to_string();
+        let (status, answer) = self.post_json("/api/worker", &body).await;
+        assert_eq!(status, 200, "{action}: {answer}");
+        let state: serde_json::Value = serde_json::from_str(&answer).unwrap();
+        (
+            state["running"].as_bool().unwrap(),
+            state["paused"].as_bool().unwrap(),
+        )
+    }
+
     /// How many entities the store has, through the API.
     pub async fn entity_count(&self) -> u64 {
         let (status, body) = self.request("GET", "/api/state", &[], b"").await;
