@@ -1,6 +1,7 @@
 //! Prometheus metrics, `feature_store_*`: HTTP requests and their latency per route (recorded by
-//! a middleware, a few atomic adds per request), and at scrape time what the service knows of
-//! the store, the worker and the index (never a Redis call per scrape).
+//! a middleware, a few atomic adds per request), Redis round trips and errors per store
+//! operation (recorded by the store), and at scrape time what the service knows of the store,
+//! the worker and the index (never a Redis call per scrape).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -58,6 +59,17 @@ impl Metrics {
             "http_request_duration_seconds",
             "Time from request to response head, by route template",
             latency.clone(),
+        );
+        let redis = service.redis_telemetry();
+        registry.register(
+            "redis_op_duration_seconds",
+            "Redis round trips of each store operation (read, batch_read, bulk_load, streaming_write, inspect, scan, reset, ping)",
+            redis.durations.clone(),
+        );
+        registry.register(
+            "redis_errors",
+            "Failed Redis round trips, by store operation and kind (unavailable, wrong_type, other)",
+            redis.errors.clone(),
         );
         registry.register_collector(Box::new(ServiceCollector(service)));
         Metrics {

@@ -15,7 +15,7 @@ use crate::model::{
     MasterCount, ReadResult, ResetDone, StoreState, Ttl, WorkerAction, WorkerToggled,
 };
 use crate::schema::{self, FEATURES};
-use crate::store::{FeatureStore, RedisMode, StoreError, WrongType};
+use crate::store::{FeatureStore, RedisMode, RedisTelemetry, StoreError, WrongType};
 use crate::synth::synthesize_users;
 use crate::worker::StreamingWorker;
 
@@ -80,6 +80,11 @@ impl Service {
 
     pub fn worker(&self) -> &StreamingWorker {
         &self.worker
+    }
+
+    /// The store's Redis round-trip times and errors per operation, for `/metrics`.
+    pub fn redis_telemetry(&self) -> &RedisTelemetry {
+        self.store.telemetry()
     }
 
     /// Ready to serve: Redis answers a PING within the read deadline.

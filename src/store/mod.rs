@@ -16,6 +16,7 @@ use link::RedisLink;
 pub use link::{redact_url, RedisMode, RedisVersion, CLUSTER_SCHEME};
 pub use stats::unix_ms_now;
 use stats::Counters;
+pub use stats::RedisTelemetry;
 
 use crate::domain::{EntityId, KeyPrefix};
 use crate::limits::PIPELINE_CHUNK as CHUNK;
@@ -122,6 +123,7 @@ pub struct FeatureStore {
     config: StoreConfig,
     streaming_write: StreamingWrite,
     counters: Counters,
+    telemetry: RedisTelemetry,
     streaming_script: Script,
     batch_script: Script,
 }
@@ -140,6 +142,7 @@ impl FeatureStore {
             config,
             streaming_write,
             counters: Counters::default(),
+            telemetry: RedisTelemetry::default(),
             streaming_script: Script::new(include_str!("lua/streaming_write.lua")),
             batch_script: Script::new(BATCH_WRITE_LUA),
         })
@@ -175,6 +178,11 @@ impl FeatureStore {
 
     pub fn stats(&self) -> StoreStats {
         self.counters.snapshot()
+    }
+
+    /// Round-trip times and errors per operation, for `/metrics`.
+    pub fn telemetry(&self) -> &RedisTelemetry {
+        &self.telemetry
     }
 
     pub fn reset_stats(&self) {
@@ -238,7 +246,9 @@ impl FeatureStore {
         // next.
         let mut replies = stream::iter(chunks)
             .map(|chunk| async move {
-                let codes = self.link.per_key::<i64>(&chunk).await?;
+                let codes = self
+                    .timed("bulk_load", self.link.per_key::<i64>(&chunk))
+                    .await?;
                 codes
                     .into_iter()
                     .collect::<Result<Vec<i64>, _>>()
@@ -269,15 +279,13 @@ impl FeatureStore {
             return Ok(StreamingOutcome::Written);
         }
         let use_hsetex = self.streaming_write == StreamingWrite::HSetEx;
+        let mut invocation = self.streaming_script.key(self.key(id));
+        invocation
+            .arg(self.config.streaming_ttl_seconds)
+            .arg(if use_hsetex { "1" } else { "0" })
+            .arg(fields);
         let code: i64 = self
-            .link
-            .invoke(
-                self.streaming_script
-                    .key(self.key(id))
-                    .arg(self.config.streaming_ttl_seconds)
-                    .arg(if use_hsetex { "1" } else { "0" })
-                    .arg(fields),
-            )
+            .timed("streaming_write", self.link.invoke(&invocation))
             .await?;
         let outcome = match code {
             1 => StreamingOutcome::Written,
@@ -302,7 +310,7 @@ impl FeatureStore {
         }
         let key = self.key(id);
         let values: Vec<Option<String>> = self
-            .on_key(&key, self.link.query(&hmget(&key, names)))
+            .on_key("read", &key, self.link.query(&hmget(&key, names)))
             .await?;
         let features = present(names, values);
         self.counters.read(1, names.len(), features.len());
@@ -319,7 +327,9 @@ impl FeatureStore {
         let key = self.key(id);
         let started = Instant::now();
         let (values, field_ttls, key_ttl) = if names.is_empty() {
-            let key_ttl: i64 = self.link.query(cmd("TTL").arg(&key)).await?;
+            let key_ttl: i64 = self
+                .timed("read", self.link.query(cmd("TTL").arg(&key)))
+                .await?;
             (Vec::new(), Vec::new(), key_ttl)
         } else {
             let mut pipeline = pipe();
@@ -328,8 +338,9 @@ impl FeatureStore {
                 .add_command(httl(&key, names))
                 .cmd("TTL")
                 .arg(&key);
-            let (values, field_ttls, key_ttl): (Vec<Option<String>>, Option<Vec<i64>>, i64) =
-                self.on_key(&key, self.link.pipeline(&pipeline)).await?;
+            let (values, field_ttls, key_ttl): (Vec<Option<String>>, Option<Vec<i64>>, i64) = self
+                .on_key("read", &key, self.link.pipeline(&pipeline))
+                .await?;
             self.counters
                 .read(1, names.len(), values.iter().flatten().count());
             (values, ttls_or_missing(field_ttls, names.len()), key_ttl)
@@ -345,7 +356,7 @@ impl FeatureStore {
     /// Every field of an entity with HGETALL. For inspection only, never the hot path.
     pub async fn read_all(&self, id: &EntityId) -> Result<Features, StoreError> {
         let key = self.key(id);
-        self.on_key(&key, self.link.query(cmd("HGETALL").arg(&key)))
+        self.on_key("inspect", &key, self.link.query(cmd("HGETALL").arg(&key)))
             .await
     }
 
@@ -373,7 +384,12 @@ impl FeatureStore {
                     (key, read)
                 })
                 .collect();
-            let replies = self.link.per_key::<Vec<Option<String>>>(&reads).await?;
+            let replies = self
+                .timed(
+                    "batch_read",
+                    self.link.per_key::<Vec<Option<String>>>(&reads),
+                )
+                .await?;
             let mut fields = 0;
             for (id, reply) in chunk.iter().zip(replies) {
                 let features = match reply {
@@ -404,14 +420,16 @@ impl FeatureStore {
         }
         let key = self.key(id);
         let ttls: Option<Vec<i64>> = self
-            .on_key(&key, self.link.query(&httl(&key, names)))
+            .on_key("inspect", &key, self.link.query(&httl(&key, names)))
             .await?;
         Ok(ttls_or_missing(ttls, names.len()))
     }
 
     /// The key-level TTL of an entity.
     pub async fn key_ttl(&self, id: &EntityId) -> Result<Ttl, StoreError> {
-        let ttl: i64 = self.link.query(cmd("TTL").arg(self.key(id))).await?;
+        let ttl: i64 = self
+            .timed("inspect", self.link.query(cmd("TTL").arg(self.key(id))))
+            .await?;
         Ok(ttl.into())
     }
 
@@ -436,7 +454,7 @@ impl FeatureStore {
 
     /// One PING: Redis is reachable and answering.
     pub async fn ping(&self) -> Result<(), StoreError> {
-        let _: String = self.link.query(&cmd("PING")).await?;
+        let _: String = self.timed("ping", self.link.query(&cmd("PING"))).await?;
         Ok(())
     }
 
@@ -461,7 +479,10 @@ impl FeatureStore {
                     (key, unlink)
                 })
                 .collect();
-            for removed in self.link.per_key::<u64>(&unlinks).await? {
+            for removed in self
+                .timed("reset", self.link.per_key::<u64>(&unlinks))
+                .await?
+            {
                 deleted += removed?;
             }
         }
@@ -481,13 +502,27 @@ impl FeatureStore {
         format!("{}*", escape_glob(self.config.key_prefix.as_str()))
     }
 
-    /// Turns Redis's WRONGTYPE for `key` into an error naming what the key holds.
+    /// Runs the Redis round trips of `op`, recording how long they took and how they failed.
+    async fn timed<T>(
+        &self,
+        op: &'static str,
+        request: impl std::future::Future<Output = Result<T, StoreError>>,
+    ) -> Result<T, StoreError> {
+        let started = Instant::now();
+        let result = request.await;
+        self.telemetry
+            .observe(op, started.elapsed(), result.as_ref().err());
+        result
+    }
+
+    /// Turns Redis's WRONGTYPE for `key` into an error naming what the key holds; times `op`.
     async fn on_key<T>(
         &self,
+        op: &'static str,
         key: &str,
         request: impl std::future::Future<Output = Result<T, StoreError>>,
     ) -> Result<T, StoreError> {
-        match request.await {
+        match self.timed(op, request).await {
             Err(StoreError::Redis(e)) if is_wrong_type(&e) => {
                 let found: String = self.link.query(cmd("TYPE").arg(key)).await?;
                 Err(StoreError::NotAHash {
@@ -509,7 +544,7 @@ pub struct EntityScan<'a> {
 impl EntityScan<'_> {
     /// The ids of the next non-empty batch, or `None` when the walk is complete.
     pub async fn next_batch(&mut self) -> Result<Option<Vec<EntityId>>, StoreError> {
-        while let Some(keys) = self.scan.next_batch().await? {
+        while let Some(keys) = self.store.timed("scan", self.scan.next_batch()).await? {
             let ids: Vec<EntityId> = self.store.entities_among(keys).map(|(_, id)| id).collect();
             if !ids.is_empty() {
                 return Ok(Some(ids));

@@ -1,6 +1,16 @@
-//! Store counters. Plain atomics: the hot path must never wait on a lock to count.
+//! Store counters and Redis telemetry. Plain atomics and lock-free histograms: the hot path
+//! must never wait on a lock to count.
 
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::time::Duration;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+
+use super::error::is_wrong_type;
+use super::StoreError;
 
 use crate::model::StoreStats;
 
@@ -70,4 +80,57 @@ pub fn unix_ms_now() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as u64)
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct OpLabels {
+    /// The store operation: read, batch_read, bulk_load, streaming_write, inspect, scan, reset,
+    /// ping.
+    pub op: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ErrorLabels {
+    pub op: &'static str,
+    /// unavailable (unreachable, timed out, a cluster in failover), wrong_type, or other.
+    pub kind: &'static str,
+}
+
+pub type OpDurations = Family<OpLabels, Histogram, fn() -> Histogram>;
+
+/// How long each store operation's Redis round trips take, and how they fail: recorded by the
+/// store, encoded by `/metrics`.
+#[derive(Clone, Debug)]
+pub struct RedisTelemetry {
+    pub durations: OpDurations,
+    pub errors: Family<ErrorLabels, Counter>,
+}
+
+impl Default for RedisTelemetry {
+    fn default() -> Self {
+        // 10 µs to about 0.3 s.
+        let durations: OpDurations =
+            Family::new_with_constructor(|| Histogram::new(exponential_buckets(0.000_01, 2.0, 16)));
+        RedisTelemetry {
+            durations,
+            errors: Family::default(),
+        }
+    }
+}
+
+impl RedisTelemetry {
+    pub(crate) fn observe(&self, op: &'static str, took: Duration, error: Option<&StoreError>) {
+        self.durations
+            .get_or_create(&OpLabels { op })
+            .observe(took.as_secs_f64());
+        if let Some(error) = error {
+            let kind = match error {
+                e if e.is_unavailable() => "unavailable",
+                StoreError::NotAHash { .. } => "wrong_type",
+                StoreError::Redis(e) if is_wrong_type(e) => "wrong_type",
+                _ => "other",
+            };
+            self.errors.get_or_create(&ErrorLabels { op, kind }).inc();
+        }
+    }
 }

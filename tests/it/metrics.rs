@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use prometheus_parse::{Scrape, Value};
 
-use crate::support::{eventually, TestServer, RISK};
+use crate::support::{eventually, raw, TestServer, RISK};
 
 async fn scrape(server: &TestServer) -> Scrape {
     let (status, text) = server.request("GET", "/metrics", &[], b"").await;
@@ -55,10 +55,31 @@ async fn counters_move_by_exactly_the_requests_made() {
     assert_eq!(moved("feature_store_http_requests_total", &reads), 7.0);
     assert_eq!(moved("feature_store_http_requests_total", &refused), 1.0);
     assert_eq!(moved("feature_store_reads_total", &[]), 7.0);
+    // Each read is one Redis round trip of the store's read operation.
+    let read_trips = [("op", "read")];
+    assert_eq!(
+        moved("feature_store_redis_op_duration_seconds_count", &read_trips),
+        7.0
+    );
     let served = "feature_store_feature_values_served_total";
     assert_eq!(moved(served, &[("status", "present")]), 7.0);
     assert_eq!(moved(served, &[("status", "missing")]), 7.0);
     assert_eq!(value(&after, "feature_store_entities", &[]), Some(20.0));
+
+    // A key of another type under the prefix: one failed round trip, counted by its kind.
+    let mut redis = raw().await;
+    let _: () = redis::AsyncCommands::set(&mut redis, format!("{}aaa", server.prefix), "x")
+        .await
+        .unwrap();
+    let body = serde_json::json!({"user": "aaa", "fields": [RISK]}).to_string();
+    assert_eq!(server.post_json("/api/read", &body).await.0, 409);
+    let wrong_type = [("op", "read"), ("kind", "wrong_type")];
+    let errors = value(
+        &scrape(&server).await,
+        "feature_store_redis_errors_total",
+        &wrong_type,
+    );
+    assert_eq!(errors, Some(1.0));
     let info = value(
         &after,
         "feature_store_build_info",
