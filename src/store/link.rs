@@ -476,7 +476,7 @@ impl RedisLink {
     /// on its own (a key of the wrong type, say). A lost connection fails the whole call.
     pub(crate) async fn per_key<T: FromRedisValue>(
         &self,
-        commands: &[(String, Cmd)],
+        commands: Vec<(String, Cmd)>,
     ) -> Result<Vec<RedisResult<T>>, StoreError> {
         if commands.is_empty() {
             return Ok(Vec::new());
@@ -485,7 +485,7 @@ impl RedisLink {
             Conn::Single(conn) => {
                 let mut pipeline = redis::pipe();
                 for (_, command) in commands {
-                    pipeline.add_command(command.clone());
+                    pipeline.add_command(command);
                 }
                 Ok(pipeline
                     .ignore_errors()
@@ -493,7 +493,7 @@ impl RedisLink {
                     .await?)
             }
             Conn::Cluster(cluster) => cluster
-                .per_key(commands)
+                .per_key(&commands)
                 .await?
                 .into_iter()
                 .map(|value| {

@@ -247,7 +247,7 @@ impl FeatureStore {
         let mut replies = stream::iter(chunks)
             .map(|chunk| async move {
                 let codes = self
-                    .timed("bulk_load", self.link.per_key::<i64>(&chunk))
+                    .timed("bulk_load", self.link.per_key::<i64>(chunk))
                     .await?;
                 codes
                     .into_iter()
@@ -387,7 +387,7 @@ impl FeatureStore {
             let replies = self
                 .timed(
                     "batch_read",
-                    self.link.per_key::<Vec<Option<String>>>(&reads),
+                    self.link.per_key::<Vec<Option<String>>>(reads),
                 )
                 .await?;
             let mut fields = 0;
@@ -480,7 +480,7 @@ impl FeatureStore {
                 })
                 .collect();
             for removed in self
-                .timed("reset", self.link.per_key::<u64>(&unlinks))
+                .timed("reset", self.link.per_key::<u64>(unlinks))
                 .await?
             {
                 deleted += removed?;
