@@ -449,7 +449,7 @@ async fn main() {
     hset.extend(row_fields.iter().map(String::as_str));
     let (hset_rps, _) = redis_benchmark(&port, 1, 300_000, 100, &hset);
     rows.push(single(
-        "store bulk load, 1,000,000 entities (µs per entity)",
+        "store bulk load, 1,000,000 entities into an empty store (µs per entity)",
         bulk_us,
         "µs",
         (
@@ -482,7 +482,7 @@ async fn main() {
         bulk_rounds.push(per_entity[0], per_entity[1]);
     }
     rows.push(bulk_rounds.row(
-        "cluster (3 masters) bulk load, 100,000 entities (µs per entity)",
+        "cluster (3 masters) bulk load, 100,000 entities into an empty prefix (µs per entity)",
         "µs",
         "the same load on the single Redis, same round",
         Some(1.25),
@@ -644,35 +644,35 @@ async fn main() {
     let per_100_source = "redis-benchmark HMGET 6 fields -P 100, ms per 100";
     let c32_source = "redis-benchmark HMGET, -c 32, µs per request";
     rows.push(store_read.row(
-        "store read, 5 fields, 1 caller (p50 ms)",
+        &format!("store read, 5 fields, 1 caller, {USERS} stored (p50 ms)"),
         "ms",
         hmget_source,
         Some(1.3),
         String::new(),
     ));
     rows.push(reference_read.row(
-        "reference: redis-rs HMGET alone, no store code (p50 ms)",
+        &format!("reference: redis-rs HMGET alone, no store code, {USERS} stored (p50 ms)"),
         "ms",
         hmget_source,
         None,
         "the client library's own cost".into(),
     ));
     rows.push(store_c32.row(
-        "store read, 32 concurrent callers (µs per read)",
+        &format!("store read, 32 concurrent callers, {USERS} stored (µs per read)"),
         "µs",
         c32_source,
         None,
         String::new(),
     ));
     rows.push(store_batch.row(
-        "store batch read, 100 ids × 6 fields (p50 ms)",
+        &format!("store batch read, 100 ids × 6 fields, {USERS} stored (p50 ms)"),
         "ms",
         per_100_source,
         Some(1.5),
         String::new(),
     ));
     rows.push(reference_batch.row(
-        "reference: redis-rs pipeline of the same 100 HMGETs, no store code (p50 ms)",
+        &format!("reference: redis-rs pipeline of the same 100 HMGETs, {USERS} stored (p50 ms)"),
         "ms",
         per_100_source,
         None,
@@ -723,21 +723,25 @@ async fn main() {
 
     let same_round = "the same call on the single Redis, same round";
     rows.push(cluster_read.row(
-        "cluster (3 masters) store read, 5 fields, 1 caller (p50 ms)",
+        &format!("cluster (3 masters) store read, 5 fields, 1 caller, {USERS} stored (p50 ms)"),
         "ms",
         same_round,
         None,
         String::new(),
     ));
     rows.push(cluster_batch.row(
-        "cluster (3 masters) store batch read, 100 ids × 6 fields (p50 ms)",
+        &format!(
+            "cluster (3 masters) store batch read, 100 ids × 6 fields, {USERS} stored (p50 ms)"
+        ),
         "ms",
         same_round,
         Some(1.2),
         "one pipeline per master, in parallel".into(),
     ));
     rows.push(cluster_batch_1000.row(
-        "cluster (3 masters) store batch read, 1,000 ids × 6 fields (p50 ms)",
+        &format!(
+            "cluster (3 masters) store batch read, 1,000 ids × 6 fields, {USERS} stored (p50 ms)"
+        ),
         "ms",
         same_round,
         Some(1.2),
