@@ -11,11 +11,12 @@ use axum::http::header::CONTENT_TYPE;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use prometheus_client::collector::Collector;
-use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric};
+use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric, NoLabelSet};
 use prometheus_client::metrics::counter::{ConstCounter, Counter};
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use prometheus_client::metrics::MetricType;
 use prometheus_client::registry::Registry;
 
 use crate::service::Service;
@@ -267,6 +268,31 @@ impl Collector for ServiceCollector {
                 )?)?;
             }
         }
+        let mut family = encoder.encode_descriptor(
+            "read_duration_seconds",
+            "Time the service took per read (kind=read) and per batch read (kind=batch_read), Redis round trip included, answered or not",
+            None,
+            MetricType::Histogram,
+        )?;
+        for (kind, latency) in self.0.read_latencies() {
+            let snapshot = latency.snapshot();
+            let buckets: Vec<(f64, u64)> = snapshot
+                .upper_bounds_us
+                .iter()
+                .map(|&us| us as f64 / 1e6)
+                .chain([f64::MAX])
+                .zip(snapshot.counts.iter().copied())
+                .collect();
+            family
+                .encode_family(&[("kind", kind)])?
+                .encode_histogram::<NoLabelSet>(
+                    latency.sum_seconds(),
+                    snapshot.total(),
+                    &buckets,
+                    None,
+                )?;
+        }
+
         let info = ConstGauge::new(1_i64);
         let mut family = encoder.encode_descriptor(
             "build_info",

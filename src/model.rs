@@ -173,6 +173,66 @@ pub struct StoreState {
     pub as_of_unix_ms: u64,
     pub store: StoreStats,
     pub worker: WorkerStats,
+    /// Time the service took per single-entity read, and per batch read, since start.
+    pub read_latency: LatencyHistogram,
+    pub batch_read_latency: LatencyHistogram,
+}
+
+/// A latency histogram as Prometheus keeps it, cumulative since start: `counts[i]` observations
+/// took at most `upper_bounds_us[i]` (and more than the bound before); the last count is the
+/// overflow above every bound. Two snapshots subtract to the observations between them.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LatencyHistogram {
+    pub upper_bounds_us: Vec<u64>,
+    pub counts: Vec<u64>,
+}
+
+impl LatencyHistogram {
+    /// What was observed after `earlier` (a snapshot of the same histogram).
+    pub fn since(&self, earlier: &LatencyHistogram) -> LatencyHistogram {
+        let counts = self
+            .counts
+            .iter()
+            .enumerate()
+            .map(|(at, count)| count.saturating_sub(earlier.counts.get(at).copied().unwrap_or(0)))
+            .collect();
+        LatencyHistogram {
+            upper_bounds_us: self.upper_bounds_us.clone(),
+            counts,
+        }
+    }
+
+    pub fn total(&self) -> u64 {
+        self.counts.iter().sum()
+    }
+
+    /// The `q` quantile in microseconds, interpolated within its bucket as PromQL's
+    /// `histogram_quantile` does; `None` without observations. One in the overflow bucket
+    /// answers the highest bound: the truth is "more than that".
+    pub fn quantile_us(&self, q: f64) -> Option<f64> {
+        let total = self.total();
+        if total == 0 {
+            return None;
+        }
+        let rank = q.clamp(0.0, 1.0) * total as f64;
+        let mut below = 0u64;
+        for (at, &count) in self.counts.iter().enumerate() {
+            let Some(&upper) = self.upper_bounds_us.get(at) else {
+                break;
+            };
+            if count > 0 && (below + count) as f64 >= rank {
+                let lower = if at == 0 {
+                    0
+                } else {
+                    self.upper_bounds_us[at - 1]
+                };
+                let share = (rank - below as f64) / count as f64;
+                return Some(lower as f64 + (upper - lower) as f64 * share);
+            }
+            below += count;
+        }
+        self.upper_bounds_us.last().map(|&upper| upper as f64)
+    }
 }
 
 /// Entities on one master of a cluster.
@@ -279,6 +339,27 @@ mod tests {
         assert_eq!(Ttl::Left(3).after(5), Ttl::Left(0));
         assert_eq!(Ttl::Left(0).text("no TTL"), "expired");
         assert_eq!(Ttl::Persistent.after(5).text("no key TTL"), "no key TTL");
+    }
+
+    #[test]
+    fn latency_quantiles_interpolate_within_buckets_of_the_window() {
+        let bounds = vec![100, 200, 400];
+        let earlier = LatencyHistogram {
+            upper_bounds_us: bounds.clone(),
+            counts: vec![5, 0, 0, 0],
+        };
+        let now = LatencyHistogram {
+            upper_bounds_us: bounds,
+            counts: vec![5, 50, 49, 1],
+        };
+        let window = now.since(&earlier);
+        assert_eq!(window.counts, vec![0, 50, 49, 1]);
+        assert_eq!(window.quantile_us(0.5), Some(200.0));
+        assert_eq!(window.quantile_us(0.25), Some(150.0));
+        // The 99th of 100 lands at the top of the third bucket; above it, only "more than 400".
+        assert_eq!(window.quantile_us(0.99), Some(400.0));
+        assert_eq!(window.quantile_us(1.0), Some(400.0));
+        assert_eq!(earlier.since(&earlier).quantile_us(0.5), None);
     }
 
     #[test]

@@ -184,3 +184,18 @@ test("the freshness panel draws the worker's age climbing after Pause and fallin
   await expect(page.getByTestId("worker-badge")).toHaveText("running");
   await expect.poll(age, { timeout: 10_000 }).toBeLessThan(1.5);
 });
+
+test("the freshness panel shows read latency from the server's histograms once reads happen", async ({
+  page,
+}) => {
+  await openApp(page);
+  await expect(page.getByTestId("read-latency")).toHaveText(/no reads in the last minute|p50/);
+  for (let i = 0; i < 3; i++) {
+    await page.getByRole("button", { name: "Read", exact: true }).click();
+    await expect(page.getByTestId("read-summary")).toBeVisible();
+  }
+  await expect(page.getByTestId("read-latency")).toHaveText(/^p50 [\d.]+ (µs|ms) · p99 [\d.]+ (µs|ms) \(\d+ reads\)$/, {
+    timeout: 10_000,
+  });
+  await expect(page.getByTestId("p99-line")).toHaveAttribute("points", /\d/);
+});

@@ -8,6 +8,9 @@ use std::time::{Duration, Instant, UNIX_EPOCH};
 
 use tokio::sync::Mutex;
 
+mod latency;
+pub use latency::ReadLatency;
+
 use crate::domain::{EntityId, FeatureName};
 use crate::index::EntityIndex;
 use crate::model::{
@@ -58,6 +61,9 @@ pub struct Service {
     seed: u64,
     /// The longest a read waits for Redis; a caller may ask for less.
     read_deadline: Duration,
+    /// How long reads and batch reads take here, answered or not.
+    read_latency: ReadLatency,
+    batch_read_latency: ReadLatency,
 }
 
 impl Service {
@@ -75,7 +81,17 @@ impl Service {
             admin: Mutex::new(()),
             seed,
             read_deadline,
+            read_latency: ReadLatency::default(),
+            batch_read_latency: ReadLatency::default(),
         }
+    }
+
+    /// The time single reads, then batch reads, take here, for `/metrics`.
+    pub fn read_latencies(&self) -> [(&'static str, &ReadLatency); 2] {
+        [
+            ("read", &self.read_latency),
+            ("batch_read", &self.batch_read_latency),
+        ]
     }
 
     pub fn worker(&self) -> &StreamingWorker {
@@ -152,6 +168,8 @@ impl Service {
             as_of_unix_ms: crate::store::unix_ms_now(),
             store: self.store.stats(),
             worker: self.worker.stats(),
+            read_latency: self.read_latency.snapshot(),
+            batch_read_latency: self.batch_read_latency.snapshot(),
         }
     }
 
@@ -199,9 +217,12 @@ impl Service {
         names: &[FeatureName],
         deadline: Option<Duration>,
     ) -> Result<ReadResult, ServiceError> {
+        let started = Instant::now();
         let read = self
             .within(deadline, self.store.read_with_ttls(id, names))
-            .await?;
+            .await;
+        self.read_latency.observe(started.elapsed());
+        let read = read?;
         let fields: Vec<FeatureValue> = names
             .iter()
             .zip(read.values)
@@ -244,7 +265,9 @@ impl Service {
         let started = Instant::now();
         let rows = self
             .within(deadline, self.store.batch_read(&ids, &names))
-            .await?;
+            .await;
+        self.batch_read_latency.observe(started.elapsed());
+        let rows = rows?;
         let elapsed_ms = elapsed_ms(started);
         let mut served = Vec::with_capacity(rows.len());
         let mut failed = Vec::new();

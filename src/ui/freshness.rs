@@ -1,18 +1,19 @@
 //! The freshness panel: how long since the worker last wrote and since the last bulk load,
-//! against the TTLs that protect what they wrote, drawn over the last minute; and reads per
-//! second. A stalled worker shows as a line climbing toward its TTL before any field expires.
+//! against the TTLs that protect what they wrote, drawn over the last minute; reads per second;
+//! and read latency (p50, p99) from the server's own histograms. A stalled worker shows as a
+//! line climbing toward its TTL before any field expires.
 
 use std::collections::VecDeque;
 
 use leptos::prelude::*;
 
 use super::widgets::Panel;
-use crate::model::StoreState;
+use crate::model::{LatencyHistogram, StoreState};
 
 /// Polls kept: one a second, a minute.
 const WINDOW: usize = 60;
 
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq)]
 struct Sample {
     /// Seconds since the worker's last write, and since the last bulk load.
     worker_age: Option<f64>,
@@ -21,6 +22,8 @@ struct Sample {
     batch_ttl: f64,
     reads_total: u64,
     as_of_unix_ms: u64,
+    read_latency: LatencyHistogram,
+    batch_read_latency: LatencyHistogram,
 }
 
 impl Sample {
@@ -35,24 +38,71 @@ impl Sample {
             batch_ttl: state.batch_ttl_seconds as f64,
             reads_total: state.store.reads_total,
             as_of_unix_ms: state.as_of_unix_ms,
+            read_latency: state.read_latency.clone(),
+            batch_read_latency: state.batch_read_latency.clone(),
         }
     }
 }
 
-/// SVG polyline points of `age / ttl` over the window: 0 at the bottom, the TTL at the top.
-fn points(history: &VecDeque<Sample>, line: impl Fn(&Sample) -> Option<(f64, f64)>) -> String {
+/// SVG polyline points of `value / top` per poll of the window, newest at the right: 0 at the
+/// bottom, `top` (or more) at the top; a poll without a value leaves a gap.
+fn points(values: impl ExactSizeIterator<Item = Option<(f64, f64)>>) -> String {
     let step = 300.0 / (WINDOW - 1) as f64;
-    let first = WINDOW - history.len();
-    history
-        .iter()
+    let first = WINDOW - values.len();
+    values
         .enumerate()
-        .filter_map(|(at, sample)| {
-            let (age, ttl) = line(sample)?;
-            let y = 100.0 - (age / ttl.max(1.0)).min(1.0) * 100.0;
+        .filter_map(|(at, value)| {
+            let (value, top) = value?;
+            let y = 100.0 - (value / top.max(1.0)).min(1.0) * 100.0;
             Some(format!("{:.1},{y:.1}", (first + at) as f64 * step))
         })
         .collect::<Vec<_>>()
         .join(" ")
+}
+
+/// Latency of what happened between each poll and the one before it, at quantile `q`, in µs.
+fn interval_quantiles(
+    history: &VecDeque<Sample>,
+    latency: fn(&Sample) -> &LatencyHistogram,
+    q: f64,
+) -> Vec<Option<f64>> {
+    let mut quantiles = vec![None];
+    quantiles.extend(
+        history
+            .iter()
+            .zip(history.iter().skip(1))
+            .map(|(before, after)| latency(after).since(latency(before)).quantile_us(q)),
+    );
+    quantiles.truncate(history.len());
+    quantiles
+}
+
+/// "p50 … · p99 …" over the whole window, or what is missing.
+fn window_latency_text(
+    history: &VecDeque<Sample>,
+    latency: fn(&Sample) -> &LatencyHistogram,
+) -> String {
+    let (Some(first), Some(last)) = (history.front(), history.back()) else {
+        return "…".to_owned();
+    };
+    let window = latency(last).since(latency(first));
+    match (window.quantile_us(0.5), window.quantile_us(0.99)) {
+        (Some(p50), Some(p99)) => format!(
+            "p50 {} · p99 {} ({} reads)",
+            micros_text(p50),
+            micros_text(p99),
+            window.total()
+        ),
+        _ => "no reads in the last minute".to_owned(),
+    }
+}
+
+fn micros_text(us: f64) -> String {
+    if us < 1000.0 {
+        format!("{us:.0} µs")
+    } else {
+        format!("{:.1} ms", us / 1000.0)
+    }
 }
 
 fn age_text(age: Option<f64>, ttl: f64, never: &str) -> String {
@@ -82,7 +132,7 @@ pub fn FreshnessPanel(latest: Signal<Option<StoreState>>) -> impl IntoView {
             history.push_back(sample);
         });
     });
-    let last = move || history.with(|history| history.back().copied());
+    let last = move || history.with(|history| history.back().cloned());
     let reads_per_second = move || {
         history.with(|history| {
             let (Some(before), Some(now)) = (history.iter().rev().nth(1), history.back()) else {
@@ -93,8 +143,20 @@ pub fn FreshnessPanel(latest: Signal<Option<StoreState>>) -> impl IntoView {
             format!("{:.0}", reads / seconds.max(0.001))
         })
     };
+    // The latency chart's top: the highest p99 of the window, so both lines always fit.
+    let latency_lines = move || {
+        history.with(|history| {
+            let p50 = interval_quantiles(history, |s| &s.read_latency, 0.5);
+            let p99 = interval_quantiles(history, |s| &s.read_latency, 0.99);
+            let top = p99.iter().flatten().copied().fold(1.0, f64::max);
+            let line = |quantiles: Vec<Option<f64>>| {
+                points(quantiles.into_iter().map(|us| us.map(|us| (us, top))))
+            };
+            (line(p50), line(p99), micros_text(top))
+        })
+    };
     view! {
-        <Panel id="freshness" title="Freshness" commands="No Redis call: the ages come with the polled store state, drawn for the last minute against their TTLs (top of the chart).">
+        <Panel id="freshness" title="Freshness" commands="No Redis call: the ages and the server's read-latency histograms come with the polled store state, drawn for the last minute; ages against their TTLs (top of the chart).">
             <dl class="facts">
                 <dt><span class="swatch worker"></span>"Since the worker's last write"</dt>
                 <dd data-testid="worker-age">{move || last().map(|s| age_text(s.worker_age, s.streaming_ttl, "no write yet"))}</dd>
@@ -102,14 +164,24 @@ pub fn FreshnessPanel(latest: Signal<Option<StoreState>>) -> impl IntoView {
                 <dd data-testid="load-age">{move || last().map(|s| age_text(s.load_age, s.batch_ttl, "none by this server"))}</dd>
                 <dt>"Reads per second"</dt>
                 <dd data-testid="reads-per-second">{reads_per_second}</dd>
+                <dt><span class="swatch p99"></span>"Read latency, last minute"</dt>
+                <dd data-testid="read-latency">{move || history.with(|h| window_latency_text(h, |s| &s.read_latency))}</dd>
+                <dt>"Batch read latency, last minute"</dt>
+                <dd data-testid="batch-read-latency">{move || history.with(|h| window_latency_text(h, |s| &s.batch_read_latency))}</dd>
             </dl>
             <svg class="spark" viewBox="0 0 300 100" preserveAspectRatio="none" role="img"
                 aria-label="Ages of the worker's last write and of the last bulk load over the last minute, as a share of their TTLs">
                 <line class="ttl" x1="0" y1="1" x2="300" y2="1"/>
                 <polyline class="worker" data-testid="worker-line"
-                    points=move || history.with(|h| points(h, |s| Some((s.worker_age?, s.streaming_ttl))))/>
+                    points=move || history.with(|h| points(h.iter().map(|s| Some((s.worker_age?, s.streaming_ttl)))))/>
                 <polyline class="load"
-                    points=move || history.with(|h| points(h, |s| Some((s.load_age?, s.batch_ttl))))/>
+                    points=move || history.with(|h| points(h.iter().map(|s| Some((s.load_age?, s.batch_ttl)))))/>
+            </svg>
+            <p class="chart-caption">"Read latency per second, p50 and p99; top: " {move || latency_lines().2}</p>
+            <svg class="spark" viewBox="0 0 300 100" preserveAspectRatio="none" role="img"
+                aria-label="Read latency over the last minute, p50 and p99 of each second">
+                <polyline class="p50" data-testid="p50-line" points=move || latency_lines().0/>
+                <polyline class="p99" data-testid="p99-line" points=move || latency_lines().1/>
             </svg>
         </Panel>
     }

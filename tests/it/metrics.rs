@@ -37,10 +37,12 @@ async fn counters_move_by_exactly_the_requests_made() {
     ];
     let refused = [("route", "/api/read"), ("status", "422")];
     let before = scrape(&server).await;
+    let state_before = server.state().await;
     let body = serde_json::json!({"user": "u0001", "fields": [RISK, "nope"]}).to_string();
     for _ in 0..7 {
         assert_eq!(server.post_json("/api/read", &body).await.0, 200);
     }
+
     assert_eq!(
         server
             .post_json("/api/read", r#"{"user":"","fields":[]}"#)
@@ -65,6 +67,25 @@ async fn counters_move_by_exactly_the_requests_made() {
     assert_eq!(moved(served, &[("status", "present")]), 7.0);
     assert_eq!(moved(served, &[("status", "missing")]), 7.0);
     assert_eq!(value(&after, "feature_store_entities", &[]), Some(20.0));
+
+    // The service's read latency, in /metrics and in the state the UI draws from.
+    let batch = serde_json::json!({"ids": ["u0001", "u0002"]}).to_string();
+    assert_eq!(server.post_json("/api/batch-read", &batch).await.0, 200);
+    let (after, state_after) = (scrape(&server).await, server.state().await);
+    let latency = "feature_store_read_duration_seconds_count";
+    let moved = |labels: &[(&str, &str)]| {
+        value(&after, latency, labels).unwrap() - value(&before, latency, labels).unwrap()
+    };
+    assert_eq!(moved(&[("kind", "read")]), 7.0);
+    assert_eq!(moved(&[("kind", "batch_read")]), 1.0);
+    let observed = |state: &serde_json::Value, histogram: &str| -> u64 {
+        let counts = state[histogram]["counts"].as_array().unwrap();
+        counts.iter().map(|count| count.as_u64().unwrap()).sum()
+    };
+    for (histogram, reads) in [("read_latency", 7), ("batch_read_latency", 1)] {
+        let moved = observed(&state_after, histogram) - observed(&state_before, histogram);
+        assert_eq!(moved, reads, "{histogram}");
+    }
 
     // A key of another type under the prefix: one failed round trip, counted by its kind.
     let mut redis = raw().await;

@@ -422,12 +422,16 @@ impl TestServer {
         )
     }
 
-    /// How many entities the store has, through the API.
-    pub async fn entity_count(&self) -> u64 {
+    /// `/api/state`, answered 200.
+    pub async fn state(&self) -> serde_json::Value {
         let (status, body) = self.request("GET", "/api/state", &[], b"").await;
         assert_eq!(status, 200, "{body}");
-        let state: serde_json::Value = serde_json::from_str(&body).unwrap();
-        state["entity_count"].as_u64().unwrap()
+        serde_json::from_str(&body).unwrap()
+    }
+
+    /// How many entities the store has, through the API.
+    pub async fn entity_count(&self) -> u64 {
+        self.state().await["entity_count"].as_u64().unwrap()
     }
 }
 
