@@ -8,6 +8,7 @@ pub mod api;
 pub mod domain;
 pub mod limits;
 pub mod model;
+pub mod registry;
 pub mod schema;
 pub mod ui;
 

@@ -8,7 +8,8 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::cli::StoreArgs;
 use crate::store::{FeatureStore, StoreConfig, StoreError};
-use crate::synth::synthesize_users;
+use crate::registry::RegistryError;
+use crate::synth::synthesize;
 
 /// Below this many users a progress bar would only flash by.
 const PROGRESS_THRESHOLD: u64 = 10_000;
@@ -20,9 +21,9 @@ pub struct BuildArgs {
     /// How many users to write (u0001, u0002, ...).
     #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u64).range(1..))]
     pub count: u64,
-    /// Key-level TTL of every user, in seconds.
-    #[arg(long, default_value_t = 86_400, value_parser = clap::value_parser!(u64).range(1..))]
-    pub ttl_seconds: u64,
+    /// Key-level TTL of every user, in seconds; default: the registry's batch TTL (86400).
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    pub ttl_seconds: Option<u64>,
     #[command(flatten)]
     pub store: StoreArgs,
     /// Seed of the synthetic rows; the same seed writes the same rows.
@@ -30,17 +31,19 @@ pub struct BuildArgs {
     pub seed: u64,
 }
 
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    #[error(transparent)]
+    Registry(#[from] RegistryError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
 /// Writes the users and returns the line to print.
-pub async fn build(args: BuildArgs) -> Result<String, StoreError> {
-    let store = FeatureStore::connect(
-        &args.store.redis_url,
-        StoreConfig {
-            key_prefix: args.store.key_prefix.clone(),
-            batch_ttl_seconds: args.ttl_seconds,
-            ..StoreConfig::default()
-        },
-    )
-    .await?;
+pub async fn build(args: BuildArgs) -> Result<String, BuildError> {
+    let registry = args.store.registry(args.ttl_seconds, None)?;
+    let config = StoreConfig::of(&registry);
+    let store = FeatureStore::connect(&args.store.redis_url, config.clone()).await?;
     let bar = (std::io::stdout().is_terminal() && args.count >= PROGRESS_THRESHOLD).then(|| {
         ProgressBar::new(args.count).with_style(
             ProgressStyle::with_template("{bar:40} {pos}/{len} users · {per_sec} · eta {eta}")
@@ -48,7 +51,7 @@ pub async fn build(args: BuildArgs) -> Result<String, StoreError> {
         )
     });
     let report = store
-        .bulk_load_with_progress(synthesize_users(args.count, args.seed), None, |done| {
+        .bulk_load_with_progress(synthesize(&registry, args.count, args.seed), None, |done| {
             if let Some(bar) = &bar {
                 bar.set_position(done as u64);
             }
@@ -59,7 +62,7 @@ pub async fn build(args: BuildArgs) -> Result<String, StoreError> {
     }
     let mut line = format!(
         "Materialized {} users at {}* with a {}s key-level TTL.",
-        report.written, args.store.key_prefix, args.ttl_seconds
+        report.written, config.key_prefix, config.batch_ttl_seconds
     );
     if report.not_hashes > 0 {
         line.push_str(&format!(

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::registry::Registry;
 use crate::schema::{self, FeatureKind};
 
 /// Counters of what the store has done since start or since the last reset.
@@ -122,23 +123,23 @@ impl Ttl {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct FeatureValue {
     pub name: String,
-    /// `None` for a field the schema does not know.
+    /// `None` for a field the registry does not know.
     pub kind: Option<FeatureKind>,
     /// The stored string; `None` when the field is absent (never written, or expired).
     pub value: Option<String>,
-    /// The value decoded by the schema's type (numbers as numbers); `None` when absent.
+    /// The value decoded by the registry's type (numbers as numbers); `None` when absent.
     pub typed: Option<serde_json::Value>,
     pub ttl_seconds: Ttl,
 }
 
 impl FeatureValue {
-    /// A row for `name`, its kind and type taken from the schema.
-    pub fn new(name: String, value: Option<String>, ttl_seconds: Ttl) -> Self {
-        let feature = schema::find(&name);
+    /// A row for `name`, its kind and type taken from the registry.
+    pub fn new(registry: &Registry, name: String, value: Option<String>, ttl_seconds: Ttl) -> Self {
+        let feature = registry.find(&name);
         FeatureValue {
-            kind: feature.map(|f| f.kind),
+            kind: feature.map(|(view, _)| view.kind),
             typed: value.as_deref().map(|raw| match feature {
-                Some(f) => schema::decode(f.value_type, raw),
+                Some((_, f)) => schema::decode(f.value_type, raw),
                 None => serde_json::Value::String(raw.to_owned()),
             }),
             name,
@@ -363,12 +364,13 @@ mod tests {
     }
 
     #[test]
-    fn a_row_takes_kind_and_type_from_the_schema() {
-        let name = schema::FEATURES[2].name.to_owned();
-        let row = FeatureValue::new(name, Some("42".into()), Ttl::Persistent);
+    fn a_row_takes_kind_and_type_from_the_registry() {
+        let registry = Registry::demo();
+        let name = "account_age_days".to_owned();
+        let row = FeatureValue::new(&registry, name, Some("42".into()), Ttl::Persistent);
         assert_eq!(row.typed, Some(serde_json::json!(42)));
         assert_eq!(row.kind, Some(FeatureKind::Batch));
-        let extra = FeatureValue::new("extra".into(), Some("7".into()), Ttl::Left(1));
+        let extra = FeatureValue::new(&registry, "extra".into(), Some("7".into()), Ttl::Left(1));
         assert_eq!(
             (extra.kind, extra.typed),
             (None, Some(serde_json::json!("7")))

@@ -1,5 +1,6 @@
-//! The feature schema: the single list of default features that the worker, the synthesizer,
-//! the API and the UI all read, so a feature is named and typed in exactly one place.
+//! What a feature is (its kind and value type, and how a stored string decodes), and the demo's
+//! own choices: how its features are drawn and which ones the panels start with. Which features
+//! exist is the registry's to say.
 
 use serde::{Deserialize, Serialize};
 
@@ -30,10 +31,11 @@ pub enum ValueType {
     Float,
     String,
     Bool,
-    TimestampMs,
+    /// Unix milliseconds.
+    Timestamp,
 }
 
-/// How the demo's synthesizer draws a value of a feature.
+/// How the demo's synthesizer draws a value of one of the demo's features.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Demo {
     /// One of these, each as likely.
@@ -48,29 +50,6 @@ pub enum Demo {
     EventTime,
 }
 
-/// One feature of the schema.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct Feature {
-    pub name: &'static str,
-    pub kind: FeatureKind,
-    pub value_type: ValueType,
-    pub demo: Demo,
-}
-
-const fn feature(
-    name: &'static str,
-    kind: FeatureKind,
-    value_type: ValueType,
-    demo: Demo,
-) -> Feature {
-    Feature {
-        name,
-        kind,
-        value_type,
-        demo,
-    }
-}
-
 pub const COUNTRIES: [&str; 10] = ["US", "GB", "DE", "FR", "IN", "BR", "JP", "AU", "CA", "NL"];
 const DEVICES: [&str; 7] = [
     "ios-1a4c",
@@ -82,79 +61,54 @@ const DEVICES: [&str; 7] = [
     "web-ff-2",
 ];
 
-/// Every default feature, batch first, in display order.
-pub const FEATURES: [Feature; 11] = {
-    use FeatureKind::{Batch, Streaming};
-    use {Demo as D, ValueType as T};
-    [
-        feature("country_iso", Batch, T::String, D::OneOf(&COUNTRIES)),
-        feature(
-            "risk_segment",
-            Batch,
-            T::String,
-            D::Weighted(&[("low", 70), ("medium", 25), ("high", 5)]),
-        ),
-        feature("account_age_days", Batch, T::Int, D::Int(7, 2400)),
-        feature("tx_count_7d", Batch, T::Int, D::Int(0, 80)),
-        feature("avg_amount_30d", Batch, T::Float, D::Amount(5.0, 350.0)),
-        feature(
-            "chargeback_count_180d",
-            Batch,
-            T::Int,
-            D::Weighted(&[("0", 85), ("1", 10), ("2", 4), ("3", 1)]),
-        ),
-        feature("last_login_ts", Streaming, T::TimestampMs, D::EventTime),
-        feature("last_device_id", Streaming, T::String, D::OneOf(&DEVICES)),
-        feature("tx_count_5m", Streaming, T::Int, D::Int(0, 12)),
-        feature(
-            "failed_logins_15m",
-            Streaming,
-            T::Int,
-            D::Weighted(&[("0", 70), ("1", 20), ("2", 8), ("5", 2)]),
-        ),
-        feature(
-            "session_country",
-            Streaming,
-            T::String,
-            D::OneOf(&COUNTRIES),
-        ),
-    ]
-};
+/// The demo's distributions, by feature name. A registry feature not named here gets values
+/// drawn by its type.
+const DEMO: [(&str, Demo); 11] = [
+    ("country_iso", Demo::OneOf(&COUNTRIES)),
+    (
+        "risk_segment",
+        Demo::Weighted(&[("low", 70), ("medium", 25), ("high", 5)]),
+    ),
+    ("account_age_days", Demo::Int(7, 2400)),
+    ("tx_count_7d", Demo::Int(0, 80)),
+    ("avg_amount_30d", Demo::Amount(5.0, 350.0)),
+    (
+        "chargeback_count_180d",
+        Demo::Weighted(&[("0", 85), ("1", 10), ("2", 4), ("3", 1)]),
+    ),
+    ("last_login_ts", Demo::EventTime),
+    ("last_device_id", Demo::OneOf(&DEVICES)),
+    ("tx_count_5m", Demo::Int(0, 12)),
+    (
+        "failed_logins_15m",
+        Demo::Weighted(&[("0", 70), ("1", 20), ("2", 8), ("5", 2)]),
+    ),
+    ("session_country", Demo::OneOf(&COUNTRIES)),
+];
+
+/// How the demo draws `name`, if it is one of the demo's features.
+pub fn demo_of(name: &str) -> Option<Demo> {
+    DEMO.iter().find(|(n, _)| *n == name).map(|(_, demo)| *demo)
+}
 
 /// What the Read panel starts with: batch and streaming features mixed, as a model would ask.
 pub const READ_BY_DEFAULT: [&str; 5] = [
-    FEATURES[1].name,
-    FEATURES[3].name,
-    FEATURES[4].name,
-    FEATURES[8].name,
-    FEATURES[9].name,
+    "risk_segment",
+    "tx_count_7d",
+    "avg_amount_30d",
+    "tx_count_5m",
+    "failed_logins_15m",
 ];
 
-/// What batch scoring reads when no fields are given: the risk segment and every streaming
-/// feature.
-pub fn batch_read_default() -> impl Iterator<Item = &'static str> {
-    std::iter::once(FEATURES[1].name).chain(names_of(FeatureKind::Streaming))
-}
-
-/// Looks a feature up by name; `None` for a field the schema does not know.
-pub fn find(name: &str) -> Option<&'static Feature> {
-    FEATURES.iter().find(|f| f.name == name)
-}
-
-/// The names of every feature of one kind, in schema order.
-pub fn names_of(kind: FeatureKind) -> impl Iterator<Item = &'static str> {
-    FEATURES
-        .iter()
-        .filter(move |f| f.kind == kind)
-        .map(|f| f.name)
-}
+/// What batch scoring reads besides every streaming feature when no fields are given.
+pub const BATCH_READ_BY_DEFAULT: [&str; 1] = ["risk_segment"];
 
 /// Decodes a stored string into typed JSON. A value that does not parse as its declared type
 /// is returned as a string rather than dropped, so a bad writer is visible, not hidden.
 pub fn decode(value_type: ValueType, raw: &str) -> serde_json::Value {
     use serde_json::Value;
     let parsed = match value_type {
-        ValueType::Int | ValueType::TimestampMs => raw.parse::<i64>().ok().map(Value::from),
+        ValueType::Int | ValueType::Timestamp => raw.parse::<i64>().ok().map(Value::from),
         ValueType::Float => raw.parse::<f64>().ok().map(Value::from),
         ValueType::Bool => raw.parse::<bool>().ok().map(Value::from),
         ValueType::String => None,
@@ -167,18 +121,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn schema_has_six_batch_and_five_streaming_features() {
-        assert_eq!(names_of(FeatureKind::Batch).count(), 6);
-        assert_eq!(names_of(FeatureKind::Streaming).count(), 5);
-    }
-
-    #[test]
     fn decode_follows_the_declared_type() {
         assert_eq!(decode(ValueType::Int, "42"), serde_json::json!(42));
         assert_eq!(decode(ValueType::Float, "92.4"), serde_json::json!(92.4));
         assert_eq!(decode(ValueType::Bool, "true"), serde_json::json!(true));
         assert_eq!(
-            decode(ValueType::TimestampMs, "1700000000000"),
+            decode(ValueType::Timestamp, "1700000000000"),
             serde_json::json!(1_700_000_000_000_i64)
         );
         assert_eq!(decode(ValueType::Int, "x"), serde_json::json!("x"));

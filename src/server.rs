@@ -13,11 +13,12 @@ use leptos_axum::{generate_route_list, LeptosRoutes};
 use tokio::net::TcpListener;
 
 use crate::cli::StoreArgs;
+use crate::registry::RegistryError;
 use crate::index::EntityIndex;
 use crate::metrics::Metrics;
 use crate::service::Service;
 use crate::store::{redact_url, FeatureStore, StoreConfig, StoreError};
-use crate::synth::synthesize_users;
+use crate::synth::synthesize;
 use crate::ui::{shell, App};
 use crate::worker::{StreamingWorker, WorkerConfig};
 
@@ -36,14 +37,14 @@ pub struct ServerArgs {
     pub port: u16,
     #[command(flatten)]
     pub store: StoreArgs,
-    /// Key-level TTL of bulk-loaded entities, in seconds.
-    #[arg(long, env = "FS_BATCH_TTL_SECONDS", default_value_t = 86_400,
-          value_parser = clap::value_parser!(u64).range(1..))]
-    pub batch_ttl_seconds: u64,
-    /// Per-field TTL of streaming features, in seconds.
-    #[arg(long, env = "FS_STREAMING_TTL_SECONDS", default_value_t = 300,
-          value_parser = clap::value_parser!(u64).range(1..))]
-    pub streaming_ttl_seconds: u64,
+    /// Key-level TTL of bulk-loaded entities, in seconds, overriding every batch view's TTL in
+    /// the registry (default 86400).
+    #[arg(long, env = "FS_BATCH_TTL_SECONDS", value_parser = clap::value_parser!(u64).range(1..))]
+    pub batch_ttl_seconds: Option<u64>,
+    /// Per-field TTL of streaming features, in seconds, overriding every streaming view's TTL in
+    /// the registry (default 300).
+    #[arg(long, env = "FS_STREAMING_TTL_SECONDS", value_parser = clap::value_parser!(u64).range(1..))]
+    pub streaming_ttl_seconds: Option<u64>,
     /// Seconds between streaming worker ticks.
     #[arg(long, env = "FS_TICK_SECONDS", default_value_t = 1.0)]
     pub tick_seconds: f64,
@@ -73,6 +74,8 @@ pub struct ServerArgs {
 pub enum ServerError {
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error(transparent)]
+    Registry(#[from] RegistryError),
     #[error("invalid --tick-seconds {0}: must be a positive number of seconds")]
     Tick(f64),
     #[error("cannot listen on {addr}")]
@@ -116,29 +119,30 @@ impl Server {
             .filter(|tick| !tick.is_zero())
             .ok_or(ServerError::Tick(args.tick_seconds))?;
         let local = listener.local_addr().map_err(ServerError::Serve)?;
-        let config = StoreConfig {
-            key_prefix: args.store.key_prefix.clone(),
-            batch_ttl_seconds: args.batch_ttl_seconds,
-            streaming_ttl_seconds: args.streaming_ttl_seconds,
-        };
+        let registry = Arc::new(
+            args.store
+                .registry(args.batch_ttl_seconds, args.streaming_ttl_seconds)?,
+        );
+        let config = StoreConfig::of(&registry);
         let store = Arc::new(FeatureStore::connect(&args.store.redis_url, config).await?);
         let mut leptos_options = get_configuration(None)
             .map_err(|e| ServerError::Leptos(e.to_string()))?
             .leptos_options;
         leptos_options.site_addr = local;
-        let prefix = &args.store.key_prefix;
+        let config = store.config();
+        let prefix = &config.key_prefix;
         if !args.no_reset {
             let deleted = store.reset().await?;
             tracing::info!("reset: deleted {deleted} entities under {prefix}");
         }
         if args.initial_users > 0 {
             let report = store
-                .bulk_load(synthesize_users(args.initial_users, USERS_SEED), None)
+                .bulk_load(synthesize(&registry, args.initial_users, USERS_SEED), None)
                 .await?;
             tracing::info!(
                 "materialized {} users with a {}s key-level TTL",
                 report.written,
-                args.batch_ttl_seconds
+                config.batch_ttl_seconds
             );
         }
         let index = Arc::new(EntityIndex::start(Arc::clone(&store)));
@@ -149,6 +153,7 @@ impl Server {
             WorkerConfig {
                 tick,
                 users_per_tick: args.users_per_tick,
+                registry: Arc::clone(&registry),
                 ..WorkerConfig::default()
             },
         );
@@ -156,14 +161,16 @@ impl Server {
             worker.start();
         }
         tracing::info!(
-            "listening on http://{local} · Redis {} ({}, {}) · prefix {prefix} · batch TTL {}s · streaming TTL {}s",
+            "listening on http://{local} · Redis {} ({}, {}) · prefix {prefix} · batch TTL {}s · streaming TTL {}s · {} feature views",
             redact_url(&args.store.redis_url),
             store.redis_version(),
             store.redis_mode().name(),
-            args.batch_ttl_seconds,
-            args.streaming_ttl_seconds,
+            config.batch_ttl_seconds,
+            config.streaming_ttl_seconds,
+            registry.views.len(),
         );
         let service = Arc::new(Service::new(
+            registry,
             store,
             worker,
             index,

@@ -6,64 +6,120 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use crate::domain::EntityId;
-use crate::schema::{Demo, FeatureKind, FEATURES};
-use crate::store::EntityRow;
+use crate::registry::Registry;
+use crate::schema::{demo_of, Demo, FeatureKind, ValueType};
+use crate::store::{unix_ms_now, EntityRow};
 
 /// The id of the `n`th synthetic user (1-based): u0001 … u9999, u10000, …
 pub fn user_id(n: u64) -> EntityId {
     EntityId::parse(&format!("u{n:04}")).expect("synthetic ids are valid")
 }
 
-/// `count` batch rows for u0001 onwards, generated lazily so a million rows never sit in memory.
+/// How one feature's values are drawn: as the demo says, else by its type.
+#[derive(Clone, Debug)]
+struct Drawn {
+    name: String,
+    demo: Option<Demo>,
+    value_type: ValueType,
+}
+
+/// The features of one kind in `registry`, then the write-time field of each of their views.
+fn plan(registry: &Registry, kind: FeatureKind) -> (Vec<Drawn>, Vec<String>) {
+    let features = registry
+        .views_of(kind)
+        .flat_map(|view| &view.features)
+        .map(|f| Drawn {
+            name: f.name.clone(),
+            demo: demo_of(&f.name),
+            value_type: f.value_type,
+        })
+        .collect();
+    let stamps = registry.views_of(kind).map(|v| v.stamp_field()).collect();
+    (features, stamps)
+}
+
+/// `count` batch rows of the demo registry for u0001 onwards.
 pub fn synthesize_users(count: u64, seed: u64) -> impl Iterator<Item = EntityRow> {
+    synthesize(&Registry::demo(), count, seed)
+}
+
+/// `count` batch rows for u0001 onwards: every batch feature of `registry`, then each batch
+/// view's write time. Generated lazily, so a million rows never sit in memory.
+pub fn synthesize(registry: &Registry, count: u64, seed: u64) -> impl Iterator<Item = EntityRow> {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    (1..=count).map(move |n| EntityRow {
-        id: user_id(n),
-        fields: batch_features(&mut rng),
+    let (features, stamps) = plan(registry, FeatureKind::Batch);
+    (1..=count).map(move |n| {
+        let now_ms = unix_ms_now();
+        let mut fields: Vec<(String, String)> = features
+            .iter()
+            .map(|f| (f.name.clone(), draw(&mut rng, f, now_ms)))
+            .collect();
+        fields.extend(stamps.iter().map(|stamp| (stamp.clone(), now_ms.to_string())));
+        EntityRow {
+            id: user_id(n),
+            fields,
+        }
     })
 }
 
-fn batch_features(rng: &mut impl Rng) -> Vec<(String, String)> {
-    FEATURES
+/// One streaming event for an entity at `now_ms`: every streaming feature of `registry`, then
+/// each streaming view's write time, all written in one command.
+pub fn streaming_features(
+    registry: &Registry,
+    rng: &mut impl Rng,
+    now_ms: u64,
+) -> Vec<(String, String)> {
+    let (features, stamps) = plan(registry, FeatureKind::Streaming);
+    let mut fields: Vec<(String, String)> = features
         .iter()
-        .filter(|f| f.kind == FeatureKind::Batch)
-        .map(|f| (f.name.to_owned(), draw(rng, f.demo, 0)))
-        .collect()
+        .map(|f| (f.name.clone(), draw(rng, f, now_ms)))
+        .collect();
+    fields.extend(stamps.into_iter().map(|stamp| (stamp, now_ms.to_string())));
+    fields
 }
 
-/// One streaming event's real-time features for an entity, stamped `now_ms`.
-pub fn streaming_features(rng: &mut impl Rng, now_ms: i64) -> Vec<(&'static str, String)> {
-    FEATURES
-        .iter()
-        .filter(|f| f.kind == FeatureKind::Streaming)
-        .map(|f| (f.name, draw(rng, f.demo, now_ms)))
-        .collect()
-}
-
-/// A value drawn the way the schema says, in its stored string form.
-fn draw(rng: &mut impl Rng, demo: Demo, now_ms: i64) -> String {
-    match demo {
-        Demo::OneOf(items) => items
+/// A value in its stored string form.
+fn draw(rng: &mut impl Rng, feature: &Drawn, now_ms: u64) -> String {
+    match feature.demo {
+        Some(Demo::OneOf(items)) => items
             .choose(rng)
             .expect("non-empty constant list")
             .to_string(),
-        Demo::Weighted(items) => items
+        Some(Demo::Weighted(items)) => items
             .choose_weighted(rng, |(_, weight)| *weight)
             .expect("constant weights are positive")
             .0
             .to_owned(),
-        Demo::Int(low, high) => rng.random_range(low..=high).to_string(),
-        Demo::Amount(low, high) => {
-            ((rng.random_range(low..high) * 100.0).round() / 100.0).to_string()
-        }
-        Demo::EventTime => now_ms.to_string(),
+        Some(Demo::Int(low, high)) => rng.random_range(low..=high).to_string(),
+        Some(Demo::Amount(low, high)) => amount(rng, low, high),
+        Some(Demo::EventTime) => now_ms.to_string(),
+        None => match feature.value_type {
+            ValueType::Int => rng.random_range(0..=100).to_string(),
+            ValueType::Float => amount(rng, 0.0, 100.0),
+            ValueType::Bool => rng.random_bool(0.5).to_string(),
+            ValueType::String => format!("{}-{}", feature.name, rng.random_range(0..10)),
+            ValueType::Timestamp => now_ms.to_string(),
+        },
     }
+}
+
+fn amount(rng: &mut impl Rng, low: f64, high: f64) -> String {
+    ((rng.random_range(low..high) * 100.0).round() / 100.0).to_string()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::schema::{self, COUNTRIES};
+    use crate::registry::STAMP_PREFIX;
+    use crate::schema::COUNTRIES;
+
+    /// A row's features, without the write times.
+    fn features(row: &EntityRow) -> Vec<&(String, String)> {
+        row.fields
+            .iter()
+            .filter(|(name, _)| !name.starts_with(STAMP_PREFIX))
+            .collect()
+    }
 
     #[test]
     fn ids_keep_growing_past_four_digits() {
@@ -73,27 +129,31 @@ mod tests {
     }
 
     #[test]
-    fn same_seed_gives_identical_rows() {
-        let a: Vec<_> = synthesize_users(300, 42).collect();
-        let b: Vec<_> = synthesize_users(300, 42).collect();
-        let c: Vec<_> = synthesize_users(300, 43).collect();
-        assert_eq!(format!("{a:?}"), format!("{b:?}"));
-        assert_ne!(a, c);
+    fn same_seed_gives_identical_features() {
+        let rows = |seed| -> Vec<String> {
+            synthesize_users(300, seed)
+                .map(|row| format!("{} {:?}", row.id, features(&row)))
+                .collect()
+        };
+        assert_eq!(rows(42), rows(42));
+        assert_ne!(rows(42), rows(43));
     }
 
     #[test]
-    fn rows_carry_exactly_the_schema_batch_features_in_range() {
-        let batch: Vec<_> = schema::names_of(FeatureKind::Batch).collect();
+    fn rows_carry_exactly_the_batch_features_in_range_then_their_write_time() {
+        let registry = Registry::demo();
+        let mut expected: Vec<_> = registry.names_of(FeatureKind::Batch).collect();
+        expected.push("_ts:user_batch");
+        let before = unix_ms_now();
         for row in synthesize_users(2000, 7) {
             let names: Vec<_> = row.fields.iter().map(|(n, _)| n.as_str()).collect();
-            assert_eq!(names, batch);
+            assert_eq!(names, expected);
             let get = |name: &str| &row.fields.iter().find(|(n, _)| n == name).unwrap().1;
-            for feature in schema::FEATURES
-                .iter()
-                .filter(|f| f.kind == FeatureKind::Batch)
-            {
-                let value = get(feature.name);
-                match feature.demo {
+            let written: u64 = get("_ts:user_batch").parse().unwrap();
+            assert!((before..=unix_ms_now()).contains(&written));
+            for name in registry.names_of(FeatureKind::Batch) {
+                let value = get(name);
+                match demo_of(name).expect("a demo feature") {
                     Demo::Int(low, high) => {
                         assert!((low..=high).contains(&value.parse::<u32>().unwrap()))
                     }
@@ -107,7 +167,7 @@ mod tests {
                     Demo::EventTime => unreachable!("no batch feature is an event time"),
                 }
             }
-            assert!(COUNTRIES.contains(&get(schema::FEATURES[0].name).as_str()));
+            assert!(COUNTRIES.contains(&get("country_iso").as_str()));
         }
     }
 
@@ -119,14 +179,30 @@ mod tests {
     }
 
     #[test]
-    fn streaming_events_carry_exactly_the_schema_streaming_features() {
+    fn streaming_events_carry_exactly_the_streaming_features_and_the_view_write_time() {
+        let registry = Registry::demo();
         let mut rng = ChaCha8Rng::seed_from_u64(1337);
-        let event = streaming_features(&mut rng, 1_700_000_000_000);
-        let names: Vec<_> = event.iter().map(|(n, _)| *n).collect();
-        assert_eq!(
-            names,
-            schema::names_of(FeatureKind::Streaming).collect::<Vec<_>>()
-        );
+        let event = streaming_features(&registry, &mut rng, 1_700_000_000_000);
+        let names: Vec<_> = event.iter().map(|(n, _)| n.as_str()).collect();
+        let mut expected: Vec<_> = registry.names_of(FeatureKind::Streaming).collect();
+        expected.push("_ts:user_stream");
+        assert_eq!(names, expected);
         assert_eq!(event[0].1, "1700000000000");
+        assert_eq!(event[5].1, "1700000000000");
+    }
+
+    #[test]
+    fn features_the_demo_does_not_know_are_drawn_by_type() {
+        let registry = Registry::parse(
+            "[entity]\nname = \"card\"\njoin_key = \"card_id\"\nkey_prefix = \"c:\"\n\
+             [[views]]\nname = \"v\"\nkind = \"batch\"\nttl_seconds = 60\n\
+             features = [{ name = \"n\", type = \"int\" }, { name = \"ok\", type = \"bool\" }]\n",
+            "test",
+        )
+        .unwrap();
+        let row = synthesize(&registry, 1, 1).next().unwrap();
+        assert!(row.fields[0].1.parse::<u32>().unwrap() <= 100);
+        assert!(row.fields[1].1.parse::<bool>().is_ok());
+        assert_eq!(row.fields[2].0, "_ts:v");
     }
 }

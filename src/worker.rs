@@ -14,6 +14,7 @@ use tokio::task::JoinHandle;
 use crate::domain::EntityId;
 use crate::index::EntityIndex;
 use crate::model::WorkerStats;
+use crate::registry::Registry;
 use crate::store::{unix_ms_now, FeatureStore, StoreError, StreamingOutcome};
 use crate::synth;
 
@@ -25,6 +26,8 @@ pub struct WorkerConfig {
     pub tick: Duration,
     pub users_per_tick: usize,
     pub seed: u64,
+    /// Which features it streams: every streaming view's.
+    pub registry: Arc<Registry>,
 }
 
 impl Default for WorkerConfig {
@@ -33,6 +36,7 @@ impl Default for WorkerConfig {
             tick: Duration::from_secs(1),
             users_per_tick: 5,
             seed: 1337,
+            registry: Registry::demo(),
         }
     }
 }
@@ -212,7 +216,7 @@ impl Shared {
             .choose_multiple(rng, self.config.users_per_tick)
             .collect();
         for id in chosen {
-            let event = synth::streaming_features(rng, unix_ms_now() as i64);
+            let event = synth::streaming_features(&self.config.registry, rng, unix_ms_now());
             let counter = match self.store.update_streaming(id, &event).await? {
                 StreamingOutcome::Written => {
                     self.last_write_unix_ms.store(unix_ms_now(), SeqCst);

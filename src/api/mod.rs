@@ -19,6 +19,7 @@ use crate::model::{
     BatchResult, BulkLoaded, Health, Inspection, ReadResult, ResetDone, StoreState, WorkerAction,
     WorkerToggled,
 };
+use crate::registry::Registry;
 use codec::StrictJson;
 use error::ApiError;
 
@@ -27,6 +28,12 @@ use error::ApiError;
 #[server(prefix = "/api", endpoint = "health", input = GetUrl)]
 pub async fn get_health() -> Result<Health, ApiError> {
     Ok(ssr::service()?.ready().await?)
+}
+
+/// The entity and its feature views, with the TTLs this server applies.
+#[server(prefix = "/api", endpoint = "registry", input = GetUrl)]
+pub async fn get_registry() -> Result<Registry, ApiError> {
+    Ok(ssr::service()?.registry().clone())
 }
 
 /// Store configuration, the index's entity count and first ids, store and worker counters.
@@ -62,7 +69,7 @@ pub async fn read_features(user: String, fields: Vec<String>) -> Result<ReadResu
 
 /// Batch scoring: pipelined HMGET over explicit `ids` (as a scoring service calls it; duplicates
 /// and unknown ids allowed) or over the first `count` entities of the index (the demo).
-/// `fields` defaults to the streaming features plus `risk_segment`.
+/// `fields` defaults to the streaming features plus `risk_segment` (see the registry).
 #[server(prefix = "/api", endpoint = "batch-read", input = StrictJson)]
 pub async fn batch_read(
     #[server(default)] count: Option<i64>,
@@ -92,8 +99,8 @@ pub async fn batch_read(
         .await?)
 }
 
-/// Everything about one entity, for inspection: HGETALL, HTTL and TTL. Every schema field is
-/// listed, present or not, followed by any extra fields.
+/// Everything about one entity, for inspection: HGETALL, HTTL and TTL. Every registry feature
+/// is listed, present or not, followed by any other fields.
 #[server(prefix = "/api", endpoint = "inspect", input = GetUrl)]
 pub async fn inspect(user: String) -> Result<Inspection, ApiError> {
     let user = input::entity_id("user", &user)?;

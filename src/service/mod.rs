@@ -17,9 +17,9 @@ use crate::model::{
     BatchFailure, BatchResult, BatchSample, BulkLoaded, FeatureValue, Health, Inspection,
     MasterCount, ReadResult, ResetDone, StoreState, Ttl, WorkerAction, WorkerToggled,
 };
-use crate::schema::{self, FEATURES};
+use crate::registry::{Registry, STAMP_PREFIX};
 use crate::store::{FeatureStore, RedisMode, RedisTelemetry, StoreError, WrongType};
-use crate::synth::synthesize_users;
+use crate::synth::synthesize;
 use crate::worker::StreamingWorker;
 
 /// Most ids `state` lists; the count is always the index's total.
@@ -52,6 +52,8 @@ pub enum BatchEntities {
 /// One per process: the store, the worker and the index it reads, and the lock that keeps admin
 /// operations from interleaving.
 pub struct Service {
+    /// The entity and feature views everything here serves.
+    registry: Arc<Registry>,
     store: Arc<FeatureStore>,
     worker: StreamingWorker,
     index: Arc<EntityIndex>,
@@ -68,6 +70,7 @@ pub struct Service {
 
 impl Service {
     pub fn new(
+        registry: Arc<Registry>,
         store: Arc<FeatureStore>,
         worker: StreamingWorker,
         index: Arc<EntityIndex>,
@@ -75,6 +78,7 @@ impl Service {
         read_deadline: Duration,
     ) -> Self {
         Service {
+            registry,
             store,
             worker,
             index,
@@ -92,6 +96,10 @@ impl Service {
             ("read", &self.read_latency),
             ("batch_read", &self.batch_read_latency),
         ]
+    }
+
+    pub fn registry(&self) -> &Registry {
+        &self.registry
     }
 
     pub fn worker(&self) -> &StreamingWorker {
@@ -184,7 +192,10 @@ impl Service {
         let started = Instant::now();
         let report = self
             .store
-            .bulk_load(synthesize_users(count, self.seed), Some(ttl_seconds))
+            .bulk_load(
+                synthesize(&self.registry, count, self.seed),
+                Some(ttl_seconds),
+            )
             .await?;
         self.index.refresh().await;
         Ok(BulkLoaded {
@@ -227,7 +238,9 @@ impl Service {
             .iter()
             .zip(read.values)
             .zip(read.field_ttls)
-            .map(|((name, value), ttl)| FeatureValue::new(name.to_string(), value, ttl))
+            .map(|((name, value), ttl)| {
+                FeatureValue::new(&self.registry, name.to_string(), value, ttl)
+            })
             .collect();
         Ok(ReadResult {
             user: id.to_string(),
@@ -238,7 +251,7 @@ impl Service {
         })
     }
 
-    /// Batch scoring: one pipelined HMGET per entity. `names` defaults to the schema's batch
+    /// Batch scoring: one pipelined HMGET per entity. `names` defaults to the registry's batch
     /// read fields.
     pub async fn batch_read(
         &self,
@@ -247,8 +260,10 @@ impl Service {
         deadline: Option<Duration>,
     ) -> Result<BatchResult, ServiceError> {
         let names = names.unwrap_or_else(|| {
-            schema::batch_read_default()
-                .map(|name| FeatureName::parse(name).expect("schema names are valid"))
+            self.registry
+                .batch_read_default()
+                .iter()
+                .map(|name| FeatureName::parse(name).expect("registry names are valid"))
                 .collect()
         });
         let ids = match entities {
@@ -298,18 +313,24 @@ impl Service {
         })
     }
 
-    /// Everything about one entity: every schema feature, present or not, then any extra
-    /// fields, each with its TTL.
+    /// Everything about one entity: every registry feature, present or not, then any other
+    /// fields (the views' write times, foreign fields), each with its TTL.
     pub async fn inspect(&self, id: &EntityId) -> Result<Inspection, ServiceError> {
         let store = &self.store;
         let mut stored = self.within(None, store.read_all(id)).await?;
-        let mut names: Vec<String> = FEATURES.iter().map(|f| f.name.to_owned()).collect();
-        names.extend(
-            stored
-                .iter()
-                .filter(|(name, _)| schema::find(name).is_none())
-                .map(|(name, _)| name.clone()),
-        );
+        let mut names: Vec<String> = self
+            .registry
+            .features()
+            .map(|(_, f)| f.name.clone())
+            .collect();
+        let mut others: Vec<String> = stored
+            .iter()
+            .filter(|(name, _)| self.registry.find(name).is_none())
+            .map(|(name, _)| name.clone())
+            .collect();
+        // Write times after the other extra fields, each group sorted: a stable order to read.
+        others.sort_by_key(|name| (name.starts_with(STAMP_PREFIX), name.clone()));
+        names.extend(others);
         let ttls_and_key_ttl =
             async { tokio::try_join!(store.field_ttls(id, &names), store.key_ttl(id)) };
         let (ttls, key_ttl) = self.within(None, ttls_and_key_ttl).await?;
@@ -321,7 +342,7 @@ impl Service {
                     .iter()
                     .position(|(stored_name, _)| *stored_name == name)
                     .map(|at| stored.swap_remove(at).1);
-                FeatureValue::new(name, value, ttl)
+                FeatureValue::new(&self.registry, name, value, ttl)
             })
             .collect();
         Ok(Inspection {

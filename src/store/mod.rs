@@ -21,6 +21,8 @@ pub use stats::RedisTelemetry;
 use crate::domain::{EntityId, KeyPrefix};
 use crate::limits::PIPELINE_CHUNK as CHUNK;
 use crate::model::{StoreStats, Ttl};
+use crate::registry::Registry;
+use crate::schema::FeatureKind;
 
 /// Chunks of a bulk load awaiting their reply at once.
 const CHUNKS_IN_FLIGHT: usize = 4;
@@ -35,6 +37,22 @@ pub struct StoreConfig {
     pub key_prefix: KeyPrefix,
     pub batch_ttl_seconds: u64,
     pub streaming_ttl_seconds: u64,
+}
+
+impl StoreConfig {
+    /// The prefix and the two TTL layers as the registry (with its overrides) says.
+    pub fn of(registry: &Registry) -> Self {
+        let default = StoreConfig::default();
+        StoreConfig {
+            key_prefix: registry.key_prefix(),
+            batch_ttl_seconds: registry
+                .ttl_of(FeatureKind::Batch)
+                .unwrap_or(default.batch_ttl_seconds),
+            streaming_ttl_seconds: registry
+                .ttl_of(FeatureKind::Streaming)
+                .unwrap_or(default.streaming_ttl_seconds),
+        }
+    }
 }
 
 impl Default for StoreConfig {
@@ -273,7 +291,7 @@ impl FeatureStore {
     pub async fn update_streaming(
         &self,
         id: &EntityId,
-        fields: &[(&str, String)],
+        fields: &[(impl AsRef<str>, String)],
     ) -> Result<StreamingOutcome, StoreError> {
         if fields.is_empty() {
             return Ok(StreamingOutcome::Written);
@@ -282,8 +300,10 @@ impl FeatureStore {
         let mut invocation = self.streaming_script.key(self.key(id));
         invocation
             .arg(self.config.streaming_ttl_seconds)
-            .arg(if use_hsetex { "1" } else { "0" })
-            .arg(fields);
+            .arg(if use_hsetex { "1" } else { "0" });
+        for (name, value) in fields {
+            invocation.arg(name.as_ref()).arg(value);
+        }
         let code: i64 = self
             .timed("streaming_write", self.link.invoke(&invocation))
             .await?;

@@ -18,7 +18,7 @@ use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, Link, MetaTags, Stylesheet, Title};
 
 use crate::api::error::ApiError;
-use crate::api::get_state;
+use crate::api::{get_registry, get_state};
 use crate::model::StoreState;
 
 /// The HTML document around the app, rendered on the server only.
@@ -111,6 +111,19 @@ pub fn App() -> impl IntoView {
         _ => last_known.get_value(),
     });
     let stale = Signal::derive(move || state.with(|result| matches!(result, Some(Err(_)))));
+    // The feature views, once: they never change while the server runs.
+    let registry = Resource::new(|| (), |_| get_registry());
+    Effect::new(move |_| {
+        if let Some(result) = registry.get() {
+            shared.report("Feature registry", &result);
+        }
+    });
+    let registry = Signal::derive(move || {
+        registry
+            .get()
+            .and_then(Result::ok)
+            .unwrap_or_default()
+    });
 
     view! {
         <Stylesheet id="leptos" href="/pkg/feature-store.css"/>
@@ -119,8 +132,8 @@ pub fn App() -> impl IntoView {
         <header class="top">
             <h1>"feature-store"</h1>
             <p class="tagline">
-                "An online feature store on Redis: one hash per user, batch fields under a key TTL, "
-                "streaming fields under their own per-field TTL."
+                "An online feature store on Redis: one hash per entity, batch views under a key TTL, "
+                "streaming views under their own per-field TTL."
             </p>
         </header>
         <widgets::Banner/>
@@ -133,7 +146,7 @@ pub fn App() -> impl IntoView {
                 <materialize::MaterializePanel/>
                 <worker::WorkerPanel latest/>
                 <freshness::FreshnessPanel latest/>
-                <read::ReadPanel latest/>
+                <read::ReadPanel latest registry/>
                 <batch::BatchPanel/>
                 <inspect::InspectPanel latest/>
             </main>

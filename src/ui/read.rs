@@ -6,13 +6,31 @@ use super::widgets::{cleared_on_reset, countdown, picked_key, FeatureTable, Pane
 use super::Shared;
 use crate::api::ReadFeatures;
 use crate::model::{ReadResult, StoreState};
-use crate::schema::{FeatureKind, FEATURES, READ_BY_DEFAULT};
+use crate::registry::Registry;
+use crate::schema::FeatureKind;
 
 #[component]
-pub fn ReadPanel(latest: Signal<Option<StoreState>>) -> impl IntoView {
+pub fn ReadPanel(latest: Signal<Option<StoreState>>, registry: Signal<Registry>) -> impl IntoView {
     let shared = expect_context::<Shared>();
     let user = RwSignal::new(String::new());
-    let chosen = RwSignal::new(READ_BY_DEFAULT.map(str::to_owned).to_vec());
+    // `None` until a box is clicked: the registry's default choice.
+    let ticked = RwSignal::new(None::<Vec<String>>);
+    let chosen = Signal::derive(move || {
+        ticked
+            .get()
+            .unwrap_or_else(|| registry.with(Registry::read_by_default))
+    });
+    // The chosen names in registry order, whatever order the boxes were ticked in.
+    let fields = move || -> Vec<String> {
+        let chosen = chosen.get();
+        registry.with(|registry| {
+            registry
+                .features()
+                .map(|(_, f)| f.name.clone())
+                .filter(|name| chosen.contains(name))
+                .collect()
+        })
+    };
     let read = ServerAction::<ReadFeatures>::new();
     Effect::new(move |_| {
         if let Some(result) = read.value().get() {
@@ -23,70 +41,70 @@ pub fn ReadPanel(latest: Signal<Option<StoreState>>) -> impl IntoView {
     let (elapsed, run_read) = countdown(read, |r: &ReadResult| {
         r.fields.iter().map(|f| f.ttl_seconds).collect()
     });
-    let checkboxes = move |kind: FeatureKind| {
-        FEATURES
-            .iter()
-            .filter(move |f| f.kind == kind)
-            .map(|f| {
-                let name = f.name;
-                let id = format!("read-{name}");
-                let label_for = id.clone();
-                view! {
-                    <label class="check" for=label_for>
-                        <input type="checkbox" id=id
-                            prop:checked=move || chosen.with(|c| c.iter().any(|n| n == name))
-                            on:change=move |ev| {
-                                let on = event_target_checked(&ev);
-                                chosen.update(|c| {
-                                    c.retain(|n| n != name);
-                                    if on {
-                                        c.push(name.to_owned());
-                                    }
-                                });
-                            }
-                        />
-                        {name}
-                    </label>
-                }
-            })
-            .collect_view()
+    let checkbox = move |name: String| {
+        let id = format!("read-{name}");
+        let label_for = id.clone();
+        let (is_on, toggled) = (name.clone(), name.clone());
+        view! {
+            <label class="check" for=label_for>
+                <input type="checkbox" id=id
+                    prop:checked=move || chosen.with(|c| c.contains(&is_on))
+                    on:change=move |ev| {
+                        let on = event_target_checked(&ev);
+                        let mut names = chosen.get_untracked();
+                        names.retain(|n| *n != toggled);
+                        if on {
+                            names.push(toggled.clone());
+                        }
+                        ticked.set(Some(names));
+                    }
+                />
+                {name}
+            </label>
+        }
+    };
+    // One fieldset per feature view, named with its kind and TTL.
+    let views = move || {
+        registry.with(|registry| {
+            registry
+                .views
+                .iter()
+                .map(|view| {
+                    let kind = view.kind.label();
+                    let ttl = match view.kind {
+                        FeatureKind::Batch => format!("key TTL {} s", view.ttl_seconds),
+                        FeatureKind::Streaming => format!("field TTL {} s", view.ttl_seconds),
+                    };
+                    let names: Vec<String> = view.features.iter().map(|f| f.name.clone()).collect();
+                    view! {
+                        <fieldset>
+                            <legend>
+                                <span class=format!("badge {kind}")>{kind}</span>
+                                " " {view.name.clone()} " · " {ttl}
+                            </legend>
+                            {names.into_iter().map(checkbox).collect_view()}
+                        </fieldset>
+                    }
+                })
+                .collect_view()
+        })
     };
     let submit = move |_| {
-        // Keep schema order, whatever order the boxes were ticked in.
-        let fields = FEATURES
-            .iter()
-            .map(|f| f.name.to_owned())
-            .filter(|n| chosen.with_untracked(|c| c.contains(n)))
-            .collect();
         run_read(ReadFeatures {
             user: user.get_untracked(),
-            fields,
+            fields: fields(),
         });
     };
     // The exact command this read sends, for trying it in redis-cli.
     let key = picked_key(latest, user);
-    let command = move || {
-        let fields: Vec<&str> = FEATURES
-            .iter()
-            .map(|f| f.name)
-            .filter(|n| chosen.with(|c| c.iter().any(|chosen| chosen == n)))
-            .collect();
-        format!("HMGET {} {}", key(), fields.join(" "))
-    };
+    let command = move || format!("HMGET {} {}", key(), fields().join(" "));
     view! {
         <Panel id="read" title="Inference read" commands="One HMGET for the chosen fields (timed); HTTL and TTL only to show freshness.">
             <code class="command" data-testid="read-command" title="One click selects it">{command}</code>
             <div class="form">
                 <UserPicker id="read-user" user latest/>
             </div>
-            <fieldset>
-                <legend><span class="badge batch">"batch"</span>" features"</legend>
-                {checkboxes(FeatureKind::Batch)}
-            </fieldset>
-            <fieldset>
-                <legend><span class="badge streaming">"streaming"</span>" features"</legend>
-                {checkboxes(FeatureKind::Streaming)}
-            </fieldset>
+            {views}
             <button on:click=submit
                 disabled=move || read.pending().get() || user.with(String::is_empty)>"Read"</button>
             {move || read.value().get().and_then(Result::ok).map(|r| {

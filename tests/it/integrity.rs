@@ -6,7 +6,8 @@ use std::time::{Duration, Instant};
 
 use feature_store::domain::KeyPrefix;
 use feature_store::index::EntityIndex;
-use feature_store::schema::{names_of, FeatureKind};
+use feature_store::registry::Registry;
+use feature_store::schema::FeatureKind;
 use feature_store::store::{
     EntityRow, FeatureStore, SkipReason, StoreConfig, StoreError, StreamingOutcome, WrongType,
 };
@@ -15,10 +16,14 @@ use feature_store::worker::{StreamingWorker, WorkerConfig};
 use rand::SeedableRng;
 use redis::AsyncCommands;
 
-use crate::support::{id, raw, redis_url, store_with, unique_prefix};
+use crate::support::{id, names_of, raw, redis_url, store_with, unique_prefix};
 
-fn event() -> Vec<(&'static str, String)> {
-    streaming_features(&mut rand_chacha::ChaCha8Rng::seed_from_u64(1), 0)
+fn event() -> Vec<(String, String)> {
+    streaming_features(
+        &Registry::demo(),
+        &mut rand_chacha::ChaCha8Rng::seed_from_u64(1),
+        0,
+    )
 }
 
 /// Every key under `prefix` with its key TTL, read with a raw connection.
@@ -47,6 +52,7 @@ async fn expired_entities_stay_expired_while_the_worker_runs() {
             tick: Duration::from_millis(50),
             users_per_tick: 500,
             seed: 3,
+            ..WorkerConfig::default()
         },
     );
     worker.start();
@@ -123,7 +129,7 @@ async fn a_key_that_is_not_a_hash_fails_only_its_own_entity() {
     let mut conn = raw().await;
     let foreign = store.key(&id("aaa"));
     let _: () = conn.set(&foreign, "x").await.unwrap();
-    let names: Vec<&str> = names_of(FeatureKind::Batch).collect();
+    let names = names_of(FeatureKind::Batch);
 
     let err = store.read(&id("aaa"), &names).await.unwrap_err();
     assert!(

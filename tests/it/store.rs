@@ -34,12 +34,20 @@ async fn bulk_load_writes_every_field_and_a_key_ttl(on: Target) {
         .unwrap();
     assert_eq!(written.written, 30);
     let mut conn = raw_on(on).await;
-    let stored: HashMap<String, String> = conn.hgetall(store.key(&id("u0001"))).await.unwrap();
-    let expected = synthesize_users(1, 42).next().unwrap();
-    assert_eq!(
-        stored,
-        expected.fields.into_iter().collect::<HashMap<_, _>>()
-    );
+    let mut stored: HashMap<String, String> =
+        conn.hgetall(store.key(&id("u0001"))).await.unwrap();
+    let mut expected: HashMap<_, _> = synthesize_users(1, 42)
+        .next()
+        .unwrap()
+        .fields
+        .into_iter()
+        .collect();
+    // The write time is the load's own: within the test's run, not equal to a second draw's.
+    let stamp = "_ts:user_batch";
+    let written: u64 = stored.remove(stamp).unwrap().parse().unwrap();
+    let drawn: u64 = expected.remove(stamp).unwrap().parse().unwrap();
+    assert!(written <= drawn && drawn - written < 60_000, "{written} {drawn}");
+    assert_eq!(stored, expected);
     let ttl = store.key_ttl(&id("u0030")).await.unwrap();
     assert!(matches!(ttl, Ttl::Left(3590..=3600)), "key TTL {ttl:?}");
     assert_eq!(store.stats().batch_writes_total, 30);
@@ -74,7 +82,8 @@ async fn streaming_fields_get_their_own_ttl_and_batch_fields_keep_none(on: Targe
     assert_eq!(ttls[3], Ttl::Missing, "missing field");
     assert_eq!(store.stats().streaming_writes_total, 1);
     // An empty update is a no-op, not an error.
-    store.update_streaming(&id("u1"), &[]).await.unwrap();
+    let nothing: [(&str, String); 0] = [];
+    store.update_streaming(&id("u1"), &nothing).await.unwrap();
 }
 
 async fn the_redis_7_4_write_path_sets_every_field_ttl_too(on: Target) {
@@ -391,8 +400,7 @@ async fn concurrent_bulk_loads_and_streaming_updates_lose_no_field(on: Target) {
         }
     };
     tokio::join!(loads, updates);
-    let batch: Vec<&str> =
-        feature_store::schema::names_of(feature_store::schema::FeatureKind::Batch).collect();
+    let batch = crate::support::names_of(feature_store::schema::FeatureKind::Batch);
     let mut names = batch.clone();
     names.extend([DEVICE, TX_5M]);
     let ids: Vec<_> = (1..=300).map(feature_store::synth::user_id).collect();

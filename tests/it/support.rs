@@ -6,21 +6,37 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use feature_store::domain::{EntityId, KeyPrefix};
-use feature_store::schema::{FeatureKind, FEATURES};
+use feature_store::registry::Registry;
+use feature_store::schema::FeatureKind;
 use feature_store::store::{FeatureStore, StoreConfig};
 
+/// Feature names the tests use, from the built-in registry: two batch, two streaming
+/// (`names_are_of_their_kind` checks).
+pub const RISK: &str = "risk_segment";
+pub const TX_7D: &str = "tx_count_7d";
+pub const DEVICE: &str = "last_device_id";
+pub const TX_5M: &str = "tx_count_5m";
+
+/// The built-in registry's feature names of one kind.
+pub fn names_of(kind: FeatureKind) -> Vec<&'static str> {
+    static DEMO: std::sync::OnceLock<std::sync::Arc<Registry>> = std::sync::OnceLock::new();
+    DEMO.get_or_init(Registry::demo).names_of(kind).collect()
+}
+
+#[test]
+fn names_are_of_their_kind() {
+    let demo = Registry::demo();
+    for (name, kind) in [
+        (RISK, FeatureKind::Batch),
+        (TX_7D, FeatureKind::Batch),
+        (DEVICE, FeatureKind::Streaming),
+        (TX_5M, FeatureKind::Streaming),
+    ] {
+        assert_eq!(demo.find(name).map(|(view, _)| view.kind), Some(kind), "{name}");
+    }
+}
+
 /// The test Redis. `make test` sets REDIS_URL to a throwaway server on a free port.
-/// Feature names the tests use, taken from the schema: two batch, two streaming.
-pub const RISK: &str = FEATURES[1].name;
-pub const TX_7D: &str = FEATURES[3].name;
-pub const DEVICE: &str = FEATURES[7].name;
-pub const TX_5M: &str = FEATURES[8].name;
-const _: () = assert!(
-    matches!(FEATURES[1].kind, FeatureKind::Batch)
-        && matches!(FEATURES[3].kind, FeatureKind::Batch)
-        && matches!(FEATURES[7].kind, FeatureKind::Streaming)
-        && matches!(FEATURES[8].kind, FeatureKind::Streaming)
-);
 
 pub fn redis_url() -> String {
     std::env::var("REDIS_URL")

@@ -4,10 +4,10 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::support::{eventually, store_with};
+use crate::support::{eventually, names_of, store_with};
 use feature_store::index::EntityIndex;
 use feature_store::model::Ttl;
-use feature_store::schema::{names_of, FeatureKind};
+use feature_store::schema::FeatureKind;
 use feature_store::store::{FeatureStore, StoreConfig};
 use feature_store::synth::synthesize_users;
 use feature_store::worker::{StreamingWorker, WorkerConfig};
@@ -17,6 +17,7 @@ fn fast(users_per_tick: usize) -> WorkerConfig {
         tick: Duration::from_millis(20),
         users_per_tick,
         seed: 1337,
+        ..WorkerConfig::default()
     }
 }
 
@@ -46,7 +47,7 @@ async fn the_worker_writes_all_five_streaming_features_with_their_ttl() {
     })
     .await;
     worker.stop().await;
-    let streaming: Vec<&str> = names_of(FeatureKind::Streaming).collect();
+    let streaming = names_of(FeatureKind::Streaming);
     let ids: Vec<_> = (1..=10).map(feature_store::synth::user_id).collect();
     let rows: Vec<_> = store
         .batch_read(&ids, &streaming)
@@ -127,6 +128,7 @@ async fn after_pause_and_wait_for_idle_no_tick_ever_writes() {
             tick: Duration::from_millis(1),
             users_per_tick: 50,
             seed: 7,
+            ..WorkerConfig::default()
         },
     );
     worker.start();
