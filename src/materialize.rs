@@ -64,10 +64,10 @@ pub async fn build(args: BuildArgs) -> Result<String, BuildError> {
         "Materialized {} users at {}* with a {}s key-level TTL.",
         report.written, config.key_prefix, config.batch_ttl_seconds
     );
-    if report.not_hashes > 0 {
+    if !report.not_hashes.is_empty() {
         line.push_str(&format!(
             " Skipped {} whose key holds something other than a hash (left untouched).",
-            report.not_hashes
+            report.not_hashes.len()
         ));
     }
     Ok(line)

@@ -323,6 +323,45 @@ pub struct ResetDone {
     pub deleted: u64,
 }
 
+/// Whether a value an online read asked for is there, as Feast names it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum FeatureStatus {
+    Present,
+    /// No such entity, or the field is absent: never written, or expired (a streaming field's
+    /// own TTL removes it).
+    NotFound,
+    /// Present, but written longer ago than its view's TTL: stored under a longer TTL than the
+    /// registry's (a bulk load with its own TTL, or a server restarted with a shorter one).
+    OutsideMaxAge,
+}
+
+/// One feature of one entity, as an online read answers it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct OnlineValue {
+    /// Typed by the registry; `Null` when not found.
+    pub value: serde_json::Value,
+    pub status: FeatureStatus,
+    /// When its view was last written for this entity, in Unix milliseconds, if known.
+    pub written_unix_ms: Option<u64>,
+}
+
+/// What a push wrote.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Pushed {
+    pub view: String,
+    /// Entities written, each row in one atomic command.
+    pub written: u64,
+    /// Rows not written, and why: a streaming push never creates an entity.
+    pub skipped: Vec<PushSkipped>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PushSkipped {
+    pub id: String,
+    pub reason: String,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

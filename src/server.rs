@@ -206,6 +206,7 @@ impl Server {
 fn router(leptos_options: LeptosOptions, service: Arc<Service>) -> Router {
     let routes = generate_route_list(App);
     let probes = crate::api::probes::routes(Arc::clone(&service));
+    let feast = crate::api::feast::routes(Arc::clone(&service));
     let metrics = Arc::new(Metrics::new(Arc::clone(&service)));
     Router::new()
         .leptos_routes_with_context(
@@ -220,6 +221,7 @@ fn router(leptos_options: LeptosOptions, service: Arc<Service>) -> Router {
         .fallback(leptos_axum::file_and_error_handler(shell))
         .with_state(leptos_options)
         .merge(probes)
+        .merge(feast)
         .merge(crate::metrics::routes(Arc::clone(&metrics)))
         .layer(axum::middleware::from_fn(crate::api::guard::guard))
         .layer(axum::middleware::from_fn_with_state(

@@ -22,6 +22,10 @@ pub enum ApiError {
     #[error("bad request: {message}")]
     BadRequest { message: String },
 
+    /// Something the request names does not exist (a feature view, a feature, a push source).
+    #[error("{message}")]
+    NotFound { message: String },
+
     /// The key of the entity asked for holds something other than an entity hash.
     #[error("{message}")]
     Conflict { message: String },
@@ -67,6 +71,13 @@ impl ApiError {
         }
     }
 
+    /// A name the request uses that does not exist; the name is cut to a bounded length.
+    pub fn not_found(message: impl AsRef<str>) -> Self {
+        ApiError::NotFound {
+            message: bounded(message.as_ref(), ECHO_CHARS),
+        }
+    }
+
     /// Redis cannot be reached; the cause is logged where it was seen.
     pub fn redis_unavailable() -> Self {
         ApiError::Unavailable {
@@ -95,6 +106,7 @@ impl ApiError {
             ApiError::InvalidInput { .. } => 422,
             ApiError::BadRequest { .. } => 400,
             ApiError::Forbidden { .. } => 403,
+            ApiError::NotFound { .. } => 404,
             ApiError::Conflict { .. } => 409,
             ApiError::PayloadTooLarge { .. } => 413,
             ApiError::UnsupportedMediaType { .. } => 415,

@@ -57,7 +57,8 @@ async fn check(request: Request) -> Result<Request, ApiError> {
         .map_err(|_| too_large())?;
     if !bytes.is_empty() && !is_json(&parts.headers) {
         return Err(ApiError::UnsupportedMediaType {
-            message: "a request body must be JSON, sent as content-type: application/json".into(),
+            message: "a request body must be JSON, sent as content-type: application/json (or none)"
+                .into(),
         });
     }
     Ok(Request::from_parts(parts, Body::from(bytes)))
@@ -90,10 +91,15 @@ fn same_origin(headers: &HeaderMap) -> Result<(), ApiError> {
     }
 }
 
+/// Declared as JSON, or not declared at all: the Feast SDK posts its JSON without a content
+/// type. A form or `text/plain` (what a cross-site page can send without asking) is refused.
 fn is_json(headers: &HeaderMap) -> bool {
-    headers
-        .get(CONTENT_TYPE)
-        .and_then(|value| value.to_str().ok())
+    let Some(declared) = headers.get(CONTENT_TYPE) else {
+        return true;
+    };
+    declared
+        .to_str()
+        .ok()
         .and_then(|value| value.split(';').next())
         .is_some_and(|mime| mime.trim().eq_ignore_ascii_case("application/json"))
 }

@@ -5,6 +5,8 @@
 pub mod codec;
 pub mod error;
 #[cfg(feature = "ssr")]
+pub mod feast;
+#[cfg(feature = "ssr")]
 pub mod guard;
 pub mod input;
 #[cfg(feature = "ssr")]
@@ -114,7 +116,7 @@ pub async fn reset_store() -> Result<ResetDone, ApiError> {
 }
 
 #[cfg(feature = "ssr")]
-mod ssr {
+pub(crate) mod ssr {
     use std::sync::Arc;
     use std::time::Duration;
 
@@ -126,10 +128,17 @@ mod ssr {
 
     /// The caller's own read deadline, if it sent one: whole milliseconds, 1 to 60000.
     pub(super) fn requested_deadline() -> Result<Option<Duration>, ApiError> {
-        let Some(parts) = leptos::prelude::use_context::<axum::http::request::Parts>() else {
-            return Ok(None);
-        };
-        let Some(value) = parts.headers.get(DEADLINE_HEADER) else {
+        match leptos::prelude::use_context::<axum::http::request::Parts>() {
+            Some(parts) => deadline_in(&parts.headers),
+            None => Ok(None),
+        }
+    }
+
+    /// The read deadline a request's headers ask for, if any.
+    pub(crate) fn deadline_in(
+        headers: &axum::http::HeaderMap,
+    ) -> Result<Option<Duration>, ApiError> {
+        let Some(value) = headers.get(DEADLINE_HEADER) else {
             return Ok(None);
         };
         let millis = value

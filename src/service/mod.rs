@@ -6,6 +6,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant, UNIX_EPOCH};
 
+use futures::StreamExt;
 use tokio::sync::Mutex;
 
 mod latency;
@@ -14,14 +15,21 @@ pub use latency::ReadLatency;
 use crate::domain::{EntityId, FeatureName};
 use crate::index::EntityIndex;
 use crate::model::{
-    BatchFailure, BatchResult, BatchSample, BulkLoaded, FeatureValue, Health, Inspection,
-    MasterCount, ReadResult, ResetDone, StoreState, Ttl, WorkerAction, WorkerToggled,
+    BatchFailure, BatchResult, BatchSample, BulkLoaded, FeatureStatus, FeatureValue, Health,
+    Inspection, MasterCount, OnlineValue, PushSkipped, Pushed, ReadResult, ResetDone, StoreState,
+    Ttl, WorkerAction, WorkerToggled,
 };
 use crate::registry::{Registry, STAMP_PREFIX};
-use crate::store::{FeatureStore, RedisMode, RedisTelemetry, StoreError, WrongType};
+use crate::schema::{self, FeatureKind};
+use crate::store::{
+    EntityRow, FeatureStore, RedisMode, RedisTelemetry, SkipReason, StoreError, StreamingOutcome,
+    WrongType,
+};
 use crate::synth::synthesize;
 use crate::worker::StreamingWorker;
 
+/// Streaming writes of one push awaiting their reply at once.
+const PUSH_WRITES_IN_FLIGHT: usize = 32;
 /// Most ids `state` lists; the count is always the index's total.
 pub const STATE_ID_LIMIT: usize = 500;
 /// Rows of a batch read echoed back as a sample.
@@ -200,7 +208,7 @@ impl Service {
         self.index.refresh().await;
         Ok(BulkLoaded {
             loaded: report.written as u64,
-            skipped: report.not_hashes as u64,
+            skipped: report.not_hashes.len() as u64,
             ttl_seconds,
             elapsed_ms: elapsed_ms(started),
         })
@@ -311,6 +319,141 @@ impl Service {
                 .collect(),
             failed,
         })
+    }
+
+    /// The online read behind Feast's `get-online-features`: for each entity (in order, repeats
+    /// allowed), each feature in `names` (registry features, in order) with its status and its
+    /// view's write time. One pipelined HMGET per entity, features and write times together, one
+    /// round trip per master.
+    pub async fn online_features(
+        &self,
+        ids: &[EntityId],
+        names: &[FeatureName],
+        deadline: Option<Duration>,
+    ) -> Result<Vec<Vec<OnlineValue>>, ServiceError> {
+        let features: Vec<_> = names
+            .iter()
+            .map(|name| {
+                self.registry
+                    .find(name.as_str())
+                    .expect("the caller resolved every name in the registry")
+            })
+            .collect();
+        let mut fields: Vec<String> = names.iter().map(ToString::to_string).collect();
+        for (view, _) in &features {
+            let stamp = view.stamp_field();
+            if !fields.contains(&stamp) {
+                fields.push(stamp);
+            }
+        }
+        let started = Instant::now();
+        let rows = self
+            .within(deadline, self.store.batch_read(ids, &fields))
+            .await;
+        self.batch_read_latency.observe(started.elapsed());
+        let now_ms = crate::store::unix_ms_now();
+        rows?
+            .into_iter()
+            .map(|row| {
+                let stored = row.features.map_err(|WrongType| {
+                    ServiceError::Store(StoreError::NotAHash {
+                        key: self.store.key(&row.id),
+                        found: "value of another type".into(),
+                    })
+                })?;
+                let get = |name: &str| {
+                    stored
+                        .iter()
+                        .find(|(stored_name, _)| stored_name == name)
+                        .map(|(_, value)| value.as_str())
+                };
+                Ok(features
+                    .iter()
+                    .map(|(view, feature)| {
+                        let written_unix_ms = get(&view.stamp_field()).and_then(|ms| ms.parse().ok());
+                        let Some(raw) = get(&feature.name) else {
+                            return OnlineValue {
+                                value: serde_json::Value::Null,
+                                status: FeatureStatus::NotFound,
+                                written_unix_ms: None,
+                            };
+                        };
+                        let too_old = written_unix_ms.is_some_and(|ms: u64| {
+                            now_ms.saturating_sub(ms) > view.ttl_seconds * 1000
+                        });
+                        OnlineValue {
+                            value: schema::decode(feature.value_type, raw),
+                            status: if too_old {
+                                FeatureStatus::OutsideMaxAge
+                            } else {
+                                FeatureStatus::Present
+                            },
+                            written_unix_ms,
+                        }
+                    })
+                    .collect())
+            })
+            .collect()
+    }
+
+    /// Writes pushed rows of one view through the path its kind takes: a batch view like a bulk
+    /// load (creating the entity, with the key TTL), a streaming view like the worker (one
+    /// atomic write per entity, values with their per-field TTL; an entity that does not exist
+    /// is skipped). Each row gets the view's write time, now. `rows` are checked by the caller.
+    pub async fn push(
+        &self,
+        view_name: &str,
+        rows: Vec<EntityRow>,
+    ) -> Result<Pushed, ServiceError> {
+        let view = self
+            .registry
+            .view(view_name)
+            .expect("the caller resolved the view in the registry");
+        let stamp = view.stamp_field();
+        let now_ms = crate::store::unix_ms_now().to_string();
+        let rows = rows.into_iter().map(|mut row| {
+            row.fields.push((stamp.clone(), now_ms.clone()));
+            row
+        });
+        let mut pushed = Pushed {
+            view: view.name.clone(),
+            written: 0,
+            skipped: Vec::new(),
+        };
+        match view.kind {
+            FeatureKind::Batch => {
+                let report = self.store.bulk_load(rows, None).await?;
+                pushed.written = report.written as u64;
+                pushed.skipped = report
+                    .not_hashes
+                    .into_iter()
+                    .map(|id| PushSkipped {
+                        id: id.to_string(),
+                        reason: SkipReason::NotAHash.to_string(),
+                    })
+                    .collect();
+            }
+            FeatureKind::Streaming => {
+                let writes = rows.map(|row| async move {
+                    let outcome = self.store.update_streaming(&row.id, &row.fields).await;
+                    (row.id, outcome)
+                });
+                let outcomes: Vec<_> = futures::stream::iter(writes)
+                    .buffered(PUSH_WRITES_IN_FLIGHT)
+                    .collect()
+                    .await;
+                for (id, outcome) in outcomes {
+                    match outcome? {
+                        StreamingOutcome::Written => pushed.written += 1,
+                        StreamingOutcome::Skipped(reason) => pushed.skipped.push(PushSkipped {
+                            id: id.to_string(),
+                            reason: reason.to_string(),
+                        }),
+                    }
+                }
+            }
+        }
+        Ok(pushed)
     }
 
     /// Everything about one entity: every registry feature, present or not, then any other

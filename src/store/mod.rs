@@ -88,12 +88,12 @@ pub struct ReadWithTtls {
 }
 
 /// What a bulk load did.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct LoadReport {
     /// Entities written, each with its key TTL.
     pub written: usize,
     /// Rows left out because their key holds something other than a hash.
-    pub not_hashes: usize,
+    pub not_hashes: Vec<EntityId>,
 }
 
 /// What one streaming write did.
@@ -105,13 +105,16 @@ pub enum StreamingOutcome {
 
 /// Why a streaming write wrote nothing. It never creates an entity nor touches a key that is not
 /// one: only the batch path creates entities, always with their key TTL.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum SkipReason {
     /// No such entity (never loaded, or its key TTL ran out).
+    #[error("no such entity: only a batch write creates one")]
     NoEntity,
     /// The key holds something other than a hash.
+    #[error("its key holds something other than an entity hash")]
     NotAHash,
     /// The hash has no key TTL, so it is not an entity the batch path wrote.
+    #[error("its hash has no key TTL, so no batch write made it")]
     NoKeyTtl,
 }
 
@@ -243,7 +246,8 @@ impl FeatureStore {
         // A chunk per server: on a cluster each master still gets about CHUNK rows per round trip.
         let chunk_rows = CHUNK * self.link.masters();
         let chunks = std::iter::from_fn(|| {
-            let chunk: Vec<(String, redis::Cmd)> = rows
+            let mut ids = Vec::with_capacity(chunk_rows);
+            let writes: Vec<(String, redis::Cmd)> = rows
                 .by_ref()
                 .take(chunk_rows)
                 .map(|row| {
@@ -255,32 +259,39 @@ impl FeatureStore {
                         .arg(&key)
                         .arg(ttl_seconds)
                         .arg(&row.fields);
+                    ids.push(row.id);
                     (key, write)
                 })
                 .collect();
-            (!chunk.is_empty()).then_some(chunk)
+            (!writes.is_empty()).then_some((ids, writes))
         });
         // A few chunks in flight on the one connection: Redis works on one while we encode the
         // next.
         let mut replies = stream::iter(chunks)
-            .map(|chunk| async move {
+            .map(|(ids, writes)| async move {
                 let codes = self
-                    .timed("bulk_load", self.link.per_key::<i64>(chunk))
+                    .timed("bulk_load", self.link.per_key::<i64>(writes))
                     .await?;
-                codes
+                let codes = codes
                     .into_iter()
                     .collect::<Result<Vec<i64>, _>>()
-                    .map_err(StoreError::from)
+                    .map_err(StoreError::from)?;
+                Ok::<_, StoreError>(ids.into_iter().zip(codes))
             })
             .buffered(CHUNKS_IN_FLIGHT);
         let mut report = LoadReport::default();
-        while let Some(codes) = replies.next().await {
-            let codes = codes?;
-            let written = codes.iter().filter(|&&code| code == 1).count();
+        while let Some(outcomes) = replies.next().await {
+            let mut written = 0;
+            for (id, code) in outcomes? {
+                if code == 1 {
+                    written += 1;
+                } else {
+                    report.not_hashes.push(id);
+                }
+            }
             report.written += written;
-            report.not_hashes += codes.len() - written;
             self.counters.batch_written(written);
-            progress(report.written + report.not_hashes);
+            progress(report.written + report.not_hashes.len());
         }
         self.counters.bulk_load_finished(report.written);
         Ok(report)

@@ -2,6 +2,7 @@
 //! runs against a real Redis that `make test` starts (see `support`).
 
 mod cli;
+mod feast;
 mod cluster;
 mod index;
 mod integrity;

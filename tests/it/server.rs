@@ -158,9 +158,13 @@ async fn every_answer_carries_a_request_id_and_keeps_a_plain_incoming_one() {
 async fn readiness_follows_redis_and_liveness_does_not() {
     let redis = OwnRedis::start(free_port()).await;
     let server = TestServer::start_on(&redis.url(), "probes", &[]).await;
+    // Feast's /health follows Redis the same way.
     let ready = |status: u16| {
         let server = &server;
-        async move { server.request("GET", "/readyz", &[], b"").await.0 == status }
+        async move {
+            server.request("GET", "/readyz", &[], b"").await.0 == status
+                && server.request("GET", "/health", &[], b"").await.0 == status
+        }
     };
     assert!(ready(200).await);
     assert_eq!(server.request("GET", "/livez", &[], b"").await.0, 200);

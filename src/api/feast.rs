@@ -1,0 +1,318 @@
+//! Feast's feature-server API on the same server, so the Feast SDK's remote online store and
+//! any client of `feast serve` work unchanged: `POST /get-online-features`, `POST /push`,
+//! `GET /health`. Plain axum routes beside the Leptos app; each parses its JSON into registry
+//! names and domain types, calls the service, and shapes the answer as Feast does.
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde_json::{json, Map, Value};
+
+use super::error::ApiError;
+use super::guard::error_response;
+use super::input::{self, BATCH_COUNT};
+use super::ssr::deadline_in;
+use crate::domain::{bounded, EntityId, FeatureName};
+use crate::model::{FeatureStatus, OnlineValue};
+use crate::registry::{Registry, View};
+use crate::schema::ValueType;
+use crate::service::Service;
+use crate::store::EntityRow;
+
+/// Feast's timestamp for a value without one (the join key's column, a value not found).
+const EPOCH: &str = "1970-01-01T00:00:00Z";
+/// Columns a Feast push carries besides the features; accepted and not stored: the stored
+/// write time is the time of the write.
+const PUSH_TIME_COLUMNS: [&str; 2] = ["event_timestamp", "created"];
+
+pub fn routes(service: Arc<Service>) -> Router {
+    Router::new()
+        .route("/get-online-features", post(online_features))
+        .route("/push", post(push))
+        .route("/health", get(health))
+        .with_state(service)
+}
+
+/// 200 while Redis answers within the read deadline, 503 (504 when frozen) when it does not.
+async fn health(State(service): State<Arc<Service>>) -> Response {
+    match service.ready().await {
+        Ok(health) => Json(health).into_response(),
+        Err(e) => error_response(&ApiError::from(e)),
+    }
+}
+
+async fn online_features(
+    State(service): State<Arc<Service>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    answer(async {
+        let request = object(&body)?;
+        let registry = service.registry();
+        let names = requested_features(registry, &request)?;
+        let (id_values, ids) = entities(registry, &request)?;
+        let full_names = match request.get("full_feature_names") {
+            None | Some(Value::Null) => false,
+            Some(Value::Bool(full)) => *full,
+            Some(_) => return Err(ApiError::invalid("full_feature_names", "must be true or false")),
+        };
+        let deadline = deadline_in(&headers)?;
+        let rows = service.online_features(&ids, &names, deadline).await?;
+        Ok(columns(registry, &names, id_values, &rows, full_names))
+    })
+    .await
+}
+
+async fn push(State(service): State<Arc<Service>>, body: Bytes) -> Response {
+    answer(async {
+        let request = object(&body)?;
+        match request.get("to") {
+            None | Some(Value::Null) => {}
+            Some(Value::String(to)) if to == "online" => {}
+            Some(_) => {
+                return Err(ApiError::invalid(
+                    "to",
+                    "must be \"online\": this store has no offline store",
+                ))
+            }
+        }
+        let source = match request.get("push_source_name") {
+            Some(Value::String(source)) => source,
+            _ => return Err(ApiError::invalid("push_source_name", "a string is required")),
+        };
+        let registry = service.registry();
+        let view = registry.pushed_by(source).ok_or_else(|| {
+            ApiError::not_found(format!("unknown push source {source:?}"))
+        })?;
+        let rows = push_rows(registry, view, request.get("df"))?;
+        let pushed = service.push(&view.name, rows).await?;
+        Ok(serde_json::to_value(pushed).unwrap_or(Value::Null))
+    })
+    .await
+}
+
+async fn answer(handled: impl std::future::Future<Output = Result<Value, ApiError>>) -> Response {
+    match handled.await {
+        Ok(value) => Json(value).into_response(),
+        Err(e) => error_response(&e),
+    }
+}
+
+/// The body as a JSON object; anything else is 422, as Feast answers a body it cannot take.
+fn object(body: &[u8]) -> Result<Map<String, Value>, ApiError> {
+    match serde_json::from_slice(body) {
+        Ok(Value::Object(object)) => Ok(object),
+        Ok(_) => Err(ApiError::invalid("body", "must be a JSON object")),
+        Err(e) => Err(ApiError::invalid("body", format!("is not JSON: {e}"))),
+    }
+}
+
+/// `features: ["view:feature", …]`, each one a feature of that view in the registry.
+fn requested_features(
+    registry: &Registry,
+    request: &Map<String, Value>,
+) -> Result<Vec<FeatureName>, ApiError> {
+    if let Some(service) = request.get("feature_service").filter(|s| !s.is_null()) {
+        return Err(ApiError::not_found(format!(
+            "unknown feature service {service}: this registry defines none; name features as view:feature"
+        )));
+    }
+    let Some(Value::Array(refs)) = request.get("features") else {
+        return Err(ApiError::invalid("features", "a list of \"view:feature\" is required"));
+    };
+    if refs.is_empty() {
+        return Err(ApiError::invalid("features", "must name at least one feature"));
+    }
+    let mut names = Vec::with_capacity(refs.len());
+    for reference in refs {
+        let text = reference.as_str().unwrap_or_default();
+        let Some((view_name, feature)) = text.split_once(':') else {
+            return Err(ApiError::invalid(
+                "features",
+                format!("{:?} must be view:feature", bounded(&reference.to_string(), 60)),
+            ));
+        };
+        let view = registry
+            .view(view_name)
+            .ok_or_else(|| ApiError::not_found(format!("unknown feature view {view_name:?}")))?;
+        if view.feature(feature).is_none() {
+            return Err(ApiError::not_found(format!(
+                "feature view {view_name:?} has no feature {feature:?}"
+            )));
+        }
+        names.push(feature.to_owned());
+    }
+    input::feature_names("features", names)
+}
+
+/// `entities: {join_key: [id, …]}`: the ids as sent (echoed in the answer) and as entity ids.
+fn entities(
+    registry: &Registry,
+    request: &Map<String, Value>,
+) -> Result<(Vec<Value>, Vec<EntityId>), ApiError> {
+    let join_key = &registry.entity.join_key;
+    let Some(Value::Object(entities)) = request.get("entities") else {
+        return Err(ApiError::invalid(
+            "entities",
+            format!("an object {{\"{join_key}\": [ids]}} is required"),
+        ));
+    };
+    let only_ours = entities.len() == 1 && entities.contains_key(join_key);
+    let Some(Value::Array(values)) = entities.get(join_key).filter(|_| only_ours) else {
+        return Err(ApiError::invalid(
+            "entities",
+            format!("must hold exactly one list, under the join key {join_key:?}"),
+        ));
+    };
+    let ids = entity_ids(join_key, values)?;
+    Ok((values.clone(), ids))
+}
+
+/// Ids as a Feast client sends them: strings, or whole numbers for integer keys.
+fn entity_ids(column: &str, values: &[Value]) -> Result<Vec<EntityId>, ApiError> {
+    let texts = values
+        .iter()
+        .map(|value| match value {
+            Value::String(text) => Ok(text.clone()),
+            Value::Number(number) if number.is_i64() || number.is_u64() => Ok(number.to_string()),
+            other => Err(ApiError::invalid(
+                column,
+                format!("{} is not a string or a whole number", bounded(&other.to_string(), 40)),
+            )),
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    input::entity_ids(column, texts, BATCH_COUNT)
+}
+
+/// Feast's column-major answer: the join key's column, then one column per feature.
+fn columns(
+    registry: &Registry,
+    names: &[FeatureName],
+    id_values: Vec<Value>,
+    rows: &[Vec<OnlineValue>],
+    full_names: bool,
+) -> Value {
+    let mut feature_names = vec![registry.entity.join_key.clone()];
+    let mut results = vec![json!({
+        "values": id_values,
+        "statuses": vec![FeatureStatus::Present; rows.len()],
+        "event_timestamps": vec![EPOCH; rows.len()],
+    })];
+    for (at, name) in names.iter().enumerate() {
+        let column: Vec<&OnlineValue> = rows.iter().map(|row| &row[at]).collect();
+        feature_names.push(match registry.find(name.as_str()) {
+            Some((view, _)) if full_names => format!("{}__{name}", view.name),
+            _ => name.to_string(),
+        });
+        results.push(json!({
+            "values": column.iter().map(|v| &v.value).collect::<Vec<_>>(),
+            "statuses": column.iter().map(|v| v.status).collect::<Vec<_>>(),
+            "event_timestamps": column.iter().map(|v| timestamp(v)).collect::<Vec<_>>(),
+        }));
+    }
+    json!({
+        "metadata": { "feature_names": feature_names },
+        "results": results,
+    })
+}
+
+/// The view's write time, RFC 3339 UTC to the second; the epoch for a value not found.
+fn timestamp(value: &OnlineValue) -> String {
+    let written = match (value.status, value.written_unix_ms) {
+        (FeatureStatus::NotFound, _) | (_, None) => return EPOCH.to_owned(),
+        (_, Some(ms)) => ms / 1000,
+    };
+    time::OffsetDateTime::from_unix_timestamp(written as i64)
+        .ok()
+        .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
+        .unwrap_or_else(|| EPOCH.to_owned())
+}
+
+/// `df: {join_key: [ids], feature: [values], …}`: one row per id, every feature of the view,
+/// each value of its registry type. Checked whole before anything is written.
+fn push_rows(registry: &Registry, view: &View, df: Option<&Value>) -> Result<Vec<EntityRow>, ApiError> {
+    let Some(Value::Object(df)) = df else {
+        return Err(ApiError::invalid("df", "an object of columns is required"));
+    };
+    let join_key = &registry.entity.join_key;
+    let Some(Value::Array(id_values)) = df.get(join_key) else {
+        return Err(ApiError::invalid("df", format!("the join key column {join_key:?} is required")));
+    };
+    let ids = entity_ids(join_key, id_values)?;
+    for (column, values) in df {
+        let known = column == join_key
+            || view.feature(column).is_some()
+            || PUSH_TIME_COLUMNS.contains(&column.as_str());
+        if !known {
+            return Err(ApiError::invalid(
+                "df",
+                format!("column {:?} is no feature of view {:?}", bounded(column, 60), view.name),
+            ));
+        }
+        match values {
+            Value::Array(values) if values.len() == ids.len() => {}
+            Value::Array(values) => {
+                return Err(ApiError::invalid(
+                    "df",
+                    format!("column {column:?} has {} values, {join_key:?} has {}", values.len(), ids.len()),
+                ))
+            }
+            _ => return Err(ApiError::invalid("df", format!("column {column:?} must be a list"))),
+        }
+    }
+    let mut rows: Vec<EntityRow> = ids
+        .into_iter()
+        .map(|id| EntityRow { id, fields: Vec::with_capacity(view.features.len() + 1) })
+        .collect();
+    for feature in &view.features {
+        let Some(Value::Array(values)) = df.get(&feature.name) else {
+            return Err(ApiError::invalid(
+                "df",
+                format!("column {:?} is missing: a push writes whole rows of view {:?}", feature.name, view.name),
+            ));
+        };
+        for (row, value) in rows.iter_mut().zip(values) {
+            let stored = stored_form(feature.value_type, value).ok_or_else(|| {
+                ApiError::invalid(
+                    "df",
+                    format!(
+                        "column {:?}: {} is not a {}",
+                        feature.name,
+                        bounded(&value.to_string(), 40),
+                        type_name(feature.value_type)
+                    ),
+                )
+            })?;
+            row.fields.push((feature.name.clone(), stored));
+        }
+    }
+    Ok(rows)
+}
+
+/// A pushed JSON value as the store keeps it, if it is of `value_type`.
+fn stored_form(value_type: ValueType, value: &Value) -> Option<String> {
+    match (value_type, value) {
+        (ValueType::String, Value::String(text)) => Some(text.clone()),
+        (ValueType::Int | ValueType::Timestamp, Value::Number(n)) if n.is_i64() || n.is_u64() => {
+            Some(n.to_string())
+        }
+        (ValueType::Float, Value::Number(n)) => n.as_f64().map(|f| f.to_string()),
+        (ValueType::Bool, Value::Bool(b)) => Some(b.to_string()),
+        _ => None,
+    }
+}
+
+fn type_name(value_type: ValueType) -> &'static str {
+    match value_type {
+        ValueType::String => "string",
+        ValueType::Int => "whole number",
+        ValueType::Float => "number",
+        ValueType::Bool => "true or false",
+        ValueType::Timestamp => "timestamp (whole Unix milliseconds)",
+    }
+}

@@ -1,0 +1,334 @@
+//! Feast's feature-server API as its clients call it (no content type, as the SDK posts), and
+//! the registry file behind it.
+
+use std::time::Duration;
+
+use clap::Parser;
+use serde_json::{json, Value};
+
+use crate::support::{eventually, TestServer};
+
+/// A POST the way the Feast SDK sends it: a JSON body and no content type.
+async fn feast(server: &TestServer, path: &str, body: &Value) -> (u16, Value) {
+    let (status, text) = server
+        .request("POST", path, &[], body.to_string().as_bytes())
+        .await;
+    let answer = serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON: {text}"));
+    (status, answer)
+}
+
+async fn online(server: &TestServer, body: Value) -> Value {
+    let (status, answer) = feast(server, "/get-online-features", &body).await;
+    assert_eq!(status, 200, "{answer}");
+    answer
+}
+
+/// Column `at` of an answer: (values, statuses, event timestamps).
+fn column(answer: &Value, at: usize) -> (Vec<Value>, Vec<String>, Vec<String>) {
+    let result = &answer["results"][at];
+    let strings = |field: &str| {
+        result[field]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_str().unwrap().to_owned())
+            .collect()
+    };
+    (
+        result["values"].as_array().unwrap().clone(),
+        strings("statuses"),
+        strings("event_timestamps"),
+    )
+}
+
+fn is_recent_rfc3339(timestamp: &str) -> bool {
+    // 2026-11-26T05:37:44Z: a whole second, UTC, and not the epoch.
+    timestamp.len() == 20 && timestamp.ends_with('Z') && !timestamp.starts_with("1970")
+}
+
+#[tokio::test]
+async fn online_features_answer_column_major_with_true_statuses() {
+    let server = TestServer::start("feast-read", &[]).await;
+    let answer = online(
+        &server,
+        json!({
+            "features": ["user_batch:risk_segment", "user_batch:account_age_days", "user_stream:tx_count_5m"],
+            "entities": {"user_id": ["u0002", "ghost", "u0001"]},
+        }),
+    )
+    .await;
+    let names: Vec<&str> = answer["metadata"]["feature_names"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n.as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        ["user_id", "risk_segment", "account_age_days", "tx_count_5m"]
+    );
+    let (ids, statuses, times) = column(&answer, 0);
+    assert_eq!(ids, [json!("u0002"), json!("ghost"), json!("u0001")]);
+    assert_eq!(statuses, ["PRESENT"; 3]);
+    assert_eq!(times, ["1970-01-01T00:00:00Z"; 3]);
+
+    // The same values /api/read serves, typed as the registry says.
+    let (status, read) = server
+        .post_json(
+            "/api/read",
+            &json!({"user": "u0002", "fields": ["risk_segment", "account_age_days"]}).to_string(),
+        )
+        .await;
+    assert_eq!(status, 200, "{read}");
+    let read: Value = serde_json::from_str(&read).unwrap();
+    for (at, field) in [(1, 0), (2, 1)] {
+        let (values, statuses, times) = column(&answer, at);
+        assert_eq!(values[0], read["fields"][field]["typed"], "column {at}");
+        assert!(values[0].is_string() || values[0].is_i64());
+        assert_eq!(statuses, ["PRESENT", "NOT_FOUND", "PRESENT"]);
+        assert!(is_recent_rfc3339(&times[0]), "{times:?}");
+        assert_eq!(times[1], "1970-01-01T00:00:00Z");
+        assert_eq!(values[1], Value::Null);
+    }
+    // Nothing streamed yet (no worker): absent, so NOT_FOUND with null.
+    let (values, statuses, _) = column(&answer, 3);
+    assert_eq!(values, [Value::Null, Value::Null, Value::Null]);
+    assert_eq!(statuses, ["NOT_FOUND"; 3]);
+
+    let full = online(
+        &server,
+        json!({
+            "features": ["user_stream:tx_count_5m"],
+            "entities": {"user_id": ["u0001"]},
+            "full_feature_names": true,
+        }),
+    )
+    .await;
+    assert_eq!(
+        full["metadata"]["feature_names"],
+        json!(["user_id", "user_stream__tx_count_5m"])
+    );
+}
+
+#[tokio::test]
+async fn a_pushed_streaming_row_is_served_then_expires_with_its_field_ttl() {
+    let server = TestServer::start("feast-push", &["--streaming-ttl-seconds", "2"]).await;
+    let push = json!({
+        "push_source_name": "user_stream_push",
+        "df": {
+            "user_id": ["u0003", "ghost"],
+            "last_login_ts": [1_764_000_000_000_i64, 1],
+            "last_device_id": ["ios-1a4c", "x"],
+            "tx_count_5m": [4, 5],
+            "failed_logins_15m": [0, 1],
+            "session_country": ["NL", "DE"],
+            "event_timestamp": ["2026-11-26T00:00:00", "2026-11-26T00:00:00"],
+        },
+        "to": "online",
+    });
+    let (status, pushed) = feast(&server, "/push", &push).await;
+    assert_eq!(status, 200, "{pushed}");
+    assert_eq!(pushed["written"], 1, "{pushed}");
+    assert_eq!(pushed["skipped"][0]["id"], "ghost", "{pushed}");
+
+    let read = json!({
+        "features": ["user_stream:tx_count_5m", "user_stream:session_country", "user_batch:risk_segment"],
+        "entities": {"user_id": ["u0003"]},
+    });
+    let answer = online(&server, read.clone()).await;
+    assert_eq!(column(&answer, 1).0, [json!(4)]);
+    assert_eq!(column(&answer, 2).0, [json!("NL")]);
+    assert_eq!(column(&answer, 1).1, ["PRESENT"]);
+    assert!(is_recent_rfc3339(&column(&answer, 1).2[0]));
+    eventually(
+        Duration::from_secs(10),
+        "the pushed fields to expire",
+        || async {
+            let answer = online(&server, read.clone()).await;
+            column(&answer, 1).1 == ["NOT_FOUND"] && column(&answer, 2).1 == ["NOT_FOUND"]
+        },
+    )
+    .await;
+    // The batch view's value outlives them, under the key TTL.
+    let answer = online(&server, read).await;
+    assert_eq!(column(&answer, 3).1, ["PRESENT"]);
+}
+
+#[tokio::test]
+async fn a_value_kept_longer_than_its_view_ttl_is_outside_max_age() {
+    // The registry's batch TTL is 1 s; a load with its own 60 s key TTL outlives it.
+    let server = TestServer::start(
+        "feast-age",
+        &["--batch-ttl-seconds", "1", "--initial-users", "0"],
+    )
+    .await;
+    let (status, body) = server
+        .post_json("/api/bulk-load", r#"{"count":2,"ttl_seconds":60}"#)
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let read = json!({"features": ["user_batch:risk_segment"], "entities": {"user_id": ["u0001"]}});
+    eventually(
+        Duration::from_secs(10),
+        "the value to age past its view's TTL",
+        || async { column(&online(&server, read.clone()).await, 1).1 == ["OUTSIDE_MAX_AGE"] },
+    )
+    .await;
+    let answer = online(&server, read).await;
+    assert!(column(&answer, 1).0[0].is_string(), "the value is still served");
+}
+
+#[tokio::test]
+async fn bad_requests_are_refused_with_the_name_at_fault_and_nothing_written() {
+    let server = TestServer::start("feast-errors", &[]).await;
+    let ids = json!({"user_id": ["u0001"]});
+    let cases = [
+        (json!({"features": ["nope:x"], "entities": ids}), 404, "nope"),
+        (json!({"features": ["user_batch:nope"], "entities": ids}), 404, "nope"),
+        (json!({"feature_service": "fraud_v1", "entities": ids}), 404, "fraud_v1"),
+        (json!({"features": ["risk_segment"], "entities": ids}), 422, "view:feature"),
+        (json!({"features": ["user_batch:risk_segment"]}), 422, "entities"),
+        (json!({"features": ["user_batch:risk_segment"], "entities": {"card": ["1"]}}), 422, "user_id"),
+        (
+            json!({"features": ["user_batch:risk_segment"], "entities": {"user_id": vec!["u1"; 1001]}}),
+            422,
+            "1000",
+        ),
+    ];
+    for (body, expected, named) in cases {
+        let (status, answer) = feast(&server, "/get-online-features", &body).await;
+        assert_eq!(status, expected, "{body}: {answer}");
+        assert!(answer.to_string().contains(named), "{body}: {answer}");
+    }
+    let (status, text) = server
+        .request("POST", "/get-online-features", &[], b"{not json")
+        .await;
+    assert_eq!(status, 422, "{text}");
+
+    let row = |column: &str, values: Value| {
+        let mut df = json!({
+            "user_id": ["u0001"], "last_login_ts": [1], "last_device_id": ["d"],
+            "tx_count_5m": [1], "failed_logins_15m": [0], "session_country": ["US"],
+        });
+        df[column] = values;
+        json!({"push_source_name": "user_stream_push", "df": df})
+    };
+    let pushes = [
+        (json!({"push_source_name": "nope", "df": {}}), 404, "nope"),
+        (row("tx_count_5m", json!(["many"])), 422, "tx_count_5m"),
+        (row("risk_segment", json!(["low"])), 422, "risk_segment"),
+        (row("session_country", json!(["US", "DE"])), 422, "session_country"),
+        (
+            json!({"push_source_name": "user_stream_push", "df": {"user_id": ["u0001"], "tx_count_5m": [1]}}),
+            422,
+            "missing",
+        ),
+        (
+            json!({"push_source_name": "user_stream_push", "df": {"user_id": ["u0001"]}, "to": "offline"}),
+            422,
+            "offline",
+        ),
+    ];
+    for (body, expected, named) in pushes {
+        let (status, answer) = feast(&server, "/push", &body).await;
+        assert_eq!(status, expected, "{body}: {answer}");
+        assert!(answer.to_string().contains(named), "{body}: {answer}");
+    }
+    let answer = online(
+        &server,
+        json!({"features": ["user_stream:tx_count_5m"], "entities": ids}),
+    )
+    .await;
+    assert_eq!(column(&answer, 1).1, ["NOT_FOUND"], "a refused push wrote");
+    // A page of another site cannot push.
+    let (status, _) = server
+        .request(
+            "POST",
+            "/push",
+            &[("origin", "http://evil.example")],
+            row("tx_count_5m", json!([1])).to_string().as_bytes(),
+        )
+        .await;
+    assert_eq!(status, 403);
+}
+
+#[tokio::test]
+async fn health_answers_200() {
+    let server = TestServer::start("feast-health", &[]).await;
+    let (status, body) = server.request("GET", "/health", &[], b"").await;
+    assert_eq!(status, 200, "{body}");
+}
+
+#[tokio::test]
+async fn a_registry_file_defines_the_entity_views_and_types_served() {
+    let dir = std::env::temp_dir().join(format!("fs-registry-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("cards.toml");
+    std::fs::write(
+        &file,
+        r#"
+[entity]
+name = "card"
+join_key = "card_id"
+key_prefix = "ignored:"
+
+[[views]]
+name = "card_profile"
+kind = "batch"
+ttl_seconds = 3600
+features = [{ name = "limit_eur", type = "float" }, { name = "blocked", type = "bool" }]
+
+[[views]]
+name = "card_activity"
+kind = "streaming"
+ttl_seconds = 60
+push_source = "card_push"
+features = [{ name = "swipes_1m", type = "int" }]
+"#,
+    )
+    .unwrap();
+    let path = file.to_str().unwrap();
+    let server = TestServer::start("feast-cards", &["--features", path]).await;
+    let (status, registry) = server.request("GET", "/api/registry", &[], b"").await;
+    assert_eq!(status, 200, "{registry}");
+    let registry: Value = serde_json::from_str(&registry).unwrap();
+    assert_eq!(registry["entity"]["join_key"], "card_id");
+    assert_eq!(registry["entity"]["key_prefix"], server.prefix, "the flag wins");
+    assert_eq!(registry["views"][1]["push_source"], "card_push");
+
+    let answer = online(
+        &server,
+        json!({
+            "features": ["card_profile:limit_eur", "card_profile:blocked", "card_activity:swipes_1m"],
+            "entities": {"card_id": ["u0001"]},
+        }),
+    )
+    .await;
+    assert!(column(&answer, 1).0[0].is_f64(), "{answer}");
+    assert!(column(&answer, 2).0[0].is_boolean(), "{answer}");
+    let (status, pushed) = feast(
+        &server,
+        "/push",
+        &json!({"push_source_name": "card_push", "df": {"card_id": ["u0001"], "swipes_1m": [3]}}),
+    )
+    .await;
+    assert_eq!((status, pushed["written"].clone()), (200, json!(1)), "{pushed}");
+
+    // A broken file stops the server before it starts, naming the line.
+    let broken = std::fs::read_to_string(&file)
+        .unwrap()
+        .replace("\"card_id\"", "\"card id\"");
+    std::fs::write(&file, broken).unwrap();
+    let args = feature_store::server::ServerArgs::try_parse_from([
+        "feature-store",
+        "--features",
+        path,
+    ])
+    .unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let error = match feature_store::server::Server::build(args, listener).await {
+        Ok(_) => panic!("a broken registry was accepted"),
+        Err(e) => e.to_string(),
+    };
+    assert!(error.contains("cards.toml:4: entity join_key"), "{error}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
