@@ -511,6 +511,18 @@ async fn main() {
     let id_texts: Vec<String> = ids.iter().map(ToString::to_string).collect();
     let ids_body = json!({"ids": id_texts, "fields": BATCH_FIELDS}).to_string();
     let count_body = json!({"count": 100, "fields": BATCH_FIELDS}).to_string();
+    // The same reads through Feast's API: 1 entity × 5 features, 100 × 6.
+    let feast_refs = |fields: &[&str]| -> Vec<String> {
+        fields.iter().map(|f| format!("user_batch:{f}")).collect()
+    };
+    let feast_read_body =
+        json!({"features": feast_refs(&READ_FIELDS), "entities": {"user_id": ["u0001"]}})
+            .to_string();
+    let feast_batch_body =
+        json!({"features": feast_refs(&BATCH_FIELDS), "entities": {"user_id": id_texts}})
+            .to_string();
+    let (mut feast_read, mut feast_c32, mut feast_batch, mut feast_batch_c32) =
+        (Rounds::new(), Rounds::new(), Rounds::new(), Rounds::new());
     let (mut store_read, mut reference_read, mut store_batch, mut reference_batch) =
         (Rounds::new(), Rounds::new(), Rounds::new(), Rounds::new());
     let (mut store_c32, mut http_read, mut http_c32, mut read_cpu) =
@@ -631,6 +643,40 @@ async fn main() {
             Some(&count_body),
         );
         batch_count.push(count_large.p50_ms, count_small.p50_ms);
+        let feast = wrk(
+            &format!("{small}/get-online-features"),
+            1,
+            WRK_SECONDS,
+            Some(&feast_read_body),
+        );
+        feast_read.push(feast.p50_ms, read.p50_ms);
+        let feast = wrk(
+            &format!("{small}/get-online-features"),
+            CONCURRENCY,
+            WRK_SECONDS,
+            Some(&feast_read_body),
+        );
+        feast_c32.push(1e6 / feast.per_second, 1e6 / loaded.per_second);
+        let feast = wrk(
+            &format!("{small}/get-online-features"),
+            1,
+            WRK_SECONDS,
+            Some(&feast_batch_body),
+        );
+        feast_batch.push(feast.p50_ms, by_ids.p50_ms);
+        let feast = wrk(
+            &format!("{small}/get-online-features"),
+            CONCURRENCY,
+            WRK_SECONDS,
+            Some(&feast_batch_body),
+        );
+        let by_ids_c32 = wrk(
+            &format!("{small}/api/batch-read"),
+            CONCURRENCY,
+            WRK_SECONDS,
+            Some(&ids_body),
+        );
+        feast_batch_c32.push(1e6 / feast.per_second, 1e6 / by_ids_c32.per_second);
         let state_small = wrk(&format!("{small}/api/state"), 1, WRK_SECONDS, None);
         let state_large = wrk(&format!("{large}/api/state"), 1, WRK_SECONDS, None);
         state.push(state_large.p50_ms, state_small.p50_ms);
@@ -703,6 +749,37 @@ async fn main() {
         "ms",
         per_100_source,
         Some(2.0),
+        String::new(),
+    ));
+    let against = |path: &str| format!("{path}, same round");
+    rows.push(feast_read.row(
+        &format!(
+            "HTTP POST /get-online-features, 1 entity × 5 features, c=1, {SMALL} stored (p50 ms)"
+        ),
+        "ms",
+        &against("HTTP POST /api/read c=1 p50"),
+        Some(1.2),
+        String::new(),
+    ));
+    rows.push(feast_c32.row(
+        &format!("HTTP POST /get-online-features, 1 entity × 5 features, c=32, {SMALL} stored (µs per request)"),
+        "µs",
+        &against("HTTP POST /api/read c=32"),
+        Some(1.2),
+        String::new(),
+    ));
+    rows.push(feast_batch.row(
+        &format!("HTTP POST /get-online-features, 100 entities × 6 features, c=1, {SMALL} stored (p50 ms)"),
+        "ms",
+        &against("HTTP POST /api/batch-read 100 ids × 6 c=1 p50"),
+        Some(1.2),
+        String::new(),
+    ));
+    rows.push(feast_batch_c32.row(
+        &format!("HTTP POST /get-online-features, 100 entities × 6 features, c=32, {SMALL} stored (µs per request)"),
+        "µs",
+        &against("HTTP POST /api/batch-read 100 ids × 6 c=32"),
+        Some(1.2),
         String::new(),
     ));
     rows.push(batch_count.row(

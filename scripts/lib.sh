@@ -3,6 +3,9 @@
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 CACHE_DIR=${FEATURE_STORE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/feature-store}
 BINARYEN_VERSION=132.0.0
+# The Feast SDK the compatibility test runs, in a venv of its own in the cache.
+FEAST_VERSION=0.67.0
+FEAST_VENV="$CACHE_DIR/feast-$FEAST_VERSION"
 # Our wasm-opt first: Debian's binaryen 108 corrupts the reference-types table that
 # wasm-bindgen emits, and the release page would never hydrate.
 export PATH="$CACHE_DIR/binaryen/node_modules/.bin:$HOME/.cargo/bin:$PATH"

@@ -58,6 +58,16 @@ if [[ $purpose == test ]]; then
   # redis-tools carries Debian's Redis 7.0 server (as redis-check-rdb): the tests check that
   # we refuse it. Installing it starts no service.
   [[ -x /usr/bin/redis-check-rdb ]] || apt_install redis-tools
+  # The Feast SDK (with what its remote online store needs), once; the stamp marks a venv
+  # whose install finished, so an interrupted one is made again.
+  if [[ ! -f $FEAST_VENV/.installed ]]; then
+    python3 -c 'import ensurepip' 2>/dev/null || apt_install python3-venv
+    say "installing the Feast SDK $FEAST_VERSION into $FEAST_VENV (about a minute, once)"
+    rm -rf "$FEAST_VENV"
+    python3 -m venv "$FEAST_VENV" >&2
+    "$FEAST_VENV/bin/pip" install --quiet --disable-pip-version-check "feast==$FEAST_VERSION" >&2
+    touch "$FEAST_VENV/.installed"
+  fi
   # npm ci only when the lock file changed since the last install.
   stamp=end2end/node_modules/.installed-lock
   if ! cmp -s end2end/package-lock.json "$stamp" 2>/dev/null; then

@@ -32,6 +32,10 @@ start_private_app target/release/feature-store --redis-url "$REDIS_CLUSTER_URL" 
   --key-prefix "e2e:cluster:" --no-worker
 CLUSTER_APP_PORT=$APP_PORT
 
+# Without a worker, for the Feast SDK: what it reads back is what was written.
+start_private_app target/release/feature-store --key-prefix "feast:user:" --no-worker
+FEAST_APP_PORT=$APP_PORT FEAST_APP_LOG=$APP_LOG
+
 say "end-to-end tests (Playwright, headless Chromium)"
 status=0
 (cd end2end && BASE_URL="http://127.0.0.1:$E2E_APP_PORT" \
@@ -40,4 +44,13 @@ if (( status != 0 )); then
   say "server log:"; tail -n 50 "$E2E_APP_LOG" >&2
   say "cluster server log:"; tail -n 20 "$APP_LOG" >&2
 fi
+
+say "the Feast SDK $FEAST_VERSION against the server (tests/feast/client.py)"
+(cd "$PRIVATE_DIR" && "$FEAST_VENV/bin/python" "$ROOT/tests/feast/client.py" \
+  "http://127.0.0.1:$FEAST_APP_PORT" >"$PRIVATE_DIR/feast-client.log" 2>&1) || {
+  status=1
+  tail -n 30 "$PRIVATE_DIR/feast-client.log" >&2
+  say "server log:"; tail -n 20 "$FEAST_APP_LOG" >&2
+}
+[[ $status != 0 ]] || say "$(tail -n 1 "$PRIVATE_DIR/feast-client.log")"
 exit "$status"

@@ -34,10 +34,12 @@ impl StoreArgs {
         batch_ttl_seconds: Option<u64>,
         streaming_ttl_seconds: Option<u64>,
     ) -> Result<Registry, RegistryError> {
-        Ok(Registry::load(self.features_file.as_deref())?.with_overrides(
-            self.key_prefix.as_ref(),
-            batch_ttl_seconds,
-            streaming_ttl_seconds,
-        ))
+        Ok(
+            Registry::load(self.features_file.as_deref())?.with_overrides(
+                self.key_prefix.as_ref(),
+                batch_ttl_seconds,
+                streaming_ttl_seconds,
+            ),
+        )
     }
 }

@@ -7,8 +7,8 @@ use clap::Parser;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::cli::StoreArgs;
-use crate::store::{FeatureStore, StoreConfig, StoreError};
 use crate::registry::RegistryError;
+use crate::store::{FeatureStore, StoreConfig, StoreError};
 use crate::synth::synthesize;
 
 /// Below this many users a progress bar would only flash by.

@@ -13,9 +13,9 @@ use leptos_axum::{generate_route_list, LeptosRoutes};
 use tokio::net::TcpListener;
 
 use crate::cli::StoreArgs;
-use crate::registry::RegistryError;
 use crate::index::EntityIndex;
 use crate::metrics::Metrics;
+use crate::registry::RegistryError;
 use crate::service::Service;
 use crate::store::{redact_url, FeatureStore, StoreConfig, StoreError};
 use crate::synth::synthesize;

@@ -54,7 +54,11 @@ pub fn synthesize(registry: &Registry, count: u64, seed: u64) -> impl Iterator<I
             .iter()
             .map(|f| (f.name.clone(), draw(&mut rng, f, now_ms)))
             .collect();
-        fields.extend(stamps.iter().map(|stamp| (stamp.clone(), now_ms.to_string())));
+        fields.extend(
+            stamps
+                .iter()
+                .map(|stamp| (stamp.clone(), now_ms.to_string())),
+        );
         EntityRow {
             id: user_id(n),
             fields,

@@ -59,7 +59,12 @@ async fn online_features(
         let full_names = match request.get("full_feature_names") {
             None | Some(Value::Null) => false,
             Some(Value::Bool(full)) => *full,
-            Some(_) => return Err(ApiError::invalid("full_feature_names", "must be true or false")),
+            Some(_) => {
+                return Err(ApiError::invalid(
+                    "full_feature_names",
+                    "must be true or false",
+                ))
+            }
         };
         let deadline = deadline_in(&headers)?;
         let rows = service.online_features(&ids, &names, deadline).await?;
@@ -83,12 +88,17 @@ async fn push(State(service): State<Arc<Service>>, body: Bytes) -> Response {
         }
         let source = match request.get("push_source_name") {
             Some(Value::String(source)) => source,
-            _ => return Err(ApiError::invalid("push_source_name", "a string is required")),
+            _ => {
+                return Err(ApiError::invalid(
+                    "push_source_name",
+                    "a string is required",
+                ))
+            }
         };
         let registry = service.registry();
-        let view = registry.pushed_by(source).ok_or_else(|| {
-            ApiError::not_found(format!("unknown push source {source:?}"))
-        })?;
+        let view = registry
+            .pushed_by(source)
+            .ok_or_else(|| ApiError::not_found(format!("unknown push source {source:?}")))?;
         let rows = push_rows(registry, view, request.get("df"))?;
         let pushed = service.push(&view.name, rows).await?;
         Ok(serde_json::to_value(pushed).unwrap_or(Value::Null))
@@ -123,10 +133,16 @@ fn requested_features(
         )));
     }
     let Some(Value::Array(refs)) = request.get("features") else {
-        return Err(ApiError::invalid("features", "a list of \"view:feature\" is required"));
+        return Err(ApiError::invalid(
+            "features",
+            "a list of \"view:feature\" is required",
+        ));
     };
     if refs.is_empty() {
-        return Err(ApiError::invalid("features", "must name at least one feature"));
+        return Err(ApiError::invalid(
+            "features",
+            "must name at least one feature",
+        ));
     }
     let mut names = Vec::with_capacity(refs.len());
     for reference in refs {
@@ -134,7 +150,10 @@ fn requested_features(
         let Some((view_name, feature)) = text.split_once(':') else {
             return Err(ApiError::invalid(
                 "features",
-                format!("{:?} must be view:feature", bounded(&reference.to_string(), 60)),
+                format!(
+                    "{:?} must be view:feature",
+                    bounded(&reference.to_string(), 60)
+                ),
             ));
         };
         let view = registry
@@ -182,7 +201,10 @@ fn entity_ids(column: &str, values: &[Value]) -> Result<Vec<EntityId>, ApiError>
             Value::Number(number) if number.is_i64() || number.is_u64() => Ok(number.to_string()),
             other => Err(ApiError::invalid(
                 column,
-                format!("{} is not a string or a whole number", bounded(&other.to_string(), 40)),
+                format!(
+                    "{} is not a string or a whole number",
+                    bounded(&other.to_string(), 40)
+                ),
             )),
         })
         .collect::<Result<Vec<_>, _>>()?;
@@ -229,19 +251,29 @@ fn timestamp(value: &OnlineValue) -> String {
     };
     time::OffsetDateTime::from_unix_timestamp(written as i64)
         .ok()
-        .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
         .unwrap_or_else(|| EPOCH.to_owned())
 }
 
 /// `df: {join_key: [ids], feature: [values], …}`: one row per id, every feature of the view,
 /// each value of its registry type. Checked whole before anything is written.
-fn push_rows(registry: &Registry, view: &View, df: Option<&Value>) -> Result<Vec<EntityRow>, ApiError> {
+fn push_rows(
+    registry: &Registry,
+    view: &View,
+    df: Option<&Value>,
+) -> Result<Vec<EntityRow>, ApiError> {
     let Some(Value::Object(df)) = df else {
         return Err(ApiError::invalid("df", "an object of columns is required"));
     };
     let join_key = &registry.entity.join_key;
     let Some(Value::Array(id_values)) = df.get(join_key) else {
-        return Err(ApiError::invalid("df", format!("the join key column {join_key:?} is required")));
+        return Err(ApiError::invalid(
+            "df",
+            format!("the join key column {join_key:?} is required"),
+        ));
     };
     let ids = entity_ids(join_key, id_values)?;
     for (column, values) in df {
@@ -251,7 +283,11 @@ fn push_rows(registry: &Registry, view: &View, df: Option<&Value>) -> Result<Vec
         if !known {
             return Err(ApiError::invalid(
                 "df",
-                format!("column {:?} is no feature of view {:?}", bounded(column, 60), view.name),
+                format!(
+                    "column {:?} is no feature of view {:?}",
+                    bounded(column, 60),
+                    view.name
+                ),
             ));
         }
         match values {
@@ -259,21 +295,36 @@ fn push_rows(registry: &Registry, view: &View, df: Option<&Value>) -> Result<Vec
             Value::Array(values) => {
                 return Err(ApiError::invalid(
                     "df",
-                    format!("column {column:?} has {} values, {join_key:?} has {}", values.len(), ids.len()),
+                    format!(
+                        "column {column:?} has {} values, {join_key:?} has {}",
+                        values.len(),
+                        ids.len()
+                    ),
                 ))
             }
-            _ => return Err(ApiError::invalid("df", format!("column {column:?} must be a list"))),
+            _ => {
+                return Err(ApiError::invalid(
+                    "df",
+                    format!("column {column:?} must be a list"),
+                ))
+            }
         }
     }
     let mut rows: Vec<EntityRow> = ids
         .into_iter()
-        .map(|id| EntityRow { id, fields: Vec::with_capacity(view.features.len() + 1) })
+        .map(|id| EntityRow {
+            id,
+            fields: Vec::with_capacity(view.features.len() + 1),
+        })
         .collect();
     for feature in &view.features {
         let Some(Value::Array(values)) = df.get(&feature.name) else {
             return Err(ApiError::invalid(
                 "df",
-                format!("column {:?} is missing: a push writes whole rows of view {:?}", feature.name, view.name),
+                format!(
+                    "column {:?} is missing: a push writes whole rows of view {:?}",
+                    feature.name, view.name
+                ),
             ));
         };
         for (row, value) in rows.iter_mut().zip(values) {

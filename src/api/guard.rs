@@ -57,8 +57,9 @@ async fn check(request: Request) -> Result<Request, ApiError> {
         .map_err(|_| too_large())?;
     if !bytes.is_empty() && !is_json(&parts.headers) {
         return Err(ApiError::UnsupportedMediaType {
-            message: "a request body must be JSON, sent as content-type: application/json (or none)"
-                .into(),
+            message:
+                "a request body must be JSON, sent as content-type: application/json (or none)"
+                    .into(),
         });
     }
     Ok(Request::from_parts(parts, Body::from(bytes)))

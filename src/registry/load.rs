@@ -69,7 +69,10 @@ impl Registry {
     pub fn demo() -> Arc<Registry> {
         static DEMO: OnceLock<Arc<Registry>> = OnceLock::new();
         Arc::clone(DEMO.get_or_init(|| {
-            Arc::new(Registry::parse(DEFAULT_FILE, "features.toml").expect("the built-in registry is valid"))
+            Arc::new(
+                Registry::parse(DEFAULT_FILE, "features.toml")
+                    .expect("the built-in registry is valid"),
+            )
         }))
     }
 
@@ -138,8 +141,12 @@ fn check_entity(raw: &RawEntity) -> Result<EntityDef, Refusal> {
     for (field, value) in [("name", &raw.name), ("join_key", &raw.join_key)] {
         identifier(value).map_err(|rule| (value.span().start, format!("entity {field} {rule}")))?;
     }
-    KeyPrefix::parse(raw.key_prefix.get_ref())
-        .map_err(|rule| (raw.key_prefix.span().start, format!("entity key_prefix {rule}")))?;
+    KeyPrefix::parse(raw.key_prefix.get_ref()).map_err(|rule| {
+        (
+            raw.key_prefix.span().start,
+            format!("entity key_prefix {rule}"),
+        )
+    })?;
     Ok(EntityDef {
         name: raw.name.get_ref().clone(),
         join_key: raw.join_key.get_ref().clone(),
@@ -174,12 +181,18 @@ fn check_views(raw: Vec<RawView>) -> Result<Vec<View>, Refusal> {
         let name = &view.name;
         identifier(name).map_err(|rule| (name.span().start, format!("view name {rule}")))?;
         if !view_names.insert(name.get_ref().clone()) {
-            return Err((name.span().start, format!("view {:?} is defined twice", name.get_ref())));
+            return Err((
+                name.span().start,
+                format!("view {:?} is defined twice", name.get_ref()),
+            ));
         }
         let kind = *view.kind.get_ref();
         let ttl = *view.ttl_seconds.get_ref();
         if ttl == 0 {
-            return Err((view.ttl_seconds.span().start, "ttl_seconds must be at least 1".into()));
+            return Err((
+                view.ttl_seconds.span().start,
+                "ttl_seconds must be at least 1".into(),
+            ));
         }
         let shared = &mut ttls[kind as usize];
         match *shared {
@@ -196,19 +209,27 @@ fn check_views(raw: Vec<RawView>) -> Result<Vec<View>, Refusal> {
             _ => *shared = Some(ttl),
         }
         if let Some(source) = &view.push_source {
-            identifier(source).map_err(|rule| (source.span().start, format!("push_source {rule}")))?;
+            identifier(source)
+                .map_err(|rule| (source.span().start, format!("push_source {rule}")))?;
             if !push_sources.insert(source.get_ref().clone()) {
-                return Err((source.span().start, format!("push source {:?} feeds two views", source.get_ref())));
+                return Err((
+                    source.span().start,
+                    format!("push source {:?} feeds two views", source.get_ref()),
+                ));
             }
         }
         if view.features.get_ref().is_empty() {
-            return Err((view.features.span().start, format!("view {:?} has no features", name.get_ref())));
+            return Err((
+                view.features.span().start,
+                format!("view {:?} has no features", name.get_ref()),
+            ));
         }
         let mut features = Vec::new();
         for feature in view.features.into_inner() {
             let at = feature.name.span().start;
             let feature_name = feature.name.into_inner();
-            FeatureName::parse(&feature_name).map_err(|rule| (at, format!("feature name {rule}")))?;
+            FeatureName::parse(&feature_name)
+                .map_err(|rule| (at, format!("feature name {rule}")))?;
             if feature_name.starts_with('_') || feature_name.contains(':') {
                 return Err((at, format!("feature {feature_name:?} must not start with '_' (reserved for {STAMP_PREFIX}<view>) nor contain ':'")));
             }
@@ -242,7 +263,8 @@ mod tests {
         Registry::parse(text, "f.toml").unwrap_err().to_string()
     }
 
-    const ENTITY: &str = "[entity]\nname = \"user\"\njoin_key = \"user_id\"\nkey_prefix = \"fs:user:\"\n";
+    const ENTITY: &str =
+        "[entity]\nname = \"user\"\njoin_key = \"user_id\"\nkey_prefix = \"fs:user:\"\n";
 
     #[test]
     fn the_built_in_registry_is_the_demo_in_two_views() {
@@ -251,7 +273,10 @@ mod tests {
         assert_eq!(names, ["user_batch", "user_stream"]);
         assert_eq!(demo.names_of(FeatureKind::Batch).count(), 6);
         assert_eq!(demo.names_of(FeatureKind::Streaming).count(), 5);
-        assert_eq!(demo.pushed_by("user_stream_push").unwrap().name, "user_stream");
+        assert_eq!(
+            demo.pushed_by("user_stream_push").unwrap().name,
+            "user_stream"
+        );
         assert_eq!(demo.ttl_of(FeatureKind::Streaming), Some(300));
         assert_eq!(demo.entity.join_key, "user_id");
     }
@@ -271,23 +296,31 @@ mod tests {
         ];
         for (text, expected) in cases {
             let error = refusal(text);
-            assert!(error.starts_with(expected), "{error}\n  expected: {expected}");
+            assert!(
+                error.starts_with(expected),
+                "{error}\n  expected: {expected}"
+            );
         }
         let two_ttls = view("name = \"a\"\nkind = \"batch\"\nttl_seconds = 5\nfeatures = [{ name = \"x\", type = \"int\" }]\n[[views]]\nname = \"b\"\nkind = \"batch\"\nttl_seconds = 6\nfeatures = [{ name = \"y\", type = \"int\" }]");
-        assert!(refusal(&two_ttls).starts_with("f.toml:14: every batch view must have the same ttl_seconds"));
+        assert!(refusal(&two_ttls)
+            .starts_with("f.toml:14: every batch view must have the same ttl_seconds"));
         let valid = view("name = \"v\"\nkind = \"batch\"\nttl_seconds = 5\nfeatures = [{ name = \"a\", type = \"int\" }]");
         assert!(Registry::parse(&valid, "f.toml").is_ok());
         let error = refusal(&valid.replace("fs:user:", ""));
-        assert!(error.starts_with("f.toml:4: entity key_prefix must not be empty"), "{error}");
+        assert!(
+            error.starts_with("f.toml:4: entity key_prefix must not be empty"),
+            "{error}"
+        );
     }
 
     #[test]
     fn flags_override_the_file() {
         let prefix = KeyPrefix::parse("t:").unwrap();
-        let registry = Registry::demo()
-            .as_ref()
-            .clone()
-            .with_overrides(Some(&prefix), None, Some(3));
+        let registry =
+            Registry::demo()
+                .as_ref()
+                .clone()
+                .with_overrides(Some(&prefix), None, Some(3));
         assert_eq!(registry.entity.key_prefix, "t:");
         assert_eq!(registry.ttl_of(FeatureKind::Batch), Some(86_400));
         assert_eq!(registry.ttl_of(FeatureKind::Streaming), Some(3));

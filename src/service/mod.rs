@@ -370,7 +370,8 @@ impl Service {
                 Ok(features
                     .iter()
                     .map(|(view, feature)| {
-                        let written_unix_ms = get(&view.stamp_field()).and_then(|ms| ms.parse().ok());
+                        let written_unix_ms =
+                            get(&view.stamp_field()).and_then(|ms| ms.parse().ok());
                         let Some(raw) = get(&feature.name) else {
                             return OnlineValue {
                                 value: serde_json::Value::Null,

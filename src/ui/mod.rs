@@ -118,12 +118,7 @@ pub fn App() -> impl IntoView {
             shared.report("Feature registry", &result);
         }
     });
-    let registry = Signal::derive(move || {
-        registry
-            .get()
-            .and_then(Result::ok)
-            .unwrap_or_default()
-    });
+    let registry = Signal::derive(move || registry.get().and_then(Result::ok).unwrap_or_default());
 
     view! {
         <Stylesheet id="leptos" href="/pkg/feature-store.css"/>

@@ -174,7 +174,10 @@ async fn a_value_kept_longer_than_its_view_ttl_is_outside_max_age() {
     )
     .await;
     let answer = online(&server, read).await;
-    assert!(column(&answer, 1).0[0].is_string(), "the value is still served");
+    assert!(
+        column(&answer, 1).0[0].is_string(),
+        "the value is still served"
+    );
 }
 
 #[tokio::test]
@@ -182,12 +185,36 @@ async fn bad_requests_are_refused_with_the_name_at_fault_and_nothing_written() {
     let server = TestServer::start("feast-errors", &[]).await;
     let ids = json!({"user_id": ["u0001"]});
     let cases = [
-        (json!({"features": ["nope:x"], "entities": ids}), 404, "nope"),
-        (json!({"features": ["user_batch:nope"], "entities": ids}), 404, "nope"),
-        (json!({"feature_service": "fraud_v1", "entities": ids}), 404, "fraud_v1"),
-        (json!({"features": ["risk_segment"], "entities": ids}), 422, "view:feature"),
-        (json!({"features": ["user_batch:risk_segment"]}), 422, "entities"),
-        (json!({"features": ["user_batch:risk_segment"], "entities": {"card": ["1"]}}), 422, "user_id"),
+        (
+            json!({"features": ["nope:x"], "entities": ids}),
+            404,
+            "nope",
+        ),
+        (
+            json!({"features": ["user_batch:nope"], "entities": ids}),
+            404,
+            "nope",
+        ),
+        (
+            json!({"feature_service": "fraud_v1", "entities": ids}),
+            404,
+            "fraud_v1",
+        ),
+        (
+            json!({"features": ["risk_segment"], "entities": ids}),
+            422,
+            "view:feature",
+        ),
+        (
+            json!({"features": ["user_batch:risk_segment"]}),
+            422,
+            "entities",
+        ),
+        (
+            json!({"features": ["user_batch:risk_segment"], "entities": {"card": ["1"]}}),
+            422,
+            "user_id",
+        ),
         (
             json!({"features": ["user_batch:risk_segment"], "entities": {"user_id": vec!["u1"; 1001]}}),
             422,
@@ -216,7 +243,11 @@ async fn bad_requests_are_refused_with_the_name_at_fault_and_nothing_written() {
         (json!({"push_source_name": "nope", "df": {}}), 404, "nope"),
         (row("tx_count_5m", json!(["many"])), 422, "tx_count_5m"),
         (row("risk_segment", json!(["low"])), 422, "risk_segment"),
-        (row("session_country", json!(["US", "DE"])), 422, "session_country"),
+        (
+            row("session_country", json!(["US", "DE"])),
+            422,
+            "session_country",
+        ),
         (
             json!({"push_source_name": "user_stream_push", "df": {"user_id": ["u0001"], "tx_count_5m": [1]}}),
             422,
@@ -292,7 +323,10 @@ features = [{ name = "swipes_1m", type = "int" }]
     assert_eq!(status, 200, "{registry}");
     let registry: Value = serde_json::from_str(&registry).unwrap();
     assert_eq!(registry["entity"]["join_key"], "card_id");
-    assert_eq!(registry["entity"]["key_prefix"], server.prefix, "the flag wins");
+    assert_eq!(
+        registry["entity"]["key_prefix"], server.prefix,
+        "the flag wins"
+    );
     assert_eq!(registry["views"][1]["push_source"], "card_push");
 
     let answer = online(
@@ -311,19 +345,20 @@ features = [{ name = "swipes_1m", type = "int" }]
         &json!({"push_source_name": "card_push", "df": {"card_id": ["u0001"], "swipes_1m": [3]}}),
     )
     .await;
-    assert_eq!((status, pushed["written"].clone()), (200, json!(1)), "{pushed}");
+    assert_eq!(
+        (status, pushed["written"].clone()),
+        (200, json!(1)),
+        "{pushed}"
+    );
 
     // A broken file stops the server before it starts, naming the line.
     let broken = std::fs::read_to_string(&file)
         .unwrap()
         .replace("\"card_id\"", "\"card id\"");
     std::fs::write(&file, broken).unwrap();
-    let args = feature_store::server::ServerArgs::try_parse_from([
-        "feature-store",
-        "--features",
-        path,
-    ])
-    .unwrap();
+    let args =
+        feature_store::server::ServerArgs::try_parse_from(["feature-store", "--features", path])
+            .unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let error = match feature_store::server::Server::build(args, listener).await {
         Ok(_) => panic!("a broken registry was accepted"),

@@ -2,8 +2,8 @@
 //! runs against a real Redis that `make test` starts (see `support`).
 
 mod cli;
-mod feast;
 mod cluster;
+mod feast;
 mod index;
 mod integrity;
 mod metrics;

@@ -34,8 +34,7 @@ async fn bulk_load_writes_every_field_and_a_key_ttl(on: Target) {
         .unwrap();
     assert_eq!(written.written, 30);
     let mut conn = raw_on(on).await;
-    let mut stored: HashMap<String, String> =
-        conn.hgetall(store.key(&id("u0001"))).await.unwrap();
+    let mut stored: HashMap<String, String> = conn.hgetall(store.key(&id("u0001"))).await.unwrap();
     let mut expected: HashMap<_, _> = synthesize_users(1, 42)
         .next()
         .unwrap()
@@ -46,7 +45,10 @@ async fn bulk_load_writes_every_field_and_a_key_ttl(on: Target) {
     let stamp = "_ts:user_batch";
     let written: u64 = stored.remove(stamp).unwrap().parse().unwrap();
     let drawn: u64 = expected.remove(stamp).unwrap().parse().unwrap();
-    assert!(written <= drawn && drawn - written < 60_000, "{written} {drawn}");
+    assert!(
+        written <= drawn && drawn - written < 60_000,
+        "{written} {drawn}"
+    );
     assert_eq!(stored, expected);
     let ttl = store.key_ttl(&id("u0030")).await.unwrap();
     assert!(matches!(ttl, Ttl::Left(3590..=3600)), "key TTL {ttl:?}");

@@ -32,12 +32,15 @@ fn names_are_of_their_kind() {
         (DEVICE, FeatureKind::Streaming),
         (TX_5M, FeatureKind::Streaming),
     ] {
-        assert_eq!(demo.find(name).map(|(view, _)| view.kind), Some(kind), "{name}");
+        assert_eq!(
+            demo.find(name).map(|(view, _)| view.kind),
+            Some(kind),
+            "{name}"
+        );
     }
 }
 
 /// The test Redis. `make test` sets REDIS_URL to a throwaway server on a free port.
-
 pub fn redis_url() -> String {
     std::env::var("REDIS_URL")
         .expect("REDIS_URL must point at a throwaway Redis >= 7.4; run the tests with `make test`")
