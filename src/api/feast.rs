@@ -11,7 +11,8 @@ use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use serde_json::{json, Map, Value};
+use serde::Serialize;
+use serde_json::{Map, Value};
 
 use super::error::ApiError;
 use super::guard::error_response;
@@ -68,7 +69,9 @@ async fn online_features(
         };
         let deadline = deadline_in(&headers)?;
         let rows = service.online_features(&ids, &names, deadline).await?;
-        Ok(columns(registry, &names, id_values, &rows, full_names))
+        let times = WriteTimes::of_rows(&rows);
+        let answer = columns(registry, &names, &id_values, &rows, &times, full_names);
+        Ok(Json(answer).into_response())
     })
     .await
 }
@@ -101,16 +104,15 @@ async fn push(State(service): State<Arc<Service>>, body: Bytes) -> Response {
             .ok_or_else(|| ApiError::not_found(format!("unknown push source {source:?}")))?;
         let rows = push_rows(registry, view, request.get("df"))?;
         let pushed = service.push(&view.name, rows).await?;
-        Ok(serde_json::to_value(pushed).unwrap_or(Value::Null))
+        Ok(Json(pushed).into_response())
     })
     .await
 }
 
-async fn answer(handled: impl std::future::Future<Output = Result<Value, ApiError>>) -> Response {
-    match handled.await {
-        Ok(value) => Json(value).into_response(),
-        Err(e) => error_response(&e),
-    }
+async fn answer(
+    handled: impl std::future::Future<Output = Result<Response, ApiError>>,
+) -> Response {
+    handled.await.unwrap_or_else(|e| error_response(&e))
 }
 
 /// The body as a JSON object; anything else is 422, as Feast answers a body it cannot take.
@@ -211,51 +213,97 @@ fn entity_ids(column: &str, values: &[Value]) -> Result<Vec<EntityId>, ApiError>
     input::entity_ids(column, texts, BATCH_COUNT)
 }
 
-/// Feast's column-major answer: the join key's column, then one column per feature.
-fn columns(
+/// Feast's column-major answer, serialized straight from what the service read.
+#[derive(Serialize)]
+struct OnlineAnswer<'a> {
+    metadata: Metadata,
+    results: Vec<Column<'a>>,
+}
+
+#[derive(Serialize)]
+struct Metadata {
+    feature_names: Vec<String>,
+}
+
+/// One feature (or the join key) across all entities.
+#[derive(Serialize)]
+struct Column<'a> {
+    values: Vec<&'a Value>,
+    statuses: Vec<FeatureStatus>,
+    event_timestamps: Vec<&'a str>,
+}
+
+/// The join key's column, then one column per feature.
+fn columns<'a>(
     registry: &Registry,
     names: &[FeatureName],
-    id_values: Vec<Value>,
-    rows: &[Vec<OnlineValue>],
+    id_values: &'a [Value],
+    rows: &'a [Vec<OnlineValue>],
+    times: &'a WriteTimes,
     full_names: bool,
-) -> Value {
+) -> OnlineAnswer<'a> {
     let mut feature_names = vec![registry.entity.join_key.clone()];
-    let mut results = vec![json!({
-        "values": id_values,
-        "statuses": vec![FeatureStatus::Present; rows.len()],
-        "event_timestamps": vec![EPOCH; rows.len()],
-    })];
+    let mut results = vec![Column {
+        values: id_values.iter().collect(),
+        statuses: vec![FeatureStatus::Present; rows.len()],
+        event_timestamps: vec![EPOCH; rows.len()],
+    }];
     for (at, name) in names.iter().enumerate() {
-        let column: Vec<&OnlineValue> = rows.iter().map(|row| &row[at]).collect();
         feature_names.push(match registry.find(name.as_str()) {
             Some((view, _)) if full_names => format!("{}__{name}", view.name),
             _ => name.to_string(),
         });
-        results.push(json!({
-            "values": column.iter().map(|v| &v.value).collect::<Vec<_>>(),
-            "statuses": column.iter().map(|v| v.status).collect::<Vec<_>>(),
-            "event_timestamps": column.iter().map(|v| timestamp(v)).collect::<Vec<_>>(),
-        }));
+        results.push(Column {
+            values: rows.iter().map(|row| &row[at].value).collect(),
+            statuses: rows.iter().map(|row| row[at].status).collect(),
+            event_timestamps: rows.iter().map(|row| times.of(&row[at])).collect(),
+        });
     }
-    json!({
-        "metadata": { "feature_names": feature_names },
-        "results": results,
-    })
+    OnlineAnswer {
+        metadata: Metadata { feature_names },
+        results,
+    }
 }
 
-/// The view's write time, RFC 3339 UTC to the second; the epoch for a value not found.
-fn timestamp(value: &OnlineValue) -> String {
-    let written = match (value.status, value.written_unix_ms) {
-        (FeatureStatus::NotFound, _) | (_, None) => return EPOCH.to_owned(),
-        (_, Some(ms)) => ms / 1000,
-    };
-    time::OffsetDateTime::from_unix_timestamp(written as i64)
-        .ok()
-        .and_then(|t| {
-            t.format(&time::format_description::well_known::Rfc3339)
-                .ok()
-        })
-        .unwrap_or_else(|| EPOCH.to_owned())
+/// Each distinct write second of an answer, formatted once: RFC 3339 UTC to the second. A batch
+/// of entities written together shares a handful of seconds, so a list beats a hash map here.
+struct WriteTimes(Vec<(u64, String)>);
+
+impl WriteTimes {
+    fn of_rows(rows: &[Vec<OnlineValue>]) -> Self {
+        let mut times: Vec<(u64, String)> = Vec::new();
+        for value in rows.iter().flatten() {
+            let Some(second) = Self::second(value) else {
+                continue;
+            };
+            if times.iter().all(|(known, _)| *known != second) {
+                let text = time::OffsetDateTime::from_unix_timestamp(second as i64)
+                    .ok()
+                    .and_then(|t| {
+                        t.format(&time::format_description::well_known::Rfc3339)
+                            .ok()
+                    })
+                    .unwrap_or_else(|| EPOCH.to_owned());
+                times.push((second, text));
+            }
+        }
+        WriteTimes(times)
+    }
+
+    /// The second a found value's view was written in.
+    fn second(value: &OnlineValue) -> Option<u64> {
+        match value.status {
+            FeatureStatus::NotFound => None,
+            _ => value.written_unix_ms.map(|ms| ms / 1000),
+        }
+    }
+
+    /// The view's write time of `value`; the epoch for a value not found or without one.
+    fn of(&self, value: &OnlineValue) -> &str {
+        Self::second(value)
+            .and_then(|second| self.0.iter().find(|(known, _)| *known == second))
+            .map_or(EPOCH, |(_, text)| text.as_str())
+    }
 }
 
 /// `df: {join_key: [ids], feature: [values], …}`: one row per id, every feature of the view,

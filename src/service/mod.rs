@@ -331,57 +331,60 @@ impl Service {
         names: &[FeatureName],
         deadline: Option<Duration>,
     ) -> Result<Vec<Vec<OnlineValue>>, ServiceError> {
+        // Each feature with its view and the name of the view's write-time field.
         let features: Vec<_> = names
             .iter()
             .map(|name| {
-                self.registry
+                let (view, feature) = self
+                    .registry
                     .find(name.as_str())
-                    .expect("the caller resolved every name in the registry")
+                    .expect("the caller resolved every name in the registry");
+                (view, feature, view.stamp_field())
             })
             .collect();
         let mut fields: Vec<String> = names.iter().map(ToString::to_string).collect();
-        for (view, _) in &features {
-            let stamp = view.stamp_field();
-            if !fields.contains(&stamp) {
-                fields.push(stamp);
+        for (_, _, stamp) in &features {
+            if !fields.contains(stamp) {
+                fields.push(stamp.clone());
             }
         }
+        // Where each feature's write time sits among the fields read.
+        let stamp_at: Vec<usize> = features
+            .iter()
+            .map(|(_, _, stamp)| fields.iter().position(|f| f == stamp).unwrap_or(0))
+            .collect();
         let started = Instant::now();
         let rows = self
-            .within(deadline, self.store.batch_read(ids, &fields))
+            .within(deadline, self.store.batch_read_values(ids, &fields))
             .await;
         self.batch_read_latency.observe(started.elapsed());
         let now_ms = crate::store::unix_ms_now();
         rows?
             .into_iter()
-            .map(|row| {
-                let stored = row.features.map_err(|WrongType| {
+            .zip(ids)
+            .map(|(row, id)| {
+                let stored = row.map_err(|WrongType| {
                     ServiceError::Store(StoreError::NotAHash {
-                        key: self.store.key(&row.id),
+                        key: self.store.key(id),
                         found: "value of another type".into(),
                     })
                 })?;
-                let get = |name: &str| {
-                    stored
-                        .iter()
-                        .find(|(stored_name, _)| stored_name == name)
-                        .map(|(_, value)| value.as_str())
-                };
                 Ok(features
                     .iter()
-                    .map(|(view, feature)| {
-                        let written_unix_ms =
-                            get(&view.stamp_field()).and_then(|ms| ms.parse().ok());
-                        let Some(raw) = get(&feature.name) else {
+                    .enumerate()
+                    .map(|(at, (view, feature, _))| {
+                        let Some(raw) = stored[at].as_deref() else {
                             return OnlineValue {
                                 value: serde_json::Value::Null,
                                 status: FeatureStatus::NotFound,
                                 written_unix_ms: None,
                             };
                         };
-                        let too_old = written_unix_ms.is_some_and(|ms: u64| {
-                            now_ms.saturating_sub(ms) > view.ttl_seconds * 1000
-                        });
+                        let written_unix_ms: Option<u64> = stored[stamp_at[at]]
+                            .as_deref()
+                            .and_then(|ms| ms.parse().ok());
+                        let too_old = written_unix_ms
+                            .is_some_and(|ms| now_ms.saturating_sub(ms) > view.ttl_seconds * 1000);
                         OnlineValue {
                             value: schema::decode(feature.value_type, raw),
                             status: if too_old {

@@ -398,13 +398,26 @@ impl FeatureStore {
         ids: &[EntityId],
         names: &[impl AsRef<str>],
     ) -> Result<Vec<BatchRow>, StoreError> {
-        let mut rows = Vec::with_capacity(ids.len());
-        if names.is_empty() {
-            rows.extend(ids.iter().map(|id| BatchRow {
+        let values = self.batch_read_values(ids, names).await?;
+        Ok(ids
+            .iter()
+            .zip(values)
+            .map(|(id, values)| BatchRow {
                 id: id.clone(),
-                features: Ok(Features::new()),
-            }));
-            return Ok(rows);
+                features: values.map(|values| present(names, values)),
+            })
+            .collect())
+    }
+
+    /// `batch_read` by position: per id, one value or `None` per name, in the order of `names`
+    /// (every `None` for a missing entity), or `WrongType`.
+    pub async fn batch_read_values(
+        &self,
+        ids: &[EntityId],
+        names: &[impl AsRef<str>],
+    ) -> Result<Vec<Result<Vec<Option<String>>, WrongType>>, StoreError> {
+        if names.is_empty() {
+            return Ok(ids.iter().map(|_| Ok(Vec::new())).collect());
         }
         // Every chunk in flight at once: a batch of up to the API's 1,000 ids costs one round
         // trip of latency, while no single pipeline grows past a chunk.
@@ -423,21 +436,21 @@ impl FeatureStore {
             )
         }))
         .await?;
-        let mut fields = 0;
-        for (id, reply) in ids.iter().zip(replies.into_iter().flatten()) {
-            let features = match reply {
-                Ok(values) => Ok(present(names, values)),
-                Err(e) if is_wrong_type(&e) => Err(WrongType),
-                Err(e) => return Err(e.into()),
-            };
-            fields += features.as_ref().map_or(0, Vec::len);
-            rows.push(BatchRow {
-                id: id.clone(),
-                features,
-            });
-        }
+        let mut found = 0;
+        let rows = replies
+            .into_iter()
+            .flatten()
+            .map(|reply| match reply {
+                Ok(values) => {
+                    found += values.iter().flatten().count();
+                    Ok(Ok(values))
+                }
+                Err(e) if is_wrong_type(&e) => Ok(Err(WrongType)),
+                Err(e) => Err(StoreError::from(e)),
+            })
+            .collect::<Result<Vec<_>, _>>()?;
         self.counters
-            .read(ids.len(), ids.len() * names.len(), fields);
+            .read(ids.len(), ids.len() * names.len(), found);
         Ok(rows)
     }
 

@@ -135,6 +135,21 @@ async fn a_pushed_streaming_row_is_served_then_expires_with_its_field_ttl() {
         "features": ["user_stream:tx_count_5m", "user_stream:session_country", "user_batch:risk_segment"],
         "entities": {"user_id": ["u0003"]},
     });
+    let (_, inspected) = server
+        .request("GET", "/api/inspect?user=u0003", &[], b"")
+        .await;
+    let inspected: Value = serde_json::from_str(&inspected).unwrap();
+    let ttl_of = |name: &str| {
+        inspected["fields"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["name"] == name)
+            .map(|f| f["ttl_seconds"].as_i64().unwrap())
+    };
+    let stamp_ttl = ttl_of("_ts:user_stream").expect("the write time is stored");
+    assert!((1..=2).contains(&stamp_ttl), "{inspected}");
+    assert_eq!(ttl_of("tx_count_5m"), Some(stamp_ttl), "{inspected}");
     let answer = online(&server, read.clone()).await;
     assert_eq!(column(&answer, 1).0, [json!(4)]);
     assert_eq!(column(&answer, 2).0, [json!("NL")]);
@@ -152,6 +167,21 @@ async fn a_pushed_streaming_row_is_served_then_expires_with_its_field_ttl() {
     // The batch view's value outlives them, under the key TTL.
     let answer = online(&server, read).await;
     assert_eq!(column(&answer, 3).1, ["PRESENT"]);
+    // The view's write time was written in the same command with the same TTL: gone with them.
+    let (status, inspected) = server
+        .request("GET", "/api/inspect?user=u0003", &[], b"")
+        .await;
+    assert_eq!(status, 200, "{inspected}");
+    let inspected: Value = serde_json::from_str(&inspected).unwrap();
+    let names: Vec<&str> = inspected["fields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| !f["value"].is_null())
+        .map(|f| f["name"].as_str().unwrap())
+        .collect();
+    assert!(names.contains(&"_ts:user_batch"), "{names:?}");
+    assert!(!names.contains(&"_ts:user_stream"), "{names:?}");
 }
 
 #[tokio::test]
