@@ -21,8 +21,11 @@ RUST_LOG=warn start_private_app target/release/feature-store \
   --redis-url "redis://127.0.0.1:$REDIS_PORT/1" --no-worker --initial-users 0
 LARGE_URL="http://127.0.0.1:$APP_PORT" LARGE_PID=$APP_PID
 
+start_private_cluster 0
+CLUSTER_NO_REPLICAS_URL=$CLUSTER_URL
 start_private_cluster
 
 REDIS_URL="redis://127.0.0.1:$REDIS_PORT" REDIS_PORT=$REDIS_PORT CLUSTER_URL=$CLUSTER_URL \
+CLUSTER_NO_REPLICAS_URL=$CLUSTER_NO_REPLICAS_URL \
 SMALL_URL=$SMALL_URL SMALL_PID=$SMALL_PID LARGE_URL=$LARGE_URL LARGE_PID=$LARGE_PID \
   cargo bench --bench paths --locked

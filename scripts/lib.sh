@@ -124,15 +124,17 @@ start_private_redis() {
   wait_until 10 redis_ping "$REDIS_PORT" || { cat "$PRIVATE_DIR/redis.log" >&2; die "private Redis did not start"; }
 }
 
-# Starts a private Redis Cluster from the same binary: 3 masters with 1 replica each, on free
-# ports (each with its own bus port), a 2 s node timeout so a failover takes seconds, stopped
-# with everything else on exit; sets CLUSTER_URL (redis+cluster://127.0.0.1:p1,…).
+# Starts a private Redis Cluster from the same binary: 3 masters with `$1` replicas each
+# (default 1), on free ports (each with its own bus port), a 2 s node timeout so a failover
+# takes seconds, stopped with everything else on exit; sets CLUSTER_URL
+# (redis+cluster://127.0.0.1:p1,…).
 start_private_cluster() {
   private_dir
-  local ports=() port bus dir all
-  read -r -a all <<<"$(free_ports 12)"
-  for i in 0 1 2 3 4 5; do
-    port=${all[$i]} bus=${all[$((i + 6))]}
+  local replicas=${1:-1} ports=() port bus dir all nodes
+  nodes=$((3 * (1 + replicas)))
+  read -r -a all <<<"$(free_ports $((2 * nodes)))"
+  for ((i = 0; i < nodes; i++)); do
+    port=${all[$i]} bus=${all[$((i + nodes))]}
     dir="$PRIVATE_DIR/cluster-$port"
     mkdir -p "$dir"
     "$(redis_server_binary)" --port "$port" --cluster-port "$bus" --bind 127.0.0.1 \
@@ -144,7 +146,7 @@ start_private_cluster() {
   for port in "${ports[@]}"; do
     wait_until 10 redis_ping "$port" || die "cluster node $port did not start"
   done
-  redis-cli --cluster create $(printf '127.0.0.1:%s ' "${ports[@]}") --cluster-replicas 1 \
+  redis-cli --cluster create $(printf '127.0.0.1:%s ' "${ports[@]}") --cluster-replicas "$replicas" \
     --cluster-yes >"$PRIVATE_DIR/cluster-create.log" 2>&1 ||
     { cat "$PRIVATE_DIR/cluster-create.log" >&2; die "redis-cli --cluster create failed"; }
   for port in "${ports[@]}"; do
