@@ -6,6 +6,7 @@
 
 pub mod api;
 pub mod domain;
+pub mod format;
 pub mod limits;
 pub mod model;
 pub mod registry;

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::registry::Registry;
-use crate::schema::{self, FeatureKind};
+use crate::schema::{self, FeatureKind, ValueType};
 
 /// Counters of what the store has done since start or since the last reset.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -108,13 +108,21 @@ impl Ttl {
         }
     }
 
+    /// The raw seconds left, for a tooltip; empty when there is no countdown.
+    pub fn seconds_text(self) -> String {
+        match self {
+            Ttl::Left(left) => format!("{left} s"),
+            _ => String::new(),
+        }
+    }
+
     /// How it reads on the page; `persistent` names the layer that has no TTL.
     pub fn text(self, persistent: &str) -> String {
         match self {
             Ttl::Missing => "missing".into(),
             Ttl::Persistent => persistent.into(),
             Ttl::Left(0) => "expired".into(),
-            Ttl::Left(left) => format!("{left} s"),
+            Ttl::Left(left) => crate::format::duration_text(left),
         }
     }
 }
@@ -125,6 +133,9 @@ pub struct FeatureValue {
     pub name: String,
     /// `None` for a field the registry does not know.
     pub kind: Option<FeatureKind>,
+    /// The registry's type; `None` for a field it does not know.
+    #[serde(default)]
+    pub value_type: Option<ValueType>,
     /// The stored string; `None` when the field is absent (never written, or expired).
     pub value: Option<String>,
     /// The value decoded by the registry's type (numbers as numbers); `None` when absent.
@@ -138,6 +149,7 @@ impl FeatureValue {
         let feature = registry.find(&name);
         FeatureValue {
             kind: feature.map(|(view, _)| view.kind),
+            value_type: feature.map(|(_, f)| f.value_type),
             typed: value.as_deref().map(|raw| match feature {
                 Some((_, f)) => schema::decode(f.value_type, raw),
                 None => serde_json::Value::String(raw.to_owned()),

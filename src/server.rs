@@ -228,10 +228,31 @@ fn router(leptos_options: LeptosOptions, service: Arc<Service>) -> Router {
             metrics,
             crate::metrics::record,
         ))
+        .layer(axum::middleware::from_fn(revalidate_assets))
+        // Only when the client asks for it (curl and wrk do not): the page's WASM shrinks to a
+        // third.
+        .layer(tower_http::compression::CompressionLayer::new())
         // Outermost, so even a refused request has an id.
         .layer(axum::middleware::from_fn(
             crate::api::request_id::request_id,
         ))
+}
+
+/// The build's JS, WASM and CSS keep their names from build to build, so a browser must check
+/// each time (a 304 when unchanged) rather than keep a stale copy after a new build.
+async fn revalidate_assets(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let asset = request.uri().path().starts_with("/pkg/");
+    let mut response = next.run(request).await;
+    if asset {
+        response.headers_mut().insert(
+            axum::http::header::CACHE_CONTROL,
+            axum::http::HeaderValue::from_static("no-cache"),
+        );
+    }
+    response
 }
 
 /// Resolves on Ctrl-C or SIGTERM, whichever comes first.

@@ -95,3 +95,14 @@ test("a malformed JSON body is a 400", async ({ request }) => {
   expect(res.status()).toBe(400);
   expect((await res.json()).error).toBe("bad_request");
 });
+
+test("responses are compressed when asked, and the build's assets are revalidated", async ({ request }) => {
+  const headers = { "accept-encoding": "gzip" };
+  for (const path of ["/", "/api/state", "/pkg/feature-store.wasm", "/pkg/feature-store.css"]) {
+    const response = await request.get(path, { headers });
+    expect(response.ok(), path).toBe(true);
+    expect(response.headers()["content-encoding"], path).toBe("gzip");
+  }
+  const wasm = await request.get("/pkg/feature-store.wasm", { headers });
+  expect(wasm.headers()["cache-control"]).toBe("no-cache");
+});

@@ -24,3 +24,11 @@ export const STREAMING_FIELDS = ["tx_count_5m", "failed_logins_15m"];
 /** The row of `field` in the table with test id `table`. */
 export const row = (page: Page, table: string, field: string) =>
   page.getByTestId(table).locator(`tr[data-field="${field}"]`);
+
+/** Seconds of a duration as the UI writes it: "23 h 59 m 58 s", "4 m 05 s", "3 s". */
+export function toSeconds(text: string): number {
+  const units: Record<string, number> = { d: 86400, h: 3600, m: 60, s: 1 };
+  let total = 0;
+  for (const [, amount, unit] of text.matchAll(/(\d+) ([dhms])\b/g)) total += Number(amount) * units[unit];
+  return total;
+}

@@ -1,5 +1,5 @@
 import { test, expect } from "@playwright/test";
-import { BATCH_FIELDS, STREAMING_FIELDS, freshStore, openApp, row } from "./helpers";
+import { BATCH_FIELDS, STREAMING_FIELDS, freshStore, openApp, row, toSeconds } from "./helpers";
 
 test.beforeEach(async ({ request }) => {
   await freshStore(request);
@@ -80,7 +80,7 @@ test("a TTL counts down in the browser", async ({ page }) => {
   await page.getByRole("button", { name: "Inspect", exact: true }).click();
   const summary = page.getByTestId("inspect-summary");
   await expect(summary).toContainText("key TTL");
-  const seconds = async () => Number((await summary.textContent())!.match(/key TTL (\d+) s/)![1]);
+  const seconds = async () => toSeconds((await summary.textContent())!.split("key TTL ")[1]);
   const first = await seconds();
   await expect.poll(seconds, { timeout: 5000 }).toBeLessThan(first);
   // The 11 features, then the write time of the batch view (and of the streaming one, once
@@ -202,4 +202,66 @@ test("the freshness panel shows read latency from the server's histograms once r
     timeout: 10_000,
   });
   await expect(page.getByTestId("p99-line")).toHaveAttribute("points", /\d/);
+});
+
+test("Enter submits a form, and a changed input clears that panel's error", async ({ page }) => {
+  await openApp(page);
+  await page.getByLabel("Key TTL (s)").fill("1");
+  await page.getByLabel("Key TTL (s)").press("Enter");
+  await expect(page.getByTestId("banner")).toContainText("invalid ttl_seconds");
+  await page.getByLabel("Key TTL (s)").fill("600");
+  await expect(page.getByTestId("banner")).toHaveCount(0);
+  await page.locator("#batch-count").fill("7");
+  await page.locator("#batch-count").press("Enter");
+  await expect(page.getByTestId("batch-summary")).toContainText("7 users");
+});
+
+test("before hydration every button is disabled and the page says it is starting", async ({ page }) => {
+  // Hold the WASM back: the server-rendered page is all there is until it arrives.
+  let release: () => void = () => {};
+  const held = new Promise<void>((resolve) => (release = resolve));
+  await page.route("**/*.wasm", async (route) => {
+    await held;
+    await route.continue();
+  });
+  await page.goto("/");
+  await expect(page.getByTestId("starting")).toBeVisible();
+  await expect(page.getByRole("button", { name: "Read", exact: true })).toBeDisabled();
+  await expect(page.getByRole("button", { name: "Bulk-load" })).toBeDisabled();
+  release();
+  await expect(page.locator("body[data-hydrated='true']")).toBeAttached({ timeout: 30_000 });
+  await expect(page.getByTestId("starting")).toBeHidden();
+  await expect(page.getByRole("button", { name: "Read", exact: true })).toBeEnabled();
+});
+
+test("the state poll pauses while the tab is hidden", async ({ page }) => {
+  await openApp(page);
+  let polls = 0;
+  page.on("request", (request) => {
+    if (request.url().includes("/api/state")) polls++;
+  });
+  await expect.poll(() => polls, { timeout: 5_000 }).toBeGreaterThan(1);
+  await page.evaluate(() => Object.defineProperty(document, "hidden", { value: true, configurable: true }));
+  await page.waitForTimeout(1_200); // a poll already in flight may still land
+  const whileHidden = polls;
+  await page.waitForTimeout(2_500);
+  expect(polls).toBe(whileHidden);
+  await page.evaluate(() => Object.defineProperty(document, "hidden", { value: false, configurable: true }));
+  await expect.poll(() => polls, { timeout: 5_000 }).toBeGreaterThan(whileHidden);
+});
+
+test("times and durations read as people write them, the raw value on hover", async ({ page }) => {
+  await openApp(page);
+  await page.getByRole("button", { name: "Inspect", exact: true }).click();
+  const login = row(page, "inspect-table", "last_login_ts").locator("td.value");
+  await expect(login).toHaveText(/^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC$/);
+  await expect(login).toHaveAttribute("title", /^\d{13}$/);
+  await expect(page.getByTestId("inspect-summary")).toContainText(/key TTL 23 h 59 m \d\d s/);
+});
+
+test("the dark theme follows the system setting", async ({ page }) => {
+  await page.emulateMedia({ colorScheme: "dark" });
+  await openApp(page);
+  const background = await page.evaluate(() => getComputedStyle(document.body).backgroundColor);
+  expect(background).toBe("rgb(17, 20, 24)");
 });

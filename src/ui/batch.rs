@@ -19,7 +19,8 @@ pub fn BatchPanel() -> impl IntoView {
     });
     let pasted = RwSignal::new(String::new());
     // Pasted ids, as a scoring service sends them, win over the count.
-    let submit = move |_| {
+    let submit = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
         let ids: Vec<String> = pasted.with_untracked(|text| {
             text.split(|c: char| c == ',' || c.is_whitespace())
                 .filter(|id| !id.is_empty())
@@ -49,13 +50,16 @@ pub fn BatchPanel() -> impl IntoView {
         format!("One HMGET per user, all pipelined: one round trip per {PIPELINE_CHUNK} users.");
     view! {
         <Panel id="batch" title="Batch scoring" commands>
-            <div class="form">
-                <label for="batch-count">"Users"</label>
-                <input id="batch-count" type="number" inputmode="numeric" bind:value=count/>
-                <label for="batch-ids">"or these ids"</label>
-                <textarea id="batch-ids" rows="2" placeholder="u0003, u0042, …" bind:value=pasted></textarea>
-            </div>
-            <button on:click=submit disabled=move || batch.pending().get()>"Pipeline HMGET"</button>
+            <form on:submit=submit on:input=move |_| shared.clear("Batch scoring")>
+                <div class="form">
+                    <label for="batch-count">"Users"</label>
+                    <input id="batch-count" type="number" inputmode="numeric" bind:value=count/>
+                    <label for="batch-ids">"or these ids"</label>
+                    <textarea id="batch-ids" rows="2" placeholder="u0003, u0042, …" bind:value=pasted></textarea>
+                </div>
+                <button type="submit" disabled=move || !shared.ready() || batch.pending().get()>"Pipeline HMGET"</button>
+            </form>
+            <div aria-live="polite">
             {move || batch.value().get().and_then(Result::ok).map(|b| {
                 // The sample shows the first field asked for.
                 let first = b.fields.first().cloned().unwrap_or_default();
@@ -77,6 +81,7 @@ pub fn BatchPanel() -> impl IntoView {
                     </table>
                 }
             })}
+            </div>
         </Panel>
     }
 }

@@ -26,11 +26,20 @@ pub fn InspectPanel(latest: Signal<Option<StoreState>>) -> impl IntoView {
     view! {
         <Panel id="inspect" title="Inspect one user" commands="HGETALL, HTTL and TTL: for inspection only, never on the hot path.">
             <code class="command" data-testid="inspect-command" title="One click selects it">{command}</code>
-            <div class="form">
-                <UserPicker id="inspect-user" user latest/>
-            </div>
-            <button on:click=move |_| run_inspect(Inspect { user: user.get_untracked() })
-                disabled=move || inspect.pending().get() || user.with(String::is_empty)>"Inspect"</button>
+            <form
+                on:submit=move |ev: leptos::ev::SubmitEvent| {
+                    ev.prevent_default();
+                    run_inspect(Inspect { user: user.get_untracked() });
+                }
+                on:input=move |_| shared.clear("Inspect")
+            >
+                <div class="form">
+                    <UserPicker id="inspect-user" user latest/>
+                </div>
+                <button type="submit"
+                    disabled=move || !shared.ready() || inspect.pending().get() || user.with(String::is_empty)>"Inspect"</button>
+            </form>
+            <div aria-live="polite">
             {move || inspect.value().get().and_then(Result::ok).map(|i| {
                 let key_ttl = i.key_ttl_seconds;
                 let (user, exists) = (i.user.clone(), i.exists);
@@ -44,6 +53,7 @@ pub fn InspectPanel(latest: Signal<Option<StoreState>>) -> impl IntoView {
                     <FeatureTable testid="inspect-table" rows=i.fields elapsed/>
                 }
             })}
+            </div>
         </Panel>
     }
 }

@@ -46,7 +46,8 @@ pub fn MaterializePanel() -> impl IntoView {
             }
         }
     });
-    let load = move |_| {
+    let load = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
         let parsed = whole_number("Count", &count.get_untracked())
             .and_then(|c| whole_number("Key TTL", &ttl.get_untracked()).map(|t| (c, t)));
         match parsed {
@@ -70,18 +71,21 @@ pub fn MaterializePanel() -> impl IntoView {
     );
     view! {
         <Panel id="materialize" title="Materialize" commands>
-            <div class="form">
-                <label for="bulk-count">"Users"</label>
-                <input id="bulk-count" type="number" inputmode="numeric" bind:value=count/>
-                <label for="bulk-ttl">"Key TTL (s)"</label>
-                <input id="bulk-ttl" type="number" inputmode="numeric" bind:value=ttl/>
-            </div>
-            <div class="buttons">
-                <button on:click=load disabled=move || bulk.pending().get()>"Bulk-load"</button>
-                <button class="danger" on:click=confirm_reset disabled=move || reset.pending().get()>
-                    "Reset store"
-                </button>
-            </div>
+            <form on:submit=load on:input=move |_| shared.clear("Bulk load")>
+                <div class="form">
+                    <label for="bulk-count">"Users"</label>
+                    <input id="bulk-count" type="number" inputmode="numeric" bind:value=count/>
+                    <label for="bulk-ttl">"Key TTL (s)"</label>
+                    <input id="bulk-ttl" type="number" inputmode="numeric" bind:value=ttl/>
+                </div>
+                <div class="buttons">
+                    <button type="submit" disabled=move || !shared.ready() || bulk.pending().get()>"Bulk-load"</button>
+                    <button type="button" class="danger" on:click=confirm_reset
+                        disabled=move || !shared.ready() || reset.pending().get()>
+                        "Reset store"
+                    </button>
+                </div>
+            </form>
             <p class="result" data-testid="bulk-result" aria-live="polite">
                 {move || done.with(|done| done.join(" "))}
             </p>

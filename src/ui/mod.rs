@@ -44,29 +44,43 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
 /// ask the state panel to refresh now.
 #[derive(Clone, Copy)]
 struct Shared {
-    /// Seconds since hydration; drives the state refresh and the TTL countdowns.
+    /// Seconds since hydration; drives the TTL countdowns.
     clock: RwSignal<u64>,
+    /// Seconds the page was visible; drives the state poll, which pauses while the tab is
+    /// hidden.
+    seen: RwSignal<u64>,
     /// The banner: which panel failed and what to do about it.
     banner: RwSignal<Option<(&'static str, String)>>,
     /// Bumped by any panel that changed the store.
     changed: RwSignal<u64>,
     /// Bumped by each reset that deleted the store: results read before it are gone.
     resets: RwSignal<u64>,
+    /// False in the server-rendered page until the WASM has taken over: every button is
+    /// disabled until then, so a click before hydration is refused visibly, never lost.
+    hydrated: RwSignal<bool>,
 }
 
 impl Shared {
+    /// Clears the banner if `source` raised it: its input changed, so the error is history.
+    fn clear(&self, source: &'static str) {
+        if self
+            .banner
+            .with_untracked(|b| matches!(b, Some((s, _)) if *s == source))
+        {
+            self.banner.set(None);
+        }
+    }
+
+    /// Whether the page can act yet (hydrated).
+    fn ready(&self) -> bool {
+        self.hydrated.get()
+    }
+
     /// Shows an error in the banner, or clears the banner when the same panel succeeds again.
     fn report<T>(&self, source: &'static str, result: &Result<T, ApiError>) {
         match result {
             Err(e) => self.banner.set(Some((source, e.to_string()))),
-            Ok(_) => {
-                if self
-                    .banner
-                    .with_untracked(|b| matches!(b, Some((s, _)) if *s == source))
-                {
-                    self.banner.set(None);
-                }
-            }
+            Ok(_) => self.clear(source),
         }
     }
 }
@@ -76,23 +90,31 @@ pub fn App() -> impl IntoView {
     provide_meta_context();
     let shared = Shared {
         clock: RwSignal::new(0),
+        seen: RwSignal::new(0),
         banner: RwSignal::new(None),
         changed: RwSignal::new(0),
         resets: RwSignal::new(0),
+        hydrated: RwSignal::new(false),
     };
     provide_context(shared);
     // Effects run only in the browser: start the clock, and mark the page as hydrated.
     Effect::new(move |_| {
         set_interval(
-            move || shared.clock.update(|s| *s += 1),
+            move || {
+                shared.clock.update(|s| *s += 1);
+                if !document().hidden() {
+                    shared.seen.update(|s| *s += 1);
+                }
+            },
             Duration::from_secs(1),
         );
         if let Some(body) = document().body() {
             let _ = body.set_attribute("data-hydrated", "true");
         }
+        shared.hydrated.set(true);
     });
     let state = Resource::new(
-        move || (shared.clock.get(), shared.changed.get()),
+        move || (shared.seen.get(), shared.changed.get()),
         |_| get_state(),
     );
     Effect::new(move |_| {
@@ -131,6 +153,9 @@ pub fn App() -> impl IntoView {
                 "streaming views under their own per-field TTL."
             </p>
         </header>
+        <p class="notice" data-testid="starting" hidden=move || shared.hydrated.get()>
+            "Starting the app: the buttons work once it has loaded."
+        </p>
         <widgets::Banner/>
         // Every panel reads the polled state, so they all sit inside one Transition: rendered
         // with the first state on the server, and kept on screen while it refreshes.

@@ -2,7 +2,9 @@
 
 use leptos::prelude::*;
 
-use super::widgets::{cleared_on_reset, countdown, picked_key, FeatureTable, Panel, UserPicker};
+use super::widgets::{
+    breakable, cleared_on_reset, countdown, picked_key, FeatureTable, Panel, UserPicker,
+};
 use super::Shared;
 use crate::api::ReadFeatures;
 use crate::model::{ReadResult, StoreState};
@@ -59,7 +61,7 @@ pub fn ReadPanel(latest: Signal<Option<StoreState>>, registry: Signal<Registry>)
                         ticked.set(Some(names));
                     }
                 />
-                {name}
+                {breakable(&name)}
             </label>
         }
     };
@@ -89,7 +91,8 @@ pub fn ReadPanel(latest: Signal<Option<StoreState>>, registry: Signal<Registry>)
                 .collect_view()
         })
     };
-    let submit = move |_| {
+    let submit = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
         run_read(ReadFeatures {
             user: user.get_untracked(),
             fields: fields(),
@@ -101,12 +104,15 @@ pub fn ReadPanel(latest: Signal<Option<StoreState>>, registry: Signal<Registry>)
     view! {
         <Panel id="read" title="Inference read" commands="One HMGET for the chosen fields (timed); HTTL and TTL only to show freshness.">
             <code class="command" data-testid="read-command" title="One click selects it">{command}</code>
-            <div class="form">
-                <UserPicker id="read-user" user latest/>
-            </div>
-            {views}
-            <button on:click=submit
-                disabled=move || read.pending().get() || user.with(String::is_empty)>"Read"</button>
+            <form on:submit=submit on:input=move |_| shared.clear("Inference read")>
+                <div class="form">
+                    <UserPicker id="read-user" user latest/>
+                </div>
+                {views}
+                <button type="submit"
+                    disabled=move || !shared.ready() || read.pending().get() || user.with(String::is_empty)>"Read"</button>
+            </form>
+            <div aria-live="polite">
             {move || read.value().get().and_then(Result::ok).map(|r| {
                 let head = format!(
                     "{}: {} of {} fields in {:.3} ms · key TTL ",
@@ -119,6 +125,7 @@ pub fn ReadPanel(latest: Signal<Option<StoreState>>, registry: Signal<Registry>)
                     <FeatureTable testid="read-table" rows=r.fields elapsed/>
                 }
             })}
+            </div>
         </Panel>
     }
 }

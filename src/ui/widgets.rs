@@ -6,7 +6,7 @@ use leptos::prelude::*;
 use super::Shared;
 use crate::api::error::ApiError;
 use crate::model::{FeatureValue, StoreState, Ttl};
-use crate::schema::FeatureKind;
+use crate::schema::{FeatureKind, ValueType};
 
 #[component]
 pub fn Banner() -> impl IntoView {
@@ -116,18 +116,38 @@ pub fn FeatureTable(
                     let ttl = row.ttl_seconds;
                     let absent = row.value.is_none();
                     let field = row.name.clone();
+                    // A time for people, the stored value on hover.
+                    let (shown, raw) = match (&row.value, row.value_type, &row.typed) {
+                        (None, _, _) => ("missing or expired".to_owned(), String::new()),
+                        (Some(raw), Some(ValueType::Timestamp), Some(typed)) => (
+                            typed.as_u64().map_or_else(|| raw.clone(), crate::format::utc_text),
+                            raw.clone(),
+                        ),
+                        (Some(raw), _, _) => (raw.clone(), raw.clone()),
+                    };
                     view! {
                         <tr data-field=field class:absent=absent>
-                            <td>{row.name}</td>
-                            <td class="value">{row.value.unwrap_or_else(|| "missing or expired".into())}</td>
+                            <td class="name">{breakable(&row.name)}</td>
+                            <td class="value" title=raw>{shown}</td>
                             <td>{kind_badge(row.kind)}</td>
-                            <td class="ttl">{move || ttl.after(elapsed.get()).text("no field TTL")}</td>
+                            <td class="ttl" title=move || ttl.after(elapsed.get()).seconds_text()>
+                                {move || ttl.after(elapsed.get()).text("no field TTL")}
+                            </td>
                         </tr>
                     }
                 }).collect_view()}
             </tbody>
         </table>
     }
+}
+
+/// A feature name that may wrap after each `_` on a narrow screen, never inside a word.
+pub fn breakable(name: &str) -> impl IntoView {
+    let parts: Vec<String> = name.split_inclusive('_').map(str::to_owned).collect();
+    parts
+        .into_iter()
+        .map(|part| view! { {part}<wbr/> })
+        .collect_view()
 }
 
 /// Clears `action`'s result when the store is reset: what it showed no longer exists.

@@ -59,8 +59,8 @@ pub fn WorkerPanel(latest: Signal<Option<StoreState>>) -> impl IntoView {
                     class:error=move || worker().is_some_and(|w| w.last_error.is_some() && w.writes_since_last_error == 0)>
                     {move || worker().map(|w| match (w.last_error, w.last_error_unix_ms) {
                         (Some(message), Some(at)) => format!(
-                            "{message} (at {} UTC; {} writes since)",
-                            clock_time(at),
+                            "{message} (at {}; {} writes since)",
+                            crate::format::utc_text(at),
                             w.writes_since_last_error
                         ),
                         _ => "none".to_owned(),
@@ -70,19 +70,8 @@ pub fn WorkerPanel(latest: Signal<Option<StoreState>>) -> impl IntoView {
             <button
                 data-testid="worker-toggle"
                 on:click=move |_| { switch.dispatch(SwitchWorker { action: action() }); }
-                disabled=move || switch.pending().get()
+                disabled=move || !shared.ready() || switch.pending().get()
             >{button}</button>
         </Panel>
     }
-}
-
-/// `HH:MM:SS` of a Unix time in milliseconds, UTC.
-fn clock_time(unix_ms: u64) -> String {
-    let seconds = unix_ms / 1000 % 86_400;
-    format!(
-        "{:02}:{:02}:{:02}",
-        seconds / 3600,
-        seconds / 60 % 60,
-        seconds % 60
-    )
 }
