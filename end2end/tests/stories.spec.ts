@@ -1,4 +1,5 @@
 import { test, expect } from "@playwright/test";
+import AxeBuilder from "@axe-core/playwright";
 import { BATCH_FIELDS, STREAMING_FIELDS, freshStore, openApp, row, toSeconds } from "./helpers";
 
 test.beforeEach(async ({ request }) => {
@@ -252,9 +253,12 @@ test("the state poll pauses while the tab is hidden", async ({ page }) => {
 
 test("times and durations read as people write them, the raw value on hover", async ({ page }) => {
   await openApp(page);
-  await page.getByRole("button", { name: "Inspect", exact: true }).click();
   const login = row(page, "inspect-table", "last_login_ts").locator("td.value");
-  await expect(login).toHaveText(/^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC$/);
+  // Inspect again until the worker has streamed this user since the store was refilled.
+  await expect(async () => {
+    await page.getByRole("button", { name: "Inspect", exact: true }).click();
+    await expect(login).toHaveText(/^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC$/, { timeout: 1_000 });
+  }).toPass({ timeout: 10_000 });
   await expect(login).toHaveAttribute("title", /^\d{13}$/);
   await expect(page.getByTestId("inspect-summary")).toContainText(/key TTL 23 h 59 m \d\d s/);
 });
@@ -265,3 +269,17 @@ test("the dark theme follows the system setting", async ({ page }) => {
   const background = await page.evaluate(() => getComputedStyle(document.body).backgroundColor);
   expect(background).toBe("rgb(17, 20, 24)");
 });
+
+for (const colorScheme of ["light", "dark"] as const) {
+  test(`axe finds no accessibility violations in the ${colorScheme} theme, results on screen`, async ({ page }) => {
+    await page.emulateMedia({ colorScheme });
+    await openApp(page);
+    await page.getByRole("button", { name: "Read", exact: true }).click();
+    await expect(page.getByTestId("read-table")).toBeVisible();
+    await page.getByRole("button", { name: "Pipeline HMGET" }).click();
+    await expect(page.getByTestId("batch-sample")).toBeVisible();
+    const results = await new AxeBuilder({ page }).analyze();
+    const found = results.violations.map((v) => `${v.id}: ${v.nodes.map((n) => n.target.join(" ")).join(", ")}`);
+    expect(found).toEqual([]);
+  });
+}
