@@ -4,6 +4,7 @@ import { defineConfig } from "@playwright/test";
 // so they run one at a time.
 export default defineConfig({
   testDir: "./tests",
+  globalSetup: "./global-setup.ts",
   timeout: 60_000,
   expect: { timeout: 10_000 },
   fullyParallel: false,

@@ -103,6 +103,11 @@ stop_private() {
     kill "$pid" 2>/dev/null || true
     wait "$pid" 2>/dev/null || true
   done
+  # Processes a test restarted itself leave a pid file in the private directory.
+  local file
+  for file in "$PRIVATE_DIR"/*.pid; do
+    [[ -f $file ]] && kill "$(cat "$file")" 2>/dev/null
+  done
   [[ -n $PRIVATE_DIR ]] && rm -rf "$PRIVATE_DIR"
   return 0
 }

@@ -32,6 +32,17 @@ start_private_app target/release/feature-store --redis-url "$REDIS_CLUSTER_URL" 
   --key-prefix "e2e:cluster:" --no-worker
 CLUSTER_APP_PORT=$APP_PORT
 
+# A Redis of its own, which one story stops and starts again under a running page.
+DOWN_REDIS_PORT=$(free_port)
+down_redis=("$REDIS_SERVER_BIN" --port "$DOWN_REDIS_PORT" --bind 127.0.0.1 --save '' --appendonly no
+  --dir "$PRIVATE_DIR" --logfile "$PRIVATE_DIR/down-redis.log" --daemonize yes
+  --pidfile "$PRIVATE_DIR/down-redis.pid")
+"${down_redis[@]}"
+wait_until 10 redis_ping "$DOWN_REDIS_PORT" || die "the story's Redis did not start"
+start_private_app target/release/feature-store --redis-url "redis://127.0.0.1:$DOWN_REDIS_PORT" \
+  --key-prefix "e2e:down:" --initial-users 50
+DOWN_APP_PORT=$APP_PORT
+
 # Without a worker, for the Feast SDK: what it reads back is what was written.
 start_private_app target/release/feature-store --key-prefix "feast:user:" --no-worker
 FEAST_APP_PORT=$APP_PORT FEAST_APP_LOG=$APP_LOG
@@ -39,7 +50,9 @@ FEAST_APP_PORT=$APP_PORT FEAST_APP_LOG=$APP_LOG
 say "end-to-end tests (Playwright, headless Chromium)"
 status=0
 (cd end2end && BASE_URL="http://127.0.0.1:$E2E_APP_PORT" \
-  CLUSTER_BASE_URL="http://127.0.0.1:$CLUSTER_APP_PORT" npx playwright test) || status=$?
+  CLUSTER_BASE_URL="http://127.0.0.1:$CLUSTER_APP_PORT" \
+  DOWN_BASE_URL="http://127.0.0.1:$DOWN_APP_PORT" DOWN_REDIS_PORT=$DOWN_REDIS_PORT \
+  DOWN_REDIS_START="$(printf '%q ' "${down_redis[@]}")" npx playwright test) || status=$?
 if (( status != 0 )); then
   say "server log:"; tail -n 50 "$E2E_APP_LOG" >&2
   say "cluster server log:"; tail -n 20 "$APP_LOG" >&2

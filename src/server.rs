@@ -29,12 +29,13 @@ const USERS_SEED: u64 = 42;
 #[derive(Debug, Parser)]
 #[command(version, about, args_override_self = true)]
 pub struct ServerArgs {
-    /// Address to listen on (overrides what cargo-leptos passes).
-    #[arg(long, env = "FS_HOST", default_value = "127.0.0.1")]
-    pub host: String,
-    /// Port to listen on (overrides what cargo-leptos passes).
-    #[arg(long, env = "FS_PORT", default_value_t = 8093)]
-    pub port: u16,
+    /// Address to listen on; default: the host of LEPTOS_SITE_ADDR (which `cargo leptos`
+    /// sets), else 127.0.0.1.
+    #[arg(long, env = "FS_HOST")]
+    pub host: Option<String>,
+    /// Port to listen on; default: the port of LEPTOS_SITE_ADDR, else 8093.
+    #[arg(long, env = "FS_PORT")]
+    pub port: Option<u16>,
     #[command(flatten)]
     pub store: StoreArgs,
     /// Key-level TTL of bulk-loaded entities, in seconds, overriding every batch view's TTL in
@@ -92,7 +93,7 @@ pub enum ServerError {
 /// Runs the server until Ctrl-C or SIGTERM. The port is taken before any data is touched: a
 /// second instance must fail here, not after it has reset the first one's users.
 pub async fn serve(args: ServerArgs) -> Result<(), ServerError> {
-    let addr = format!("{}:{}", args.host, args.port);
+    let addr = listen_addr(args.host.as_deref(), args.port);
     let listener = TcpListener::bind(&addr)
         .await
         .map_err(|source| ServerError::Bind { addr, source })?;
@@ -100,6 +101,24 @@ pub async fn serve(args: ServerArgs) -> Result<(), ServerError> {
         .await?
         .run_until(shutdown_signal())
         .await
+}
+
+/// Where to listen: an explicit flag or FS_ variable wins, then what `cargo leptos` says in
+/// LEPTOS_SITE_ADDR (so `cargo leptos watch` reloads the page it serves), then 127.0.0.1:8093.
+fn listen_addr(host: Option<&str>, port: Option<u16>) -> String {
+    let leptos: Option<SocketAddr> = std::env::var("LEPTOS_SITE_ADDR")
+        .ok()
+        .and_then(|addr| addr.parse().ok());
+    let host = host.map_or_else(
+        || leptos.map_or_else(|| "127.0.0.1".to_owned(), |addr| addr.ip().to_string()),
+        str::to_owned,
+    );
+    let port = port.or(leptos.map(|addr| addr.port())).unwrap_or(8093);
+    if host.contains(':') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
+    }
 }
 
 /// A built server: connected to Redis, data prepared, worker started, not yet answering.

@@ -21,7 +21,7 @@ pub use stats::RedisTelemetry;
 use crate::domain::{EntityId, KeyPrefix};
 use crate::limits::PIPELINE_CHUNK as CHUNK;
 use crate::model::{StoreStats, Ttl};
-use crate::registry::Registry;
+use crate::registry::{Registry, STAMP_PREFIX};
 use crate::schema::FeatureKind;
 
 /// Chunks of a bulk load awaiting their reply at once.
@@ -436,13 +436,24 @@ impl FeatureStore {
             )
         }))
         .await?;
+        // Feature values asked for and found, for the counters: the views' write times that a
+        // read may ask for alongside are not features.
+        let is_feature: Vec<bool> = names
+            .iter()
+            .map(|name| !name.as_ref().starts_with(STAMP_PREFIX))
+            .collect();
+        let features_asked = is_feature.iter().filter(|&&feature| feature).count();
         let mut found = 0;
         let rows = replies
             .into_iter()
             .flatten()
             .map(|reply| match reply {
                 Ok(values) => {
-                    found += values.iter().flatten().count();
+                    found += values
+                        .iter()
+                        .zip(&is_feature)
+                        .filter(|(value, &feature)| feature && value.is_some())
+                        .count();
                     Ok(Ok(values))
                 }
                 Err(e) if is_wrong_type(&e) => Ok(Err(WrongType)),
@@ -450,7 +461,7 @@ impl FeatureStore {
             })
             .collect::<Result<Vec<_>, _>>()?;
         self.counters
-            .read(ids.len(), ids.len() * names.len(), found);
+            .read(ids.len(), ids.len() * features_asked, found);
         Ok(rows)
     }
 

@@ -78,6 +78,37 @@ async fn counters_move_by_exactly_the_requests_made() {
     };
     assert_eq!(moved(&[("kind", "read")]), 7.0);
     assert_eq!(moved(&[("kind", "batch_read")]), 1.0);
+    // A Feast read counts the features it served, not the views' write times read with them.
+    let served = |scrape: &Scrape, status: &str| {
+        value(
+            scrape,
+            "feature_store_feature_values_served_total",
+            &[("status", status)],
+        )
+        .unwrap()
+    };
+    let feast = serde_json::json!({
+        "features": ["user_batch:risk_segment", "user_stream:tx_count_5m"],
+        "entities": {"user_id": ["u0001", "ghost"]},
+    });
+    let (status, body) = server
+        .request(
+            "POST",
+            "/get-online-features",
+            &[],
+            feast.to_string().as_bytes(),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let feast_after = scrape(&server).await;
+    assert_eq!(
+        served(&feast_after, "present") - served(&after, "present"),
+        1.0
+    );
+    assert_eq!(
+        served(&feast_after, "missing") - served(&after, "missing"),
+        3.0
+    );
     let observed = |state: &serde_json::Value, histogram: &str| -> u64 {
         let counts = state[histogram]["counts"].as_array().unwrap();
         counts.iter().map(|count| count.as_u64().unwrap()).sum()
