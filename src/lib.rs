@@ -4,6 +4,9 @@
 //! Server only (`ssr`): the service, the store, the index, the worker, the synthesizer and the
 //! server itself.
 
+// The panels' view types nest deeply; the browser build's layout computation needs the room.
+#![recursion_limit = "256"]
+
 pub mod api;
 pub mod domain;
 pub mod format;

@@ -11,13 +11,13 @@ test("the page loads, hydrates and shows 200 users", async ({ page }, testInfo) 
   await expect(page.getByTestId("entity-count")).toHaveText("200");
   await expect(page.getByTestId("streaming-ttl")).toHaveText("3 s");
   await expect(page.getByTestId("worker-badge")).toHaveText("running");
-  await expect(page.locator("#read-user option")).toHaveCount(200);
+  await expect(page.locator("#read-user-ids option")).toHaveCount(200);
   await page.screenshot({ path: testInfo.outputPath("full-page.png"), fullPage: true });
 });
 
 test("the Read and Inspect panels show the exact command for the current input", async ({ page }) => {
   await openApp(page);
-  await page.locator("#read-user").selectOption("u0007");
+  await page.locator("#read-user").fill("u0007");
   await expect(page.getByTestId("read-command")).toHaveText(
     "HMGET e2e:user:u0007 risk_segment tx_count_7d avg_amount_30d tx_count_5m failed_logins_15m",
   );
@@ -30,7 +30,7 @@ test("a mixed read shows batch fields without a field TTL and streaming fields w
   page,
 }) => {
   await openApp(page);
-  await page.locator("#read-user").selectOption("u0007");
+  await page.locator("#read-user").fill("u0007");
   // Right after the reset the worker may not have ticked yet: read until it has.
   await expect(async () => {
     await page.getByRole("button", { name: "Read", exact: true }).click();
@@ -53,9 +53,9 @@ test("pausing the worker lets streaming fields expire while batch fields stay; r
   await page.getByTestId("worker-toggle").click();
   await expect(page.getByTestId("worker-badge")).toHaveText("paused");
 
-  await page.locator("#read-user").selectOption("u0003");
+  await page.locator("#read-user").fill("u0003");
   await page.getByRole("button", { name: "Read", exact: true }).click();
-  await page.locator("#inspect-user").selectOption("u0003");
+  await page.locator("#inspect-user").fill("u0003");
   await page.getByRole("button", { name: "Inspect", exact: true }).click();
   // No new reads: the countdown reaches 0 and the tables re-sync by themselves.
   for (const field of STREAMING_FIELDS) {
@@ -77,7 +77,7 @@ test("pausing the worker lets streaming fields expire while batch fields stay; r
 
 test("a TTL counts down in the browser", async ({ page }) => {
   await openApp(page);
-  await page.locator("#inspect-user").selectOption("u0001");
+  await page.locator("#inspect-user").fill("u0001");
   await page.getByRole("button", { name: "Inspect", exact: true }).click();
   const summary = page.getByTestId("inspect-summary");
   await expect(summary).toContainText("key TTL");
@@ -283,3 +283,47 @@ for (const colorScheme of ["light", "dark"] as const) {
     expect(found).toEqual([]);
   });
 }
+
+test("any id can be typed, beyond the ids the page lists", async ({ page, request }) => {
+  // The page lists the first 500; u0600 is only reachable by typing it.
+  expect((await request.post("/api/bulk-load", { data: { count: 600, ttl_seconds: 600 } })).ok()).toBe(true);
+  await openApp(page);
+  await expect(page.locator("#inspect-user-ids option")).toHaveCount(500);
+  await page.locator("#inspect-user").fill("u0600");
+  await page.locator("#inspect-user").press("Enter");
+  await expect(page.getByTestId("inspect-summary")).toContainText("u0600 · key TTL");
+  await page.locator("#inspect-user").fill("nobody");
+  await page.locator("#inspect-user").press("Enter");
+  await expect(page.getByTestId("inspect-summary")).toContainText("nobody does not exist");
+});
+
+test("batch scoring reads the features ticked in its own picker and names them", async ({ page }) => {
+  await openApp(page);
+  for (const field of ["last_login_ts", "last_device_id", "tx_count_5m", "failed_logins_15m", "session_country"]) {
+    await page.locator(`#batch-${field}`).uncheck();
+  }
+  await page.locator("#batch-tx_count_7d").check();
+  await page.locator("#batch-count").fill("5");
+  await page.getByRole("button", { name: "Pipeline HMGET" }).click();
+  await expect(page.getByTestId("batch-summary")).toContainText("5 users × 2 fields");
+  await expect(page.getByTestId("batch-summary")).toContainText("risk_segment, tx_count_7d");
+  await expect(page.getByTestId("batch-summary")).toContainText("µs per user");
+  await expect(page.getByTestId("batch-sample").locator("tbody tr").first()).toContainText("2 / 2");
+});
+
+test("a panel's command is copied with one click, and streaming TTLs show as bars", async ({ page, context }) => {
+  await context.grantPermissions(["clipboard-read", "clipboard-write"]);
+  await openApp(page);
+  await page.getByRole("button", { name: "Read", exact: true }).click();
+  await expect(page.getByTestId("read-table")).toBeVisible();
+  await page.getByTestId("read-command-copy").click();
+  await expect(page.getByTestId("read-command-copy")).toHaveText("Copied");
+  const copied = await page.evaluate(() => navigator.clipboard.readText());
+  expect(copied).toBe(await page.getByTestId("read-command").innerText());
+  // Read again until the worker has streamed this user since the store was refilled.
+  await expect(async () => {
+    await page.getByRole("button", { name: "Read", exact: true }).click();
+    await expect(row(page, "read-table", "tx_count_5m").locator(".bar")).toHaveCount(1, { timeout: 1_000 });
+  }).toPass({ timeout: 10_000 });
+  await expect(row(page, "read-table", "risk_segment").locator(".bar")).toHaveCount(0);
+});

@@ -2,7 +2,9 @@
 
 use leptos::prelude::*;
 
-use super::widgets::{cleared_on_reset, countdown, picked_key, FeatureTable, Panel, UserPicker};
+use super::widgets::{
+    cleared_on_reset, countdown, picked_key, CommandLine, FeatureTable, Panel, UserPicker,
+};
 use super::Shared;
 use crate::api::Inspect;
 use crate::model::{Inspection, StoreState};
@@ -22,10 +24,12 @@ pub fn InspectPanel(latest: Signal<Option<StoreState>>) -> impl IntoView {
         i.fields.iter().map(|f| f.ttl_seconds).collect()
     });
     let key = picked_key(latest, user);
+    let field_ttl_seconds =
+        Signal::derive(move || latest.with(|s| s.as_ref().map_or(0, |s| s.streaming_ttl_seconds)));
     let command = move || format!("HGETALL {}", key());
     view! {
         <Panel id="inspect" title="Inspect one user" commands="HGETALL, HTTL and TTL: for inspection only, never on the hot path.">
-            <code class="command" data-testid="inspect-command" title="One click selects it">{command}</code>
+            <CommandLine testid="inspect-command" command=Signal::derive(command)/>
             <form
                 on:submit=move |ev: leptos::ev::SubmitEvent| {
                     ev.prevent_default();
@@ -50,7 +54,7 @@ pub fn InspectPanel(latest: Signal<Option<StoreState>>) -> impl IntoView {
                 };
                 view! {
                     <p class="result" data-testid="inspect-summary">{summary}</p>
-                    <FeatureTable testid="inspect-table" rows=i.fields elapsed/>
+                    <FeatureTable testid="inspect-table" rows=i.fields elapsed field_ttl_seconds/>
                 }
             })}
             </div>

@@ -3,6 +3,7 @@
 //! is in `widgets`.
 
 mod batch;
+mod features;
 mod freshness;
 mod health;
 mod inspect;
@@ -157,6 +158,12 @@ pub fn App() -> impl IntoView {
             "Starting the app: the buttons work once it has loaded."
         </p>
         <widgets::Banner/>
+        <aside class="try" aria-label="Things to try">
+            <strong>"Things to try: "</strong>
+            "pause the worker and watch the streaming fields of a user expire one by one in Read while its batch fields stay; "
+            "bulk-load with a 60 s key TTL and watch the entity count fall as whole users expire; "
+            "copy a panel's command and run it in redis-cli."
+        </aside>
         // Every panel reads the polled state, so they all sit inside one Transition: rendered
         // with the first state on the server, and kept on screen while it refreshes.
         <Transition fallback=|| view! { <p class="result">"Loading the store…"</p> }>
@@ -167,7 +174,7 @@ pub fn App() -> impl IntoView {
                 <worker::WorkerPanel latest/>
                 <freshness::FreshnessPanel latest/>
                 <read::ReadPanel latest registry/>
-                <batch::BatchPanel/>
+                <batch::BatchPanel registry/>
                 <inspect::InspectPanel latest/>
             </main>
         </Transition>

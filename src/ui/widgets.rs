@@ -59,39 +59,44 @@ pub fn picked_key(
     }
 }
 
-/// A select fed with the ids from the latest state.
+/// An entity id field: any id can be typed (`u99999` too), and the first ids of the latest
+/// state are offered as suggestions.
 #[component]
 pub fn UserPicker(
     id: &'static str,
     user: RwSignal<String>,
     latest: Signal<Option<StoreState>>,
 ) -> impl IntoView {
-    // Pick the first user once the list arrives, and again if the chosen one disappears; none
-    // when there is none, so the panel's action is disabled instead of reading a hidden id.
+    // Start on the first entity once the list arrives; none when the store is empty, so the
+    // panel's action is disabled instead of reading a hidden id. A typed id is kept.
     Effect::new(move |_| {
         latest.with(|state| {
             let Some(ids) = state.as_ref().map(|s| &s.entity_ids) else {
                 return;
             };
-            if !ids.contains(&user.get_untracked()) {
-                user.set(ids.first().cloned().unwrap_or_default());
+            match ids.first() {
+                None => user.set(String::new()),
+                Some(first) if user.with_untracked(String::is_empty) => user.set(first.clone()),
+                Some(_) => {}
             }
         })
     });
+    let suggestions = format!("{id}-ids");
     view! {
         <label for=id>"User"</label>
-        <select id=id
-            on:change=move |ev| user.set(event_target_value(&ev))
+        <input id=id type="text" list=suggestions.clone() autocomplete="off" spellcheck="false"
+            on:input=move |ev| user.set(event_target_value(&ev).trim().to_owned())
             prop:value=move || user.get()
-        >
+        />
+        <datalist id=suggestions>
             <For
                 each=move || latest.with(|s| s.as_ref().map(|s| s.entity_ids.clone()).unwrap_or_default())
                 key=|id| id.clone()
                 let(id)
             >
-                <option value=id.clone()>{id.clone()}</option>
+                <option value=id.clone()></option>
             </For>
-        </select>
+        </datalist>
     }
 }
 
@@ -107,6 +112,8 @@ pub fn FeatureTable(
     testid: &'static str,
     rows: Vec<FeatureValue>,
     elapsed: Signal<u64>,
+    /// The full per-field TTL, what a field's bar is measured against.
+    field_ttl_seconds: Signal<u64>,
 ) -> impl IntoView {
     view! {
         <table data-testid=testid>
@@ -132,12 +139,50 @@ pub fn FeatureTable(
                             <td>{kind_badge(row.kind)}</td>
                             <td class="ttl" title=move || ttl.after(elapsed.get()).seconds_text()>
                                 {move || ttl.after(elapsed.get()).text("no field TTL")}
+                                {move || match ttl.after(elapsed.get()) {
+                                    Ttl::Left(left) => Some(ttl_bar(left, field_ttl_seconds.get())),
+                                    _ => None,
+                                }}
                             </td>
                         </tr>
                     }
                 }).collect_view()}
             </tbody>
         </table>
+    }
+}
+
+/// A panel's exact Redis command for its current input, with a button that copies it, to try
+/// in `redis-cli`.
+#[component]
+pub fn CommandLine(testid: &'static str, #[prop(into)] command: Signal<String>) -> impl IntoView {
+    let copied = RwSignal::new(false);
+    let copy = move |_| {
+        #[cfg(feature = "hydrate")]
+        {
+            let _ = window()
+                .navigator()
+                .clipboard()
+                .write_text(&command.get_untracked());
+        }
+        copied.set(true);
+        set_timeout(move || copied.set(false), std::time::Duration::from_secs(2));
+    };
+    view! {
+        <div class="command-line">
+            <code class="command" data-testid=testid>{command}</code>
+            <button type="button" class="link" data-testid=format!("{testid}-copy") on:click=copy>
+                {move || if copied.get() { "Copied" } else { "Copy" }}
+            </button>
+        </div>
+    }
+}
+
+/// What is left of a TTL, as a bar: full when just written, empty when it expires.
+pub fn ttl_bar(left: u64, full: u64) -> impl IntoView {
+    let share = (left as f64 / full.max(1) as f64).min(1.0) * 100.0;
+    view! {
+        <span class="bar" aria-hidden="true"><span style=format!("width: {share:.0}%")></span></span>
     }
 }
 

@@ -1,0 +1,103 @@
+//! The feature picker that Read and Batch share: one fieldset per feature view, named with its
+//! kind and TTL, a box per feature.
+
+use leptos::prelude::*;
+
+use super::widgets::breakable;
+use crate::registry::Registry;
+use crate::schema::FeatureKind;
+
+/// The features ticked in a picker: the registry's default for the panel until a box is
+/// clicked, then what the user ticked, always in registry order.
+#[derive(Clone, Copy)]
+pub struct Chosen {
+    registry: Signal<Registry>,
+    default: fn(&Registry) -> Vec<String>,
+    ticked: RwSignal<Option<Vec<String>>>,
+}
+
+impl Chosen {
+    pub fn new(registry: Signal<Registry>, default: fn(&Registry) -> Vec<String>) -> Self {
+        Chosen {
+            registry,
+            default,
+            ticked: RwSignal::new(None),
+        }
+    }
+
+    fn is_on(&self, name: &str) -> bool {
+        match self.ticked.get() {
+            Some(ticked) => ticked.iter().any(|n| n == name),
+            None => self
+                .registry
+                .with(|r| (self.default)(r).iter().any(|n| n == name)),
+        }
+    }
+
+    /// The chosen names, in registry order.
+    pub fn names(&self) -> Vec<String> {
+        self.registry.with(|registry| {
+            registry
+                .features()
+                .map(|(_, f)| f.name.clone())
+                .filter(|name| self.is_on(name))
+                .collect()
+        })
+    }
+
+    fn set(&self, name: &str, on: bool) {
+        let mut names = self.names();
+        names.retain(|n| n != name);
+        if on {
+            names.push(name.to_owned());
+        }
+        self.ticked.set(Some(names));
+    }
+}
+
+#[component]
+pub fn FeaturePicker(
+    /// Prefix of each box's id: `read` gives `read-risk_segment`.
+    id: &'static str,
+    chosen: Chosen,
+) -> impl IntoView {
+    let checkbox = move |name: String| {
+        let box_id = format!("{id}-{name}");
+        let label_for = box_id.clone();
+        let (is_on, toggled) = (name.clone(), name.clone());
+        view! {
+            <label class="check" for=label_for>
+                <input type="checkbox" id=box_id
+                    prop:checked=move || chosen.is_on(&is_on)
+                    on:change=move |ev| chosen.set(&toggled, event_target_checked(&ev))
+                />
+                {breakable(&name)}
+            </label>
+        }
+    };
+    move || {
+        chosen.registry.with(|registry| {
+            registry
+                .views
+                .iter()
+                .map(|view| {
+                    let kind = view.kind.label();
+                    let ttl = match view.kind {
+                        FeatureKind::Batch => format!("key TTL {} s", view.ttl_seconds),
+                        FeatureKind::Streaming => format!("field TTL {} s", view.ttl_seconds),
+                    };
+                    let names: Vec<String> = view.features.iter().map(|f| f.name.clone()).collect();
+                    view! {
+                        <fieldset>
+                            <legend>
+                                <span class=format!("badge {kind}")>{kind}</span>
+                                " " {view.name.clone()} " · " {ttl}
+                            </legend>
+                            {names.into_iter().map(checkbox).collect_view()}
+                        </fieldset>
+                    }
+                })
+                .collect_view()
+        })
+    }
+}
