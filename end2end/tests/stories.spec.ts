@@ -21,7 +21,7 @@ test("the Read and Inspect panels show the exact command for the current input",
   await expect(page.getByTestId("read-command")).toHaveText(
     "HMGET e2e:user:u0007 risk_segment tx_count_7d avg_amount_30d tx_count_5m failed_logins_15m",
   );
-  await page.getByLabel(BATCH_FIELDS[0], { exact: true }).uncheck();
+  await page.locator(`#read-${BATCH_FIELDS[0]}`).uncheck();
   await expect(page.getByTestId("read-command")).not.toContainText(BATCH_FIELDS[0]);
   await expect(page.getByTestId("inspect-command")).toHaveText(/^HGETALL e2e:user:u\d{4}$/);
 });

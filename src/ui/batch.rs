@@ -50,7 +50,7 @@ pub fn BatchPanel(registry: Signal<Registry>) -> impl IntoView {
         }
     };
     let commands =
-        format!("One HMGET per user, all pipelined: one round trip per {PIPELINE_CHUNK} users.");
+        format!("One HMGET per user, pipelined in chunks of {PIPELINE_CHUNK} sent together: one round trip of latency.");
     view! {
         <Panel id="batch" title="Batch scoring" commands>
             <form on:submit=submit on:input=move |_| shared.clear("Batch scoring")>
