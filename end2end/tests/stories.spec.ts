@@ -171,6 +171,13 @@ test("the layout fits a 390 px phone screen", async ({ page }) => {
   const overflow = await page.evaluate(() => document.documentElement.scrollWidth);
   expect(overflow).toBeLessThanOrEqual(390);
   await expect(page.getByRole("button", { name: "Pipeline HMGET" })).toBeVisible();
+  // The inference read comes first, without scrolling past the other panels.
+  const read = await page.locator("#read").boundingBox();
+  expect(read!.y).toBeLessThan(844);
+  // A label stays on the line of its input.
+  const label = await page.locator("label[for=bulk-ttl]").boundingBox();
+  const input = await page.locator("#bulk-ttl").boundingBox();
+  expect(Math.abs(label!.y + label!.height / 2 - (input!.y + input!.height / 2))).toBeLessThan(8);
 });
 
 test("the freshness panel draws the worker's age climbing after Pause and falling after Resume", async ({
@@ -326,4 +333,15 @@ test("a panel's command is copied with one click, and streaming TTLs show as bar
     await expect(row(page, "read-table", "tx_count_5m").locator(".bar")).toHaveCount(1, { timeout: 1_000 });
   }).toPass({ timeout: 10_000 });
   await expect(row(page, "read-table", "risk_segment").locator(".bar")).toHaveCount(0);
+});
+
+test("a deep link opens the read it names, and the address follows every change", async ({ page }) => {
+  await page.goto("/?user=u0007&features=risk_segment,tx_count_5m");
+  await expect(page.locator("body[data-hydrated='true']")).toBeAttached({ timeout: 30_000 });
+  await expect(page.getByTestId("read-command")).toHaveText("HMGET e2e:user:u0007 risk_segment tx_count_5m");
+  await page.locator("#read-tx_count_7d").check();
+  await expect
+    .poll(() => new URL(page.url()).searchParams.get("features"))
+    .toBe("risk_segment,tx_count_7d,tx_count_5m");
+  expect(new URL(page.url()).searchParams.get("user")).toBe("u0007");
 });

@@ -55,8 +55,10 @@ pub fn BatchPanel(registry: Signal<Registry>) -> impl IntoView {
         <Panel id="batch" title="Batch scoring" commands>
             <form on:submit=submit on:input=move |_| shared.clear("Batch scoring")>
                 <div class="form">
-                    <label for="batch-count">"Users"</label>
-                    <input id="batch-count" type="number" inputmode="numeric" bind:value=count/>
+                    <span class="field">
+                        <label for="batch-count">"Users"</label>
+                        <input id="batch-count" type="number" inputmode="numeric" bind:value=count/>
+                    </span>
                     <label for="batch-ids">"or these ids"</label>
                     <textarea id="batch-ids" rows="2" placeholder="u0003, u0042, …" bind:value=pasted></textarea>
                 </div>

@@ -45,6 +45,11 @@ impl Chosen {
         })
     }
 
+    /// Ticks exactly `names` (those the registry knows).
+    pub fn tick_only(&self, names: Vec<String>) {
+        self.ticked.set(Some(names));
+    }
+
     fn set(&self, name: &str, on: bool) {
         let mut names = self.names();
         names.retain(|n| n != name);

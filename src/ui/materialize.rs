@@ -73,10 +73,14 @@ pub fn MaterializePanel() -> impl IntoView {
         <Panel id="materialize" title="Materialize" commands>
             <form on:submit=load on:input=move |_| shared.clear("Bulk load")>
                 <div class="form">
-                    <label for="bulk-count">"Users"</label>
-                    <input id="bulk-count" type="number" inputmode="numeric" bind:value=count/>
-                    <label for="bulk-ttl">"Key TTL (s)"</label>
-                    <input id="bulk-ttl" type="number" inputmode="numeric" bind:value=ttl/>
+                    <span class="field">
+                        <label for="bulk-count">"Users"</label>
+                        <input id="bulk-count" type="number" inputmode="numeric" bind:value=count/>
+                    </span>
+                    <span class="field">
+                        <label for="bulk-ttl">"Key TTL (s)"</label>
+                        <input id="bulk-ttl" type="number" inputmode="numeric" bind:value=ttl/>
+                    </span>
                 </div>
                 <div class="buttons">
                     <button type="submit" disabled=move || !shared.ready() || bulk.pending().get()>"Bulk-load"</button>

@@ -11,11 +11,68 @@ use crate::api::ReadFeatures;
 use crate::model::{ReadResult, StoreState};
 use crate::registry::Registry;
 
+/// The read's entity and features in the page's address (browser only).
+mod deep_link {
+    /// The entity and features the address names, if it names them.
+    pub fn read() -> (Option<String>, Option<Vec<String>>) {
+        #[cfg(feature = "hydrate")]
+        {
+            let search = leptos::prelude::window()
+                .location()
+                .search()
+                .unwrap_or_default();
+            if let Ok(params) = web_sys::UrlSearchParams::new_with_str(&search) {
+                let features = params.get("features").map(|list| {
+                    list.split(',')
+                        .filter(|name| !name.is_empty())
+                        .map(str::to_owned)
+                        .collect()
+                });
+                return (params.get("user").filter(|u| !u.is_empty()), features);
+            }
+        }
+        (None, None)
+    }
+
+    /// Puts them in the address without adding a history entry.
+    pub fn write(user: &str, features: &[String]) {
+        #[cfg(feature = "hydrate")]
+        {
+            if let Ok(params) = web_sys::UrlSearchParams::new() {
+                params.set("user", user);
+                params.set("features", &features.join(","));
+                let url = format!("?{}", String::from(params.to_string()));
+                if let Ok(history) = leptos::prelude::window().history() {
+                    let _ = history.replace_state_with_url(
+                        &wasm_bindgen::JsValue::NULL,
+                        "",
+                        Some(&url),
+                    );
+                }
+            }
+        }
+        #[cfg(not(feature = "hydrate"))]
+        let _ = (user, features);
+    }
+}
+
 #[component]
 pub fn ReadPanel(latest: Signal<Option<StoreState>>, registry: Signal<Registry>) -> impl IntoView {
     let shared = expect_context::<Shared>();
     let user = RwSignal::new(String::new());
     let chosen = Chosen::new(registry, Registry::read_by_default);
+    // Deep links: `?user=u0007&features=risk_segment,tx_count_5m` opens this read, and the
+    // address follows every change, so a view can be shared.
+    Effect::new(move |_| {
+        let (linked_user, linked_features) = deep_link::read();
+        if let Some(linked) = linked_user {
+            user.set(linked);
+        }
+        if let Some(names) = linked_features {
+            chosen.tick_only(names);
+        }
+    });
+    Effect::new(move |_| deep_link::write(&user.get(), &chosen.names()));
     let read = ServerAction::<ReadFeatures>::new();
     Effect::new(move |_| {
         if let Some(result) = read.value().get() {

@@ -83,11 +83,13 @@ pub fn UserPicker(
     });
     let suggestions = format!("{id}-ids");
     view! {
-        <label for=id>"User"</label>
-        <input id=id type="text" list=suggestions.clone() autocomplete="off" spellcheck="false"
-            on:input=move |ev| user.set(event_target_value(&ev).trim().to_owned())
-            prop:value=move || user.get()
-        />
+        <span class="field">
+            <label for=id>"User"</label>
+            <input id=id type="text" list=suggestions.clone() autocomplete="off" spellcheck="false"
+                on:input=move |ev| user.set(event_target_value(&ev).trim().to_owned())
+                prop:value=move || user.get()
+            />
+        </span>
         <datalist id=suggestions>
             <For
                 each=move || latest.with(|s| s.as_ref().map(|s| s.entity_ids.clone()).unwrap_or_default())
