@@ -41,6 +41,16 @@ pub struct WorkerStats {
     pub writes_since_last_error: u64,
     /// When the worker last wrote an entity, in Unix milliseconds.
     pub last_write_unix_ms: Option<u64>,
+    /// The entities it wrote last, newest first, each with when (Unix ms): the UI's pickers
+    /// start on one with live streaming fields.
+    #[serde(default)]
+    pub recent: Vec<RecentWrite>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecentWrite {
+    pub id: String,
+    pub unix_ms: u64,
 }
 
 impl WorkerStats {

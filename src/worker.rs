@@ -1,6 +1,7 @@
 //! The streaming worker: a tokio task standing in for a Flink or Kafka Streams job. Each tick
 //! it writes fresh real-time features for a few existing users, each field with its own TTL.
 
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::SeqCst};
 use std::sync::{Arc, Mutex as StdMutex};
 use std::time::Duration;
@@ -13,10 +14,13 @@ use tokio::task::JoinHandle;
 
 use crate::domain::EntityId;
 use crate::index::EntityIndex;
-use crate::model::WorkerStats;
+use crate::model::{RecentWrite, WorkerStats};
 use crate::registry::Registry;
 use crate::store::{unix_ms_now, FeatureStore, StoreError, StreamingOutcome};
 use crate::synth;
+
+/// Entities the worker remembers having written, for the UI's pickers.
+const RECENT: usize = 20;
 
 /// The shortest time a tick may take before it is given up: its interval, or this.
 const MIN_TICK_LIMIT: Duration = Duration::from_secs(1);
@@ -72,6 +76,8 @@ struct Shared {
     last_error: StdMutex<Option<(String, u64, u64)>>,
     /// Unix milliseconds of the last write; 0 for never.
     last_write_unix_ms: AtomicU64,
+    /// The last entities written, newest first, at most `RECENT`.
+    recent: StdMutex<VecDeque<RecentWrite>>,
 }
 
 impl StreamingWorker {
@@ -89,6 +95,7 @@ impl StreamingWorker {
                 error_count: AtomicU64::new(0),
                 last_error: StdMutex::new(None),
                 last_write_unix_ms: AtomicU64::new(0),
+                recent: StdMutex::new(VecDeque::with_capacity(RECENT)),
             }),
             running: StdMutex::new(None),
         }
@@ -157,7 +164,21 @@ impl StreamingWorker {
                 shared.writes_count.load(SeqCst).saturating_sub(writes_then)
             }),
             last_write_unix_ms: Some(shared.last_write_unix_ms.load(SeqCst)).filter(|&ms| ms > 0),
+            recent: shared
+                .recent
+                .lock()
+                .expect("recent lock")
+                .iter()
+                .cloned()
+                .collect(),
         }
+    }
+}
+
+impl StreamingWorker {
+    /// Forgets the entities it wrote: a reset deleted them.
+    pub fn forget_recent(&self) {
+        self.shared.recent.lock().expect("recent lock").clear();
     }
 }
 
@@ -209,6 +230,19 @@ impl Shared {
         }
     }
 
+    /// Keeps `id` as the newest write, once.
+    fn remember(&self, id: &EntityId, unix_ms: u64) {
+        let mut recent = self.recent.lock().expect("recent lock");
+        recent.retain(|write| write.id != id.as_str());
+        if recent.len() == RECENT {
+            recent.pop_back();
+        }
+        recent.push_front(RecentWrite {
+            id: id.to_string(),
+            unix_ms,
+        });
+    }
+
     async fn write_some(&self, rng: &mut ChaCha8Rng) -> Result<(), StoreError> {
         let snapshot = self.index.snapshot();
         let chosen: Vec<&EntityId> = snapshot
@@ -219,7 +253,9 @@ impl Shared {
             let event = synth::streaming_features(&self.config.registry, rng, unix_ms_now());
             let counter = match self.store.update_streaming(id, &event).await? {
                 StreamingOutcome::Written => {
-                    self.last_write_unix_ms.store(unix_ms_now(), SeqCst);
+                    let now = unix_ms_now();
+                    self.last_write_unix_ms.store(now, SeqCst);
+                    self.remember(id, now);
                     &self.writes_count
                 }
                 StreamingOutcome::Skipped(_) => &self.skipped_count,

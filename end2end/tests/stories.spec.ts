@@ -345,3 +345,17 @@ test("a deep link opens the read it names, and the address follows every change"
     .toBe("risk_segment,tx_count_7d,tx_count_5m");
   expect(new URL(page.url()).searchParams.get("user")).toBe("u0007");
 });
+
+test("the pickers start on a user the worker has just streamed, and can list only those", async ({ page }) => {
+  await openApp(page);
+  await expect
+    .poll(async () => (await (await page.request.get("/api/state")).json()).worker.recent.length)
+    .toBeGreaterThan(0);
+  await page.locator("#read-user-streamed").check();
+  const suggested = page.locator("#read-user-ids option");
+  await expect.poll(() => suggested.count()).toBeGreaterThan(0);
+  expect(await suggested.count()).toBeLessThanOrEqual(20);
+  await page.locator("#read-user").fill(await suggested.first().getAttribute("value") ?? "");
+  await page.getByRole("button", { name: "Read", exact: true }).click();
+  await expect(row(page, "read-table", "tx_count_5m").locator("td.value")).not.toHaveText("missing or expired");
+});

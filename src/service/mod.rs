@@ -512,6 +512,7 @@ impl Service {
         self.worker.wait_for_idle().await;
         let deleted = self.store.reset().await;
         self.store.reset_stats();
+        self.worker.forget_recent();
         self.index.refresh().await;
         if was_writing {
             self.worker.resume();

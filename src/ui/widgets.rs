@@ -67,21 +67,41 @@ pub fn UserPicker(
     user: RwSignal<String>,
     latest: Signal<Option<StoreState>>,
 ) -> impl IntoView {
-    // Start on the first entity once the list arrives; none when the store is empty, so the
-    // panel's action is disabled instead of reading a hidden id. A typed id is kept.
+    // Start on an entity the worker has just streamed (its streaming fields are live), else on
+    // the first one; none when the store is empty, so the panel's action is disabled instead of
+    // reading a hidden id. A typed id is kept.
     Effect::new(move |_| {
         latest.with(|state| {
-            let Some(ids) = state.as_ref().map(|s| &s.entity_ids) else {
+            let Some(state) = state.as_ref() else {
                 return;
             };
-            match ids.first() {
+            let start = live_streamed(state)
+                .into_iter()
+                .next()
+                .or_else(|| state.entity_ids.first().cloned());
+            match start {
                 None => user.set(String::new()),
-                Some(first) if user.with_untracked(String::is_empty) => user.set(first.clone()),
+                Some(start) if user.with_untracked(String::is_empty) => user.set(start),
                 Some(_) => {}
             }
         })
     });
+    // Suggest every listed id, or only those with live streaming fields.
+    let streamed_only = RwSignal::new(false);
+    let suggested = move || {
+        latest.with(|s| {
+            s.as_ref().map_or_else(Vec::new, |s| {
+                if streamed_only.get() {
+                    live_streamed(s)
+                } else {
+                    s.entity_ids.clone()
+                }
+            })
+        })
+    };
     let suggestions = format!("{id}-ids");
+    let filter_id = format!("{id}-streamed");
+    let filter_label_for = filter_id.clone();
     view! {
         <span class="field">
             <label for=id>"User"</label>
@@ -90,9 +110,16 @@ pub fn UserPicker(
                 prop:value=move || user.get()
             />
         </span>
+        <label class="check" for=filter_label_for>
+            <input type="checkbox" id=filter_id
+                prop:checked=move || streamed_only.get()
+                on:change=move |ev| streamed_only.set(event_target_checked(&ev))
+            />
+            "only with live streaming fields"
+        </label>
         <datalist id=suggestions>
             <For
-                each=move || latest.with(|s| s.as_ref().map(|s| s.entity_ids.clone()).unwrap_or_default())
+                each=suggested
                 key=|id| id.clone()
                 let(id)
             >
@@ -100,6 +127,19 @@ pub fn UserPicker(
             </For>
         </datalist>
     }
+}
+
+/// Entities the worker wrote within the streaming TTL, newest first: their streaming fields
+/// are live.
+fn live_streamed(state: &StoreState) -> Vec<String> {
+    let ttl_ms = state.streaming_ttl_seconds * 1000;
+    state
+        .worker
+        .recent
+        .iter()
+        .filter(|write| state.as_of_unix_ms.saturating_sub(write.unix_ms) < ttl_ms)
+        .map(|write| write.id.clone())
+        .collect()
 }
 
 pub fn kind_badge(kind: Option<FeatureKind>) -> impl IntoView {

@@ -205,3 +205,35 @@ async fn a_redis_outage_is_counted_and_the_worker_recovers_by_itself() {
     worker.stop().await;
     drop(redis);
 }
+
+#[tokio::test]
+async fn the_worker_remembers_its_last_writes_newest_first_until_a_reset() {
+    let server = crate::support::TestServer::start("recent", &["--tick-seconds", "0.05"]).await;
+    server.switch_worker("start").await;
+    let recent = |state: &serde_json::Value| state["worker"]["recent"].as_array().unwrap().clone();
+    eventually(
+        Duration::from_secs(10),
+        "twenty remembered writes",
+        || async { recent(&server.state().await).len() == 20 },
+    )
+    .await;
+    let writes = recent(&server.state().await);
+    let times: Vec<u64> = writes
+        .iter()
+        .map(|write| write["unix_ms"].as_u64().unwrap())
+        .collect();
+    assert!(times.windows(2).all(|pair| pair[0] >= pair[1]), "{times:?}");
+    let ids: std::collections::HashSet<&str> = writes
+        .iter()
+        .map(|write| write["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids.len(), 20, "each entity once");
+    server.switch_worker("pause").await;
+    let (status, body) = server.request("POST", "/api/reset", &[], b"").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        recent(&server.state().await).len(),
+        0,
+        "a reset deleted them"
+    );
+}
