@@ -103,12 +103,21 @@ stop_private() {
     kill "$pid" 2>/dev/null || true
     wait "$pid" 2>/dev/null || true
   done
-  # Processes a test restarted itself leave a pid file in the private directory.
-  local file
+  # Processes a test restarted itself leave a pid file in the private directory; each is
+  # stopped and waited for, so none still writes there while it is removed.
+  local file child
   for file in "$PRIVATE_DIR"/*.pid; do
-    [[ -f $file ]] && kill "$(cat "$file")" 2>/dev/null
+    [[ -f $file ]] || continue
+    child=$(cat "$file" 2>/dev/null) || continue
+    kill "$child" 2>/dev/null || continue
+    for _ in {1..100}; do
+      kill -0 "$child" 2>/dev/null || break
+      sleep 0.1
+    done
   done
-  [[ -n $PRIVATE_DIR ]] && rm -rf "$PRIVATE_DIR"
+  if [[ -n $PRIVATE_DIR ]]; then
+    rm -rf "$PRIVATE_DIR" 2>/dev/null || { sleep 1; rm -rf "$PRIVATE_DIR" || true; }
+  fi
   return 0
 }
 private_dir() {
