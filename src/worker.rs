@@ -173,9 +173,7 @@ impl StreamingWorker {
                 .collect(),
         }
     }
-}
 
-impl StreamingWorker {
     /// Forgets the entities it wrote: a reset deleted them.
     pub fn forget_recent(&self) {
         self.shared.recent.lock().expect("recent lock").clear();

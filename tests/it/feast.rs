@@ -17,6 +17,19 @@ async fn feast(server: &TestServer, path: &str, body: &Value) -> (u16, Value) {
     (status, answer)
 }
 
+/// Each body answered with its status and an answer naming what is at fault.
+async fn refused(
+    server: &TestServer,
+    path: &str,
+    cases: impl IntoIterator<Item = (Value, u16, &str)>,
+) {
+    for (body, expected, named) in cases {
+        let (status, answer) = feast(server, path, &body).await;
+        assert_eq!(status, expected, "{body}: {answer}");
+        assert!(answer.to_string().contains(named), "{body}: {answer}");
+    }
+}
+
 async fn online(server: &TestServer, body: Value) -> Value {
     let (status, answer) = feast(server, "/get-online-features", &body).await;
     assert_eq!(status, 200, "{answer}");
@@ -251,11 +264,7 @@ async fn bad_requests_are_refused_with_the_name_at_fault_and_nothing_written() {
             "1000",
         ),
     ];
-    for (body, expected, named) in cases {
-        let (status, answer) = feast(&server, "/get-online-features", &body).await;
-        assert_eq!(status, expected, "{body}: {answer}");
-        assert!(answer.to_string().contains(named), "{body}: {answer}");
-    }
+    refused(&server, "/get-online-features", cases).await;
     let (status, text) = server
         .request("POST", "/get-online-features", &[], b"{not json")
         .await;
@@ -289,11 +298,7 @@ async fn bad_requests_are_refused_with_the_name_at_fault_and_nothing_written() {
             "offline",
         ),
     ];
-    for (body, expected, named) in pushes {
-        let (status, answer) = feast(&server, "/push", &body).await;
-        assert_eq!(status, expected, "{body}: {answer}");
-        assert!(answer.to_string().contains(named), "{body}: {answer}");
-    }
+    refused(&server, "/push", pushes).await;
     let answer = online(
         &server,
         json!({"features": ["user_stream:tx_count_5m"], "entities": ids}),
