@@ -1,6 +1,7 @@
 //! The server process: one FeatureStore and one streaming worker for its whole life, the Leptos
 //! app and its API in front, and a graceful stop on Ctrl-C or SIGTERM.
 
+use std::collections::HashSet;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -148,6 +149,9 @@ impl Server {
             .map_err(|e| ServerError::Leptos(e.to_string()))?
             .leptos_options;
         leptos_options.site_addr = local;
+        // cargo-leptos tells the compiler, not a binary started on its own, that it named the
+        // build's files after their contents (`hash-files` in Cargo.toml).
+        leptos_options.hash_files |= option_env!("LEPTOS_HASH_FILES") == Some("true");
         let config = store.config();
         let prefix = &config.key_prefix;
         if !args.no_reset {
@@ -240,6 +244,7 @@ fn router(leptos_options: LeptosOptions, service: Arc<Service>) -> Router {
     let probes = crate::api::probes::routes(Arc::clone(&service));
     let feast = crate::api::feast::routes(Arc::clone(&service));
     let metrics = Arc::new(Metrics::new(Arc::clone(&service)));
+    let assets = Arc::new(HashedAssets::of(&leptos_options));
     Router::new()
         .leptos_routes_with_context(
             &state,
@@ -260,7 +265,10 @@ fn router(leptos_options: LeptosOptions, service: Arc<Service>) -> Router {
             metrics,
             crate::metrics::record,
         ))
-        .layer(axum::middleware::from_fn(revalidate_assets))
+        .layer(axum::middleware::from_fn_with_state(
+            assets,
+            cache_assets,
+        ))
         // Only when the client asks for it (curl and wrk do not): the page's WASM shrinks to a
         // third.
         .layer(tower_http::compression::CompressionLayer::new())
@@ -270,18 +278,59 @@ fn router(leptos_options: LeptosOptions, service: Arc<Service>) -> Router {
         ))
 }
 
-/// The build's JS, WASM and CSS keep their names from build to build, so a browser must check
-/// each time (a 304 when unchanged) rather than keep a stale copy after a new build.
-async fn revalidate_assets(
+/// The paths of the build's JS, WASM and CSS when cargo-leptos named them after their contents
+/// (`hash-files`): a new build gets new names, so a browser may keep these for good.
+struct HashedAssets(HashSet<String>);
+
+impl HashedAssets {
+    /// Reads cargo-leptos's `hash.txt` (`js: <hash>` lines) beside the binary, where Leptos
+    /// reads it to name the files in the page.
+    fn of(options: &LeptosOptions) -> Self {
+        if !options.hash_files {
+            return Self(HashSet::new());
+        }
+        let hashes = std::env::current_exe()
+            .ok()
+            .and_then(|exe| exe.parent().map(|dir| dir.join(options.hash_file.as_ref())))
+            .and_then(|path| std::fs::read_to_string(path).ok())
+            .unwrap_or_default();
+        Self(
+            hashes
+                .lines()
+                .filter_map(|line| line.split_once(':'))
+                .map(|(extension, hash)| {
+                    format!(
+                        "/{}/{}.{}.{}",
+                        options.site_pkg_dir,
+                        options.output_name,
+                        hash.trim(),
+                        extension.trim()
+                    )
+                })
+                .collect(),
+        )
+    }
+}
+
+/// Hashed assets are cached for a year; anything else under `/pkg/` (a build without hashed
+/// names) is revalidated each time (a 304 when unchanged), so a new build is never served stale.
+async fn cache_assets(
+    axum::extract::State(hashed): axum::extract::State<Arc<HashedAssets>>,
     request: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> axum::response::Response {
-    let asset = request.uri().path().starts_with("/pkg/");
+    let policy = if hashed.0.contains(request.uri().path()) {
+        Some("public, max-age=31536000, immutable")
+    } else if request.uri().path().starts_with("/pkg/") {
+        Some("no-cache")
+    } else {
+        None
+    };
     let mut response = next.run(request).await;
-    if asset {
+    if let Some(policy) = policy {
         response.headers_mut().insert(
             axum::http::header::CACHE_CONTROL,
-            axum::http::HeaderValue::from_static("no-cache"),
+            axum::http::HeaderValue::from_static(policy),
         );
     }
     response

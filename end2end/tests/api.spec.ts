@@ -96,13 +96,20 @@ test("a malformed JSON body is a 400", async ({ request }) => {
   expect((await res.json()).error).toBe("bad_request");
 });
 
-test("responses are compressed when asked, and the build's assets are revalidated", async ({ request }) => {
+test("responses are compressed when asked, and the build's assets are named by content and kept", async ({ request }) => {
   const headers = { "accept-encoding": "gzip" };
-  for (const path of ["/", "/api/state", "/pkg/feature-store.wasm", "/pkg/feature-store.css"]) {
+  const page = await request.get("/", { headers });
+  const assets = [...new Set((await page.text()).match(/\/pkg\/feature-store\.[A-Za-z0-9_-]{8,}\.(js|wasm|css)/g))];
+  expect(assets.map((path) => path.split(".").pop()).sort()).toEqual(["css", "js", "wasm"]);
+  for (const path of ["/", "/api/state", ...assets]) {
     const response = await request.get(path, { headers });
     expect(response.ok(), path).toBe(true);
     expect(response.headers()["content-encoding"], path).toBe("gzip");
   }
-  const wasm = await request.get("/pkg/feature-store.wasm", { headers });
-  expect(wasm.headers()["cache-control"]).toBe("no-cache");
+  for (const path of assets) {
+    const response = await request.get(path, { headers });
+    expect(response.headers()["cache-control"], path).toBe("public, max-age=31536000, immutable");
+  }
+  // The page itself is never kept: it names the current build's files.
+  expect(page.headers()["cache-control"] ?? "").not.toContain("immutable");
 });

@@ -16,7 +16,7 @@ mod worker;
 use std::time::Duration;
 
 use leptos::prelude::*;
-use leptos_meta::{provide_meta_context, Link, MetaTags, Stylesheet, Title};
+use leptos_meta::{provide_meta_context, HashedStylesheet, Link, MetaTags, Title};
 
 use crate::api::error::ApiError;
 use crate::api::{get_registry, get_state};
@@ -31,6 +31,7 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 <meta charset="utf-8"/>
                 <meta name="viewport" content="width=device-width, initial-scale=1"/>
                 <AutoReload options=options.clone()/>
+                <HashedStylesheet id="leptos" options=options.clone()/>
                 <HydrationScripts options/>
                 <MetaTags/>
             </head>
@@ -144,7 +145,6 @@ pub fn App() -> impl IntoView {
     let registry = Signal::derive(move || registry.get().and_then(Result::ok).unwrap_or_default());
 
     view! {
-        <Stylesheet id="leptos" href="/pkg/feature-store.css"/>
         <Title text="feature-store"/>
         <Link rel="icon" type_="image/svg+xml" href="/favicon.svg"/>
         <header class="top">
