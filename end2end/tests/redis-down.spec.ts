@@ -15,6 +15,7 @@ test("Redis stopped and started again under a running page: shown as unavailable
   await expect(page.getByTestId("entity-count")).toHaveText("50");
   await expect(page.getByTestId("worker-badge")).toHaveText("running");
   const button = await page.getByTestId("worker-toggle").innerText();
+  const failedBefore = Number(await page.getByTestId("worker-failed").innerText());
 
   execSync(`redis-cli -p ${port} shutdown nosave`);
   await expect(page.getByTestId("banner")).toContainText("Store state");
@@ -23,6 +24,7 @@ test("Redis stopped and started again under a running page: shown as unavailable
   await expect(page.getByTestId("entity-count")).toHaveText("50");
   await expect(page.getByTestId("worker-badge")).toHaveText("running");
   await expect(page.getByTestId("worker-toggle")).toHaveText(button);
+  await expect(page.getByTestId("worker-stale")).toContainText("the last state seen");
 
   execSync(process.env.DOWN_REDIS_START!);
   // Back: the banner goes, and the store shows what it now holds (nothing: no persistence).
@@ -30,4 +32,9 @@ test("Redis stopped and started again under a running page: shown as unavailable
   await expect(page.getByTestId("entity-count")).toHaveText("0", { timeout: 30_000 });
   await expect(page.getByTestId("entity-count-age")).toContainText("ago");
   await expect(page.getByTestId("worker-last-error")).not.toHaveText("none");
+  // The ticks that failed while the page could not see them are counted now.
+  await expect(page.getByTestId("worker-stale")).toHaveCount(0);
+  await expect
+    .poll(async () => Number(await page.getByTestId("worker-failed").innerText()))
+    .toBeGreaterThan(failedBefore);
 });

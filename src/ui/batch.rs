@@ -63,7 +63,7 @@ pub fn BatchPanel(registry: Signal<Registry>) -> impl IntoView {
                     <textarea id="batch-ids" rows="2" placeholder="u0003, u0042, …" bind:value=pasted></textarea>
                 </div>
                 <FeaturePicker id="batch" chosen/>
-                <button type="submit" disabled=move || !shared.ready() || batch.pending().get()>"Pipeline HMGET"</button>
+                <button type="submit" disabled=move || batch.pending().get()>"Pipeline HMGET"</button>
             </form>
             <div aria-live="polite">
             {move || batch.value().get().and_then(Result::ok).map(|b| {

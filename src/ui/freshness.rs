@@ -88,10 +88,11 @@ fn window_latency_text(
     let window = latency(last).since(latency(first));
     match (window.quantile_us(0.5), window.quantile_us(0.99)) {
         (Some(p50), Some(p99)) => format!(
-            "p50 {} · p99 {} ({} reads)",
+            "p50 {} · p99 {} ({} read{})",
             micros_text(p50),
             micros_text(p99),
-            window.total()
+            window.total(),
+            if window.total() == 1 { "" } else { "s" }
         ),
         _ => "no reads in the last minute".to_owned(),
     }

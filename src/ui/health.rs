@@ -3,12 +3,10 @@
 use leptos::prelude::*;
 
 use super::widgets::Panel;
-use super::Shared;
 use crate::api::get_health;
 
 #[component]
 pub fn HealthPanel() -> impl IntoView {
-    let shared = expect_context::<Shared>();
     let recheck = Action::new(|_: &()| get_health());
     let health = Resource::new(move || recheck.version().get(), |_| get_health());
     view! {
@@ -31,7 +29,7 @@ pub fn HealthPanel() -> impl IntoView {
                     Err(e) => view! { <p class="error">{e.to_string()}</p> }.into_any(),
                 })}
             </Transition>
-            <button on:click=move |_| { recheck.dispatch(()); } disabled=move || !shared.ready()>"Re-check"</button>
+            <button on:click=move |_| { recheck.dispatch(()); }>"Re-check"</button>
         </Panel>
     }
 }

@@ -41,7 +41,7 @@ pub fn InspectPanel(latest: Signal<Option<StoreState>>) -> impl IntoView {
                     <UserPicker id="inspect-user" user latest/>
                 </div>
                 <button type="submit"
-                    disabled=move || !shared.ready() || inspect.pending().get() || user.with(String::is_empty)>"Inspect"</button>
+                    disabled=move || inspect.pending().get() || user.with(String::is_empty)>"Inspect"</button>
             </form>
             <div aria-live="polite">
             {move || inspect.value().get().and_then(Result::ok).map(|i| {

@@ -83,9 +83,9 @@ pub fn MaterializePanel() -> impl IntoView {
                     </span>
                 </div>
                 <div class="buttons">
-                    <button type="submit" disabled=move || !shared.ready() || bulk.pending().get()>"Bulk-load"</button>
+                    <button type="submit" disabled=move || bulk.pending().get()>"Bulk-load"</button>
                     <button type="button" class="danger" on:click=confirm_reset
-                        disabled=move || !shared.ready() || reset.pending().get()>
+                        disabled=move || reset.pending().get()>
                         "Reset store"
                     </button>
                 </div>

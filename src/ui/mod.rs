@@ -155,7 +155,7 @@ pub fn App() -> impl IntoView {
             </p>
         </header>
         <p class="notice" data-testid="starting" hidden=move || shared.hydrated.get()>
-            "Starting the app: the buttons work once it has loaded."
+            "Starting the app: the fields and buttons work once it has loaded."
         </p>
         <widgets::Banner/>
         <aside class="try" aria-label="Things to try">
@@ -171,7 +171,7 @@ pub fn App() -> impl IntoView {
                 <health::HealthPanel/>
                 <state::StatePanel latest stale/>
                 <materialize::MaterializePanel/>
-                <worker::WorkerPanel latest/>
+                <worker::WorkerPanel latest stale/>
                 <freshness::FreshnessPanel latest/>
                 <read::ReadPanel latest registry/>
                 <batch::BatchPanel registry/>
@@ -179,4 +179,14 @@ pub fn App() -> impl IntoView {
             </main>
         </Transition>
     }
+}
+
+/// When the last state that answered was made, for panels that show it while Redis is down.
+fn last_seen(latest: Signal<Option<StoreState>>) -> String {
+    latest.with(|state| {
+        state.as_ref().map_or_else(
+            || "the first poll".to_owned(),
+            |state| crate::format::utc_text(state.as_of_unix_ms),
+        )
+    })
 }

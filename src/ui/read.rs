@@ -104,7 +104,7 @@ pub fn ReadPanel(latest: Signal<Option<StoreState>>, registry: Signal<Registry>)
                 </div>
                 <FeaturePicker id="read" chosen/>
                 <button type="submit"
-                    disabled=move || !shared.ready() || read.pending().get() || user.with(String::is_empty)>"Read"</button>
+                    disabled=move || read.pending().get() || user.with(String::is_empty)>"Read"</button>
             </form>
             <div aria-live="polite">
             {move || read.value().get().and_then(Result::ok).map(|r| {

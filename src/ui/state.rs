@@ -2,6 +2,7 @@
 
 use leptos::prelude::*;
 
+use super::last_seen;
 use super::widgets::Panel;
 use crate::limits::SCAN_COUNT;
 use crate::model::StoreState;
@@ -23,10 +24,9 @@ pub fn StatePanel(latest: Signal<Option<StoreState>>, stale: Signal<bool>) -> im
                 <dd data-testid="entity-count" class="big">{fact(|s| s.entity_count.to_string())}</dd>
                 <dt>"Counted"</dt>
                 <dd data-testid="entity-count-age" class:error=stale>{move || if stale.get() {
-                    let since = latest.with(|s| s.as_ref().map(|s| crate::format::utc_text(s.as_of_unix_ms)));
                     format!(
                         "unavailable since {}: Redis does not answer; the figures are the last ones seen",
-                        since.unwrap_or_else(|| "the first poll".into())
+                        last_seen(latest)
                     )
                 } else {
                     fact(|s| match s.entity_count_age_ms {

@@ -22,7 +22,9 @@ pub fn Banner() -> impl IntoView {
     }
 }
 
-/// A panel with a title and the one line naming the Redis commands behind it.
+/// A panel with a title and the one line naming the Redis commands behind it. Its controls
+/// are disabled until the page is hydrated: before that, a click would do nothing and typed
+/// text would be overwritten by hydration.
 #[component]
 pub fn Panel(
     id: &'static str,
@@ -30,13 +32,16 @@ pub fn Panel(
     #[prop(into)] commands: Signal<String>,
     children: Children,
 ) -> impl IntoView {
+    let shared = expect_context::<Shared>();
     let heading = format!("{id}-title");
     let labelled_by = heading.clone();
     view! {
         <section class="panel" id=id aria-labelledby=labelled_by>
             <h2 id=heading>{title}</h2>
             <p class="commands">{commands}</p>
-            {children()}
+            <fieldset class="panel-body" disabled=move || !shared.ready()>
+                {children()}
+            </fieldset>
         </section>
     }
 }

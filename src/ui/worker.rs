@@ -3,12 +3,12 @@
 use leptos::prelude::*;
 
 use super::widgets::Panel;
-use super::Shared;
+use super::{last_seen, Shared};
 use crate::api::SwitchWorker;
 use crate::model::{StoreState, WorkerAction};
 
 #[component]
-pub fn WorkerPanel(latest: Signal<Option<StoreState>>) -> impl IntoView {
+pub fn WorkerPanel(latest: Signal<Option<StoreState>>, stale: Signal<bool>) -> impl IntoView {
     let shared = expect_context::<Shared>();
     let switch = ServerAction::<SwitchWorker>::new();
     Effect::new(move |_| {
@@ -44,6 +44,14 @@ pub fn WorkerPanel(latest: Signal<Option<StoreState>>) -> impl IntoView {
             <p>
                 <span class=move || format!("badge {}", label()) data-testid="worker-badge">{label}</span>
             </p>
+            // The counters below stop at the last poll that answered; ticks keep failing meanwhile.
+            <Show when=move || stale.get()>
+                <p class="error" data-testid="worker-stale">{move || format!(
+                    "As of {}, the last state seen: while Redis does not answer, the worker's ticks \
+                     fail; their count shows once Redis answers again.",
+                    last_seen(latest)
+                )}</p>
+            </Show>
             <dl class="facts">
                 <dt>"Ticks"</dt>
                 <dd data-testid="worker-ticks">{move || worker().map(|w| w.tick_count)}</dd>
@@ -52,7 +60,7 @@ pub fn WorkerPanel(latest: Signal<Option<StoreState>>) -> impl IntoView {
                 <dt>"Skipped (entity gone)"</dt>
                 <dd data-testid="worker-skipped">{move || worker().map(|w| w.skipped_count)}</dd>
                 <dt>"Failed ticks"</dt>
-                <dd>{move || worker().map(|w| w.error_count)}</dd>
+                <dd data-testid="worker-failed">{move || worker().map(|w| w.error_count)}</dd>
                 <dt>"Last error"</dt>
                 // Still failing is an error; an error the worker has written past is history.
                 <dd data-testid="worker-last-error"
@@ -70,7 +78,7 @@ pub fn WorkerPanel(latest: Signal<Option<StoreState>>) -> impl IntoView {
             <button
                 data-testid="worker-toggle"
                 on:click=move |_| { switch.dispatch(SwitchWorker { action: action() }); }
-                disabled=move || !shared.ready() || switch.pending().get()
+                disabled=move || switch.pending().get()
             >{button}</button>
         </Panel>
     }
