@@ -8,7 +8,7 @@ cd "$ROOT"
 scripts/setup.sh bench
 
 say "release build of the server and the benchmark"
-cargo leptos build --release
+leptos_release build
 cargo bench --bench paths --no-run --locked 2>&1 | tail -n 1 >&2
 
 start_private_redis

@@ -10,6 +10,14 @@ FEAST_VENV="$CACHE_DIR/feast-$FEAST_VERSION"
 # wasm-bindgen emits, and the release page would never hydrate.
 export PATH="$CACHE_DIR/binaryen/node_modules/.bin:$HOME/.cargo/bin:$PATH"
 
+# A release build (or serve) of the app, its JS, WASM and CSS named after their contents so the
+# server lets browsers keep them for good: `leptos_release build`, `leptos_release serve -- ARGS`.
+leptos_release() {
+  local command=$1
+  shift
+  LEPTOS_HASH_FILES=true cargo leptos "$command" --release "$@"
+}
+
 say() { printf '==> %s\n' "$*" >&2; }
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }
 

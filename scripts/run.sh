@@ -10,4 +10,4 @@ if [[ -z ${REDIS_URL:-} ]]; then
   REDIS_URL=$(scripts/redis.sh url)
   export REDIS_URL
 fi
-exec cargo leptos serve --release -- "$@"
+leptos_release serve -- "$@"

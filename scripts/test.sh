@@ -20,7 +20,7 @@ say "unit and integration tests"
 cargo test --locked
 
 say "release build of the app for the end-to-end tests (what make run serves)"
-cargo leptos build --release
+leptos_release build
 
 # Short TTLs so the browser tests can watch things expire; every user streamed every tick.
 start_private_app target/release/feature-store --key-prefix "e2e:user:" \
@@ -49,7 +49,7 @@ FEAST_APP_PORT=$APP_PORT FEAST_APP_LOG=$APP_LOG
 
 say "end-to-end tests (Playwright, headless Chromium)"
 status=0
-(cd end2end && BASE_URL="http://127.0.0.1:$E2E_APP_PORT" \
+(cd end2end && BASE_URL="http://127.0.0.1:$E2E_APP_PORT" HASHED_ASSETS=1 \
   CLUSTER_BASE_URL="http://127.0.0.1:$CLUSTER_APP_PORT" \
   DOWN_BASE_URL="http://127.0.0.1:$DOWN_APP_PORT" DOWN_REDIS_PORT=$DOWN_REDIS_PORT \
   DOWN_REDIS_START="$(printf '%q ' "${down_redis[@]}")" npx playwright test) || status=$?
