@@ -2,11 +2,13 @@
 
 use leptos::prelude::*;
 
+use super::last_seen;
 use super::widgets::Panel;
 use crate::api::get_health;
+use crate::model::StoreState;
 
 #[component]
-pub fn HealthPanel() -> impl IntoView {
+pub fn HealthPanel(latest: Signal<Option<StoreState>>, stale: Signal<bool>) -> impl IntoView {
     let recheck = Action::new(|_: &()| get_health());
     let health = Resource::new(move || recheck.version().get(), |_| get_health());
     view! {
@@ -29,6 +31,13 @@ pub fn HealthPanel() -> impl IntoView {
                     Err(e) => view! { <p class="error">{e.to_string()}</p> }.into_any(),
                 })}
             </Transition>
+            // What was checked last may be older than the failing state poll.
+            <Show when=move || stale.get()>
+                <p class="error" data-testid="redis-stale">{move || format!(
+                    "Not answering since {}: the state poll fails. Re-check asks again.",
+                    last_seen(latest)
+                )}</p>
+            </Show>
             <button on:click=move |_| { recheck.dispatch(()); }>"Re-check"</button>
         </Panel>
     }

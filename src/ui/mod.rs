@@ -168,7 +168,7 @@ pub fn App() -> impl IntoView {
         // with the first state on the server, and kept on screen while it refreshes.
         <Transition fallback=|| view! { <p class="result">"Loading the store…"</p> }>
             <main class="grid">
-                <health::HealthPanel/>
+                <health::HealthPanel latest stale/>
                 <state::StatePanel latest stale/>
                 <materialize::MaterializePanel/>
                 <worker::WorkerPanel latest stale/>
