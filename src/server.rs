@@ -265,10 +265,7 @@ fn router(leptos_options: LeptosOptions, service: Arc<Service>) -> Router {
             metrics,
             crate::metrics::record,
         ))
-        .layer(axum::middleware::from_fn_with_state(
-            assets,
-            cache_assets,
-        ))
+        .layer(axum::middleware::from_fn_with_state(assets, cache_assets))
         // Only when the client asks for it (curl and wrk do not): the page's WASM shrinks to a
         // third.
         .layer(tower_http::compression::CompressionLayer::new())
