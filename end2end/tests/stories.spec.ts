@@ -211,6 +211,7 @@ test("the freshness panel shows read latency from the server's histograms once r
     timeout: 10_000,
   });
   await expect(page.getByTestId("p99-line")).toHaveAttribute("points", /\d/);
+  await expect(page.getByTestId("latency-caption")).toHaveText(/; top: [\d.]+ (µs|ms)$/);
 });
 
 test("Enter submits a form, and a changed input clears that panel's error", async ({ page }) => {

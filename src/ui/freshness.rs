@@ -144,18 +144,24 @@ pub fn FreshnessPanel(latest: Signal<Option<StoreState>>) -> impl IntoView {
             format!("{:.0}", reads / seconds.max(0.001))
         })
     };
-    // The latency chart's top: the highest p99 of the window, so both lines always fit.
-    let latency_lines = move || {
+    // The latency chart's top: the highest p99 of the window, so both lines always fit. Once
+    // per poll, for the two lines and the caption.
+    let latency_lines = Memo::new(move |_| {
         history.with(|history| {
             let p50 = interval_quantiles(history, |s| &s.read_latency, 0.5);
             let p99 = interval_quantiles(history, |s| &s.read_latency, 0.99);
-            let top = p99.iter().flatten().copied().fold(1.0, f64::max);
+            let highest = p99.iter().flatten().copied().reduce(f64::max);
+            let top = highest.unwrap_or(1.0);
             let line = |quantiles: Vec<Option<f64>>| {
                 points(quantiles.into_iter().map(|us| us.map(|us| (us, top))))
             };
-            (line(p50), line(p99), micros_text(top))
+            let caption = match highest {
+                Some(top) => format!("top: {}", micros_text(top)),
+                None => "no reads in the last minute".to_owned(),
+            };
+            (line(p50), line(p99), caption)
         })
-    };
+    });
     view! {
         <Panel id="freshness" title="Freshness" commands="No Redis call: the ages and the server's read-latency histograms come with the polled store state, drawn for the last minute; ages against their TTLs (top of the chart).">
             <dl class="facts">
@@ -178,11 +184,11 @@ pub fn FreshnessPanel(latest: Signal<Option<StoreState>>) -> impl IntoView {
                 <polyline class="load"
                     points=move || history.with(|h| points(h.iter().map(|s| Some((s.load_age?, s.batch_ttl)))))/>
             </svg>
-            <p class="chart-caption">"Read latency per second, p50 and p99; top: " {move || latency_lines().2}</p>
+            <p class="chart-caption" data-testid="latency-caption">"Read latency per second, p50 and p99; " {move || latency_lines.with(|lines| lines.2.clone())}</p>
             <svg class="spark" viewBox="0 0 300 100" preserveAspectRatio="none" role="img"
                 aria-label="Read latency over the last minute, p50 and p99 of each second">
-                <polyline class="p50" data-testid="p50-line" points=move || latency_lines().0/>
-                <polyline class="p99" data-testid="p99-line" points=move || latency_lines().1/>
+                <polyline class="p50" data-testid="p50-line" points=move || latency_lines.with(|lines| lines.0.clone())/>
+                <polyline class="p99" data-testid="p99-line" points=move || latency_lines.with(|lines| lines.1.clone())/>
             </svg>
         </Panel>
     }
