@@ -245,7 +245,14 @@ fn router(leptos_options: LeptosOptions, service: Arc<Service>) -> Router {
     let feast = crate::api::feast::routes(Arc::clone(&service));
     let metrics = Arc::new(Metrics::new(Arc::clone(&service)));
     let assets = Arc::new(HashedAssets::of(&leptos_options));
+    // The build's files, served by a ServeDir of our own: Leptos's file fallback passes on only
+    // Accept-Encoding, so a revalidation (If-Modified-Since) would never get its 304.
+    let pkg = tower_http::services::ServeDir::new(format!(
+        "{}/{}",
+        leptos_options.site_root, leptos_options.site_pkg_dir
+    ));
     Router::new()
+        .nest_service(&format!("/{}", leptos_options.site_pkg_dir), pkg)
         .leptos_routes_with_context(
             &state,
             routes,
@@ -309,27 +316,31 @@ impl HashedAssets {
     }
 }
 
-/// Hashed assets are cached for a year; anything else under `/pkg/` (a build without hashed
-/// names) is revalidated each time (a 304 when unchanged), so a new build is never served stale.
+/// Hashed assets are cached for a year. Any other file the server serves (under `/pkg/` in a
+/// build without hashed names, or from `public/`, such as the favicon: a file carries a
+/// `last-modified`, which browsers would otherwise cache by heuristics) is revalidated each
+/// time (a 304 when unchanged), so a new build is never served stale.
 async fn cache_assets(
     axum::extract::State(hashed): axum::extract::State<Arc<HashedAssets>>,
     request: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> axum::response::Response {
-    let policy = if hashed.0.contains(request.uri().path()) {
-        Some("public, max-age=31536000, immutable")
-    } else if request.uri().path().starts_with("/pkg/") {
-        Some("no-cache")
-    } else {
-        None
-    };
+    let immutable = hashed.0.contains(request.uri().path());
     let mut response = next.run(request).await;
-    if let Some(policy) = policy {
-        response.headers_mut().insert(
-            axum::http::header::CACHE_CONTROL,
-            axum::http::HeaderValue::from_static(policy),
-        );
-    }
+    let policy = if immutable {
+        "public, max-age=31536000, immutable"
+    } else if response
+        .headers()
+        .contains_key(axum::http::header::LAST_MODIFIED)
+    {
+        "no-cache"
+    } else {
+        return response;
+    };
+    response.headers_mut().insert(
+        axum::http::header::CACHE_CONTROL,
+        axum::http::HeaderValue::from_static(policy),
+    );
     response
 }
 

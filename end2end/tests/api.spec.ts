@@ -96,7 +96,7 @@ test("a malformed JSON body is a 400", async ({ request }) => {
   expect((await res.json()).error).toBe("bad_request");
 });
 
-test("responses are compressed when asked; the build's assets are kept when named by content, revalidated otherwise", async ({
+test("responses are compressed when asked; the build's assets are kept when named by content, revalidated (a 304) otherwise", async ({
   request,
 }) => {
   // `make test` builds as `make run` does, with content-hashed names (HASHED_ASSETS=1);
@@ -117,7 +117,14 @@ test("responses are compressed when asked; the build's assets are kept when name
     expect(response.headers()["cache-control"], path).toBe(
       hashed ? "public, max-age=31536000, immutable" : "no-cache",
     );
+    // A revalidation of an unchanged file costs a 304, not the file.
+    const since = response.headers()["last-modified"];
+    expect(since, path).toBeTruthy();
+    const again = await request.get(path, { headers: { ...headers, "if-modified-since": since } });
+    expect(again.status(), path).toBe(304);
   }
-  // The page itself is never kept: it names the current build's files.
+  // The page itself is never kept: it names the current build's files. Other files are
+  // revalidated, never kept by the browser's guess.
   expect(page.headers()["cache-control"] ?? "").not.toContain("immutable");
+  expect((await request.get("/favicon.svg")).headers()["cache-control"]).toBe("no-cache");
 });
