@@ -28,7 +28,8 @@ test("Redis stopped and started again under a running page: shown as unavailable
   // The Redis panel says so too, and its Re-check asks Redis rather than repeating the start.
   await expect(page.getByTestId("redis-stale")).toContainText("Not answering since");
   await page.getByRole("button", { name: "Re-check" }).click();
-  await expect(page.locator("#health")).toContainText("Redis is unavailable");
+  // Refused at once, or timed out while the client reconnects: either way, Redis's answer.
+  await expect(page.locator("#health")).toContainText(/Redis is unavailable|Redis did not answer within/);
   await expect(page.getByTestId("redis-version")).toHaveCount(0);
 
   execSync(process.env.DOWN_REDIS_START!);
