@@ -150,7 +150,7 @@ impl Server {
             .leptos_options;
         leptos_options.site_addr = local;
         // cargo-leptos tells the compiler, not a binary started on its own, that it named the
-        // build's files after their contents (`hash-files` in Cargo.toml).
+        // build's files after their contents (LEPTOS_HASH_FILES, set by scripts/lib.sh).
         leptos_options.hash_files |= option_env!("LEPTOS_HASH_FILES") == Some("true");
         let config = store.config();
         let prefix = &config.key_prefix;
@@ -283,7 +283,7 @@ fn router(leptos_options: LeptosOptions, service: Arc<Service>) -> Router {
 }
 
 /// The paths of the build's JS, WASM and CSS when cargo-leptos named them after their contents
-/// (`hash-files`): a new build gets new names, so a browser may keep these for good.
+/// (LEPTOS_HASH_FILES): a new build gets new names, so a browser may keep these for good.
 struct HashedAssets(HashSet<String>);
 
 impl HashedAssets {

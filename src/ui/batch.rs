@@ -3,7 +3,7 @@
 use leptos::prelude::*;
 
 use super::features::{Chosen, FeaturePicker};
-use super::widgets::{whole_number, Panel};
+use super::widgets::{whole_number, NumberField, Panel};
 use super::Shared;
 use crate::api::BatchRead;
 use crate::limits::PIPELINE_CHUNK;
@@ -55,10 +55,7 @@ pub fn BatchPanel(registry: Signal<Registry>) -> impl IntoView {
         <Panel id="batch" title="Batch scoring" commands>
             <form on:submit=submit on:input=move |_| shared.clear("Batch scoring")>
                 <div class="form">
-                    <span class="field">
-                        <label for="batch-count">"Users"</label>
-                        <input id="batch-count" type="number" inputmode="numeric" bind:value=count/>
-                    </span>
+                    <NumberField id="batch-count" label="Users" value=count/>
                     <label for="batch-ids">"or these ids"</label>
                     <textarea id="batch-ids" rows="2" placeholder="u0003, u0042, …" bind:value=pasted></textarea>
                 </div>

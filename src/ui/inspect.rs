@@ -24,8 +24,6 @@ pub fn InspectPanel(latest: Signal<Option<StoreState>>) -> impl IntoView {
         i.fields.iter().map(|f| f.ttl_seconds).collect()
     });
     let key = picked_key(latest, user);
-    let field_ttl_seconds =
-        Signal::derive(move || latest.with(|s| s.as_ref().map_or(0, |s| s.streaming_ttl_seconds)));
     let command = move || format!("HGETALL {}", key());
     view! {
         <Panel id="inspect" title="Inspect one user" commands="HGETALL, HTTL and TTL: for inspection only, never on the hot path.">
@@ -54,7 +52,7 @@ pub fn InspectPanel(latest: Signal<Option<StoreState>>) -> impl IntoView {
                 };
                 view! {
                     <p class="result" data-testid="inspect-summary">{summary}</p>
-                    <FeatureTable testid="inspect-table" rows=i.fields elapsed field_ttl_seconds/>
+                    <FeatureTable testid="inspect-table" rows=i.fields elapsed latest/>
                 }
             })}
             </div>

@@ -2,7 +2,7 @@
 
 use leptos::prelude::*;
 
-use super::widgets::{whole_number, Panel};
+use super::widgets::{whole_number, NumberField, Panel};
 use super::Shared;
 use crate::api::{BulkLoad, ResetStore};
 use crate::limits::PIPELINE_CHUNK;
@@ -73,14 +73,8 @@ pub fn MaterializePanel() -> impl IntoView {
         <Panel id="materialize" title="Materialize" commands>
             <form on:submit=load on:input=move |_| shared.clear("Bulk load")>
                 <div class="form">
-                    <span class="field">
-                        <label for="bulk-count">"Users"</label>
-                        <input id="bulk-count" type="number" inputmode="numeric" bind:value=count/>
-                    </span>
-                    <span class="field">
-                        <label for="bulk-ttl">"Key TTL (s)"</label>
-                        <input id="bulk-ttl" type="number" inputmode="numeric" bind:value=ttl/>
-                    </span>
+                    <NumberField id="bulk-count" label="Users" value=count/>
+                    <NumberField id="bulk-ttl" label="Key TTL (s)" value=ttl/>
                 </div>
                 <div class="buttons">
                     <button type="submit" disabled=move || bulk.pending().get()>"Bulk-load"</button>

@@ -92,8 +92,6 @@ pub fn ReadPanel(latest: Signal<Option<StoreState>>, registry: Signal<Registry>)
     };
     // The exact command this read sends, for trying it in redis-cli.
     let key = picked_key(latest, user);
-    let field_ttl_seconds =
-        Signal::derive(move || latest.with(|s| s.as_ref().map_or(0, |s| s.streaming_ttl_seconds)));
     let command = move || format!("HMGET {} {}", key(), chosen.names().join(" "));
     view! {
         <Panel id="read" title="Inference read" commands="One HMGET for the chosen fields (timed); HTTL and TTL only to show freshness.">
@@ -116,7 +114,7 @@ pub fn ReadPanel(latest: Signal<Option<StoreState>>, registry: Signal<Registry>)
                 let summary = move || format!("{head}{}", key_ttl.after(elapsed.get()).text("no key TTL"));
                 view! {
                     <p class="result" data-testid="read-summary">{summary}</p>
-                    <FeatureTable testid="read-table" rows=r.fields elapsed field_ttl_seconds/>
+                    <FeatureTable testid="read-table" rows=r.fields elapsed latest/>
                 }
             })}
             </div>

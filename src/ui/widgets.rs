@@ -46,6 +46,21 @@ pub fn Panel(
     }
 }
 
+/// A number typed into a labelled field that stays with its label on a narrow screen.
+#[component]
+pub fn NumberField(
+    id: &'static str,
+    label: &'static str,
+    value: RwSignal<String>,
+) -> impl IntoView {
+    view! {
+        <span class="field">
+            <label for=id>{label}</label>
+            <input id=id type="number" inputmode="numeric" bind:value=value/>
+        </span>
+    }
+}
+
 /// Parses a whole number typed into a field, or says which field is wrong.
 pub fn whole_number(field: &str, raw: &str) -> Result<i64, String> {
     raw.trim()
@@ -159,9 +174,11 @@ pub fn FeatureTable(
     testid: &'static str,
     rows: Vec<FeatureValue>,
     elapsed: Signal<u64>,
-    /// The full per-field TTL, what a field's bar is measured against.
-    field_ttl_seconds: Signal<u64>,
+    /// The latest state: its streaming TTL is what a field's bar is measured against.
+    latest: Signal<Option<StoreState>>,
 ) -> impl IntoView {
+    let field_ttl_seconds =
+        move || latest.with(|s| s.as_ref().map_or(0, |s| s.streaming_ttl_seconds));
     view! {
         <table data-testid=testid>
             <thead><tr><th>"Field"</th><th>"Value"</th><th>"Kind"</th><th>"Field TTL"</th></tr></thead>
@@ -187,7 +204,7 @@ pub fn FeatureTable(
                             <td class="ttl" title=move || ttl.after(elapsed.get()).seconds_text()>
                                 {move || ttl.after(elapsed.get()).text("no field TTL")}
                                 {move || match ttl.after(elapsed.get()) {
-                                    Ttl::Left(left) => Some(ttl_bar(left, field_ttl_seconds.get())),
+                                    Ttl::Left(left) => Some(ttl_bar(left, field_ttl_seconds())),
                                     _ => None,
                                 }}
                             </td>
