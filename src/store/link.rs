@@ -1,26 +1,22 @@
 //! The one seam between the store and Redis: one node or a Redis Cluster behind the same
-//! calls. Single-key commands, one-key pipelines and scripts go through `query`, `pipeline` and
-//! `invoke` (the cluster connection routes them by key and follows MOVED itself). Work over many
-//! keys goes through `per_key`: one pipeline on a single node; on a cluster one pipeline per
-//! master, planned from the slot map, sent in parallel and reassembled in input order, with any
-//! command that met a moved slot sent again on its own. `scan` walks every master.
+//! calls. Commands on one key go through `query`, `pipeline` and `eval`, which name the key so a
+//! cluster can route them. Work over many keys goes through `per_key`: one pipeline on a single
+//! node; on a cluster one pipeline per master, sent in parallel and reassembled in input order
+//! (`cluster.rs`). `scan` walks every master.
 
-use std::collections::HashMap;
 use std::fmt;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use std::time::Duration;
 
-use futures::future::join_all;
-use redis::aio::{ConnectionManager, ConnectionManagerConfig, MultiplexedConnection};
-use redis::cluster::ClusterClientBuilder;
-use redis::cluster_async::ClusterConnection;
-use redis::cluster_routing::{RoutingInfo, SingleNodeRoutingInfo};
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::io::tcp::TcpSettings;
 use redis::{
-    AsyncConnectionConfig, Client, Cmd, ErrorKind, FromRedisValue, IntoConnectionInfo, Pipeline,
-    RedisError, RedisResult, ScriptInvocation, Value,
+    Client, Cmd, ErrorKind, FromRedisValue, IntoConnectionInfo, RedisError, RedisResult,
+    ServerErrorKind, Value,
 };
 
+use super::cluster::ClusterLink;
+use super::slots::Node;
 use super::StoreError;
 use crate::limits::SCAN_COUNT;
 
@@ -103,8 +99,13 @@ impl RedisMode {
     }
 }
 
-/// A shared, self-reconnecting, multiplexed connection with TCP_NODELAY on, to one Redis or to
-/// a Redis Cluster.
+/// How long connecting to a node may take.
+pub(super) const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+/// Pipelines are chunked to stay far below this; it only catches a stuck server.
+pub(super) const RESPONSE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// A shared, self-reconnecting, multiplexed connection with TCP_NODELAY on, to one Redis, or
+/// a cluster routed by slot (`cluster.rs`).
 #[derive(Clone)]
 pub(crate) struct RedisLink {
     conn: Conn,
@@ -117,264 +118,17 @@ enum Conn {
     Cluster(Arc<ClusterLink>),
 }
 
-/// A cluster connection (it routes one command by its key and follows MOVED and ASK), our copy
-/// of the slot map, and a plain connection per master for the pipelines we plan ourselves: a
-/// reply that says a slot moved comes back to us as it is, instead of redis-rs redirecting the
-/// whole pipeline to one node.
-struct ClusterLink {
-    conn: ClusterConnection,
-    slots: RwLock<Arc<SlotMap>>,
-    /// `user:password` of the URL, for the per-master connections.
-    credentials: Option<String>,
-    masters: tokio::sync::Mutex<HashMap<Node, MultiplexedConnection>>,
-}
-
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-struct Node {
-    host: String,
-    port: u16,
-}
-
-impl fmt::Display for Node {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}", self.host, self.port)
-    }
-}
-
-/// Which master serves which slots, from `CLUSTER SLOTS`.
-#[derive(Debug, Default)]
-struct SlotMap {
-    /// (first slot, last slot, master), sorted by first slot.
-    ranges: Vec<(u16, u16, Node)>,
-    /// Every master once, sorted.
-    masters: Vec<Node>,
-}
-
-impl SlotMap {
-    /// Reads `[[first, last, [host, port, id, …], replicas…], …]`.
-    fn parse(reply: &Value) -> Option<SlotMap> {
-        let Value::Array(ranges) = reply else {
-            return None;
-        };
-        let mut map = SlotMap::default();
-        for range in ranges {
-            let Value::Array(items) = range else {
-                return None;
-            };
-            let [Value::Int(first), Value::Int(last), Value::Array(master), ..] = items.as_slice()
-            else {
-                return None;
-            };
-            let [host, Value::Int(port), ..] = master.as_slice() else {
-                return None;
-            };
-            let host = match host {
-                Value::BulkString(bytes) => String::from_utf8(bytes.clone()).ok()?,
-                Value::SimpleString(text) => text.clone(),
-                _ => return None,
-            };
-            let node = Node {
-                host,
-                port: u16::try_from(*port).ok()?,
-            };
-            let (first, last) = (u16::try_from(*first).ok()?, u16::try_from(*last).ok()?);
-            map.ranges.push((first, last, node.clone()));
-            if !map.masters.contains(&node) {
-                map.masters.push(node);
-            }
-        }
-        map.ranges.sort_by_key(|(first, _, _)| *first);
-        map.masters.sort();
-        Some(map)
-    }
-
-    /// The master that serves `slot`, if the map knows one.
-    fn owner(&self, slot: u16) -> Option<&Node> {
-        let at = self.ranges.partition_point(|(first, _, _)| *first <= slot);
-        let (_, last, node) = self.ranges.get(at.checked_sub(1)?)?;
-        (slot <= *last).then_some(node)
-    }
-}
-
-impl ClusterLink {
-    /// Connects to the nodes of a `redis+cluster://` URL (without its scheme) and reads the
-    /// slot map.
-    async fn connect(nodes: &str) -> RedisResult<ClusterLink> {
-        let (credentials, hosts) = match nodes.rsplit_once('@') {
-            Some((credentials, hosts)) => (Some(credentials), hosts),
-            None => (None, nodes),
-        };
-        let seeds: Vec<String> = hosts
-            .split(',')
-            .filter(|host| !host.trim().is_empty())
-            .map(|host| match credentials {
-                Some(credentials) => format!("redis://{credentials}@{}", host.trim()),
-                None => format!("redis://{}", host.trim()),
-            })
-            .collect();
-        let client = ClusterClientBuilder::new(seeds)
-            .connection_timeout(Duration::from_secs(2))
-            .response_timeout(Duration::from_secs(5))
-            .retries(2)
-            .tcp_settings(TcpSettings::default().set_nodelay(true))
-            .build()?;
-        let mut conn = client.get_async_connection().await?;
-        let slots = read_slots(&mut conn).await?;
-        Ok(ClusterLink {
-            conn,
-            slots: RwLock::new(Arc::new(slots)),
-            credentials: credentials.map(str::to_owned),
-            masters: tokio::sync::Mutex::new(HashMap::new()),
-        })
-    }
-
-    /// The connection to one master, made on first use.
-    async fn master(&self, node: &Node) -> RedisResult<MultiplexedConnection> {
-        let mut masters = self.masters.lock().await;
-        if let Some(conn) = masters.get(node) {
-            return Ok(conn.clone());
-        }
-        let url = match &self.credentials {
-            Some(credentials) => format!("redis://{credentials}@{node}"),
-            None => format!("redis://{node}"),
-        };
-        let info = url
-            .into_connection_info()?
-            .set_tcp_settings(TcpSettings::default().set_nodelay(true));
-        let config = AsyncConnectionConfig::new()
-            .set_connection_timeout(Some(Duration::from_secs(2)))
-            .set_response_timeout(Some(Duration::from_secs(5)));
-        let conn = Client::open(info)?
-            .get_multiplexed_async_connection_with_config(&config)
-            .await?;
-        masters.insert(node.clone(), conn.clone());
-        Ok(conn)
-    }
-
-    /// Sends `pipeline` to one master; a broken connection is dropped for the next call.
-    async fn send_to(&self, node: &Node, pipeline: &Pipeline) -> RedisResult<Vec<Value>> {
-        let mut conn = self.master(node).await?;
-        let replies = pipeline.query_async(&mut conn).await;
-        if replies.as_ref().is_err_and(is_connection_problem) {
-            self.masters.lock().await.remove(node);
-        }
-        replies
-    }
-
-    fn slots(&self) -> Arc<SlotMap> {
-        Arc::clone(&self.slots.read().expect("slot map lock"))
-    }
-
-    /// Reads the slot map again, after a reply said a slot has moved. A failure keeps the old
-    /// map: the commands it misroutes are sent again on their own.
-    async fn refresh_slots(&self) {
-        match read_slots(&mut self.conn.clone()).await {
-            Ok(slots) => *self.slots.write().expect("slot map lock") = Arc::new(slots),
-            Err(e) => tracing::warn!("cannot read the cluster's slot map: {e}"),
-        }
-    }
-
-    /// One command per key, one pipeline per master in parallel, replies in input order.
-    async fn per_key(&self, commands: &[(String, Cmd)]) -> Result<Vec<Value>, StoreError> {
-        let slots = self.slots();
-        let mut groups: HashMap<&Node, Vec<usize>> = HashMap::new();
-        let mut alone = Vec::new();
-        for (at, (key, _)) in commands.iter().enumerate() {
-            match slots.owner(key_slot(key)) {
-                Some(node) => groups.entry(node).or_default().push(at),
-                None => alone.push(at),
-            }
-        }
-        let sent = groups.into_iter().map(|(node, positions)| {
-            let mut pipeline = redis::pipe();
-            for &at in &positions {
-                pipeline.add_command(commands[at].1.clone());
-            }
-            pipeline.ignore_errors();
-            async move {
-                let replies = self.send_to(node, &pipeline).await;
-                (positions, replies)
-            }
-        });
-        let mut replies: Vec<Option<Value>> = vec![None; commands.len()];
-        let mut moved = false;
-        for (positions, reply) in join_all(sent).await {
-            match reply {
-                Ok(values) => {
-                    for (at, value) in positions.into_iter().zip(values) {
-                        if is_redirect(&value) {
-                            moved = true;
-                            alone.push(at);
-                        } else {
-                            replies[at] = Some(value);
-                        }
-                    }
-                }
-                // The master is gone (a failover, say) or refused the pipeline: the map may be
-                // stale, and the cluster connection finds each key's master now, or says
-                // Redis is unavailable.
-                Err(_) => {
-                    moved = true;
-                    alone.extend(positions);
-                }
-            }
-        }
-        if moved {
-            self.refresh_slots().await;
-        }
-        // The cluster connection routes one command by its key and follows MOVED and ASK.
-        let resent = alone.into_iter().map(|at| {
-            let mut conn = self.conn.clone();
-            async move { (at, commands[at].1.query_async::<Value>(&mut conn).await) }
-        });
-        for (at, reply) in join_all(resent).await {
-            replies[at] = Some(match reply {
-                Ok(value) => value,
-                Err(e) if is_connection_problem(&e) => return Err(e.into()),
-                Err(e) => match e.try_into() {
-                    Ok(server_error) => Value::ServerError(server_error),
-                    Err(e) => return Err(StoreError::Redis(e)),
-                },
-            });
-        }
-        Ok(replies
-            .into_iter()
-            .map(|reply| reply.expect("every command has a reply"))
-            .collect())
-    }
-}
-
-async fn read_slots(conn: &mut ClusterConnection) -> RedisResult<SlotMap> {
-    let reply = conn
-        .route_command(
-            redis::cmd("CLUSTER").arg("SLOTS").clone(),
-            RoutingInfo::SingleNode(SingleNodeRoutingInfo::RandomPrimary),
-        )
-        .await?;
-    SlotMap::parse(&reply)
-        .ok_or_else(|| RedisError::from((ErrorKind::Parse, "unexpected CLUSTER SLOTS reply")))
-}
-
-/// The cluster slot of a key: CRC16 of the key, or of its `{hash tag}` when it has one.
-fn key_slot(key: &str) -> u16 {
-    let bytes = key.as_bytes();
-    let tagged = bytes.iter().position(|&b| b == b'{').and_then(|open| {
-        let close = bytes[open + 1..].iter().position(|&b| b == b'}')?;
-        (close > 0).then(|| &bytes[open + 1..open + 1 + close])
-    });
-    crc16::State::<crc16::XMODEM>::calculate(tagged.unwrap_or(bytes)) % 16384
-}
-
-fn is_redirect(value: &Value) -> bool {
-    match value {
-        Value::ServerError(error) => RedisError::from(error.clone()).redirect_node().is_some(),
-        _ => false,
-    }
-}
-
 /// Redis could not be reached, as opposed to a command being refused.
-fn is_connection_problem(e: &RedisError) -> bool {
+pub(super) fn is_connection_problem(e: &RedisError) -> bool {
     e.is_io_error() || e.is_connection_dropped() || e.is_connection_refusal() || e.is_timeout()
+}
+
+/// A reply that is an error, as an error.
+fn checked(value: Value) -> RedisResult<Value> {
+    match value {
+        Value::ServerError(e) => Err(e.into()),
+        value => Ok(value),
+    }
 }
 
 impl RedisLink {
@@ -386,28 +140,25 @@ impl RedisLink {
             source,
         };
         let conn = match url.strip_prefix(CLUSTER_SCHEME) {
-            Some(nodes) => Conn::Cluster(Arc::new(
-                ClusterLink::connect(nodes).await.map_err(connect_error)?,
-            )),
+            Some(nodes) => Conn::Cluster(ClusterLink::connect(nodes).await.map_err(connect_error)?),
             None => Conn::Single(connect_single(url).await.map_err(connect_error)?),
         };
-        let mut link = RedisLink {
-            conn,
-            version: RedisVersion::new(0, 0, 0),
-        };
-        let info = redis::cmd("INFO").arg("server").clone();
-        // A cluster answers INFO with one text per node.
-        let texts: Result<Vec<String>, StoreError> = match &link.conn {
-            Conn::Single(_) => link.query(&info).await.map(|text| vec![text]),
-            Conn::Cluster(_) => link
-                .query::<HashMap<String, String>>(&info)
+        let mut info = redis::cmd("INFO");
+        info.arg("server");
+        // A cluster answers with one text per master.
+        let texts: RedisResult<Vec<String>> = match &conn {
+            Conn::Single(single) => info
+                .query_async(&mut single.clone())
                 .await
-                .map(|texts| texts.into_values().collect()),
+                .map(|text| vec![text]),
+            Conn::Cluster(cluster) => cluster.on_every_master(&info).await.and_then(|texts| {
+                texts
+                    .iter()
+                    .map(|text| String::from_redis_value_ref(text).map_err(RedisError::from))
+                    .collect()
+            }),
         };
-        let texts = texts.map_err(|e| match e {
-            StoreError::Redis(source) => connect_error(source),
-            other => other,
-        })?;
+        let texts = texts.map_err(connect_error)?;
         let versions: Option<Vec<RedisVersion>> = texts
             .iter()
             .map(|text| RedisVersion::from_info(text))
@@ -423,8 +174,7 @@ impl RedisLink {
                 found: version,
             });
         }
-        link.version = version;
-        Ok(link)
+        Ok(RedisLink { conn, version })
     }
 
     /// The lowest version of any node: a command is used only if every node has it.
@@ -436,7 +186,7 @@ impl RedisLink {
     pub(crate) fn masters(&self) -> usize {
         match &self.conn {
             Conn::Single(_) => 1,
-            Conn::Cluster(cluster) => cluster.slots().masters.len().max(1),
+            Conn::Cluster(cluster) => cluster.map().masters.len().max(1),
         }
     }
 
@@ -445,7 +195,7 @@ impl RedisLink {
             Conn::Single(_) => RedisMode::Single,
             Conn::Cluster(cluster) => RedisMode::Cluster {
                 masters: cluster
-                    .slots()
+                    .map()
                     .masters
                     .iter()
                     .map(ToString::to_string)
@@ -454,22 +204,58 @@ impl RedisLink {
         }
     }
 
-    pub(crate) async fn query<T: FromRedisValue>(&self, cmd: &Cmd) -> Result<T, StoreError> {
-        Ok(match &self.conn {
-            Conn::Single(conn) => cmd.query_async(&mut conn.clone()).await?,
-            Conn::Cluster(cluster) => cmd.query_async(&mut cluster.conn.clone()).await?,
-        })
+    /// One command on `key`.
+    pub(crate) async fn query<T: FromRedisValue>(
+        &self,
+        key: &str,
+        command: &Cmd,
+    ) -> Result<T, StoreError> {
+        self.pipeline(key, std::slice::from_ref(command))
+            .await
+            .map(|mut values: Vec<Value>| values.remove(0))
+            .and_then(|value| Ok(T::from_redis_value(value).map_err(RedisError::from)?))
     }
 
-    /// A pipeline whose commands all touch one key, so a cluster sends it to that key's master.
+    /// Commands that all touch `key`, in one round trip: a tuple or a `Vec` of their replies.
     pub(crate) async fn pipeline<T: FromRedisValue>(
         &self,
-        pipe: &Pipeline,
+        key: &str,
+        commands: &[Cmd],
     ) -> Result<T, StoreError> {
-        Ok(match &self.conn {
-            Conn::Single(conn) => pipe.query_async(&mut conn.clone()).await?,
-            Conn::Cluster(cluster) => pipe.query_async(&mut cluster.conn.clone()).await?,
-        })
+        let values = match &self.conn {
+            Conn::Single(conn) => {
+                let mut pipeline = redis::pipe();
+                for command in commands {
+                    pipeline.add_command(command.clone());
+                }
+                pipeline
+                    .query_async::<Vec<Value>>(&mut conn.clone())
+                    .await?
+            }
+            Conn::Cluster(cluster) => {
+                let keyed: Vec<(String, Cmd)> = commands
+                    .iter()
+                    .map(|command| (key.to_owned(), command.clone()))
+                    .collect();
+                cluster
+                    .per_key(&keyed)
+                    .await?
+                    .into_iter()
+                    .map(checked)
+                    .collect::<RedisResult<Vec<Value>>>()?
+            }
+        };
+        Ok(T::from_redis_value(Value::Array(values)).map_err(RedisError::from)?)
+    }
+
+    /// PING the one Redis, or every master of a cluster.
+    pub(crate) async fn ping(&self) -> Result<(), StoreError> {
+        let ping = redis::cmd("PING");
+        match &self.conn {
+            Conn::Single(conn) => ping.query_async::<()>(&mut conn.clone()).await?,
+            Conn::Cluster(cluster) => drop(cluster.on_every_master(&ping).await?),
+        }
+        Ok(())
     }
 
     /// One command per key, pipelined, one reply per command in input order; a command may fail
@@ -492,55 +278,46 @@ impl RedisLink {
                     .query_async(&mut conn.clone())
                     .await?)
             }
-            Conn::Cluster(cluster) => cluster
+            Conn::Cluster(cluster) => Ok(cluster
                 .per_key(&commands)
                 .await?
                 .into_iter()
-                .map(|value| {
-                    RedisResult::<T>::from_redis_value(value)
-                        .map_err(|e| StoreError::Redis(e.into()))
-                })
-                .collect(),
+                .map(|value| RedisResult::<T>::from_redis_value(value).map_err(RedisError::from)?)
+                .collect()),
         }
     }
 
     /// Loads a script into the script cache of the one Redis, or of every master, so pipelined
-    /// EVALSHAs find it. On a cluster each master is asked on its own connection: a node that
-    /// has failed and left the slot map is not asked.
+    /// EVALSHAs find it; a cluster loads it again on any node that answers NOSCRIPT later.
     pub(crate) async fn load_script(&self, source: &str) -> Result<(), StoreError> {
-        let mut load = redis::cmd("SCRIPT");
-        load.arg("LOAD").arg(source);
         match &self.conn {
-            Conn::Single(_) => {
-                let _: String = self.query(&load).await?;
+            Conn::Single(conn) => {
+                let mut load = redis::cmd("SCRIPT");
+                load.arg("LOAD").arg(source);
+                load.query_async::<String>(&mut conn.clone()).await?;
             }
-            Conn::Cluster(cluster) => {
-                let slots = cluster.slots();
-                let loads = slots.masters.iter().map(|node| {
-                    let load = &load;
-                    async move {
-                        let mut conn = cluster.master(node).await?;
-                        load.query_async::<String>(&mut conn).await
-                    }
-                });
-                for loaded in join_all(loads).await {
-                    loaded?;
-                }
-            }
+            Conn::Cluster(cluster) => cluster.load_script(source).await?,
         }
         Ok(())
     }
 
-    /// Runs a Lua script by its hash, loading it first if the server does not know it (a new
-    /// or restarted Redis).
-    pub(crate) async fn invoke<T: FromRedisValue>(
+    /// Runs `evalsha` (an EVALSHA of `source` on `key`), loading the script first where the
+    /// server has forgotten it (a new or restarted Redis).
+    pub(crate) async fn eval<T: FromRedisValue>(
         &self,
-        invocation: &ScriptInvocation<'_>,
+        key: &str,
+        source: &str,
+        evalsha: &Cmd,
     ) -> Result<T, StoreError> {
-        Ok(match &self.conn {
-            Conn::Single(conn) => invocation.invoke_async(&mut conn.clone()).await?,
-            Conn::Cluster(cluster) => invocation.invoke_async(&mut cluster.conn.clone()).await?,
-        })
+        match self.query(key, evalsha).await {
+            Err(StoreError::Redis(e))
+                if e.kind() == ErrorKind::Server(ServerErrorKind::NoScript) =>
+            {
+                self.load_script(source).await?;
+                self.query(key, evalsha).await
+            }
+            other => other,
+        }
     }
 
     /// Starts a SCAN with MATCH over the hashes of the keyspace: of every master, one after the
@@ -548,7 +325,7 @@ impl RedisLink {
     pub(crate) fn scan(&self, pattern: String) -> KeyScan<'_> {
         let nodes = match &self.conn {
             Conn::Single(_) => vec![None],
-            Conn::Cluster(cluster) => cluster.slots().masters.iter().cloned().map(Some).collect(),
+            Conn::Cluster(cluster) => cluster.map().masters.iter().cloned().map(Some).collect(),
         };
         KeyScan {
             link: self,
@@ -565,21 +342,12 @@ impl RedisLink {
         node: Option<&Node>,
         scan: Cmd,
     ) -> Result<(u64, Vec<String>), StoreError> {
-        match (&self.conn, node) {
-            (Conn::Cluster(cluster), Some(node)) => {
-                let route = SingleNodeRoutingInfo::ByAddress {
-                    host: node.host.clone(),
-                    port: node.port,
-                };
-                let reply = cluster
-                    .conn
-                    .clone()
-                    .route_command(scan, RoutingInfo::SingleNode(route))
-                    .await?;
-                Ok(redis::from_redis_value(reply).map_err(RedisError::from)?)
-            }
-            _ => self.query(&scan).await,
-        }
+        let reply = match (&self.conn, node) {
+            (Conn::Cluster(cluster), Some(node)) => checked(cluster.on_node(node, &scan).await?)?,
+            (Conn::Single(conn), _) => scan.query_async(&mut conn.clone()).await?,
+            (Conn::Cluster(_), None) => unreachable!("a cluster scan walks its masters"),
+        };
+        Ok(redis::from_redis_value(reply).map_err(RedisError::from)?)
     }
 }
 
@@ -591,9 +359,8 @@ async fn connect_single(url: &str) -> RedisResult<ConnectionManager> {
         .set_tcp_settings(TcpSettings::default().set_nodelay(true));
     let client = Client::open(info)?;
     let config = ConnectionManagerConfig::new()
-        .set_connection_timeout(Some(Duration::from_secs(2)))
-        // Pipelines are chunked to stay far below this; it only catches a stuck server.
-        .set_response_timeout(Some(Duration::from_secs(5)))
+        .set_connection_timeout(Some(CONNECT_TIMEOUT))
+        .set_response_timeout(Some(RESPONSE_TIMEOUT))
         .set_number_of_retries(2)
         .set_max_delay(Duration::from_millis(500));
     ConnectionManager::new_with_config(client, config).await
@@ -645,15 +412,6 @@ impl KeyScan<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn key_slots_match_redis_cluster() {
-        // Values from `CLUSTER KEYSLOT`.
-        assert_eq!(key_slot("foo"), 12182);
-        assert_eq!(key_slot("{user1000}.following"), key_slot("user1000"));
-        assert_eq!(key_slot("foo{}{bar}"), key_slot("foo{}{bar}"));
-        assert_ne!(key_slot("foo{}{bar}"), key_slot("bar"));
-    }
 
     #[test]
     fn version_is_read_from_info() {

@@ -1,14 +1,16 @@
 //! The feature store: one Redis hash per entity, batch fields under a key-level TTL, streaming
 //! fields under their own per-field TTL. One `FeatureStore` serves a whole process.
 
+mod cluster;
 mod error;
 mod link;
+mod slots;
 mod stats;
 
 use std::time::Instant;
 
 use futures::{stream, StreamExt};
-use redis::{cmd, pipe, Script};
+use redis::{cmd, Script};
 
 use error::is_wrong_type;
 pub use error::StoreError;
@@ -29,6 +31,8 @@ const CHUNKS_IN_FLIGHT: usize = 4;
 /// One entity of a bulk load: fields and key TTL together. Loaded once per bulk load, then
 /// called by its hash in pipelines.
 const BATCH_WRITE_LUA: &str = include_str!("lua/batch_write.lua");
+/// One entity's streaming fields, each with its TTL, only if the entity exists.
+const STREAMING_WRITE_LUA: &str = include_str!("lua/streaming_write.lua");
 
 /// How the store is keyed and how long each TTL layer lasts. The store owns these values and
 /// applies them itself.
@@ -164,7 +168,7 @@ impl FeatureStore {
             streaming_write,
             counters: Counters::default(),
             telemetry: RedisTelemetry::default(),
-            streaming_script: Script::new(include_str!("lua/streaming_write.lua")),
+            streaming_script: Script::new(STREAMING_WRITE_LUA),
             batch_script: Script::new(BATCH_WRITE_LUA),
         })
     }
@@ -308,15 +312,22 @@ impl FeatureStore {
             return Ok(StreamingOutcome::Written);
         }
         let use_hsetex = self.streaming_write == StreamingWrite::HSetEx;
-        let mut invocation = self.streaming_script.key(self.key(id));
-        invocation
+        let key = self.key(id);
+        let mut write = cmd("EVALSHA");
+        write
+            .arg(self.streaming_script.get_hash())
+            .arg(1)
+            .arg(&key)
             .arg(self.config.streaming_ttl_seconds)
             .arg(if use_hsetex { "1" } else { "0" });
         for (name, value) in fields {
-            invocation.arg(name.as_ref()).arg(value);
+            write.arg(name.as_ref()).arg(value);
         }
         let code: i64 = self
-            .timed("streaming_write", self.link.invoke(&invocation))
+            .timed(
+                "streaming_write",
+                self.link.eval(&key, STREAMING_WRITE_LUA, &write),
+            )
             .await?;
         let outcome = match code {
             1 => StreamingOutcome::Written,
@@ -341,7 +352,7 @@ impl FeatureStore {
         }
         let key = self.key(id);
         let values: Vec<Option<String>> = self
-            .on_key("read", &key, self.link.query(&hmget(&key, names)))
+            .on_key("read", &key, self.link.query(&key, &hmget(&key, names)))
             .await?;
         let features = present(names, values);
         self.counters.read(1, names.len(), features.len());
@@ -359,18 +370,17 @@ impl FeatureStore {
         let started = Instant::now();
         let (values, field_ttls, key_ttl) = if names.is_empty() {
             let key_ttl: i64 = self
-                .timed("read", self.link.query(cmd("TTL").arg(&key)))
+                .timed("read", self.link.query(&key, cmd("TTL").arg(&key)))
                 .await?;
             (Vec::new(), Vec::new(), key_ttl)
         } else {
-            let mut pipeline = pipe();
-            pipeline
-                .add_command(hmget(&key, names))
-                .add_command(httl(&key, names))
-                .cmd("TTL")
-                .arg(&key);
+            let commands = [
+                hmget(&key, names),
+                httl(&key, names),
+                cmd("TTL").arg(&key).clone(),
+            ];
             let (values, field_ttls, key_ttl): (Vec<Option<String>>, Option<Vec<i64>>, i64) = self
-                .on_key("read", &key, self.link.pipeline(&pipeline))
+                .on_key("read", &key, self.link.pipeline(&key, &commands))
                 .await?;
             self.counters
                 .read(1, names.len(), values.iter().flatten().count());
@@ -387,8 +397,12 @@ impl FeatureStore {
     /// Every field of an entity with HGETALL. For inspection only, never the hot path.
     pub async fn read_all(&self, id: &EntityId) -> Result<Features, StoreError> {
         let key = self.key(id);
-        self.on_key("inspect", &key, self.link.query(cmd("HGETALL").arg(&key)))
-            .await
+        self.on_key(
+            "inspect",
+            &key,
+            self.link.query(&key, cmd("HGETALL").arg(&key)),
+        )
+        .await
     }
 
     /// Batch scoring: one HMGET per id, pipelined in chunks sent together. Keeps the input
@@ -476,15 +490,16 @@ impl FeatureStore {
         }
         let key = self.key(id);
         let ttls: Option<Vec<i64>> = self
-            .on_key("inspect", &key, self.link.query(&httl(&key, names)))
+            .on_key("inspect", &key, self.link.query(&key, &httl(&key, names)))
             .await?;
         Ok(ttls_or_missing(ttls, names.len()))
     }
 
     /// The key-level TTL of an entity.
     pub async fn key_ttl(&self, id: &EntityId) -> Result<Ttl, StoreError> {
+        let key = self.key(id);
         let ttl: i64 = self
-            .timed("inspect", self.link.query(cmd("TTL").arg(self.key(id))))
+            .timed("inspect", self.link.query(&key, cmd("TTL").arg(&key)))
             .await?;
         Ok(ttl.into())
     }
@@ -510,13 +525,13 @@ impl FeatureStore {
 
     /// One PING: Redis is reachable and answering.
     pub async fn ping(&self) -> Result<(), StoreError> {
-        let _: String = self.timed("ping", self.link.query(&cmd("PING"))).await?;
-        Ok(())
+        self.timed("ping", self.link.ping()).await
     }
 
     /// Deletes one entity; true if it existed.
     pub async fn delete(&self, id: &EntityId) -> Result<bool, StoreError> {
-        let removed: i64 = self.link.query(cmd("UNLINK").arg(self.key(id))).await?;
+        let key = self.key(id);
+        let removed: i64 = self.link.query(&key, cmd("UNLINK").arg(&key)).await?;
         Ok(removed == 1)
     }
 
@@ -580,7 +595,7 @@ impl FeatureStore {
     ) -> Result<T, StoreError> {
         match self.timed(op, request).await {
             Err(StoreError::Redis(e)) if is_wrong_type(&e) => {
-                let found: String = self.link.query(cmd("TYPE").arg(key)).await?;
+                let found: String = self.link.query(key, cmd("TYPE").arg(key)).await?;
                 Err(StoreError::NotAHash {
                     key: key.to_owned(),
                     found,

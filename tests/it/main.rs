@@ -3,6 +3,7 @@
 
 mod cli;
 mod cluster;
+mod failover;
 mod feast;
 mod index;
 mod integrity;

@@ -1,6 +1,8 @@
 //! Shared by the integration tests: the private test Redis that `make test` starts, and a fresh
 //! key prefix per test so tests never see each other's keys.
 
+pub mod cluster;
+
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};

@@ -1,0 +1,419 @@
+//! A Redis Cluster, routed here rather than by redis-rs's cluster client. That client's slot
+//! refresh waits for the write half of a lock that a request it has stopped polling may hold or
+//! be queued for; after a master died under batch reads the refresh never finished and every
+//! read answered 504 until a restart. So we keep our own copy of the slot map and one
+//! multiplexed connection per node, send each command to the master of its key's slot, and
+//! follow MOVED and ASK ourselves. A background task reads the map again every `MAP_PERIOD`,
+//! and at once when a reply says a slot moved or a node cannot be reached. No request waits for
+//! it, and no lock is held across a round trip, so one dead node never stalls the others.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use std::sync::{Arc, Mutex, RwLock, Weak};
+use std::time::Duration;
+
+use futures::future::join_all;
+use redis::aio::MultiplexedConnection;
+use redis::io::tcp::TcpSettings;
+use redis::{
+    AsyncConnectionConfig, Client, Cmd, ErrorKind, IntoConnectionInfo, Pipeline, RedisError,
+    RedisResult, ServerErrorKind, Value,
+};
+use tokio::sync::Notify;
+use tokio::task::JoinHandle;
+
+use super::link::{is_connection_problem, CONNECT_TIMEOUT, RESPONSE_TIMEOUT};
+use super::slots::{key_slot, Node, SlotMap};
+
+/// How often the map is read again when nothing says it changed: a failover that no request
+/// has noticed yet (health, the index) is seen within this.
+const MAP_PERIOD: Duration = Duration::from_secs(2);
+/// The longest one node may take to give the map before the next node is asked.
+const MAP_TIMEOUT: Duration = Duration::from_secs(1);
+/// The shortest time between two reads of the map, however many replies ask for one.
+const MAP_GAP: Duration = Duration::from_millis(100);
+/// Redirects (or script loads) a command may go through before the call gives up.
+const HOPS: usize = 3;
+
+pub(super) struct ClusterLink {
+    /// The nodes the URL names: asked for the map when no node of the map answers.
+    seeds: Vec<Node>,
+    /// `user:password` of the URL, for every node.
+    credentials: Option<String>,
+    map: RwLock<Arc<SlotMap>>,
+    connections: Mutex<HashMap<Node, MultiplexedConnection>>,
+    /// The sources of the scripts loaded so far, loaded again on a node that answers NOSCRIPT
+    /// (a replica just promoted, a restarted master).
+    scripts: Mutex<Vec<String>>,
+    /// Wakes the refresher: something said the map is stale.
+    stale: Arc<Notify>,
+    /// Whether the last read of the map failed, so an outage is logged once.
+    map_failing: AtomicBool,
+    refresher: Mutex<Option<JoinHandle<()>>>,
+}
+
+/// Where a command goes: a node, and whether an ASK redirect sent it there.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+struct Route {
+    node: Node,
+    asking: bool,
+}
+
+impl ClusterLink {
+    /// Reads the map from the nodes of a `redis+cluster://` URL (without its scheme) and
+    /// starts the refresher, which ends with the link.
+    pub async fn connect(nodes: &str) -> RedisResult<Arc<ClusterLink>> {
+        let (credentials, hosts) = match nodes.rsplit_once('@') {
+            Some((credentials, hosts)) => (Some(credentials.to_owned()), hosts),
+            None => (None, nodes),
+        };
+        let seeds = hosts
+            .split(',')
+            .filter(|host| !host.trim().is_empty())
+            .map(|host| {
+                Node::parse(host).ok_or_else(|| {
+                    RedisError::from((
+                        ErrorKind::InvalidClientConfig,
+                        "a cluster node is not host:port",
+                        host.to_owned(),
+                    ))
+                })
+            })
+            .collect::<RedisResult<Vec<Node>>>()?;
+        let link = Arc::new(ClusterLink {
+            seeds,
+            credentials,
+            map: RwLock::default(),
+            connections: Mutex::default(),
+            scripts: Mutex::default(),
+            stale: Arc::new(Notify::new()),
+            map_failing: AtomicBool::new(false),
+            refresher: Mutex::new(None),
+        });
+        link.install(link.read_map().await?);
+        let refresher = tokio::spawn(refresh_forever(
+            Arc::downgrade(&link),
+            Arc::clone(&link.stale),
+        ));
+        *link.refresher.lock().expect("refresher lock") = Some(refresher);
+        Ok(link)
+    }
+
+    pub fn map(&self) -> Arc<SlotMap> {
+        Arc::clone(&self.map.read().expect("slot map lock"))
+    }
+
+    fn install(&self, map: SlotMap) {
+        self.connections
+            .lock()
+            .expect("connections lock")
+            .retain(|node, _| {
+                map.masters.contains(node)
+                    || map.replicas.contains(node)
+                    || self.seeds.contains(node)
+            });
+        *self.map.write().expect("slot map lock") = Arc::new(map);
+    }
+
+    /// Asks the known masters, then their replicas, then the URL's nodes for `CLUSTER SLOTS`;
+    /// the first answer wins.
+    async fn read_map(&self) -> RedisResult<SlotMap> {
+        let known = self.map();
+        let mut candidates: Vec<&Node> = Vec::new();
+        for node in known
+            .masters
+            .iter()
+            .chain(&known.replicas)
+            .chain(&self.seeds)
+        {
+            if !candidates.contains(&node) {
+                candidates.push(node);
+            }
+        }
+        let mut last_error = None;
+        for node in candidates {
+            let mut slots = redis::cmd("CLUSTER");
+            slots.arg("SLOTS");
+            let asked = self.send(node, Sent::One(&slots));
+            match tokio::time::timeout(MAP_TIMEOUT, asked).await {
+                Ok(Ok(mut reply)) => match SlotMap::parse(&reply.remove(0)) {
+                    Some(map) if !map.masters.is_empty() => return Ok(map),
+                    _ => {
+                        last_error = Some(RedisError::from((
+                            ErrorKind::Parse,
+                            "unexpected CLUSTER SLOTS reply",
+                        )))
+                    }
+                },
+                Ok(Err(e)) => last_error = Some(e),
+                Err(_) => {
+                    self.forget(node);
+                    last_error = Some(RedisError::from((
+                        ErrorKind::Io,
+                        "no answer to CLUSTER SLOTS",
+                        node.to_string(),
+                    )));
+                }
+            }
+        }
+        Err(last_error.unwrap_or_else(|| {
+            RedisError::from((
+                ErrorKind::ClusterConnectionNotFound,
+                "no cluster node to ask",
+            ))
+        }))
+    }
+
+    /// Reads the map again now, then keeps it if it could be read.
+    async fn refresh(&self) {
+        match self.read_map().await {
+            Ok(map) => {
+                if self.map_failing.swap(false, Relaxed) {
+                    tracing::info!("the cluster's slot map can be read again");
+                }
+                self.install(map);
+            }
+            Err(e) => {
+                if !self.map_failing.swap(true, Relaxed) {
+                    tracing::warn!("cannot read the cluster's slot map: {e}");
+                }
+            }
+        }
+    }
+
+    /// The connection to one node, made on first use.
+    async fn connection(&self, node: &Node) -> RedisResult<MultiplexedConnection> {
+        if let Some(conn) = self.connections.lock().expect("connections lock").get(node) {
+            return Ok(conn.clone());
+        }
+        let url = match &self.credentials {
+            Some(credentials) => format!("redis://{credentials}@{node}"),
+            None => format!("redis://{node}"),
+        };
+        let info = url
+            .into_connection_info()?
+            .set_tcp_settings(TcpSettings::default().set_nodelay(true));
+        let config = AsyncConnectionConfig::new()
+            .set_connection_timeout(Some(CONNECT_TIMEOUT))
+            .set_response_timeout(Some(RESPONSE_TIMEOUT));
+        let conn = Client::open(info)?
+            .get_multiplexed_async_connection_with_config(&config)
+            .await?;
+        self.connections
+            .lock()
+            .expect("connections lock")
+            .insert(node.clone(), conn.clone());
+        Ok(conn)
+    }
+
+    fn forget(&self, node: &Node) {
+        self.connections
+            .lock()
+            .expect("connections lock")
+            .remove(node);
+    }
+
+    /// One command or a pipeline to one node. A node that cannot be reached loses its
+    /// connection (the next call makes a new one) and marks the map stale.
+    async fn send(&self, node: &Node, sent: Sent<'_>) -> RedisResult<Vec<Value>> {
+        let result = async {
+            let mut conn = self.connection(node).await?;
+            match sent {
+                Sent::One(command) => Ok(vec![command.query_async(&mut conn).await?]),
+                Sent::Pipeline(pipeline) => pipeline.query_async(&mut conn).await,
+            }
+        }
+        .await;
+        if result.as_ref().is_err_and(is_connection_problem) {
+            self.forget(node);
+            self.stale.notify_one();
+        }
+        result
+    }
+
+    /// One command on every master of the map, in parallel; the first failure fails the call.
+    pub async fn on_every_master(&self, command: &Cmd) -> RedisResult<Vec<Value>> {
+        let map = self.map();
+        let replies = join_all(
+            map.masters
+                .iter()
+                .map(|node| self.send(node, Sent::One(command))),
+        )
+        .await;
+        replies
+            .into_iter()
+            .map(|reply| {
+                let value = reply?.remove(0);
+                match value {
+                    Value::ServerError(e) => Err(RedisError::from(e)),
+                    value => Ok(value),
+                }
+            })
+            .collect()
+    }
+
+    /// One command on one node, for work that walks the masters (SCAN).
+    pub async fn on_node(&self, node: &Node, command: &Cmd) -> RedisResult<Value> {
+        Ok(self.send(node, Sent::One(command)).await?.remove(0))
+    }
+
+    /// Loads a script on every master, and remembers it for the nodes that will answer NOSCRIPT.
+    pub async fn load_script(&self, source: &str) -> RedisResult<()> {
+        {
+            let mut scripts = self.scripts.lock().expect("scripts lock");
+            if !scripts.iter().any(|known| known == source) {
+                scripts.push(source.to_owned());
+            }
+        }
+        let mut load = redis::cmd("SCRIPT");
+        load.arg("LOAD").arg(source);
+        self.on_every_master(&load).await.map(drop)
+    }
+
+    async fn load_scripts_on(&self, node: &Node) -> RedisResult<()> {
+        let scripts = self.scripts.lock().expect("scripts lock").clone();
+        let mut loads = redis::pipe();
+        for source in &scripts {
+            loads.cmd("SCRIPT").arg("LOAD").arg(source);
+        }
+        self.send(node, Sent::Pipeline(&loads)).await.map(drop)
+    }
+
+    /// One command per key, one pipeline per master in parallel, replies in input order. A
+    /// command whose slot moved follows the redirect; one refused with NOSCRIPT is sent again
+    /// once the node has the scripts loaded so far. A node that cannot be reached fails the
+    /// whole call.
+    pub async fn per_key(&self, commands: &[(String, Cmd)]) -> RedisResult<Vec<Value>> {
+        let map = self.map();
+        let mut pending = Vec::with_capacity(commands.len());
+        for (at, (key, _)) in commands.iter().enumerate() {
+            let slot = key_slot(key);
+            let Some(node) = map.owner(slot) else {
+                self.stale.notify_one();
+                return Err(RedisError::from((
+                    ErrorKind::ClusterConnectionNotFound,
+                    "no master serves the slot",
+                    slot.to_string(),
+                )));
+            };
+            let route = Route {
+                node: node.clone(),
+                asking: false,
+            };
+            pending.push((at, route));
+        }
+        let mut replies: Vec<Option<Value>> = vec![None; commands.len()];
+        // A node answers NOSCRIPT for a script we do not know only once: the reply stands.
+        let mut scripts_loaded: Vec<Node> = Vec::new();
+        for _ in 0..=HOPS {
+            if pending.is_empty() {
+                break;
+            }
+            let mut groups: HashMap<Route, Vec<usize>> = HashMap::new();
+            for (at, route) in pending.drain(..) {
+                groups.entry(route).or_default().push(at);
+            }
+            let sent = groups.into_iter().map(|(route, positions)| async move {
+                let mut pipeline = redis::pipe();
+                for &at in &positions {
+                    if route.asking {
+                        pipeline.cmd("ASKING");
+                    }
+                    pipeline.add_command(commands[at].1.clone());
+                }
+                pipeline.ignore_errors();
+                let replies = self.send(&route.node, Sent::Pipeline(&pipeline)).await;
+                (route, positions, replies)
+            });
+            let mut need_scripts: Vec<Node> = Vec::new();
+            for (route, positions, result) in join_all(sent).await {
+                let mut values = result?;
+                if route.asking {
+                    // Each command's reply follows its ASKING's OK.
+                    values = values.into_iter().skip(1).step_by(2).collect();
+                }
+                for (at, value) in positions.into_iter().zip(values) {
+                    if let Some(redirect) = redirect(&value, &route.node) {
+                        if !redirect.asking {
+                            self.stale.notify_one();
+                        }
+                        pending.push((at, redirect));
+                    } else if is_noscript(&value) && !scripts_loaded.contains(&route.node) {
+                        if !need_scripts.contains(&route.node) {
+                            need_scripts.push(route.node.clone());
+                        }
+                        pending.push((at, route.clone()));
+                    } else {
+                        replies[at] = Some(value);
+                    }
+                }
+            }
+            for node in need_scripts {
+                self.load_scripts_on(&node).await?;
+                scripts_loaded.push(node);
+            }
+        }
+        if !pending.is_empty() {
+            return Err(RedisError::from((
+                ErrorKind::ClusterConnectionNotFound,
+                "slots kept moving: too many redirects",
+            )));
+        }
+        Ok(replies.into_iter().flatten().collect())
+    }
+}
+
+impl Drop for ClusterLink {
+    fn drop(&mut self) {
+        if let Some(refresher) = self.refresher.get_mut().expect("refresher lock").take() {
+            refresher.abort();
+        }
+    }
+}
+
+/// What `send` sends.
+#[derive(Clone, Copy)]
+enum Sent<'a> {
+    One(&'a Cmd),
+    Pipeline(&'a Pipeline),
+}
+
+/// Reads the map every `MAP_PERIOD`, or sooner when told it is stale, until the link is gone.
+async fn refresh_forever(link: Weak<ClusterLink>, stale: Arc<Notify>) {
+    loop {
+        tokio::select! {
+            () = tokio::time::sleep(MAP_PERIOD) => {}
+            () = stale.notified() => {}
+        }
+        let Some(link) = link.upgrade() else {
+            return;
+        };
+        link.refresh().await;
+        drop(link);
+        tokio::time::sleep(MAP_GAP).await;
+    }
+}
+
+/// The node a MOVED or ASK reply sends a command to; `asked` supplies a host the reply leaves
+/// out.
+fn redirect(value: &Value, asked: &Node) -> Option<Route> {
+    let Value::ServerError(error) = value else {
+        return None;
+    };
+    let asking = match error.kind()? {
+        ServerErrorKind::Moved => false,
+        ServerErrorKind::Ask => true,
+        _ => return None,
+    };
+    let error = RedisError::from(error.clone());
+    let (address, _slot) = error.redirect_node()?;
+    let mut node = Node::parse(address)?;
+    if node.host.is_empty() {
+        node.host.clone_from(&asked.host);
+    }
+    Some(Route { node, asking })
+}
+
+fn is_noscript(value: &Value) -> bool {
+    matches!(value, Value::ServerError(e) if e.kind() == Some(ServerErrorKind::NoScript))
+}
