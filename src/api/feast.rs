@@ -35,16 +35,9 @@ pub fn routes(service: Arc<Service>) -> Router {
     Router::new()
         .route("/get-online-features", post(online_features))
         .route("/push", post(push))
-        .route("/health", get(health))
+        // Feast's own readiness route: the same answer as /readyz.
+        .route("/health", get(super::probes::ready))
         .with_state(service)
-}
-
-/// 200 while Redis answers within the read deadline, 503 (504 when frozen) when it does not.
-async fn health(State(service): State<Arc<Service>>) -> Response {
-    match service.ready().await {
-        Ok(health) => Json(health).into_response(),
-        Err(e) => error_response(&ApiError::from(e)),
-    }
 }
 
 async fn online_features(

@@ -24,10 +24,15 @@ async fn live() -> Json<serde_json::Value> {
     Json(serde_json::json!({ "ok": true }))
 }
 
-/// 200 with the health facts while Redis answers, 503 or 504 when it does not.
-async fn ready(State(service): State<Arc<Service>>) -> Response {
+/// 200 with the health facts while Redis answers within the read deadline; otherwise 503,
+/// whether Redis refuses connections or is frozen (the message says which): a probe needs one
+/// answer for "not ready".
+pub(super) async fn ready(State(service): State<Arc<Service>>) -> Response {
     match service.ready().await {
         Ok(health) => Json(health).into_response(),
-        Err(e) => error_response(&ApiError::from(e)),
+        Err(e) => error_response(&match ApiError::from(e) {
+            ApiError::Timeout { message } => ApiError::Unavailable { message },
+            other => other,
+        }),
     }
 }

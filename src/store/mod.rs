@@ -573,16 +573,16 @@ impl FeatureStore {
         format!("{}*", escape_glob(self.config.key_prefix.as_str()))
     }
 
-    /// Runs the Redis round trips of `op`, recording how long they took and how they failed.
+    /// Runs the Redis round trips of `op`, recording how long they took and how they failed, or
+    /// that a deadline cut them off.
     async fn timed<T>(
         &self,
         op: &'static str,
         request: impl std::future::Future<Output = Result<T, StoreError>>,
     ) -> Result<T, StoreError> {
-        let started = Instant::now();
+        let timing = self.telemetry.start(op);
         let result = request.await;
-        self.telemetry
-            .observe(op, started.elapsed(), result.as_ref().err());
+        timing.finish(result.as_ref().err());
         result
     }
 

@@ -2,7 +2,7 @@
 //! must never wait on a lock to count.
 
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
-use std::time::Duration;
+use std::time::Instant;
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -92,7 +92,8 @@ pub struct OpLabels {
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ErrorLabels {
     pub op: &'static str,
-    /// unavailable (unreachable, timed out, a cluster in failover), wrong_type, or other.
+    /// unavailable (unreachable, timed out, a cluster in failover), deadline (the caller's read
+    /// deadline cut the round trip off), wrong_type, or other.
     pub kind: &'static str,
 }
 
@@ -106,31 +107,86 @@ pub struct RedisTelemetry {
     pub errors: Family<ErrorLabels, Counter>,
 }
 
+/// Every store operation that times its round trips.
+const OPS: [&str; 8] = [
+    "read",
+    "batch_read",
+    "bulk_load",
+    "streaming_write",
+    "inspect",
+    "scan",
+    "reset",
+    "ping",
+];
+/// Every kind of error counted.
+const ERROR_KINDS: [&str; 4] = ["unavailable", "deadline", "wrong_type", "other"];
+
 impl Default for RedisTelemetry {
     fn default() -> Self {
         // 10 µs to about 0.3 s.
         let durations: OpDurations =
             Family::new_with_constructor(|| Histogram::new(exponential_buckets(0.000_01, 2.0, 16)));
-        RedisTelemetry {
-            durations,
-            errors: Family::default(),
+        let errors: Family<ErrorLabels, Counter> = Family::default();
+        // Every series exists at 0 from the start, so a scraper sees the first error as an
+        // increase rather than as a new series.
+        for op in OPS {
+            for kind in ERROR_KINDS {
+                let _ = errors.get_or_create(&ErrorLabels { op, kind });
+            }
         }
+        RedisTelemetry { durations, errors }
     }
 }
 
 impl RedisTelemetry {
-    pub(crate) fn observe(&self, op: &'static str, took: Duration, error: Option<&StoreError>) {
+    /// Starts timing the round trips of `op`.
+    pub(crate) fn start(&self, op: &'static str) -> Timing<'_> {
+        debug_assert!(OPS.contains(&op), "{op} is not in OPS");
+        Timing {
+            telemetry: self,
+            op,
+            started: Instant::now(),
+            finished: false,
+        }
+    }
+
+    fn observe(&self, op: &'static str, started: Instant, error_kind: Option<&'static str>) {
         self.durations
             .get_or_create(&OpLabels { op })
-            .observe(took.as_secs_f64());
-        if let Some(error) = error {
-            let kind = match error {
-                e if e.is_unavailable() => "unavailable",
-                StoreError::NotAHash { .. } => "wrong_type",
-                StoreError::Redis(e) if is_wrong_type(e) => "wrong_type",
-                _ => "other",
-            };
+            .observe(started.elapsed().as_secs_f64());
+        if let Some(kind) = error_kind {
             self.errors.get_or_create(&ErrorLabels { op, kind }).inc();
+        }
+    }
+}
+
+/// The round trips of one operation being timed. Dropped unfinished, they were cut off by a
+/// read deadline, and count as an error of kind `deadline`: a frozen Redis shows in the metrics.
+pub(crate) struct Timing<'a> {
+    telemetry: &'a RedisTelemetry,
+    op: &'static str,
+    started: Instant,
+    finished: bool,
+}
+
+impl Timing<'_> {
+    pub(crate) fn finish(mut self, error: Option<&StoreError>) {
+        self.finished = true;
+        let kind = error.map(|error| match error {
+            e if e.is_unavailable() => "unavailable",
+            StoreError::NotAHash { .. } => "wrong_type",
+            StoreError::Redis(e) if is_wrong_type(e) => "wrong_type",
+            _ => "other",
+        });
+        self.telemetry.observe(self.op, self.started, kind);
+    }
+}
+
+impl Drop for Timing<'_> {
+    fn drop(&mut self) {
+        if !self.finished {
+            self.telemetry
+                .observe(self.op, self.started, Some("deadline"));
         }
     }
 }

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use prometheus_parse::{Scrape, Value};
 
-use crate::support::{eventually, raw, TestServer, RISK};
+use crate::support::{eventually, free_port, raw, OwnRedis, TestServer, RISK};
 
 async fn scrape(server: &TestServer) -> Scrape {
     let (status, text) = server.request("GET", "/metrics", &[], b"").await;
@@ -160,4 +160,40 @@ async fn the_worker_freshness_gauge_climbs_while_it_is_paused() {
     .await;
     let paused = value(&scrape(&server).await, "feature_store_worker_paused", &[]);
     assert_eq!(paused, Some(1.0));
+}
+
+#[tokio::test]
+async fn round_trips_cut_off_by_the_read_deadline_count_as_deadline_errors() {
+    let redis = OwnRedis::start(free_port()).await;
+    let server = TestServer::start_on(
+        &redis.url(),
+        "metrics-frozen",
+        &["--read-timeout-ms", "200"],
+    )
+    .await;
+    let (_, text) = server.request("GET", "/metrics", &[], b"").await;
+    for line in [
+        "# TYPE feature_store_redis_errors counter",
+        "# HELP feature_store_redis_errors",
+    ] {
+        assert!(text.contains(line), "{line:?} before any error:\n{text}");
+    }
+    let before = scrape(&server).await;
+    redis.freeze();
+    let body = serde_json::json!({"user": "u0001", "fields": [RISK]}).to_string();
+    for _ in 0..5 {
+        assert_eq!(server.post_json("/api/read", &body).await.0, 504);
+    }
+    let after = scrape(&server).await;
+    redis.thaw();
+    let read = [("op", "read")];
+    let moved = |metric: &str, labels: &[(&str, &str)]| {
+        value(&after, metric, labels).unwrap_or(0.0) - value(&before, metric, labels).unwrap_or(0.0)
+    };
+    assert_eq!(
+        moved("feature_store_redis_op_duration_seconds_count", &read),
+        5.0
+    );
+    let cut_off = [("op", "read"), ("kind", "deadline")];
+    assert_eq!(moved("feature_store_redis_errors_total", &cut_off), 5.0);
 }
