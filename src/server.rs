@@ -13,6 +13,7 @@ use leptos::prelude::*;
 use leptos_axum::{generate_route_list, LeptosRoutes};
 use tokio::net::TcpListener;
 
+use crate::api::hosts::AllowedHosts;
 use crate::cli::StoreArgs;
 use crate::index::EntityIndex;
 use crate::metrics::Metrics;
@@ -67,6 +68,11 @@ pub struct ServerArgs {
     #[arg(long, env = "FS_READ_TIMEOUT_MS", default_value_t = 250,
           value_parser = clap::value_parser!(u64).range(1..=60_000))]
     pub read_timeout_ms: u64,
+    /// Host names (`name` for any port, `name:port` for one) the server answers to, besides
+    /// localhost, 127.0.0.1, [::1] and the address it listens on; `*` for any. Other names get
+    /// 421, except on /livez, /readyz and /metrics.
+    #[arg(long, env = "FS_ALLOWED_HOSTS", value_delimiter = ',')]
+    pub allowed_hosts: Vec<String>,
     /// How log lines are written: `text` for people, `json` for log shippers.
     #[arg(long, env = "FS_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
@@ -200,9 +206,10 @@ impl Server {
             USERS_SEED,
             Duration::from_millis(args.read_timeout_ms),
         ));
+        let allowed_hosts = AllowedHosts::new(local, &args.allowed_hosts);
         Ok(Server {
             listener,
-            router: router(leptos_options, Arc::clone(&service)),
+            router: router(leptos_options, Arc::clone(&service), allowed_hosts),
             service,
             local,
         })
@@ -238,7 +245,11 @@ impl axum::extract::FromRef<AppState> for LeptosOptions {
     }
 }
 
-fn router(leptos_options: LeptosOptions, service: Arc<Service>) -> Router {
+fn router(
+    leptos_options: LeptosOptions,
+    service: Arc<Service>,
+    allowed_hosts: AllowedHosts,
+) -> Router {
     let routes = generate_route_list(App);
     let state = AppState(Arc::new(leptos_options.clone()));
     let probes = crate::api::probes::routes(Arc::clone(&service));
@@ -268,6 +279,10 @@ fn router(leptos_options: LeptosOptions, service: Arc<Service>) -> Router {
         .merge(feast)
         .merge(crate::metrics::routes(Arc::clone(&metrics)))
         .layer(axum::middleware::from_fn(crate::api::guard::guard))
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::new(allowed_hosts),
+            crate::api::hosts::allow_hosts,
+        ))
         .layer(axum::middleware::from_fn_with_state(
             metrics,
             crate::metrics::record,

@@ -34,6 +34,11 @@ pub enum ApiError {
     #[error("{message}")]
     Forbidden { message: String },
 
+    /// A `Host` this server does not answer to (DNS rebinding, or a name missing from
+    /// `--allowed-hosts`).
+    #[error("{message}")]
+    MisdirectedRequest { message: String },
+
     /// The body is larger than the server accepts.
     #[error("{message}")]
     PayloadTooLarge { message: String },
@@ -109,6 +114,7 @@ impl ApiError {
             ApiError::NotFound { .. } => 404,
             ApiError::Conflict { .. } => 409,
             ApiError::PayloadTooLarge { .. } => 413,
+            ApiError::MisdirectedRequest { .. } => 421,
             ApiError::UnsupportedMediaType { .. } => 415,
             ApiError::Unavailable { .. } => 503,
             ApiError::Timeout { .. } => 504,

@@ -8,6 +8,8 @@ pub mod error;
 pub mod feast;
 #[cfg(feature = "ssr")]
 pub mod guard;
+#[cfg(feature = "ssr")]
+pub mod hosts;
 pub mod input;
 #[cfg(feature = "ssr")]
 pub mod probes;

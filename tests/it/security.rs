@@ -199,3 +199,44 @@ async fn a_key_that_is_not_an_entity_fails_only_itself() {
         "reset deleted a key that is not an entity"
     );
 }
+
+#[tokio::test]
+async fn a_rebound_host_name_is_refused_everywhere_but_the_probes() {
+    let server = TestServer::start("hosts", &["--allowed-hosts", "features.example"]).await;
+    // DNS rebinding: the attacker's page controls both Host and Origin, and they agree.
+    let port = server.addr.port();
+    let evil_host = format!("evil.example:{port}");
+    let evil_origin = format!("http://{evil_host}");
+    let rebound = [
+        ("host", evil_host.as_str()),
+        ("origin", evil_origin.as_str()),
+        ("content-type", "application/json"),
+    ];
+    for (method, path) in [
+        ("POST", "/api/reset"),
+        ("POST", "/api/bulk-load"),
+        ("GET", "/api/state"),
+        ("GET", "/"),
+        ("POST", "/get-online-features"),
+        ("GET", "/pkg/feature-store.js"),
+    ] {
+        let (status, body) = server.request(method, path, &rebound, b"{}").await;
+        assert_eq!(status, 421, "{method} {path}: {body}");
+        assert!(body.contains("evil.example"), "names the host: {body}");
+    }
+    assert_eq!(server.entity_count().await, 20, "a refused reset changed the store");
+    // Probes and metrics answer whatever name a pod is called by.
+    for path in ["/livez", "/readyz", "/metrics"] {
+        let (status, _) = server
+            .request("GET", path, &[("host", "10.1.2.3:8093")], b"")
+            .await;
+        assert_eq!(status, 200, "{path}");
+    }
+    // Names the server is known by: the loopback names on any port, and the flag's.
+    for host in ["localhost:1", "127.0.0.1", "[::1]:8093", "features.example:443"] {
+        let (status, body) = server
+            .request("GET", "/api/state", &[("host", host)], b"")
+            .await;
+        assert_eq!(status, 200, "{host}: {body}");
+    }
+}

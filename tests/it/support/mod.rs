@@ -244,7 +244,8 @@ pub fn free_port() -> u16 {
         .port()
 }
 
-/// One HTTP/1.1 request to `addr` on a connection of its own, with hyper's client.
+/// One HTTP/1.1 request to `addr` on a connection of its own, with hyper's client; `Host` is
+/// `addr` unless `headers` name one.
 pub async fn http(
     addr: std::net::SocketAddr,
     method: &str,
@@ -257,10 +258,10 @@ pub async fn http(
     let (mut sender, connection) =
         hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream)).await?;
     tokio::spawn(connection);
-    let mut request = hyper::Request::builder()
-        .method(method)
-        .uri(path)
-        .header("host", addr.to_string());
+    let mut request = hyper::Request::builder().method(method).uri(path);
+    if !headers.iter().any(|(name, _)| name.eq_ignore_ascii_case("host")) {
+        request = request.header("host", addr.to_string());
+    }
     for (name, value) in headers {
         request = request.header(*name, *value);
     }
