@@ -26,7 +26,8 @@ use crate::store::unix_ms_now;
 struct RequestLabels {
     /// The route's template, never the raw path: the label set stays bounded.
     route: String,
-    method: String,
+    /// The standard methods by name, anything else as `other`: the label set stays bounded.
+    method: &'static str,
     status: u16,
 }
 
@@ -69,7 +70,7 @@ impl Metrics {
         );
         registry.register(
             "redis_errors",
-            "Failed Redis round trips, by store operation and kind (unavailable, wrong_type, other)",
+            "Failed Redis round trips, by store operation and kind (unavailable, deadline, wrong_type, other)",
             redis.errors.clone(),
         );
         registry.register_collector(Box::new(ServiceCollector(service)));
@@ -87,7 +88,7 @@ impl Metrics {
         Ok(text)
     }
 
-    fn observe(&self, route: String, method: String, status: u16, elapsed: Duration) {
+    fn observe(&self, route: String, method: &'static str, status: u16, elapsed: Duration) {
         self.latency
             .get_or_create(&RouteLabels {
                 route: route.clone(),
@@ -110,11 +111,25 @@ pub async fn record(State(metrics): State<Arc<Metrics>>, request: Request, next:
         .get::<MatchedPath>()
         .map_or("unmatched", MatchedPath::as_str)
         .to_owned();
-    let method = request.method().as_str().to_owned();
+    let method = method_label(request.method());
     let started = Instant::now();
     let response = next.run(request).await;
     metrics.observe(route, method, response.status().as_u16(), started.elapsed());
     response
+}
+
+/// A method's label: one of a closed set, so invented methods add no series.
+fn method_label(method: &axum::http::Method) -> &'static str {
+    match method.as_str() {
+        "GET" => "GET",
+        "HEAD" => "HEAD",
+        "POST" => "POST",
+        "PUT" => "PUT",
+        "DELETE" => "DELETE",
+        "PATCH" => "PATCH",
+        "OPTIONS" => "OPTIONS",
+        _ => "other",
+    }
 }
 
 /// `GET /metrics`.

@@ -197,3 +197,51 @@ async fn round_trips_cut_off_by_the_read_deadline_count_as_deadline_errors() {
     let cut_off = [("op", "read"), ("kind", "deadline")];
     assert_eq!(moved("feature_store_redis_errors_total", &cut_off), 5.0);
 }
+
+#[tokio::test]
+async fn hostile_requests_add_no_series() {
+    let server = TestServer::start("metrics-bounded", &[]).await;
+    // Each shape of hostile request once, so its series exists.
+    let shapes = |n: usize| {
+        let method = format!("X{n}");
+        [
+            (method.clone(), "/livez".to_owned()),
+            (method, format!("/nope/{n}")),
+            ("GET".to_owned(), format!("/api/nope{n}?q={n}")),
+            ("POST".to_owned(), format!("/{n}/%00%ff")),
+        ]
+    };
+    for (method, path) in shapes(0) {
+        server.request(&method, &path, &[], b"").await;
+    }
+    // A scrape counts in the next one: the first brings the /metrics series in.
+    scrape(&server).await;
+    let first = scrape(&server).await;
+    let series = |scrape: &Scrape| scrape.samples.len();
+    let before = series(&first);
+    for n in 1..=125 {
+        for (method, path) in shapes(n) {
+            server.request(&method, &path, &[], b"").await;
+        }
+    }
+    let after = scrape(&server).await;
+    let names = |scrape: &Scrape| -> Vec<String> {
+        scrape
+            .samples
+            .iter()
+            .map(|sample| {
+                let mut labels: Vec<_> = sample.labels.iter().collect();
+                labels.sort();
+                format!("{}{labels:?}", sample.metric)
+            })
+            .collect()
+    };
+    let known = names(&first);
+    let added: Vec<String> = names(&after)
+        .into_iter()
+        .filter(|name| !known.contains(name))
+        .collect();
+    assert_eq!(series(&after), before, "500 hostile requests added {added:?}");
+    let other = [("method", "other"), ("route", "unmatched")];
+    assert!(value(&after, "feature_store_http_requests_total", &other).unwrap() >= 125.0);
+}
