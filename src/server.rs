@@ -267,13 +267,16 @@ fn router(
         .leptos_routes_with_context(
             &state,
             routes,
-            move || provide_context(Arc::clone(&service)),
+            {
+                let service = Arc::clone(&service);
+                move || provide_context(Arc::clone(&service))
+            },
             {
                 let leptos_options = leptos_options.clone();
                 move || shell(leptos_options.clone())
             },
         )
-        .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
+        .fallback(fallback(Arc::clone(&service)))
         .with_state(state)
         .merge(probes)
         .merge(feast)
@@ -295,6 +298,29 @@ fn router(
         .layer(axum::middleware::from_fn(
             crate::api::request_id::request_id,
         ))
+}
+
+/// What no route matched: a JSON 404 for an API call; for a page or a file, a file from the
+/// site root or the app's own 404 page, rendered with the service like every other page.
+fn fallback(
+    service: Arc<Service>,
+) -> impl Fn(
+    axum::http::Uri,
+    axum::extract::State<AppState>,
+    axum::extract::Request,
+) -> std::pin::Pin<Box<dyn Future<Output = axum::response::Response> + Send>>
+       + Clone
+       + Send
+       + 'static {
+    let files = leptos_axum::file_and_error_handler_with_context::<AppState, _>(
+        move || provide_context(Arc::clone(&service)),
+        shell,
+    );
+    move |uri, state, request| match crate::api::guard::api_not_found(request.method(), uri.path())
+    {
+        Some(answer) => Box::pin(std::future::ready(answer)),
+        None => files(uri, state, request),
+    }
 }
 
 /// The paths of the build's JS, WASM and CSS when cargo-leptos named them after their contents

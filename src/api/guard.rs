@@ -23,6 +23,34 @@ pub async fn guard(request: Request, next: Next) -> Response {
     }
 }
 
+/// Paths whose unknown children are API calls, never pages: ours and Feast's feature server's.
+const API_PREFIXES: [&str; 6] = [
+    "/api",
+    "/get-online-features",
+    "/push",
+    "/write-to-online-store",
+    "/materialize",
+    "/health",
+];
+
+/// A JSON 404 for a request no route matched, when it is an API call: under an API prefix, or
+/// any method but GET and HEAD (pages and files are fetched). `None` for the app's own 404
+/// page. An unknown path is the caller's problem: one DEBUG line, the path cut to 200 bytes.
+pub fn api_not_found(method: &axum::http::Method, path: &str) -> Option<Response> {
+    let under_api = API_PREFIXES.iter().any(|prefix| {
+        path.strip_prefix(prefix)
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+    });
+    if !under_api && (method == axum::http::Method::GET || method == axum::http::Method::HEAD) {
+        return None;
+    }
+    let path = crate::domain::bounded(path, 200);
+    tracing::debug!("no route for {method} {path}");
+    Some(error_response(&ApiError::not_found(format!(
+        "no such endpoint: {method} {path}"
+    ))))
+}
+
 /// An `ApiError` as an HTTP response, outside server functions.
 pub fn error_response(error: &ApiError) -> Response {
     let status = StatusCode::from_u16(error.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);

@@ -80,7 +80,12 @@ pub async fn allow_hosts(
         .headers()
         .get(HOST)
         .and_then(|host| host.to_str().ok())
-        .or_else(|| request.uri().authority().map(|authority| authority.as_str()));
+        .or_else(|| {
+            request
+                .uri()
+                .authority()
+                .map(|authority| authority.as_str())
+        });
     match host {
         Some(host) if allowed.allows(host) => next.run(request).await,
         host => error_response(&ApiError::MisdirectedRequest {

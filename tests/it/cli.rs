@@ -4,7 +4,7 @@
 use std::process::{Child, Command, Output, Stdio};
 use std::time::Duration;
 
-use crate::support::{eventually, raw, redis_url, unique_prefix, RISK};
+use crate::support::{eventually, free_port, http, raw, redis_url, unique_prefix, RISK};
 use redis::AsyncCommands;
 
 const SERVER: &str = env!("CARGO_BIN_EXE_feature-store");
@@ -238,4 +238,77 @@ async fn a_prefix_that_could_match_other_keys_is_refused_before_anything_is_touc
     }
     let kept: Option<String> = conn.get(format!("{bystander}x")).await.unwrap();
     assert_eq!(kept.as_deref(), Some("keep"));
+}
+
+#[tokio::test]
+async fn an_unknown_path_is_a_quiet_404_json_for_api_callers() {
+    let port = free_port();
+    let log = std::env::temp_dir().join(format!("feature-store-404-{port}.log"));
+    let child = Command::new(SERVER)
+        .args(["--port", &port.to_string(), "--redis-url", &redis_url()])
+        .args(["--key-prefix", &unique_prefix("not-found")])
+        .args(["--initial-users", "0", "--no-worker"])
+        .env("LEPTOS_OUTPUT_NAME", "feature-store")
+        .env_remove("RUST_LOG")
+        .stdout(std::fs::File::create(&log).unwrap())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start the server");
+    let server = Running(child);
+    let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    eventually(Duration::from_secs(20), "the server to answer", || async {
+        http(addr, "GET", "/livez", &[], b"").await.is_ok()
+    })
+    .await;
+    let long = format!("/{}", "a".repeat(60_000));
+    let json = ("content-type", "application/json");
+    let html = ("accept", "text/html");
+    for (method, path, headers, json_answer) in [
+        ("GET", "/api/nope", vec![], true),
+        ("POST", "/api/nope", vec![json], true),
+        ("POST", "/get-online-features/extra", vec![], true),
+        ("GET", "/push/x", vec![], true),
+        ("POST", long.as_str(), vec![json], true),
+        ("GET", "/no-such-page", vec![html], false),
+        ("GET", long.as_str(), vec![html], false),
+    ] {
+        let response = http(addr, method, path, &headers, b"{}").await.unwrap();
+        let shown = &path[..path.len().min(40)];
+        assert_eq!(response.status(), 404, "{method} {shown}");
+        let body = response.body();
+        if json_answer {
+            assert!(
+                body.starts_with(r#"{"error":"not_found""#),
+                "{method} {shown}: {body:.300}"
+            );
+            assert!(
+                body.len() < 400,
+                "the path is cut in the answer: {}",
+                body.len()
+            );
+        } else {
+            assert!(body.contains("<html"), "{method} {shown}: the app's page");
+        }
+    }
+    drop(server);
+    let logged = std::fs::read_to_string(&log).unwrap();
+    let _ = std::fs::remove_file(&log);
+    assert!(
+        !logged.contains("ERROR"),
+        "an unknown path logged an error:\n{logged:.2000}"
+    );
+    assert!(
+        logged.lines().all(|line| line.len() < 1_000),
+        "a log line quotes a whole path:\n{logged:.2000}"
+    );
+}
+
+/// A server process, killed when dropped.
+struct Running(Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }

@@ -241,7 +241,11 @@ async fn hostile_requests_add_no_series() {
         .into_iter()
         .filter(|name| !known.contains(name))
         .collect();
-    assert_eq!(series(&after), before, "500 hostile requests added {added:?}");
+    assert_eq!(
+        series(&after),
+        before,
+        "500 hostile requests added {added:?}"
+    );
     let other = [("method", "other"), ("route", "unmatched")];
     assert!(value(&after, "feature_store_http_requests_total", &other).unwrap() >= 125.0);
 }

@@ -224,7 +224,11 @@ async fn a_rebound_host_name_is_refused_everywhere_but_the_probes() {
         assert_eq!(status, 421, "{method} {path}: {body}");
         assert!(body.contains("evil.example"), "names the host: {body}");
     }
-    assert_eq!(server.entity_count().await, 20, "a refused reset changed the store");
+    assert_eq!(
+        server.entity_count().await,
+        20,
+        "a refused reset changed the store"
+    );
     // Probes and metrics answer whatever name a pod is called by.
     for path in ["/livez", "/readyz", "/metrics"] {
         let (status, _) = server
@@ -233,7 +237,12 @@ async fn a_rebound_host_name_is_refused_everywhere_but_the_probes() {
         assert_eq!(status, 200, "{path}");
     }
     // Names the server is known by: the loopback names on any port, and the flag's.
-    for host in ["localhost:1", "127.0.0.1", "[::1]:8093", "features.example:443"] {
+    for host in [
+        "localhost:1",
+        "127.0.0.1",
+        "[::1]:8093",
+        "features.example:443",
+    ] {
         let (status, body) = server
             .request("GET", "/api/state", &[("host", host)], b"")
             .await;
