@@ -7,3 +7,9 @@ pub const PIPELINE_CHUNK: usize = 500;
 
 /// The `COUNT` hint of each `SCAN` step of the background entity index.
 pub const SCAN_COUNT: usize = 1000;
+
+/// The longest TTL of either layer, in seconds (100 years). Redis refuses a hash field expiry
+/// past 2^48 ms since the epoch (year 10889) and a key expiry whose milliseconds overflow; this
+/// one bound is far inside both, for every flag, registry file and request. The write scripts
+/// check it too (`lua/*.lua`), before they write anything.
+pub const MAX_TTL_SECONDS: u64 = 3_153_600_000;

@@ -7,6 +7,7 @@ use clap::Parser;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::cli::StoreArgs;
+use crate::limits::MAX_TTL_SECONDS;
 use crate::registry::RegistryError;
 use crate::store::{FeatureStore, StoreConfig, StoreError};
 use crate::synth::synthesize;
@@ -22,7 +23,7 @@ pub struct BuildArgs {
     #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u64).range(1..))]
     pub count: u64,
     /// Key-level TTL of every user, in seconds; default: the registry's batch TTL (86400).
-    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=MAX_TTL_SECONDS))]
     pub ttl_seconds: Option<u64>,
     #[command(flatten)]
     pub store: StoreArgs,

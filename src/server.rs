@@ -16,6 +16,7 @@ use tokio::net::TcpListener;
 use crate::api::hosts::AllowedHosts;
 use crate::cli::StoreArgs;
 use crate::index::EntityIndex;
+use crate::limits::MAX_TTL_SECONDS;
 use crate::metrics::Metrics;
 use crate::registry::RegistryError;
 use crate::service::Service;
@@ -42,11 +43,11 @@ pub struct ServerArgs {
     pub store: StoreArgs,
     /// Key-level TTL of bulk-loaded entities, in seconds, overriding every batch view's TTL in
     /// the registry (default 86400).
-    #[arg(long, env = "FS_BATCH_TTL_SECONDS", value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, env = "FS_BATCH_TTL_SECONDS", value_parser = clap::value_parser!(u64).range(1..=MAX_TTL_SECONDS))]
     pub batch_ttl_seconds: Option<u64>,
     /// Per-field TTL of streaming features, in seconds, overriding every streaming view's TTL in
     /// the registry (default 300).
-    #[arg(long, env = "FS_STREAMING_TTL_SECONDS", value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, env = "FS_STREAMING_TTL_SECONDS", value_parser = clap::value_parser!(u64).range(1..=MAX_TTL_SECONDS))]
     pub streaming_ttl_seconds: Option<u64>,
     /// Seconds between streaming worker ticks.
     #[arg(long, env = "FS_TICK_SECONDS", default_value_t = 1.0)]

@@ -10,6 +10,7 @@ use toml::Spanned;
 
 use super::{EntityDef, Feature, Registry, View, STAMP_PREFIX};
 use crate::domain::{FeatureName, KeyPrefix};
+use crate::limits::MAX_TTL_SECONDS;
 use crate::schema::{FeatureKind, ValueType};
 
 /// The demo's registry, `features.toml` at the root of the repository, built in.
@@ -188,10 +189,10 @@ fn check_views(raw: Vec<RawView>) -> Result<Vec<View>, Refusal> {
         }
         let kind = *view.kind.get_ref();
         let ttl = *view.ttl_seconds.get_ref();
-        if ttl == 0 {
+        if !(1..=MAX_TTL_SECONDS).contains(&ttl) {
             return Err((
                 view.ttl_seconds.span().start,
-                "ttl_seconds must be at least 1".into(),
+                format!("ttl_seconds must be from 1 to {MAX_TTL_SECONDS} (100 years)"),
             ));
         }
         let shared = &mut ttls[kind as usize];
@@ -288,7 +289,8 @@ mod tests {
             ("[entity]\nname = \"user\"\n", "f.toml:1: missing field `join_key`"),
             (&view("name = \"v\"\nkind = \"hourly\"\nttl_seconds = 5\nfeatures = [{ name = \"a\", type = \"int\" }]"), "f.toml:8: unknown variant `hourly`"),
             (&view("name = \"v\"\nkind = \"batch\"\nttl_seconds = 5\nfeatures = [{ name = \"a\", type = \"decimal\" }]"), "f.toml:10: unknown variant `decimal`"),
-            (&view("name = \"v\"\nkind = \"batch\"\nttl_seconds = 0\nfeatures = [{ name = \"a\", type = \"int\" }]"), "f.toml:9: ttl_seconds must be at least 1"),
+            (&view("name = \"v\"\nkind = \"batch\"\nttl_seconds = 0\nfeatures = [{ name = \"a\", type = \"int\" }]"), "f.toml:9: ttl_seconds must be from 1 to 3153600000"),
+            (&view("name = \"v\"\nkind = \"batch\"\nttl_seconds = 9223372036854775807\nfeatures = [{ name = \"a\", type = \"int\" }]"), "f.toml:9: ttl_seconds must be from 1 to 3153600000"),
             (&view("name = \"v\"\nkind = \"batch\"\nttl_seconds = 5\nfeatures = [\n{ name = \"a\", type = \"int\" },\n{ name = \"a\", type = \"int\" }]"), "f.toml:12: feature \"a\" is in two views"),
             (&view("name = \"v\"\nkind = \"batch\"\nttl_seconds = 5\nfeatures = [{ name = \"_ts\", type = \"int\" }]"), "f.toml:10: feature \"_ts\" must not start with '_'"),
             (&view("name = \"v\"\nkind = \"streaming\"\nttl_seconds = 5\nfeatures = [{ name = \"a\", type = \"int\" }]"), "f.toml:1: at least one view must be of kind \"batch\""),

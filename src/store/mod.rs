@@ -686,6 +686,14 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_write_scripts_check_the_ttl_bound_of_the_flags() {
+        let bound = crate::limits::MAX_TTL_SECONDS.to_string();
+        for script in [BATCH_WRITE_LUA, STREAMING_WRITE_LUA] {
+            assert!(script.contains(&format!("ttl > {bound} then")), "{script}");
+        }
+    }
+
+    #[test]
     fn glob_characters_are_escaped() {
         assert_eq!(escape_glob("fs:user:"), "fs:user:");
         assert_eq!(escape_glob(r"t[1]:*?\"), r"t\[1\]:\*\?\\");

@@ -312,3 +312,57 @@ impl Drop for Running {
         let _ = self.0.wait();
     }
 }
+
+#[tokio::test]
+async fn a_ttl_redis_would_refuse_is_refused_before_anything_is_written() {
+    let prefix = unique_prefix("ttl-flag");
+    let url = redis_url();
+    let huge = "9223372036854775807";
+    let registry = std::env::temp_dir().join(format!("{}.toml", prefix.replace(':', "-")));
+    std::fs::write(
+        &registry,
+        feature_store::registry::DEFAULT_FILE
+            .replace("ttl_seconds = 86400", &format!("ttl_seconds = {huge}")),
+    )
+    .unwrap();
+    let registry_arg = registry.display().to_string();
+    let common = ["--redis-url", url.as_str(), "--key-prefix", prefix.as_str()];
+    for (bin, args, code) in [
+        (
+            SERVER,
+            vec!["--batch-ttl-seconds", huge, "--initial-users", "3"],
+            2,
+        ),
+        (
+            SERVER,
+            vec!["--streaming-ttl-seconds", huge, "--initial-users", "3"],
+            2,
+        ),
+        (
+            BUILD_FEATURES,
+            vec!["--ttl-seconds", huge, "--count", "3"],
+            2,
+        ),
+        (
+            SERVER,
+            vec!["--features", &registry_arg, "--initial-users", "3"],
+            1,
+        ),
+        (
+            BUILD_FEATURES,
+            vec!["--features", &registry_arg, "--count", "3"],
+            1,
+        ),
+    ] {
+        let out = run(bin, &[&common[..], &args[..]].concat());
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(code), "{args:?}: {stderr}");
+        assert!(
+            stderr.contains("3153600000") || stderr.contains(huge),
+            "{args:?}: {stderr}"
+        );
+    }
+    let _ = std::fs::remove_file(&registry);
+    let written: Vec<String> = raw().await.keys(format!("{prefix}*")).await.unwrap();
+    assert!(written.is_empty(), "a refused TTL wrote {written:?}");
+}

@@ -201,3 +201,30 @@ async fn reset_deletes_only_keys_that_are_prefix_plus_an_entity_id() {
     assert_eq!(inner.count().await.unwrap(), 7);
     assert_eq!(inner.reset().await.unwrap(), 7);
 }
+
+#[tokio::test]
+async fn the_write_scripts_write_nothing_with_a_ttl_redis_would_refuse() {
+    let huge = 9_223_372_036_854_775_807;
+    let store = store_with("ttl-script", 600, huge).await;
+    let rows: Vec<EntityRow> = synthesize_users(2, 1).collect();
+    assert!(store.bulk_load(rows.clone(), Some(huge)).await.is_err());
+    let prefix = store.config().key_prefix.to_string();
+    assert!(
+        key_ttls(&prefix).await.is_empty(),
+        "a failed batch write left a key"
+    );
+    // A streaming write of an existing entity with a field TTL Redis refuses: nothing written.
+    store.bulk_load(rows, None).await.unwrap();
+    assert!(store.update_streaming(&user_id(1), &event()).await.is_err());
+    let name = &event()[0].0;
+    let value: Option<String> = raw()
+        .await
+        .hget(store.key(&user_id(1)), name)
+        .await
+        .unwrap();
+    assert_eq!(
+        value, None,
+        "a failed streaming write left {name} without its TTL"
+    );
+    store.reset().await.unwrap();
+}

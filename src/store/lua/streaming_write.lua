@@ -1,7 +1,13 @@
 -- A streaming write that never creates an entity and never leaves a key without a key TTL.
 -- KEYS[1]: the entity key. ARGV[1]: the field TTL in seconds. ARGV[2]: "1" to use HSETEX
 -- (Redis >= 8), "0" for HSET + HEXPIRE (7.4). ARGV[3..]: field, value, field, value, ...
--- Returns 1 written, 0 no such entity, -1 the key is not a hash, -2 the key has no key TTL.
+-- Returns 1 written, 0 no such entity, -1 the key is not a hash, -2 the key has no key TTL; an
+-- error, having written nothing, for a TTL outside 1..3153600000 (MAX_TTL_SECONDS), which
+-- HEXPIRE could refuse after HSET.
+local ttl = tonumber(ARGV[1])
+if not ttl or ttl ~= math.floor(ttl) or ttl < 1 or ttl > 3153600000 then
+  return redis.error_reply('ERR field TTL out of range: ' .. ARGV[1])
+end
 local kind = redis.call('TYPE', KEYS[1])['ok']
 if kind == 'none' then return 0 end
 if kind ~= 'hash' then return -1 end
