@@ -35,6 +35,19 @@ pub enum ValueType {
     Timestamp,
 }
 
+impl ValueType {
+    /// What a value of this type must be, for a refusal.
+    pub fn rule(self) -> &'static str {
+        match self {
+            ValueType::String => "string",
+            ValueType::Int => "whole number from -2^63 to 2^63-1",
+            ValueType::Float => "number",
+            ValueType::Bool => "true or false",
+            ValueType::Timestamp => "timestamp (whole Unix milliseconds, fitting 64 bits)",
+        }
+    }
+}
+
 /// How the demo's synthesizer draws a value of one of the demo's features.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Demo {
@@ -103,6 +116,21 @@ pub const READ_BY_DEFAULT: [&str; 5] = [
 /// What batch scoring reads besides every streaming feature when no fields are given.
 pub const BATCH_READ_BY_DEFAULT: [&str; 1] = ["risk_segment"];
 
+/// A JSON value as the store keeps it, if it is of `value_type`: an int or a timestamp must fit
+/// an i64, as Redis's integers and Feast's Int64 columns do.
+pub fn encode(value_type: ValueType, value: &serde_json::Value) -> Option<String> {
+    use serde_json::Value;
+    match (value_type, value) {
+        (ValueType::String, Value::String(text)) => Some(text.clone()),
+        (ValueType::Int | ValueType::Timestamp, Value::Number(n)) => {
+            n.as_i64().map(|n| n.to_string())
+        }
+        (ValueType::Float, Value::Number(n)) => n.as_f64().map(|f| f.to_string()),
+        (ValueType::Bool, Value::Bool(b)) => Some(b.to_string()),
+        _ => None,
+    }
+}
+
 /// Decodes a stored string into typed JSON. A value that does not parse as its declared type
 /// is returned as a string rather than dropped, so a bad writer is visible, not hidden.
 pub fn decode(value_type: ValueType, raw: &str) -> serde_json::Value {
@@ -119,6 +147,23 @@ pub fn decode(value_type: ValueType, raw: &str) -> serde_json::Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn encode_takes_only_values_of_the_declared_type() {
+        use serde_json::json;
+        assert_eq!(
+            encode(ValueType::Int, &json!(i64::MAX)).as_deref(),
+            Some("9223372036854775807")
+        );
+        assert_eq!(encode(ValueType::Int, &json!(u64::MAX)), None);
+        assert_eq!(
+            encode(ValueType::Timestamp, &json!(-1)).as_deref(),
+            Some("-1")
+        );
+        assert_eq!(encode(ValueType::Int, &json!(1.5)), None);
+        assert_eq!(encode(ValueType::Float, &json!(2)).as_deref(), Some("2"));
+        assert_eq!(encode(ValueType::Bool, &json!("true")), None);
+    }
 
     #[test]
     fn decode_follows_the_declared_type() {

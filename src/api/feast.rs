@@ -21,7 +21,7 @@ use super::ssr::deadline_in;
 use crate::domain::{bounded, EntityId, FeatureName};
 use crate::model::{FeatureStatus, OnlineValue};
 use crate::registry::{Registry, View};
-use crate::schema::ValueType;
+use crate::schema;
 use crate::service::Service;
 use crate::store::EntityRow;
 
@@ -369,14 +369,14 @@ fn push_rows(
             ));
         };
         for (row, value) in rows.iter_mut().zip(values) {
-            let stored = stored_form(feature.value_type, value).ok_or_else(|| {
+            let stored = schema::encode(feature.value_type, value).ok_or_else(|| {
                 ApiError::invalid(
                     "df",
                     format!(
                         "column {:?}: {} is not a {}",
                         feature.name,
                         bounded(&value.to_string(), 40),
-                        type_name(feature.value_type)
+                        feature.value_type.rule()
                     ),
                 )
             })?;
@@ -384,27 +384,4 @@ fn push_rows(
         }
     }
     Ok(rows)
-}
-
-/// A pushed JSON value as the store keeps it, if it is of `value_type`.
-fn stored_form(value_type: ValueType, value: &Value) -> Option<String> {
-    match (value_type, value) {
-        (ValueType::String, Value::String(text)) => Some(text.clone()),
-        (ValueType::Int | ValueType::Timestamp, Value::Number(n)) if n.is_i64() || n.is_u64() => {
-            Some(n.to_string())
-        }
-        (ValueType::Float, Value::Number(n)) => n.as_f64().map(|f| f.to_string()),
-        (ValueType::Bool, Value::Bool(b)) => Some(b.to_string()),
-        _ => None,
-    }
-}
-
-fn type_name(value_type: ValueType) -> &'static str {
-    match value_type {
-        ValueType::String => "string",
-        ValueType::Int => "whole number",
-        ValueType::Float => "number",
-        ValueType::Bool => "true or false",
-        ValueType::Timestamp => "timestamp (whole Unix milliseconds)",
-    }
 }

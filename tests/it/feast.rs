@@ -281,6 +281,16 @@ async fn bad_requests_are_refused_with_the_name_at_fault_and_nothing_written() {
     let pushes = [
         (json!({"push_source_name": "nope", "df": {}}), 404, "nope"),
         (row("tx_count_5m", json!(["many"])), 422, "tx_count_5m"),
+        // Integers must fit an i64, as Redis's and Feast's Int64 do.
+        (row("tx_count_5m", json!([u64::MAX])), 422, "tx_count_5m"),
+        (
+            row(
+                "last_login_ts",
+                serde_json::from_str("[-9223372036854775809]").unwrap(),
+            ),
+            422,
+            "last_login_ts",
+        ),
         (row("risk_segment", json!(["low"])), 422, "risk_segment"),
         (
             row("session_country", json!(["US", "DE"])),
