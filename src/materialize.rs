@@ -9,7 +9,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use crate::cli::StoreArgs;
 use crate::limits::MAX_TTL_SECONDS;
 use crate::registry::RegistryError;
-use crate::store::{FeatureStore, StoreConfig, StoreError};
+use crate::store::{EventRule, FeatureStore, StoreConfig, StoreError};
 use crate::synth::synthesize;
 
 /// Below this many users a progress bar would only flash by.
@@ -30,6 +30,10 @@ pub struct BuildArgs {
     /// Seed of the synthetic rows; the same seed writes the same rows.
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
+    /// Write every row whatever event time is stored (a reload after fixing a source); by
+    /// default a row whose event is not newer than the stored one is skipped and counted.
+    #[arg(long)]
+    pub overwrite: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -51,8 +55,14 @@ pub async fn build(args: BuildArgs) -> Result<String, BuildError> {
                 .expect("static template"),
         )
     });
+    let rule = if args.overwrite {
+        EventRule::Overwrite
+    } else {
+        EventRule::NewerOnly
+    };
+    let rows = synthesize(&registry, args.count, args.seed);
     let report = store
-        .bulk_load_with_progress(synthesize(&registry, args.count, args.seed), None, |done| {
+        .bulk_load_with_progress(rows, None, rule, |done| {
             if let Some(bar) = &bar {
                 bar.set_position(done as u64);
             }
@@ -65,6 +75,12 @@ pub async fn build(args: BuildArgs) -> Result<String, BuildError> {
         "Materialized {} users at {}* with a {}s key-level TTL.",
         report.written, config.key_prefix, config.batch_ttl_seconds
     );
+    if !report.older.is_empty() {
+        line.push_str(&format!(
+            " Skipped {} whose stored event is as new or newer (--overwrite writes them).",
+            report.older.len()
+        ));
+    }
     if !report.not_hashes.is_empty() {
         line.push_str(&format!(
             " Skipped {} whose key holds something other than a hash (left untouched).",

@@ -184,6 +184,11 @@ impl Collector for ServiceCollector {
                 store.streaming_writes_total,
             ),
             (
+                "older_events_skipped",
+                "Rows not written by the event-time rule: an event at least as new was stored",
+                store.older_events_skipped_total,
+            ),
+            (
                 "reads",
                 "Entities read (a batch read counts each)",
                 store.reads_total,

@@ -14,6 +14,8 @@ use crate::schema::{self, FeatureKind, ValueType};
 pub struct StoreStats {
     pub batch_writes_total: u64,
     pub streaming_writes_total: u64,
+    /// Rows of any write skipped by the event-time rule: an event at least as new was stored.
+    pub older_events_skipped_total: u64,
     /// Entities read.
     pub reads_total: u64,
     /// Fields asked for across those reads, and of them the ones found.
@@ -364,8 +366,8 @@ pub struct OnlineValue {
     /// Typed by the registry; `Null` when not found.
     pub value: serde_json::Value,
     pub status: FeatureStatus,
-    /// When its view was last written for this entity, in Unix milliseconds, if known.
-    pub written_unix_ms: Option<u64>,
+    /// The event time of its view's stored values for this entity, in Unix ms, if known.
+    pub event_unix_ms: Option<u64>,
 }
 
 /// What a push wrote.

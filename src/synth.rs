@@ -6,7 +6,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use crate::domain::EntityId;
-use crate::registry::Registry;
+use crate::registry::{Registry, View};
 use crate::schema::{demo_of, Demo, FeatureKind, ValueType};
 use crate::store::{unix_ms_now, EntityRow};
 
@@ -23,8 +23,9 @@ struct Drawn {
     value_type: ValueType,
 }
 
-/// The features of one kind in `registry`, then the write-time field of each of their views.
-fn plan(registry: &Registry, kind: FeatureKind) -> (Vec<Drawn>, Vec<String>) {
+/// The features of one kind in `registry`, and their views, whose event and write times each row
+/// carries.
+fn plan(registry: &Registry, kind: FeatureKind) -> (Vec<Drawn>, Vec<View>) {
     let features = registry
         .views_of(kind)
         .flat_map(|view| &view.features)
@@ -34,8 +35,7 @@ fn plan(registry: &Registry, kind: FeatureKind) -> (Vec<Drawn>, Vec<String>) {
             value_type: f.value_type,
         })
         .collect();
-    let stamps = registry.views_of(kind).map(|v| v.stamp_field()).collect();
-    (features, stamps)
+    (features, registry.views_of(kind).cloned().collect())
 }
 
 /// `count` batch rows of the demo registry for u0001 onwards.
@@ -44,21 +44,18 @@ pub fn synthesize_users(count: u64, seed: u64) -> impl Iterator<Item = EntityRow
 }
 
 /// `count` batch rows for u0001 onwards: every batch feature of `registry`, then each batch
-/// view's write time. Generated lazily, so a million rows never sit in memory.
+/// view's event and write times, both now. Generated lazily, so a million rows never sit in
+/// memory.
 pub fn synthesize(registry: &Registry, count: u64, seed: u64) -> impl Iterator<Item = EntityRow> {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let (features, stamps) = plan(registry, FeatureKind::Batch);
+    let (features, views) = plan(registry, FeatureKind::Batch);
     (1..=count).map(move |n| {
         let now_ms = unix_ms_now();
         let mut fields: Vec<(String, String)> = features
             .iter()
             .map(|f| (f.name.clone(), draw(&mut rng, f, now_ms)))
             .collect();
-        fields.extend(
-            stamps
-                .iter()
-                .map(|stamp| (stamp.clone(), now_ms.to_string())),
-        );
+        fields.extend(views.iter().flat_map(|view| view.stamps(now_ms, now_ms)));
         EntityRow {
             id: user_id(n),
             fields,
@@ -67,18 +64,18 @@ pub fn synthesize(registry: &Registry, count: u64, seed: u64) -> impl Iterator<I
 }
 
 /// One streaming event for an entity at `now_ms`: every streaming feature of `registry`, then
-/// each streaming view's write time, all written in one command.
+/// each streaming view's event and write times, both `now_ms`, all written in one command.
 pub fn streaming_features(
     registry: &Registry,
     rng: &mut impl Rng,
     now_ms: u64,
 ) -> Vec<(String, String)> {
-    let (features, stamps) = plan(registry, FeatureKind::Streaming);
+    let (features, views) = plan(registry, FeatureKind::Streaming);
     let mut fields: Vec<(String, String)> = features
         .iter()
         .map(|f| (f.name.clone(), draw(rng, f, now_ms)))
         .collect();
-    fields.extend(stamps.into_iter().map(|stamp| (stamp, now_ms.to_string())));
+    fields.extend(views.iter().flat_map(|view| view.stamps(now_ms, now_ms)));
     fields
 }
 
@@ -114,14 +111,14 @@ fn amount(rng: &mut impl Rng, low: f64, high: f64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::registry::STAMP_PREFIX;
+    use crate::registry::is_reserved;
     use crate::schema::COUNTRIES;
 
     /// A row's features, without the write times.
     fn features(row: &EntityRow) -> Vec<&(String, String)> {
         row.fields
             .iter()
-            .filter(|(name, _)| !name.starts_with(STAMP_PREFIX))
+            .filter(|(name, _)| !is_reserved(name))
             .collect()
     }
 
@@ -144,10 +141,10 @@ mod tests {
     }
 
     #[test]
-    fn rows_carry_exactly_the_batch_features_in_range_then_their_write_time() {
+    fn rows_carry_exactly_the_batch_features_in_range_then_their_event_and_write_times() {
         let registry = Registry::demo();
         let mut expected: Vec<_> = registry.names_of(FeatureKind::Batch).collect();
-        expected.push("_ts:user_batch");
+        expected.extend(["_ts:user_batch", "_wt:user_batch"]);
         let before = unix_ms_now();
         for row in synthesize_users(2000, 7) {
             let names: Vec<_> = row.fields.iter().map(|(n, _)| n.as_str()).collect();
@@ -155,6 +152,7 @@ mod tests {
             let get = |name: &str| &row.fields.iter().find(|(n, _)| n == name).unwrap().1;
             let written: u64 = get("_ts:user_batch").parse().unwrap();
             assert!((before..=unix_ms_now()).contains(&written));
+            assert_eq!(get("_wt:user_batch"), get("_ts:user_batch"));
             for name in registry.names_of(FeatureKind::Batch) {
                 let value = get(name);
                 match demo_of(name).expect("a demo feature") {
@@ -183,16 +181,17 @@ mod tests {
     }
 
     #[test]
-    fn streaming_events_carry_exactly_the_streaming_features_and_the_view_write_time() {
+    fn streaming_events_carry_exactly_the_streaming_features_and_the_view_times() {
         let registry = Registry::demo();
         let mut rng = ChaCha8Rng::seed_from_u64(1337);
         let event = streaming_features(&registry, &mut rng, 1_700_000_000_000);
         let names: Vec<_> = event.iter().map(|(n, _)| n.as_str()).collect();
         let mut expected: Vec<_> = registry.names_of(FeatureKind::Streaming).collect();
-        expected.push("_ts:user_stream");
+        expected.extend(["_ts:user_stream", "_wt:user_stream"]);
         assert_eq!(names, expected);
         assert_eq!(event[0].1, "1700000000000");
         assert_eq!(event[5].1, "1700000000000");
+        assert_eq!(event[6].1, "1700000000000");
     }
 
     #[test]

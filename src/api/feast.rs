@@ -22,14 +22,17 @@ use crate::domain::{bounded, EntityId, FeatureName};
 use crate::model::{FeatureStatus, OnlineValue};
 use crate::registry::{Registry, View};
 use crate::schema;
-use crate::service::Service;
-use crate::store::EntityRow;
+use crate::service::{PushRow, Service};
+use crate::store::{EntityRow, EventRule};
 
 /// Feast's timestamp for a value without one (the join key's column, a value not found).
 const EPOCH: &str = "1970-01-01T00:00:00Z";
-/// Columns a Feast push carries besides the features; accepted and not stored: the stored
-/// write time is the time of the write.
-const PUSH_TIME_COLUMNS: [&str; 2] = ["event_timestamp", "created"];
+/// The column of a push that gives each row's event time; without it (or for a null) the event
+/// time is the write's.
+const EVENT_TIME_COLUMN: &str = "event_timestamp";
+/// Columns a Feast push carries besides the features: the event time, and `created`, which only
+/// an offline store uses (to break ties), accepted and not stored.
+const PUSH_TIME_COLUMNS: [&str; 2] = [EVENT_TIME_COLUMN, "created"];
 
 pub fn routes(service: Arc<Service>) -> Router {
     Router::new()
@@ -62,7 +65,7 @@ async fn online_features(
         };
         let deadline = deadline_in(&headers)?;
         let rows = service.online_features(&ids, &names, deadline).await?;
-        let times = WriteTimes::of_rows(&rows);
+        let times = EventTimes::of_rows(&rows);
         let answer = columns(registry, &names, &id_values, &rows, &times, full_names);
         Ok(Json(answer).into_response())
     })
@@ -95,8 +98,18 @@ async fn push(State(service): State<Arc<Service>>, body: Bytes) -> Response {
         let view = registry
             .pushed_by(source)
             .ok_or_else(|| ApiError::not_found(format!("unknown push source {source:?}")))?;
+        let rule = match request.get("overwrite") {
+            None | Some(Value::Null) | Some(Value::Bool(false)) => EventRule::NewerOnly,
+            Some(Value::Bool(true)) => EventRule::Overwrite,
+            Some(_) => {
+                return Err(ApiError::invalid(
+                    "overwrite",
+                    "must be true (write whatever event is stored) or false",
+                ))
+            }
+        };
         let rows = push_rows(registry, view, request.get("df"))?;
-        let pushed = service.push(&view.name, rows).await?;
+        let pushed = service.push(view, rows, rule).await?;
         Ok(Json(pushed).into_response())
     })
     .await
@@ -232,7 +245,7 @@ fn columns<'a>(
     names: &[FeatureName],
     id_values: &'a [Value],
     rows: &'a [Vec<OnlineValue>],
-    times: &'a WriteTimes,
+    times: &'a EventTimes,
     full_names: bool,
 ) -> OnlineAnswer<'a> {
     let mut feature_names = vec![registry.entity.join_key.clone()];
@@ -258,44 +271,54 @@ fn columns<'a>(
     }
 }
 
-/// Each distinct write second of an answer, formatted once: RFC 3339 UTC to the second. A batch
-/// of entities written together shares a handful of seconds, so a list beats a hash map here.
-struct WriteTimes(Vec<(u64, String)>);
+/// Each distinct event time of an answer, formatted once: RFC 3339 UTC, with milliseconds when
+/// it has them (`2026-12-01T10:00:00.250Z`), as protobuf's JSON writes a Timestamp. A batch of
+/// entities written together shares a handful of times, so a list beats a hash map here.
+struct EventTimes(Vec<(u64, String)>);
 
-impl WriteTimes {
+impl EventTimes {
     fn of_rows(rows: &[Vec<OnlineValue>]) -> Self {
         let mut times: Vec<(u64, String)> = Vec::new();
         for value in rows.iter().flatten() {
-            let Some(second) = Self::second(value) else {
+            let Some(ms) = Self::unix_ms(value) else {
                 continue;
             };
-            if times.iter().all(|(known, _)| *known != second) {
-                let text = time::OffsetDateTime::from_unix_timestamp(second as i64)
-                    .ok()
-                    .and_then(|t| {
-                        t.format(&time::format_description::well_known::Rfc3339)
-                            .ok()
-                    })
-                    .unwrap_or_else(|| EPOCH.to_owned());
-                times.push((second, text));
+            if times.iter().all(|(known, _)| *known != ms) {
+                times.push((ms, rfc3339(ms)));
             }
         }
-        WriteTimes(times)
+        EventTimes(times)
     }
 
-    /// The second a found value's view was written in.
-    fn second(value: &OnlineValue) -> Option<u64> {
+    /// The event time of a found value's view.
+    fn unix_ms(value: &OnlineValue) -> Option<u64> {
         match value.status {
             FeatureStatus::NotFound => None,
-            _ => value.written_unix_ms.map(|ms| ms / 1000),
+            _ => value.event_unix_ms,
         }
     }
 
-    /// The view's write time of `value`; the epoch for a value not found or without one.
+    /// The view's event time of `value`; the epoch for a value not found or without one.
     fn of(&self, value: &OnlineValue) -> &str {
-        Self::second(value)
-            .and_then(|second| self.0.iter().find(|(known, _)| *known == second))
+        Self::unix_ms(value)
+            .and_then(|ms| self.0.iter().find(|(known, _)| *known == ms))
             .map_or(EPOCH, |(_, text)| text.as_str())
+    }
+}
+
+/// Unix milliseconds as RFC 3339 UTC; the fraction only when there is one.
+fn rfc3339(ms: u64) -> String {
+    let whole = i64::try_from(ms / 1000)
+        .ok()
+        .and_then(|second| time::OffsetDateTime::from_unix_timestamp(second).ok())
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        });
+    match (whole, ms % 1000) {
+        (None, _) => EPOCH.to_owned(),
+        (Some(text), 0) => text,
+        (Some(text), fraction) => format!("{}.{fraction:03}Z", text.trim_end_matches('Z')),
     }
 }
 
@@ -305,7 +328,7 @@ fn push_rows(
     registry: &Registry,
     view: &View,
     df: Option<&Value>,
-) -> Result<Vec<EntityRow>, ApiError> {
+) -> Result<Vec<PushRow>, ApiError> {
     let Some(Value::Object(df)) = df else {
         return Err(ApiError::invalid("df", "an object of columns is required"));
     };
@@ -383,5 +406,77 @@ fn push_rows(
             row.fields.push((feature.name.clone(), stored));
         }
     }
-    Ok(rows)
+    let event_times = match df.get(EVENT_TIME_COLUMN) {
+        Some(Value::Array(times)) => times
+            .iter()
+            .map(|time| {
+                match time {
+                    Value::Null => Ok(None),
+                    Value::String(text) => event_unix_ms(text).map(Some).ok_or(()),
+                    _ => Err(()),
+                }
+                .map_err(|()| {
+                    ApiError::invalid(
+                        "df",
+                        format!(
+                            "column {EVENT_TIME_COLUMN:?}: {} is not a date and time such as \
+                         \"2026-12-01T10:00:00.250Z\" or \"2026-12-01 10:00:00\" (UTC)",
+                            bounded(&time.to_string(), 40)
+                        ),
+                    )
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?,
+        _ => vec![None; rows.len()],
+    };
+    Ok(rows
+        .into_iter()
+        .zip(event_times)
+        .map(|(row, event_unix_ms)| PushRow { row, event_unix_ms })
+        .collect())
+}
+
+/// An event time as a push gives it, in Unix milliseconds: RFC 3339, or the same without a
+/// zone (`2026-12-01 10:00:00.25`, as Python's `str(datetime)` writes it), taken as UTC, or a
+/// date alone. Nothing before 1970.
+fn event_unix_ms(text: &str) -> Option<u64> {
+    use time::format_description::well_known::Rfc3339;
+    let text = text.trim();
+    let mut iso = if text.len() == 10 {
+        format!("{text}T00:00:00")
+    } else {
+        text.replacen(' ', "T", 1)
+    };
+    let zoned =
+        iso.ends_with(['Z', 'z']) || iso.get(19..).is_some_and(|zone| zone.contains(['+', '-']));
+    if !zoned {
+        iso.push('Z');
+    }
+    let time = time::OffsetDateTime::parse(&iso, &Rfc3339).ok()?;
+    u64::try_from(time.unix_timestamp_nanos() / 1_000_000).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn event_times_are_answered_to_the_millisecond() {
+        assert_eq!(rfc3339(978_307_200_000), "2001-01-01T00:00:00Z");
+        assert_eq!(rfc3339(978_307_200_250), "2001-01-01T00:00:00.250Z");
+        assert_eq!(rfc3339(5), "1970-01-01T00:00:00.005Z");
+    }
+
+    #[test]
+    fn event_times_are_read_as_feast_clients_write_them() {
+        let ms = event_unix_ms;
+        assert_eq!(ms("2001-01-01T00:00:00Z"), Some(978_307_200_000));
+        assert_eq!(ms("2001-01-01 00:00:00"), Some(978_307_200_000));
+        assert_eq!(ms("2001-01-01"), Some(978_307_200_000));
+        assert_eq!(ms("2001-01-01T01:00:00.250+01:00"), Some(978_307_200_250));
+        assert_eq!(ms("2001-01-01 00:00:00.123456"), Some(978_307_200_123));
+        assert_eq!(ms("1969-12-31T23:59:59Z"), None);
+        assert_eq!(ms("yesterday"), None);
+        assert_eq!(ms(""), None);
+    }
 }

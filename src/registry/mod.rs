@@ -12,8 +12,17 @@ use crate::schema::{FeatureKind, ValueType, BATCH_READ_BY_DEFAULT, READ_BY_DEFAU
 #[cfg(feature = "ssr")]
 pub use load::{RegistryError, DEFAULT_FILE};
 
-/// Stored write times are hash fields named this plus the view's name: `_ts:user_stream`.
+/// Each view's event time (Unix ms) is stored in a hash field named this plus the view's name,
+/// `_ts:user_stream`: Feast's `event_timestamps`, and what the event-time rule compares.
 pub const STAMP_PREFIX: &str = "_ts:";
+/// Each view's write time (Unix ms, when the store wrote it) is stored beside it: `_wt:<view>`.
+pub const WRITTEN_PREFIX: &str = "_wt:";
+
+/// Whether a hash field is one the store keeps for itself (event and write times), not a
+/// feature: a feature name never starts with `_`.
+pub fn is_reserved(field: &str) -> bool {
+    field.starts_with('_')
+}
 
 /// The default is empty: what the UI draws before the registry has arrived.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -51,9 +60,20 @@ pub struct Feature {
 }
 
 impl View {
-    /// The hash field holding when this view was last written, in Unix milliseconds.
+    /// The hash field holding the event time of this view's stored values, in Unix ms.
     pub fn stamp_field(&self) -> String {
         format!("{STAMP_PREFIX}{}", self.name)
+    }
+
+    /// The fields a write of this view adds to its row: the event time and the write time.
+    pub fn stamps(&self, event_unix_ms: u64, written_unix_ms: u64) -> [(String, String); 2] {
+        [
+            (self.stamp_field(), event_unix_ms.to_string()),
+            (
+                format!("{WRITTEN_PREFIX}{}", self.name),
+                written_unix_ms.to_string(),
+            ),
+        ]
     }
 
     pub fn feature(&self, name: &str) -> Option<&Feature> {

@@ -19,11 +19,11 @@ use crate::model::{
     Inspection, MasterCount, OnlineValue, PushSkipped, Pushed, ReadResult, ResetDone, StoreState,
     Ttl, WorkerAction, WorkerToggled,
 };
-use crate::registry::{Registry, STAMP_PREFIX};
+use crate::registry::{is_reserved, Registry, View};
 use crate::schema::{self, FeatureKind};
 use crate::store::{
-    EntityRow, FeatureStore, RedisMode, RedisTelemetry, SkipReason, StoreError, StreamingOutcome,
-    WrongType,
+    EntityRow, EventRule, FeatureStore, RedisMode, RedisTelemetry, SkipReason, StoreError,
+    StreamingOutcome, WrongType,
 };
 use crate::synth::synthesize;
 use crate::worker::StreamingWorker;
@@ -45,6 +45,13 @@ pub enum ServiceError {
     /// Redis did not answer a read within its deadline.
     #[error("Redis did not answer within {} ms", .0.as_millis())]
     Deadline(Duration),
+}
+
+/// One pushed row, checked, with its event time if the push gave one (else the write's time).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PushRow {
+    pub row: EntityRow,
+    pub event_unix_ms: Option<u64>,
 }
 
 /// Which entities a batch read serves.
@@ -377,13 +384,13 @@ impl Service {
                             return OnlineValue {
                                 value: serde_json::Value::Null,
                                 status: FeatureStatus::NotFound,
-                                written_unix_ms: None,
+                                event_unix_ms: None,
                             };
                         };
-                        let written_unix_ms: Option<u64> = stored[stamp_at[at]]
+                        let event_unix_ms: Option<u64> = stored[stamp_at[at]]
                             .as_deref()
                             .and_then(|ms| ms.parse().ok());
-                        let too_old = written_unix_ms
+                        let too_old = event_unix_ms
                             .is_some_and(|ms| now_ms.saturating_sub(ms) > view.ttl_seconds * 1000);
                         OnlineValue {
                             value: schema::decode(feature.value_type, raw),
@@ -392,7 +399,7 @@ impl Service {
                             } else {
                                 FeatureStatus::Present
                             },
-                            written_unix_ms,
+                            event_unix_ms,
                         }
                     })
                     .collect())
@@ -403,22 +410,26 @@ impl Service {
     /// Writes pushed rows of one view through the path its kind takes: a batch view like a bulk
     /// load (creating the entity, with the key TTL), a streaming view like the worker (one
     /// atomic write per entity, values with their per-field TTL; an entity that does not exist
-    /// is skipped). Each row gets the view's write time, now. `rows` are checked by the caller.
+    /// is skipped). Each row carries the view's event time (its own, else now) and write time
+    /// (now); under `rule` a row whose event is not newer than the stored one is skipped and
+    /// listed. `rows` are checked by the caller.
     pub async fn push(
         &self,
-        view_name: &str,
-        rows: Vec<EntityRow>,
+        view: &View,
+        rows: Vec<PushRow>,
+        rule: EventRule,
     ) -> Result<Pushed, ServiceError> {
-        let view = self
-            .registry
-            .view(view_name)
-            .expect("the caller resolved the view in the registry");
-        let stamp = view.stamp_field();
-        let now_ms = crate::store::unix_ms_now().to_string();
-        let rows = rows.into_iter().map(|mut row| {
-            row.fields.push((stamp.clone(), now_ms.clone()));
-            row
-        });
+        let now_ms = crate::store::unix_ms_now();
+        let rows = rows.into_iter().map(
+            |PushRow {
+                 mut row,
+                 event_unix_ms,
+             }| {
+                row.fields
+                    .extend(view.stamps(event_unix_ms.unwrap_or(now_ms), now_ms));
+                row
+            },
+        );
         let mut pushed = Pushed {
             view: view.name.clone(),
             written: 0,
@@ -426,20 +437,24 @@ impl Service {
         };
         match view.kind {
             FeatureKind::Batch => {
-                let report = self.store.bulk_load(rows, None).await?;
+                let report = self
+                    .store
+                    .bulk_load_with_progress(rows, None, rule, |_| {})
+                    .await?;
                 pushed.written = report.written as u64;
-                pushed.skipped = report
-                    .not_hashes
-                    .into_iter()
-                    .map(|id| PushSkipped {
+                let skipped = |ids: Vec<EntityId>, reason: SkipReason| {
+                    ids.into_iter().map(move |id| PushSkipped {
                         id: id.to_string(),
-                        reason: SkipReason::NotAHash.to_string(),
+                        reason: reason.to_string(),
                     })
+                };
+                pushed.skipped = skipped(report.not_hashes, SkipReason::NotAHash)
+                    .chain(skipped(report.older, SkipReason::Older))
                     .collect();
             }
             FeatureKind::Streaming => {
                 let writes = rows.map(|row| async move {
-                    let outcome = self.store.update_streaming(&row.id, &row.fields).await;
+                    let outcome = self.store.write_streaming(&row.id, &row.fields, rule).await;
                     (row.id, outcome)
                 });
                 let outcomes: Vec<_> = futures::stream::iter(writes)
@@ -476,7 +491,7 @@ impl Service {
             .map(|(name, _)| name.clone())
             .collect();
         // Write times after the other extra fields, each group sorted: a stable order to read.
-        others.sort_by_key(|name| (name.starts_with(STAMP_PREFIX), name.clone()));
+        others.sort_by_key(|name| (is_reserved(name), name.clone()));
         names.extend(others);
         let ttls_and_key_ttl =
             async { tokio::try_join!(store.field_ttls(id, &names), store.key_ttl(id)) };

@@ -23,7 +23,7 @@ pub use stats::RedisTelemetry;
 use crate::domain::{EntityId, KeyPrefix};
 use crate::limits::PIPELINE_CHUNK as CHUNK;
 use crate::model::{StoreStats, Ttl};
-use crate::registry::{Registry, STAMP_PREFIX};
+use crate::registry::{is_reserved, Registry};
 use crate::schema::FeatureKind;
 
 /// Chunks of a bulk load awaiting their reply at once.
@@ -98,6 +98,31 @@ pub struct LoadReport {
     pub written: usize,
     /// Rows left out because their key holds something other than a hash.
     pub not_hashes: Vec<EntityId>,
+    /// Rows left out because an event at least as new is stored (the event-time rule).
+    pub older: Vec<EntityId>,
+}
+
+/// Whether a write follows the event-time rule. A row carries each of its views' event times
+/// in `_ts:<view>`; under the rule it is written only if each is newer than the stored one, in
+/// the same script as the write (Feast's Redis store checks the same, but in a second round
+/// trip, so two writers can both pass it).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum EventRule {
+    /// Older or equal events are skipped and reported.
+    #[default]
+    NewerOnly,
+    /// Written whatever is stored: a reload after fixing a source.
+    Overwrite,
+}
+
+impl EventRule {
+    /// The scripts' flag.
+    fn arg(self) -> &'static str {
+        match self {
+            EventRule::NewerOnly => "0",
+            EventRule::Overwrite => "1",
+        }
+    }
 }
 
 /// What one streaming write did.
@@ -120,6 +145,9 @@ pub enum SkipReason {
     /// The hash has no key TTL, so it is not an entity the batch path wrote.
     #[error("its hash has no key TTL, so no batch write made it")]
     NoKeyTtl,
+    /// The event-time rule: the stored event of this view is as new or newer.
+    #[error("an event at least as new is stored; send \"overwrite\": true to write it anyway")]
+    Older,
 }
 
 /// One row of a batch read, in input order.
@@ -227,15 +255,16 @@ impl FeatureStore {
         rows: impl IntoIterator<Item = EntityRow>,
         ttl_seconds: Option<u64>,
     ) -> Result<LoadReport, StoreError> {
-        self.bulk_load_with_progress(rows, ttl_seconds, |_| {})
+        self.bulk_load_with_progress(rows, ttl_seconds, EventRule::NewerOnly, |_| {})
             .await
     }
 
-    /// `bulk_load`, calling `progress` with the rows done so far after each chunk.
+    /// `bulk_load` under `rule`, calling `progress` with the rows done so far after each chunk.
     pub async fn bulk_load_with_progress(
         &self,
         rows: impl IntoIterator<Item = EntityRow>,
         ttl_seconds: Option<u64>,
+        rule: EventRule,
         mut progress: impl FnMut(usize),
     ) -> Result<LoadReport, StoreError> {
         let ttl_seconds = ttl_seconds.unwrap_or(self.config.batch_ttl_seconds);
@@ -262,6 +291,7 @@ impl FeatureStore {
                         .arg(1)
                         .arg(&key)
                         .arg(ttl_seconds)
+                        .arg(rule.arg())
                         .arg(&row.fields);
                     ids.push(row.id);
                     (key, write)
@@ -287,26 +317,38 @@ impl FeatureStore {
         while let Some(outcomes) = replies.next().await {
             let mut written = 0;
             for (id, code) in outcomes? {
-                if code == 1 {
-                    written += 1;
-                } else {
-                    report.not_hashes.push(id);
+                match code {
+                    1 => written += 1,
+                    0 => report.older.push(id),
+                    _ => report.not_hashes.push(id),
                 }
             }
             report.written += written;
             self.counters.batch_written(written);
-            progress(report.written + report.not_hashes.len());
+            progress(report.written + report.not_hashes.len() + report.older.len());
         }
+        self.counters.older_skipped(report.older.len());
         self.counters.bulk_load_finished(report.written);
         Ok(report)
     }
 
     /// Writes exactly `fields` of one existing entity, each with the store's streaming TTL,
-    /// atomically with its value. Skips (and says why) an entity the batch path has not written.
+    /// atomically with its value, if its event is newer than the stored one. Skips (and says
+    /// why) an entity the batch path has not written.
     pub async fn update_streaming(
         &self,
         id: &EntityId,
         fields: &[(impl AsRef<str>, String)],
+    ) -> Result<StreamingOutcome, StoreError> {
+        self.write_streaming(id, fields, EventRule::NewerOnly).await
+    }
+
+    /// `update_streaming` under `rule`.
+    pub async fn write_streaming(
+        &self,
+        id: &EntityId,
+        fields: &[(impl AsRef<str>, String)],
+        rule: EventRule,
     ) -> Result<StreamingOutcome, StoreError> {
         if fields.is_empty() {
             return Ok(StreamingOutcome::Written);
@@ -319,7 +361,8 @@ impl FeatureStore {
             .arg(1)
             .arg(&key)
             .arg(self.config.streaming_ttl_seconds)
-            .arg(if use_hsetex { "1" } else { "0" });
+            .arg(if use_hsetex { "1" } else { "0" })
+            .arg(rule.arg());
         for (name, value) in fields {
             write.arg(name.as_ref()).arg(value);
         }
@@ -333,10 +376,13 @@ impl FeatureStore {
             1 => StreamingOutcome::Written,
             0 => StreamingOutcome::Skipped(SkipReason::NoEntity),
             -1 => StreamingOutcome::Skipped(SkipReason::NotAHash),
-            _ => StreamingOutcome::Skipped(SkipReason::NoKeyTtl),
+            -2 => StreamingOutcome::Skipped(SkipReason::NoKeyTtl),
+            _ => StreamingOutcome::Skipped(SkipReason::Older),
         };
-        if outcome == StreamingOutcome::Written {
-            self.counters.streaming_written();
+        match outcome {
+            StreamingOutcome::Written => self.counters.streaming_written(),
+            StreamingOutcome::Skipped(SkipReason::Older) => self.counters.older_skipped(1),
+            StreamingOutcome::Skipped(_) => {}
         }
         Ok(outcome)
     }
@@ -454,7 +500,7 @@ impl FeatureStore {
         // read may ask for alongside are not features.
         let is_feature: Vec<bool> = names
             .iter()
-            .map(|name| !name.as_ref().starts_with(STAMP_PREFIX))
+            .map(|name| !is_reserved(name.as_ref()))
             .collect();
         let features_asked = is_feature.iter().filter(|&&feature| feature).count();
         let mut found = 0;
@@ -686,10 +732,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_write_scripts_check_the_ttl_bound_of_the_flags() {
+    fn the_write_scripts_check_the_ttl_bound_and_the_event_times_of_the_registry() {
         let bound = crate::limits::MAX_TTL_SECONDS.to_string();
         for script in [BATCH_WRITE_LUA, STREAMING_WRITE_LUA] {
             assert!(script.contains(&format!("ttl > {bound} then")), "{script}");
+            let stamp = crate::registry::STAMP_PREFIX;
+            let prefix = format!("string.sub(ARGV[i], 1, {}) == '{stamp}'", stamp.len());
+            assert!(script.contains(&prefix), "{script}");
         }
     }
 

@@ -18,6 +18,8 @@ use crate::model::StoreStats;
 pub(crate) struct Counters {
     batch_writes: AtomicU64,
     streaming_writes: AtomicU64,
+    /// Rows skipped by the event-time rule.
+    older_skipped: AtomicU64,
     reads: AtomicU64,
     requested_fields: AtomicU64,
     read_fields: AtomicU64,
@@ -40,6 +42,10 @@ impl Counters {
         self.streaming_writes.fetch_add(1, Relaxed);
     }
 
+    pub(crate) fn older_skipped(&self, rows: usize) {
+        self.older_skipped.fetch_add(rows as u64, Relaxed);
+    }
+
     /// `entities` read, asking for `requested` fields in all and finding `found`.
     pub(crate) fn read(&self, entities: usize, requested: usize, found: usize) {
         self.reads.fetch_add(entities as u64, Relaxed);
@@ -52,6 +58,7 @@ impl Counters {
         StoreStats {
             batch_writes_total: self.batch_writes.load(Relaxed),
             streaming_writes_total: self.streaming_writes.load(Relaxed),
+            older_events_skipped_total: self.older_skipped.load(Relaxed),
             reads_total: self.reads.load(Relaxed),
             requested_fields_total: self.requested_fields.load(Relaxed),
             read_fields_total: self.read_fields.load(Relaxed),
@@ -64,6 +71,7 @@ impl Counters {
         for counter in [
             &self.batch_writes,
             &self.streaming_writes,
+            &self.older_skipped,
             &self.reads,
             &self.requested_fields,
             &self.read_fields,

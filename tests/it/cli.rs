@@ -62,8 +62,8 @@ async fn build_features_materializes_users_with_a_key_ttl() {
     );
     let mut conn = raw().await;
     let fields: Vec<(String, String)> = conn.hgetall(format!("{prefix}u0001")).await.unwrap();
-    // Six batch features and the view's write time.
-    assert_eq!(fields.len(), 7, "{fields:?}");
+    // Six batch features and the view's event and write times.
+    assert_eq!(fields.len(), 8, "{fields:?}");
     assert!(fields.iter().any(|(name, _)| name == "_ts:user_batch"));
     let ttl: i64 = conn.ttl(format!("{prefix}u0500")).await.unwrap();
     assert!((3590..=3600).contains(&ttl), "TTL {ttl}");

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use clap::Parser;
 use serde_json::{json, Value};
+use time::format_description::well_known::Rfc3339;
 
 use crate::support::{eventually, TestServer};
 
@@ -55,8 +56,17 @@ fn column(answer: &Value, at: usize) -> (Vec<Value>, Vec<String>, Vec<String>) {
 }
 
 fn is_recent_rfc3339(timestamp: &str) -> bool {
-    // 2026-11-26T05:37:44Z: a whole second, UTC, and not the epoch.
-    timestamp.len() == 20 && timestamp.ends_with('Z') && !timestamp.starts_with("1970")
+    // 2026-11-26T05:37:44.250Z (or …44Z on a whole second): UTC, and within the last minute.
+    let Ok(time) = time::OffsetDateTime::parse(timestamp, &Rfc3339) else {
+        return false;
+    };
+    let age = time::OffsetDateTime::now_utc() - time;
+    timestamp.ends_with('Z') && age.whole_seconds() < 60 && age.whole_seconds() >= 0
+}
+
+/// Now, as a push's `event_timestamp`.
+fn now_rfc3339() -> String {
+    time::OffsetDateTime::now_utc().format(&Rfc3339).unwrap()
 }
 
 #[tokio::test]
@@ -135,7 +145,7 @@ async fn a_pushed_streaming_row_is_served_then_expires_with_its_field_ttl() {
             "tx_count_5m": [4, 5],
             "failed_logins_15m": [0, 1],
             "session_country": ["NL", "DE"],
-            "event_timestamp": ["2026-11-26T00:00:00", "2026-11-26T00:00:00"],
+            "event_timestamp": [now_rfc3339(), now_rfc3339()],
         },
         "to": "online",
     });
@@ -411,4 +421,72 @@ features = [{ name = "swipes_1m", type = "int" }]
     };
     assert!(error.contains("cards.toml:4: entity join_key"), "{error}");
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[tokio::test]
+async fn an_older_event_never_overwrites_a_newer_one_unless_asked() {
+    let server = TestServer::start("feast-event-time", &[]).await;
+    let push = |count: i64, at: &str, overwrite: Option<bool>| {
+        let mut body = json!({
+            "push_source_name": "user_stream_push",
+            "df": {
+                "user_id": ["u0001"], "last_login_ts": [1], "last_device_id": ["d"],
+                "tx_count_5m": [count], "failed_logins_15m": [0], "session_country": ["US"],
+                "event_timestamp": [at],
+            },
+        });
+        if let Some(overwrite) = overwrite {
+            body["overwrite"] = json!(overwrite);
+        }
+        body
+    };
+    let read = json!({"features": ["user_stream:tx_count_5m"], "entities": {"user_id": ["u0001"]}});
+    let (status, pushed) = feast(&server, "/push", &push(111, &now_rfc3339(), None)).await;
+    assert_eq!((status, &pushed["written"]), (200, &json!(1)), "{pushed}");
+
+    let old = "2001-01-01T00:00:00Z";
+    let (status, pushed) = feast(&server, "/push", &push(7, old, Some(false))).await;
+    assert_eq!(status, 200, "{pushed}");
+    assert_eq!(pushed["written"], 0, "{pushed}");
+    assert_eq!(pushed["skipped"][0]["id"], "u0001", "{pushed}");
+    let reason = pushed["skipped"][0]["reason"].as_str().unwrap();
+    assert!(reason.contains("at least as new"), "{reason}");
+    let answer = online(&server, read.clone()).await;
+    let (values, statuses, times) = column(&answer, 1);
+    assert_eq!(
+        (values, statuses),
+        (vec![json!(111)], vec!["PRESENT".to_owned()])
+    );
+    assert!(
+        is_recent_rfc3339(&times[0]),
+        "the newer event's time: {times:?}"
+    );
+    let (_, metrics) = server.request("GET", "/metrics", &[], b"").await;
+    assert!(
+        metrics.contains("feature_store_older_events_skipped_total 1"),
+        "{metrics}"
+    );
+
+    // A reload after fixing a source writes regardless.
+    let (status, pushed) = feast(&server, "/push", &push(7, old, Some(true))).await;
+    assert_eq!((status, &pushed["written"]), (200, &json!(1)), "{pushed}");
+    let (values, statuses, times) = column(&online(&server, read).await, 1);
+    assert_eq!(values, [json!(7)]);
+    assert_eq!(
+        statuses,
+        ["OUTSIDE_MAX_AGE"],
+        "the event is older than the view's TTL"
+    );
+    assert_eq!(times, [old]);
+
+    let mut not_a_flag = push(1, old, None);
+    not_a_flag["overwrite"] = json!("yes");
+    for (body, named) in [
+        (push(1, "yesterday", None), "event_timestamp"),
+        (not_a_flag, "overwrite"),
+    ] {
+        let (status, answer) = feast(&server, "/push", &body).await;
+        assert_eq!(status, 422, "{answer}");
+        assert!(answer.to_string().contains(named), "{answer}");
+    }
 }

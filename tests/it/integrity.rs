@@ -9,7 +9,8 @@ use feature_store::index::EntityIndex;
 use feature_store::registry::Registry;
 use feature_store::schema::FeatureKind;
 use feature_store::store::{
-    EntityRow, FeatureStore, SkipReason, StoreConfig, StoreError, StreamingOutcome, WrongType,
+    EntityRow, EventRule, FeatureStore, SkipReason, StoreConfig, StoreError, StreamingOutcome,
+    WrongType,
 };
 use feature_store::synth::{streaming_features, synthesize_users, user_id};
 use feature_store::worker::{StreamingWorker, WorkerConfig};
@@ -226,5 +227,69 @@ async fn the_write_scripts_write_nothing_with_a_ttl_redis_would_refuse() {
         value, None,
         "a failed streaming write left {name} without its TTL"
     );
+    store.reset().await.unwrap();
+}
+
+#[tokio::test]
+async fn concurrent_writes_keep_the_newest_event_whatever_their_order() {
+    use rand::seq::SliceRandom;
+    let store = Arc::new(store_with("event-race", 600, 600).await);
+    store.bulk_load(synthesize_users(1, 1), None).await.unwrap();
+    let base = feature_store::store::unix_ms_now();
+    let mut times: Vec<u64> = (1..=200).map(|n| base + n).collect();
+    times.shuffle(&mut rand_chacha::ChaCha8Rng::seed_from_u64(9));
+    let u1 = user_id(1);
+    let writes = times.iter().map(|&at| {
+        let (store, u1) = (Arc::clone(&store), u1.clone());
+        tokio::spawn(async move {
+            let event = [
+                ("tx_count_5m", at.to_string()),
+                ("_ts:user_stream", at.to_string()),
+            ];
+            store
+                .write_streaming(&u1, &event, EventRule::NewerOnly)
+                .await
+                .unwrap()
+        })
+    });
+    let outcomes = futures::future::join_all(writes).await;
+    let written = outcomes
+        .iter()
+        .filter(|outcome| matches!(outcome, Ok(StreamingOutcome::Written)))
+        .count();
+    let older = outcomes
+        .iter()
+        .filter(|outcome| matches!(outcome, Ok(StreamingOutcome::Skipped(SkipReason::Older))))
+        .count();
+    assert_eq!(written + older, 200, "{outcomes:?}");
+    assert!(older > 0, "the shuffled order must have met an older event");
+    let newest = (base + 200).to_string();
+    let stored: Vec<Option<String>> = redis::cmd("HMGET")
+        .arg(store.key(&u1))
+        .arg("tx_count_5m")
+        .arg("_ts:user_stream")
+        .query_async(&mut raw().await)
+        .await
+        .unwrap();
+    assert_eq!(stored, [Some(newest.clone()), Some(newest)]);
+    assert_eq!(store.stats().older_events_skipped_total, older as u64);
+
+    // The batch path: an older row is reported and leaves the newer one as it was.
+    let mut row = synthesize_users(1, 1).next().unwrap();
+    for (name, value) in &mut row.fields {
+        if name.starts_with("_ts:") {
+            *value = "978307200000".into();
+        }
+    }
+    let report = store.bulk_load([row.clone()], None).await.unwrap();
+    assert_eq!(
+        (report.written, report.older.clone()),
+        (0, vec![u1.clone()])
+    );
+    let report = store
+        .bulk_load_with_progress([row], None, EventRule::Overwrite, |_| {})
+        .await
+        .unwrap();
+    assert_eq!(report.written, 1);
     store.reset().await.unwrap();
 }

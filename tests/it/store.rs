@@ -7,7 +7,7 @@ use crate::support::{
     eventually, id, raw_on, store_on, store_with_on, Target, DEVICE, RISK, TX_5M, TX_7D,
 };
 use feature_store::model::Ttl;
-use feature_store::store::{EntityRow, FeatureStore, LoadReport, StreamingOutcome};
+use feature_store::store::{EntityRow, EventRule, FeatureStore, LoadReport, StreamingOutcome};
 use feature_store::synth::synthesize_users;
 use futures::future::join_all;
 use redis::AsyncCommands;
@@ -41,9 +41,17 @@ async fn bulk_load_writes_every_field_and_a_key_ttl(on: Target) {
         .fields
         .into_iter()
         .collect();
-    // The write time is the load's own: within the test's run, not equal to a second draw's.
+    // The event and write times are the load's own: within the test's run, not equal to a
+    // second draw's.
+    let written_at = stored.remove("_wt:user_batch").unwrap();
+    expected.remove("_wt:user_batch");
     let stamp = "_ts:user_batch";
-    let written: u64 = stored.remove(stamp).unwrap().parse().unwrap();
+    let event_at = stored.remove(stamp).unwrap();
+    assert_eq!(
+        event_at, written_at,
+        "a load's event time is its write time"
+    );
+    let written: u64 = event_at.parse().unwrap();
     let drawn: u64 = expected.remove(stamp).unwrap().parse().unwrap();
     assert!(
         written <= drawn && drawn - written < 60_000,
@@ -421,9 +429,12 @@ async fn a_hundred_thousand_rows_load_in_chunks_and_count(on: Target) {
     let store = store_on(on, "100k").await;
     let mut progress = Vec::new();
     let written = store
-        .bulk_load_with_progress(synthesize_users(100_000, 42), Some(600), |done| {
-            progress.push(done)
-        })
+        .bulk_load_with_progress(
+            synthesize_users(100_000, 42),
+            Some(600),
+            EventRule::NewerOnly,
+            |done| progress.push(done),
+        )
         .await
         .unwrap();
     assert_eq!(written.written, 100_000);
