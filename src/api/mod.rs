@@ -15,6 +15,8 @@ pub mod input;
 pub mod probes;
 #[cfg(feature = "ssr")]
 pub mod request_id;
+#[cfg(feature = "ssr")]
+mod unique_keys;
 
 use leptos::prelude::*;
 use leptos::server_fn::codec::{GetUrl, PostUrl};

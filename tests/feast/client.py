@@ -3,8 +3,9 @@
 
 Reads several feature lists for entity rows (some missing) through `get_online_features` and
 compares the values and statuses with what `/api/read` answers for the same entities; then
-pushes rows through `POST /push` and reads them back through the SDK. Exits non-zero on the
-first difference.
+pushes rows through `POST /push` and reads them back through the SDK; then reads a view the
+server does not define and expects the SDK to raise FeatureViewNotFoundException, as against
+`feast serve`. Exits non-zero on the first difference.
 
 Usage: python client.py http://127.0.0.1:PORT
 """
@@ -17,6 +18,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from feast import Entity, FeatureStore, FeatureView, Field, FileSource, ValueType
+from feast.errors import FeatureViewNotFoundException
 from feast.protos.feast.serving.ServingService_pb2 import FieldStatus
 from feast.types import Bool, Float64, Int64, String
 
@@ -61,7 +63,16 @@ def feature_store(base, registry, repo):
         )
         for view in registry["views"]
     ]
-    store.apply([entity, *views])
+    # Known to this client only, as after the server's registry dropped it.
+    retired = FeatureView(
+        name="retired_view",
+        entities=[entity],
+        ttl=timedelta(seconds=60),
+        schema=[Field(name="gone", dtype=Int64)],
+        source=source,
+        online=True,
+    )
+    store.apply([entity, *views, retired])
     return store
 
 
@@ -135,6 +146,11 @@ def main():
         expect("pushed session_country", got["session_country"], ["NL", "BR"])
         expect("pushed last_login_ts", got["last_login_ts"], [1764115200000, 1764115201000])
         compare(base, store, join_key, refs, ["u0005", "u0006"])
+        try:
+            store.get_online_features(features=["retired_view:gone"], entity_rows=[{join_key: "u0001"}])
+            sys.exit("FAIL a view the server does not define was read")
+        except FeatureViewNotFoundException as error:
+            print(f"ok   a view the server does not define raises FeatureViewNotFoundException: {error}")
     print("the Feast SDK agrees with /api/read")
 
 

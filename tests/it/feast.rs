@@ -289,7 +289,7 @@ async fn bad_requests_are_refused_with_the_name_at_fault_and_nothing_written() {
         json!({"push_source_name": "user_stream_push", "df": df})
     };
     let pushes = [
-        (json!({"push_source_name": "nope", "df": {}}), 404, "nope"),
+        (json!({"push_source_name": "nope", "df": {}}), 422, "nope"),
         (row("tx_count_5m", json!(["many"])), 422, "tx_count_5m"),
         // Integers must fit an i64, as Redis's and Feast's Int64 do.
         (row("tx_count_5m", json!([u64::MAX])), 422, "tx_count_5m"),
@@ -488,5 +488,68 @@ async fn an_older_event_never_overwrites_a_newer_one_unless_asked() {
         let (status, answer) = feast(&server, "/push", &body).await;
         assert_eq!(status, 422, "{answer}");
         assert!(answer.to_string().contains(named), "{answer}");
+    }
+}
+
+#[tokio::test]
+async fn errors_take_the_shapes_the_feast_sdk_reads() {
+    let server = TestServer::start("feast-errors", &[]).await;
+    let ids = json!({"user_id": ["u0001"]});
+    // FeastError subclasses: a JSON string of {module, class, message}, which the SDK turns
+    // back into the exception class itself.
+    for (path, body, status, class) in [
+        (
+            "/get-online-features",
+            json!({"features": ["retired:x"], "entities": ids}),
+            404,
+            "FeatureViewNotFoundException",
+        ),
+        (
+            "/get-online-features",
+            json!({"feature_service": "fraud_v1", "entities": ids}),
+            404,
+            "FeatureServiceNotFoundException",
+        ),
+        (
+            "/push",
+            json!({"push_source_name": "nope", "df": {}}),
+            422,
+            "PushSourceNotFoundException",
+        ),
+    ] {
+        let (got, answer) = feast(&server, path, &body).await;
+        assert_eq!(got, status, "{answer}");
+        let detail: Value = serde_json::from_str(answer.as_str().expect("a JSON string")).unwrap();
+        assert_eq!(detail["module"], "feast.errors", "{detail}");
+        assert_eq!(detail["class"], class, "{detail}");
+        assert!(detail["message"].as_str().unwrap().len() > 10, "{detail}");
+    }
+    // A body validation refuses: FastAPI's {"detail": [{loc, msg, type}]}.
+    let (status, answer) = feast(
+        &server,
+        "/get-online-features",
+        &json!({"features": ["user_batch:risk_segment"]}),
+    )
+    .await;
+    assert_eq!(status, 422, "{answer}");
+    assert_eq!(
+        answer["detail"][0]["loc"],
+        json!(["body", "entities"]),
+        "{answer}"
+    );
+    // A key given twice is refused on the Feast routes too, never read as its last value.
+    for (path, body) in [
+        (
+            "/get-online-features",
+            r#"{"features": ["user_batch:risk_segment"], "entities": {"user_id": ["u0001"]}, "entities": {"user_id": ["u0002"]}}"#,
+        ),
+        (
+            "/push",
+            r#"{"push_source_name": "user_stream_push", "df": {"user_id": ["u0001"], "user_id": ["u0002"]}}"#,
+        ),
+    ] {
+        let (status, text) = server.request("POST", path, &[], body.as_bytes()).await;
+        assert_eq!(status, 422, "{path}: {text}");
+        assert!(text.contains("given twice"), "{path}: {text}");
     }
 }

@@ -14,16 +14,19 @@ use axum::{Json, Router};
 use serde::Serialize;
 use serde_json::{Map, Value};
 
+mod failure;
+
 use super::error::ApiError;
-use super::guard::error_response;
 use super::input::{self, BATCH_COUNT};
 use super::ssr::deadline_in;
+use super::unique_keys;
 use crate::domain::{bounded, EntityId, FeatureName};
 use crate::model::{FeatureStatus, OnlineValue};
 use crate::registry::{Registry, View};
 use crate::schema;
 use crate::service::{PushRow, Service};
 use crate::store::{EntityRow, EventRule};
+use failure::FeastFailure;
 
 /// Feast's timestamp for a value without one (the join key's column, a value not found).
 const EPOCH: &str = "1970-01-01T00:00:00Z";
@@ -57,10 +60,10 @@ async fn online_features(
             None | Some(Value::Null) => false,
             Some(Value::Bool(full)) => *full,
             Some(_) => {
-                return Err(ApiError::invalid(
+                return Err(FeastFailure::from(ApiError::invalid(
                     "full_feature_names",
                     "must be true or false",
-                ))
+                )))
             }
         };
         let deadline = deadline_in(&headers)?;
@@ -79,33 +82,33 @@ async fn push(State(service): State<Arc<Service>>, body: Bytes) -> Response {
             None | Some(Value::Null) => {}
             Some(Value::String(to)) if to == "online" => {}
             Some(_) => {
-                return Err(ApiError::invalid(
+                return Err(FeastFailure::from(ApiError::invalid(
                     "to",
                     "must be \"online\": this store has no offline store",
-                ))
+                )))
             }
         }
         let source = match request.get("push_source_name") {
             Some(Value::String(source)) => source,
             _ => {
-                return Err(ApiError::invalid(
+                return Err(FeastFailure::from(ApiError::invalid(
                     "push_source_name",
                     "a string is required",
-                ))
+                )))
             }
         };
         let registry = service.registry();
         let view = registry
             .pushed_by(source)
-            .ok_or_else(|| ApiError::not_found(format!("unknown push source {source:?}")))?;
+            .ok_or_else(|| FeastFailure::no_push_source(source))?;
         let rule = match request.get("overwrite") {
             None | Some(Value::Null) | Some(Value::Bool(false)) => EventRule::NewerOnly,
             Some(Value::Bool(true)) => EventRule::Overwrite,
             Some(_) => {
-                return Err(ApiError::invalid(
+                return Err(FeastFailure::from(ApiError::invalid(
                     "overwrite",
                     "must be true (write whatever event is stored) or false",
-                ))
+                )))
             }
         };
         let rows = push_rows(registry, view, request.get("df"))?;
@@ -116,14 +119,15 @@ async fn push(State(service): State<Arc<Service>>, body: Bytes) -> Response {
 }
 
 async fn answer(
-    handled: impl std::future::Future<Output = Result<Response, ApiError>>,
+    handled: impl std::future::Future<Output = Result<Response, FeastFailure>>,
 ) -> Response {
-    handled.await.unwrap_or_else(|e| error_response(&e))
+    handled.await.unwrap_or_else(IntoResponse::into_response)
 }
 
-/// The body as a JSON object; anything else is 422, as Feast answers a body it cannot take.
+/// The body as a JSON object naming each key once; anything else is 422, as Feast answers a
+/// body it cannot take.
 fn object(body: &[u8]) -> Result<Map<String, Value>, ApiError> {
-    match serde_json::from_slice(body) {
+    match unique_keys::parse(body) {
         Ok(Value::Object(object)) => Ok(object),
         Ok(_) => Err(ApiError::invalid("body", "must be a JSON object")),
         Err(e) => Err(ApiError::invalid("body", format!("is not JSON: {e}"))),
@@ -134,23 +138,18 @@ fn object(body: &[u8]) -> Result<Map<String, Value>, ApiError> {
 fn requested_features(
     registry: &Registry,
     request: &Map<String, Value>,
-) -> Result<Vec<FeatureName>, ApiError> {
+) -> Result<Vec<FeatureName>, FeastFailure> {
     if let Some(service) = request.get("feature_service").filter(|s| !s.is_null()) {
-        return Err(ApiError::not_found(format!(
-            "unknown feature service {service}: this registry defines none; name features as view:feature"
-        )));
+        let name = service
+            .as_str()
+            .map_or_else(|| service.to_string(), str::to_owned);
+        return Err(FeastFailure::no_service(&name));
     }
     let Some(Value::Array(refs)) = request.get("features") else {
-        return Err(ApiError::invalid(
-            "features",
-            "a list of \"view:feature\" is required",
-        ));
+        return Err(ApiError::invalid("features", "a list of \"view:feature\" is required").into());
     };
     if refs.is_empty() {
-        return Err(ApiError::invalid(
-            "features",
-            "must name at least one feature",
-        ));
+        return Err(ApiError::invalid("features", "must name at least one feature").into());
     }
     let mut names = Vec::with_capacity(refs.len());
     for reference in refs {
@@ -162,19 +161,18 @@ fn requested_features(
                     "{:?} must be view:feature",
                     bounded(&reference.to_string(), 60)
                 ),
-            ));
+            )
+            .into());
         };
         let view = registry
             .view(view_name)
-            .ok_or_else(|| ApiError::not_found(format!("unknown feature view {view_name:?}")))?;
+            .ok_or_else(|| FeastFailure::no_view(view_name))?;
         if view.feature(feature).is_none() {
-            return Err(ApiError::not_found(format!(
-                "feature view {view_name:?} has no feature {feature:?}"
-            )));
+            return Err(FeastFailure::no_feature(&view.name, feature));
         }
         names.push(feature.to_owned());
     }
-    input::feature_names("features", names)
+    Ok(input::feature_names("features", names)?)
 }
 
 /// `entities: {join_key: [id, …]}`: the ids as sent (echoed in the answer) and as entity ids.
