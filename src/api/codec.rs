@@ -52,9 +52,16 @@ impl<T: DeserializeOwned> Decodes<T> for StrictJsonEncoding {
             )));
         }
         let mut unknown = Vec::new();
+        let mut note_unknown = |path: serde_ignored::Path| unknown.push(path.to_string());
         let mut json = serde_json::Deserializer::from_slice(&bytes);
-        let decoded = serde_ignored::deserialize(&mut json, |path| unknown.push(path.to_string()))
-            .and_then(|value| json.end().map(|()| value));
+        let decoded = serde_path_to_error::deserialize(serde_ignored::Deserializer::new(
+            &mut json,
+            &mut note_unknown,
+        ));
+        let decoded = match decoded {
+            Ok(value) => json.end().map(|()| value).map_err(|e| (String::new(), e)),
+            Err(e) => Err((e.path().to_string(), e.into_inner())),
+        };
         // An unknown field explains a missing one (`ttl_second` for `ttl_seconds`): name it first.
         if let Some(field) = unknown.first() {
             return Err(Refused(ApiError::invalid(
@@ -62,10 +69,17 @@ impl<T: DeserializeOwned> Decodes<T> for StrictJsonEncoding {
                 "is not a field of this request",
             )));
         }
-        decoded.map_err(|e| {
-            Refused(ApiError::bad_request(format!(
-                "the request body does not decode: {e}"
-            )))
+        decoded.map_err(|(path, e)| {
+            Refused(match path.as_str() {
+                // The body as a whole: malformed JSON, say.
+                "" | "." => ApiError::bad_request(format!("the request body does not decode: {e}")),
+                // A field of the wrong type: named, without serde_json's position.
+                field => {
+                    let text = e.to_string();
+                    let rule = text.split(" at line ").next().unwrap_or(&text);
+                    ApiError::invalid(field, rule)
+                }
+            })
         })
     }
 }

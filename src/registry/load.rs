@@ -138,6 +138,10 @@ impl Registry {
 
 type Refusal = (usize, String);
 
+/// The most features of one kind: a write of that kind passes all of them, with two times per
+/// view, to one script, and Redis's Lua unpacks at most about 8,000 values.
+const MAX_FEATURES_PER_KIND: usize = 1_000;
+
 fn check_entity(raw: &RawEntity) -> Result<EntityDef, Refusal> {
     for (field, value) in [("name", &raw.name), ("join_key", &raw.join_key)] {
         identifier(value).map_err(|rule| (value.span().start, format!("entity {field} {rule}")))?;
@@ -178,6 +182,7 @@ fn check_views(raw: Vec<RawView>) -> Result<Vec<View>, Refusal> {
     let mut feature_names = HashSet::new();
     let mut push_sources = HashSet::new();
     let mut ttls: [Option<u64>; 2] = [None, None];
+    let mut features_of_kind = [0_usize; 2];
     for view in raw {
         let name = &view.name;
         identifier(name).map_err(|rule| (name.span().start, format!("view name {rule}")))?;
@@ -236,6 +241,10 @@ fn check_views(raw: Vec<RawView>) -> Result<Vec<View>, Refusal> {
             }
             if !feature_names.insert(feature_name.clone()) {
                 return Err((at, format!("feature {feature_name:?} is in two views: an entity's hash holds one field per name")));
+            }
+            features_of_kind[kind as usize] += 1;
+            if features_of_kind[kind as usize] > MAX_FEATURES_PER_KIND {
+                return Err((at, format!("more than {MAX_FEATURES_PER_KIND} {} features: one write carries them all, and Redis's Lua cannot unpack so many values", kind.label())));
             }
             features.push(Feature {
                 name: feature_name,
@@ -303,6 +312,17 @@ mod tests {
                 "{error}\n  expected: {expected}"
             );
         }
+        let many: String = (0..1_001)
+            .map(|n| format!("{{ name = \"f{n}\", type = \"int\" }},\n"))
+            .collect();
+        let too_many = view(&format!(
+            "name = \"v\"\nkind = \"batch\"\nttl_seconds = 5\nfeatures = [\n{many}]"
+        ));
+        assert!(
+            refusal(&too_many).starts_with("f.toml:1011: more than 1000 batch features"),
+            "{}",
+            refusal(&too_many)
+        );
         let two_ttls = view("name = \"a\"\nkind = \"batch\"\nttl_seconds = 5\nfeatures = [{ name = \"x\", type = \"int\" }]\n[[views]]\nname = \"b\"\nkind = \"batch\"\nttl_seconds = 6\nfeatures = [{ name = \"y\", type = \"int\" }]");
         assert!(refusal(&two_ttls)
             .starts_with("f.toml:14: every batch view must have the same ttl_seconds"));

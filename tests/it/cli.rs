@@ -366,3 +366,28 @@ async fn a_ttl_redis_would_refuse_is_refused_before_anything_is_written() {
     let written: Vec<String> = raw().await.keys(format!("{prefix}*")).await.unwrap();
     assert!(written.is_empty(), "a refused TTL wrote {written:?}");
 }
+
+#[test]
+fn a_registry_redis_could_not_write_is_refused_at_load_with_its_line() {
+    let features: String = (0..5_000)
+        .map(|n| format!("  {{ name = \"f{n}\", type = \"int\" }},\n"))
+        .collect();
+    let text = format!(
+        "[entity]\nname = \"user\"\njoin_key = \"user_id\"\nkey_prefix = \"wide:\"\n\
+         [[views]]\nname = \"wide\"\nkind = \"batch\"\nttl_seconds = 60\nfeatures = [\n{features}]\n"
+    );
+    let path = std::env::temp_dir().join(format!("wide-{}.toml", std::process::id()));
+    std::fs::write(&path, text).unwrap();
+    let file = path.display().to_string();
+    for bin in [SERVER, BUILD_FEATURES] {
+        let out = run(
+            bin,
+            &["--features", &file, "--redis-url", "redis://127.0.0.1:1"],
+        );
+        assert_one_line_failure(
+            &out,
+            &format!("error: {file}:1010: more than 1000 batch features"),
+        );
+    }
+    let _ = std::fs::remove_file(&path);
+}

@@ -127,7 +127,7 @@ async fn hostile_input_gets_a_bounded_answer() {
             &format!(r#"{{"count":"{long_name}","ttl_seconds":60}}"#),
         )
         .await;
-    assert_eq!(status, 400);
+    assert_eq!(status, 422, "a wrong type names its field");
     assert!(
         body.len() < 1_000,
         "a {} byte answer echoes the input",
@@ -248,4 +248,43 @@ async fn a_rebound_host_name_is_refused_everywhere_but_the_probes() {
             .await;
         assert_eq!(status, 200, "{host}: {body}");
     }
+}
+
+#[tokio::test]
+async fn refusals_name_the_field_and_echo_little() {
+    let server = TestServer::start("refusals", &[]).await;
+    // A wrong type names the field and what it takes, whatever was sent.
+    for body in [
+        r#"{"action":1}"#,
+        r#"{"action":"toggle"}"#,
+        r#"{"action":null}"#,
+    ] {
+        let (status, answer) = server.post_json("/api/worker", body).await;
+        assert_eq!(status, 422, "{body}: {answer}");
+        assert!(answer.contains(r#""field":"action""#), "{body}: {answer}");
+        assert!(
+            answer.contains("start") && answer.contains("resume"),
+            "{body}: {answer}"
+        );
+        assert!(!answer.contains("line 1"), "{body}: {answer}");
+    }
+    let (status, answer) = server
+        .post_json("/api/bulk-load", r#"{"count":"x","ttl_seconds":5}"#)
+        .await;
+    assert_eq!(status, 422, "{answer}");
+    assert!(answer.contains(r#""field":"count""#), "{answer}");
+    // A 10 KB name is cut in the answer.
+    let long = "v".repeat(10_000);
+    let body =
+        serde_json::json!({"features": [format!("{long}:x")], "entities": {"user_id": ["u0001"]}});
+    let (status, answer) = server
+        .request(
+            "POST",
+            "/get-online-features",
+            &[],
+            body.to_string().as_bytes(),
+        )
+        .await;
+    assert_eq!(status, 404, "{answer:.300}");
+    assert!(answer.len() < 500, "echoed {} bytes", answer.len());
 }

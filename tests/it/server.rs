@@ -277,5 +277,5 @@ async fn worker_actions_name_their_outcome_so_a_stale_page_cannot_invert_them() 
     let (status, body) = server
         .post_json("/api/worker", r#"{"action":"toggle"}"#)
         .await;
-    assert_eq!(status, 400, "{body}");
+    assert_eq!(status, 422, "{body}");
 }
