@@ -156,9 +156,10 @@ impl Server {
             .map_err(|e| ServerError::Leptos(e.to_string()))?
             .leptos_options;
         leptos_options.site_addr = local;
-        // cargo-leptos tells the compiler, not a binary started on its own, that it named the
-        // build's files after their contents (LEPTOS_HASH_FILES, set by scripts/lib.sh).
-        leptos_options.hash_files |= option_env!("LEPTOS_HASH_FILES") == Some("true");
+        // Decided from the files, not compiled in: a binary rebuilt by plain cargo (`cargo
+        // bench`) serves the hashed build beside it, and one without hash.txt never panics.
+        let assets = HashedAssets::find(&leptos_options);
+        leptos_options.hash_files = !assets.0.is_empty();
         let config = store.config();
         let prefix = &config.key_prefix;
         if !args.no_reset {
@@ -210,7 +211,7 @@ impl Server {
         let allowed_hosts = AllowedHosts::new(local, &args.allowed_hosts);
         Ok(Server {
             listener,
-            router: router(leptos_options, Arc::clone(&service), allowed_hosts),
+            router: router(leptos_options, Arc::clone(&service), allowed_hosts, assets),
             service,
             local,
         })
@@ -250,13 +251,14 @@ fn router(
     leptos_options: LeptosOptions,
     service: Arc<Service>,
     allowed_hosts: AllowedHosts,
+    assets: HashedAssets,
 ) -> Router {
     let routes = generate_route_list(App);
     let state = AppState(Arc::new(leptos_options.clone()));
     let probes = crate::api::probes::routes(Arc::clone(&service));
     let feast = crate::api::feast::routes(Arc::clone(&service));
     let metrics = Arc::new(Metrics::new(Arc::clone(&service)));
-    let assets = Arc::new(HashedAssets::of(&leptos_options));
+    let assets = Arc::new(assets);
     // The build's files, served by a ServeDir of our own: Leptos's file fallback passes on only
     // Accept-Encoding, so a revalidation (If-Modified-Since) would never get its 304.
     let pkg = tower_http::services::ServeDir::new(format!(
@@ -329,32 +331,46 @@ fn fallback(
 struct HashedAssets(HashSet<String>);
 
 impl HashedAssets {
-    /// Reads cargo-leptos's `hash.txt` (`js: <hash>` lines) beside the binary, where Leptos
-    /// reads it to name the files in the page.
-    fn of(options: &LeptosOptions) -> Self {
-        if !options.hash_files {
-            return Self(HashSet::new());
-        }
+    /// Reads cargo-leptos's `hash.txt` (`js: <hash>` lines) where Leptos reads it, beside the
+    /// binary; empty unless it names a file of each kind and every file it names is in the site.
+    /// Otherwise the page names the plain files (`feature-store.js`).
+    fn find(options: &LeptosOptions) -> Self {
         let hashes = std::env::current_exe()
             .ok()
             .and_then(|exe| exe.parent().map(|dir| dir.join(options.hash_file.as_ref())))
             .and_then(|path| std::fs::read_to_string(path).ok())
             .unwrap_or_default();
-        Self(
-            hashes
-                .lines()
-                .filter_map(|line| line.split_once(':'))
-                .map(|(extension, hash)| {
-                    format!(
-                        "/{}/{}.{}.{}",
-                        options.site_pkg_dir,
-                        options.output_name,
-                        hash.trim(),
-                        extension.trim()
-                    )
-                })
-                .collect(),
-        )
+        let paths: HashSet<String> = hashes
+            .lines()
+            .filter_map(|line| line.split_once(':'))
+            .map(|(extension, hash)| {
+                format!(
+                    "/{}/{}.{}.{}",
+                    options.site_pkg_dir,
+                    options.output_name,
+                    hash.trim(),
+                    extension.trim()
+                )
+            })
+            .collect();
+        let complete = ["js", "wasm", "css"].iter().all(|extension| {
+            paths
+                .iter()
+                .any(|path| path.ends_with(&format!(".{extension}")))
+        });
+        let present = paths
+            .iter()
+            .all(|path| std::path::Path::new(&format!("{}{path}", options.site_root)).is_file());
+        if complete && present {
+            Self(paths)
+        } else {
+            if !paths.is_empty() {
+                tracing::warn!(
+                    "hash.txt names files the site does not have; serving the unhashed names"
+                );
+            }
+            Self(HashSet::new())
+        }
     }
 }
 

@@ -391,3 +391,73 @@ fn a_registry_redis_could_not_write_is_refused_at_load_with_its_line() {
     }
     let _ = std::fs::remove_file(&path);
 }
+
+#[tokio::test]
+async fn the_page_names_the_build_files_the_site_has_whatever_built_the_binary() {
+    let site = std::env::temp_dir().join(format!("fs-site-{}", free_port()));
+    let pkg = site.join("pkg");
+    std::fs::create_dir_all(&pkg).unwrap();
+    for extension in ["js", "wasm", "css"] {
+        std::fs::write(pkg.join(format!("feature-store.{extension}")), "plain").unwrap();
+    }
+    let hash_file = site.join("hash.txt");
+    let cases = [
+        // cargo leptos without hashing: no hash.txt.
+        (None, "/pkg/feature-store.js"),
+        // A hashed build beside a binary that plain cargo rebuilt (`cargo bench`).
+        (Some(("h1", true)), "/pkg/feature-store.h1.js"),
+        // A stale hash.txt naming files the site no longer has: never a page that 404s its JS.
+        (Some(("gone", false)), "/pkg/feature-store.js"),
+    ];
+    for (hashes, script) in cases {
+        let _ = std::fs::remove_file(&hash_file);
+        if let Some((hash, present)) = hashes {
+            let lines: String = ["js", "wasm", "css"]
+                .iter()
+                .map(|extension| format!("{extension}: {hash}\n"))
+                .collect();
+            std::fs::write(&hash_file, lines).unwrap();
+            for extension in ["js", "wasm", "css"] {
+                if present {
+                    std::fs::write(
+                        pkg.join(format!("feature-store.{hash}.{extension}")),
+                        "hashed",
+                    )
+                    .unwrap();
+                }
+            }
+        }
+        let port = free_port();
+        let child = Command::new(SERVER)
+            .args(["--port", &port.to_string(), "--redis-url", &redis_url()])
+            .args([
+                "--key-prefix",
+                &unique_prefix("site"),
+                "--initial-users",
+                "0",
+                "--no-worker",
+            ])
+            .env("LEPTOS_OUTPUT_NAME", "feature-store")
+            .env("LEPTOS_SITE_ROOT", &site)
+            .env("LEPTOS_HASH_FILE_NAME", &hash_file)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start the server");
+        let _server = Running(child);
+        let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+        eventually(Duration::from_secs(20), "the server to answer", || async {
+            http(addr, "GET", "/livez", &[], b"").await.is_ok()
+        })
+        .await;
+        let page = http(addr, "GET", "/", &[], b"").await.unwrap();
+        assert_eq!(page.status(), 200, "{hashes:?}");
+        assert!(
+            page.body().contains(script),
+            "{hashes:?}: the page does not name {script}"
+        );
+        let file = http(addr, "GET", script, &[], b"").await.unwrap();
+        assert_eq!(file.status(), 200, "{hashes:?}: {script}");
+    }
+    let _ = std::fs::remove_dir_all(&site);
+}
