@@ -15,6 +15,7 @@ use tokio::net::TcpListener;
 
 use crate::api::hosts::AllowedHosts;
 use crate::cli::StoreArgs;
+use crate::connections::{self, ConnectionLimits};
 use crate::index::EntityIndex;
 use crate::limits::MAX_TTL_SECONDS;
 use crate::metrics::Metrics;
@@ -74,6 +75,17 @@ pub struct ServerArgs {
     /// 421, except on /livez, /readyz and /metrics.
     #[arg(long, env = "FS_ALLOWED_HOSTS", value_delimiter = ',')]
     pub allowed_hosts: Vec<String>,
+    /// The longest a connection may take to send a request's head, counted from when the server
+    /// starts waiting for it: a slow client is cut off, and an idle keep-alive connection is
+    /// closed after it.
+    #[arg(long, env = "FS_HEADER_TIMEOUT_SECONDS", default_value_t = 10,
+          value_parser = clap::value_parser!(u64).range(1..=3_600))]
+    pub header_timeout_seconds: u64,
+    /// Most connections open at once; at the limit the one waiting longest for a request is
+    /// closed to make room. Keep it well under the process's file limit (`ulimit -n`).
+    #[arg(long, env = "FS_MAX_CONNECTIONS", default_value_t = 512,
+          value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    pub max_connections: u64,
     /// How log lines are written: `text` for people, `json` for log shippers.
     #[arg(long, env = "FS_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
@@ -135,6 +147,7 @@ pub struct Server {
     router: Router,
     service: Arc<Service>,
     local: SocketAddr,
+    limits: ConnectionLimits,
 }
 
 impl Server {
@@ -214,6 +227,10 @@ impl Server {
             router: router(leptos_options, Arc::clone(&service), allowed_hosts, assets),
             service,
             local,
+            limits: ConnectionLimits {
+                header_timeout: Duration::from_secs(args.header_timeout_seconds),
+                max_connections: usize::try_from(args.max_connections).unwrap_or(usize::MAX),
+            },
         })
     }
 
@@ -226,12 +243,10 @@ impl Server {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), ServerError> {
-        let served = axum::serve(self.listener, self.router)
-            .with_graceful_shutdown(shutdown)
-            .await;
+        connections::serve(self.listener, self.router, self.limits, shutdown).await;
         self.service.worker().stop().await;
         tracing::info!("stopped");
-        served.map_err(ServerError::Serve)
+        Ok(())
     }
 }
 

@@ -461,3 +461,61 @@ async fn the_page_names_the_build_files_the_site_has_whatever_built_the_binary()
     }
     let _ = std::fs::remove_dir_all(&site);
 }
+
+#[tokio::test]
+async fn a_slowloris_of_1100_connections_cannot_stop_probes_or_reads() {
+    use tokio::io::AsyncWriteExt;
+    let port = free_port();
+    // The file limit the attack was first seen under.
+    let child = Command::new("bash")
+        .args(["-c", "ulimit -n 1024 && exec \"$@\"", "bash", SERVER])
+        .args(["--port", &port.to_string(), "--redis-url", &redis_url()])
+        .args(["--key-prefix", &unique_prefix("slowloris"), "--no-worker"])
+        .env("LEPTOS_OUTPUT_NAME", "feature-store")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start the server");
+    let _server = Running(child);
+    let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    eventually(Duration::from_secs(20), "the server to answer", || async {
+        http(addr, "GET", "/livez", &[], b"").await.is_ok()
+    })
+    .await;
+    // Each sends half a request head, then nothing.
+    let mut held = Vec::new();
+    for _ in 0..1_100 {
+        let connect = tokio::net::TcpStream::connect(addr);
+        let Ok(Ok(mut stream)) = tokio::time::timeout(Duration::from_millis(200), connect).await
+        else {
+            continue;
+        };
+        let _ = stream
+            .write_all(b"GET /livez HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ")
+            .await;
+        held.push(stream);
+    }
+    assert!(
+        held.len() >= 1_000,
+        "only {} connections opened",
+        held.len()
+    );
+    let read = serde_json::json!({"user": "u0001", "fields": [RISK]}).to_string();
+    let json = [("content-type", "application/json")];
+    for (method, path, headers, body) in [
+        ("GET", "/livez", &[][..], &b""[..]),
+        ("POST", "/api/read", &json[..], read.as_bytes()),
+        ("GET", "/readyz", &[][..], &b""[..]),
+    ] {
+        let answered = tokio::time::timeout(
+            Duration::from_secs(3),
+            http(addr, method, path, headers, body),
+        )
+        .await;
+        let response = answered
+            .unwrap_or_else(|_| panic!("{path} did not answer within 3 s under the slowloris"))
+            .unwrap();
+        assert_eq!(response.status(), 200, "{path}: {}", response.body());
+    }
+    drop(held);
+}
