@@ -86,6 +86,12 @@ pub struct ServerArgs {
     #[arg(long, env = "FS_MAX_CONNECTIONS", default_value_t = 512,
           value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
     pub max_connections: u64,
+    /// Feature values (entities × fields) reads may have in flight at once; a read that would
+    /// pass it is answered 503 with Retry-After at once, before any Redis work. The default
+    /// admits four of the largest reads (1,000 entities × 64 features).
+    #[arg(long, env = "FS_MAX_READ_CELLS", default_value_t = 256_000,
+          value_parser = clap::value_parser!(u64).range(1..=100_000_000))]
+    pub max_read_cells: u64,
     /// How log lines are written: `text` for people, `json` for log shippers.
     #[arg(long, env = "FS_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
@@ -220,6 +226,7 @@ impl Server {
             index,
             USERS_SEED,
             Duration::from_millis(args.read_timeout_ms),
+            usize::try_from(args.max_read_cells).unwrap_or(usize::MAX),
         ));
         let allowed_hosts = AllowedHosts::new(local, &args.allowed_hosts);
         Ok(Server {

@@ -55,6 +55,11 @@ pub enum ApiError {
     #[error("{message}")]
     Unavailable { message: String },
 
+    /// The server sheds this request: reads in flight hold all it admits at once. Retry after a
+    /// second.
+    #[error("{message}")]
+    Overloaded { message: String },
+
     /// Anything else. The cause is in the server log, never in the answer.
     #[error("{message}")]
     Internal { message: String },
@@ -105,6 +110,11 @@ impl ApiError {
         ApiError::Internal { message }
     }
 
+    /// When a caller may try again, for a `Retry-After` header.
+    pub fn retry_after_seconds(&self) -> Option<u32> {
+        matches!(self, ApiError::Overloaded { .. }).then_some(1)
+    }
+
     /// The HTTP status this error is answered with.
     pub fn status(&self) -> u16 {
         match self {
@@ -116,7 +126,7 @@ impl ApiError {
             ApiError::PayloadTooLarge { .. } => 413,
             ApiError::MisdirectedRequest { .. } => 421,
             ApiError::UnsupportedMediaType { .. } => 415,
-            ApiError::Unavailable { .. } => 503,
+            ApiError::Unavailable { .. } | ApiError::Overloaded { .. } => 503,
             ApiError::Timeout { .. } => 504,
             ApiError::Internal { .. } => 500,
         }
@@ -156,6 +166,9 @@ impl FromServerFnError for ApiError {
             if let Ok(status) = axum::http::StatusCode::from_u16(self.status()) {
                 response.set_status(status);
             }
+            if let Some(seconds) = self.retry_after_seconds() {
+                response.insert_header(axum::http::header::RETRY_AFTER, seconds.into());
+            }
         }
         serde_json::to_vec(self)
             .map(Into::into)
@@ -173,6 +186,9 @@ impl From<crate::service::ServiceError> for ApiError {
                 message: e.to_string(),
             },
             ServiceError::IndexUnavailable => ApiError::redis_unavailable(),
+            ServiceError::Overloaded(_) => ApiError::Overloaded {
+                message: e.to_string(),
+            },
             ServiceError::Deadline(_) => {
                 tracing::warn!("{e}");
                 ApiError::Timeout {

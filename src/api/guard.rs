@@ -54,7 +54,13 @@ pub fn api_not_found(method: &axum::http::Method, path: &str) -> Option<Response
 /// An `ApiError` as an HTTP response, outside server functions.
 pub fn error_response(error: &ApiError) -> Response {
     let status = StatusCode::from_u16(error.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    (status, axum::Json(error)).into_response()
+    let mut response = (status, axum::Json(error)).into_response();
+    if let Some(seconds) = error.retry_after_seconds() {
+        response
+            .headers_mut()
+            .insert(axum::http::header::RETRY_AFTER, seconds.into());
+    }
+    response
 }
 
 async fn check(request: Request) -> Result<Request, ApiError> {

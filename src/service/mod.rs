@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, UNIX_EPOCH};
 
 use futures::StreamExt;
-use tokio::sync::Mutex;
+use tokio::sync::{Mutex, Semaphore};
 
 mod latency;
 pub use latency::ReadLatency;
@@ -32,6 +32,8 @@ use crate::worker::StreamingWorker;
 const PUSH_WRITES_IN_FLIGHT: usize = 32;
 /// Most ids `state` lists; the count is always the index's total.
 pub const STATE_ID_LIMIT: usize = 500;
+/// The longest a read waits in line for room among the reads in flight before it is shed.
+const ADMISSION_WAIT: Duration = Duration::from_millis(100);
 /// Rows of a batch read echoed back as a sample.
 pub const BATCH_SAMPLE: usize = 10;
 
@@ -45,6 +47,10 @@ pub enum ServiceError {
     /// Redis did not answer a read within its deadline.
     #[error("Redis did not answer within {} ms", .0.as_millis())]
     Deadline(Duration),
+    /// Reads in flight already hold every cell the server admits at once; this one was shed
+    /// before any Redis work.
+    #[error("the server is at its limit of {0} feature values in flight; retry shortly")]
+    Overloaded(usize),
 }
 
 /// One pushed row, checked, with its event time if the push gave one (else the write's time).
@@ -81,6 +87,10 @@ pub struct Service {
     /// How long reads and batch reads take here, answered or not.
     read_latency: ReadLatency,
     batch_read_latency: ReadLatency,
+    /// Feature values (entities × fields) reads may have in flight at once: the work, and the
+    /// memory, a burst of large reads can take.
+    read_cells: Semaphore,
+    max_read_cells: usize,
 }
 
 impl Service {
@@ -91,8 +101,11 @@ impl Service {
         index: Arc<EntityIndex>,
         seed: u64,
         read_deadline: Duration,
+        max_read_cells: usize,
     ) -> Self {
         Service {
+            read_cells: Semaphore::new(max_read_cells),
+            max_read_cells,
             registry,
             store,
             worker,
@@ -245,7 +258,7 @@ impl Service {
     ) -> Result<ReadResult, ServiceError> {
         let started = Instant::now();
         let read = self
-            .within(deadline, self.store.read_with_ttls(id, names))
+            .admitted(names.len(), deadline, self.store.read_with_ttls(id, names))
             .await;
         self.read_latency.observe(started.elapsed());
         let read = read?;
@@ -293,8 +306,9 @@ impl Service {
                 .collect(),
         };
         let started = Instant::now();
+        let cells = ids.len() * names.len();
         let rows = self
-            .within(deadline, self.store.batch_read(&ids, &names))
+            .admitted(cells, deadline, self.store.batch_read(&ids, &names))
             .await;
         self.batch_read_latency.observe(started.elapsed());
         let rows = rows?;
@@ -361,8 +375,9 @@ impl Service {
             .map(|(_, _, stamp)| fields.iter().position(|f| f == stamp).unwrap_or(0))
             .collect();
         let started = Instant::now();
+        let cells = ids.len() * fields.len();
         let rows = self
-            .within(deadline, self.store.batch_read_values(ids, &fields))
+            .admitted(cells, deadline, self.store.batch_read_values(ids, &fields))
             .await;
         self.batch_read_latency.observe(started.elapsed());
         let now_ms = crate::store::unix_ms_now();
@@ -537,13 +552,45 @@ impl Service {
 }
 
 impl Service {
+    /// Runs a read of `cells` feature values once there is room for it among the reads in
+    /// flight, all within the read's deadline (the caller's, or the server's if shorter). It
+    /// waits in line at most `ADMISSION_WAIT`, else it is shed as `Overloaded` before any Redis
+    /// work: a read that cannot start soon would only queue work its caller may give up on, and
+    /// the short wait keeps a client that retries at once from turning every refusal into CPU
+    /// taken from the admitted reads. The deadline counts the wait: a read whose time ran out
+    /// in line never reaches Redis.
+    async fn admitted<T>(
+        &self,
+        cells: usize,
+        requested: Option<Duration>,
+        read: impl Future<Output = Result<T, StoreError>>,
+    ) -> Result<T, ServiceError> {
+        let deadline = self.deadline(requested);
+        let started = Instant::now();
+        let cells = u32::try_from(cells.clamp(1, self.max_read_cells)).unwrap_or(u32::MAX);
+        let room = self.read_cells.acquire_many(cells);
+        let Ok(Ok(_permit)) = tokio::time::timeout(deadline.min(ADMISSION_WAIT), room).await else {
+            return Err(ServiceError::Overloaded(self.max_read_cells));
+        };
+        let left = deadline.saturating_sub(started.elapsed());
+        match tokio::time::timeout(left, read).await {
+            Ok(result) => Ok(result?),
+            Err(_) => Err(ServiceError::Deadline(deadline)),
+        }
+    }
+
+    /// A read's deadline: the caller's, or the server's if that is shorter.
+    fn deadline(&self, requested: Option<Duration>) -> Duration {
+        requested.map_or(self.read_deadline, |asked| asked.min(self.read_deadline))
+    }
+
     /// Runs `read` under the deadline the caller asked for, or the server's if that is shorter.
     async fn within<T>(
         &self,
         requested: Option<Duration>,
         read: impl Future<Output = Result<T, StoreError>>,
     ) -> Result<T, ServiceError> {
-        let deadline = requested.map_or(self.read_deadline, |asked| asked.min(self.read_deadline));
+        let deadline = self.deadline(requested);
         match tokio::time::timeout(deadline, read).await {
             Ok(result) => Ok(result?),
             Err(_) => Err(ServiceError::Deadline(deadline)),

@@ -279,3 +279,67 @@ async fn worker_actions_name_their_outcome_so_a_stale_page_cannot_invert_them() 
         .await;
     assert_eq!(status, 422, "{body}");
 }
+
+#[tokio::test]
+async fn reads_past_the_work_in_flight_are_shed_at_once_with_retry_after() {
+    let redis = OwnRedis::start(free_port()).await;
+    let server = std::sync::Arc::new(
+        TestServer::start_on(
+            &redis.url(),
+            "admission",
+            &["--max-read-cells", "100", "--read-timeout-ms", "2000"],
+        )
+        .await,
+    );
+    let ids: Vec<String> = (1..=100).map(|n| format!("u{n:04}")).collect();
+    let holding = serde_json::json!({"ids": ids, "fields": [RISK]}).to_string();
+    // A frozen Redis keeps the first read, which takes every cell, in flight until its deadline.
+    redis.freeze();
+    let first = {
+        let server = std::sync::Arc::clone(&server);
+        tokio::spawn(async move { server.post_json("/api/batch-read", &holding).await })
+    };
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let started = std::time::Instant::now();
+    let read = serde_json::json!({"user": "u0001", "fields": [RISK]}).to_string();
+    let shed = server
+        .send(
+            "POST",
+            "/api/read",
+            &[("content-type", "application/json")],
+            read.as_bytes(),
+        )
+        .await;
+    assert_eq!(shed.status(), 503, "{}", shed.body());
+    assert!(
+        started.elapsed() < Duration::from_millis(600),
+        "shed after {:?}",
+        started.elapsed()
+    );
+    assert_eq!(shed.headers()["retry-after"], "1");
+    assert!(
+        shed.body().contains(r#""error":"overloaded""#),
+        "{}",
+        shed.body()
+    );
+    // The Feast route sheds the same way.
+    let feast = serde_json::json!({"features": ["user_batch:risk_segment"], "entities": {"user_id": ["u0001"]}});
+    let shed = server
+        .send(
+            "POST",
+            "/get-online-features",
+            &[],
+            feast.to_string().as_bytes(),
+        )
+        .await;
+    assert_eq!(shed.status(), 503, "{}", shed.body());
+    assert_eq!(shed.headers()["retry-after"], "1");
+    redis.thaw();
+    let (status, _) = first.await.unwrap();
+    assert!(matches!(status, 200 | 504), "{status}");
+    let (status, body) = server.post_json("/api/read", &read).await;
+    assert_eq!(
+        status, 200,
+        "room again once the first read is done: {body}"
+    );
+}

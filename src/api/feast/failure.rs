@@ -19,6 +19,8 @@ pub enum FeastFailure {
         status: u16,
         class: &'static str,
         message: String,
+        /// Seconds, for a `Retry-After` header (a shed request).
+        retry_after: Option<u32>,
     },
     /// A body FastAPI's validation would refuse (422).
     Invalid { field: String, rule: String },
@@ -55,6 +57,7 @@ impl FeastFailure {
             status: 422,
             class: "PushSourceNotFoundException",
             message: format!("Unable to find push source '{}'.", bounded(name)),
+            retry_after: None,
         }
     }
 
@@ -63,6 +66,7 @@ impl FeastFailure {
             status: 404,
             class,
             message,
+            retry_after: None,
         }
     }
 }
@@ -83,6 +87,7 @@ impl From<ApiError> for FeastFailure {
                 status: other.status(),
                 class: "FeastError",
                 message: other.to_string(),
+                retry_after: other.retry_after_seconds(),
             },
         }
     }
@@ -101,11 +106,18 @@ impl IntoResponse for FeastFailure {
                 status,
                 class,
                 message,
+                retry_after,
             } => {
                 let detail = json!({"module": "feast.errors", "class": class, "message": message});
                 let status =
                     StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-                (status, Json(detail.to_string())).into_response()
+                let mut response = (status, Json(detail.to_string())).into_response();
+                if let Some(seconds) = retry_after {
+                    response
+                        .headers_mut()
+                        .insert(axum::http::header::RETRY_AFTER, seconds.into());
+                }
+                response
             }
             FeastFailure::Invalid { field, rule } => {
                 let detail = json!({"detail": [{
