@@ -444,7 +444,8 @@ async fn an_older_event_never_overwrites_a_newer_one_unless_asked() {
     let (status, pushed) = feast(&server, "/push", &push(111, &now_rfc3339(), None)).await;
     assert_eq!((status, &pushed["written"]), (200, &json!(1)), "{pushed}");
 
-    let old = "2001-01-01T00:00:00Z";
+    // With milliseconds, which the answer keeps.
+    let old = "2001-01-01T00:00:00.250Z";
     let (status, pushed) = feast(&server, "/push", &push(7, old, Some(false))).await;
     assert_eq!(status, 200, "{pushed}");
     assert_eq!(pushed["written"], 0, "{pushed}");
