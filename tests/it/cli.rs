@@ -242,23 +242,22 @@ async fn a_prefix_that_could_match_other_keys_is_refused_before_anything_is_touc
 
 #[tokio::test]
 async fn an_unknown_path_is_a_quiet_404_json_for_api_callers() {
-    let port = free_port();
-    let log = std::env::temp_dir().join(format!("feature-store-404-{port}.log"));
-    let child = Command::new(SERVER)
-        .args(["--port", &port.to_string(), "--redis-url", &redis_url()])
-        .args(["--key-prefix", &unique_prefix("not-found")])
-        .args(["--initial-users", "0", "--no-worker"])
-        .env("LEPTOS_OUTPUT_NAME", "feature-store")
-        .env_remove("RUST_LOG")
-        .stdout(std::fs::File::create(&log).unwrap())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start the server");
-    let server = Running(child);
-    let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-    eventually(Duration::from_secs(20), "the server to answer", || async {
-        http(addr, "GET", "/livez", &[], b"").await.is_ok()
-    })
+    let log = std::env::temp_dir().join(format!("feature-store-404-{}.log", free_port()));
+    let stdout = std::fs::File::create(&log).unwrap();
+    let prefix = unique_prefix("not-found");
+    let (server, addr) = ServerProcess::start(
+        &[
+            "--key-prefix",
+            &prefix,
+            "--initial-users",
+            "0",
+            "--no-worker",
+        ],
+        None,
+        |command| {
+            command.env_remove("RUST_LOG").stdout(stdout);
+        },
+    )
     .await;
     let long = format!("/{}", "a".repeat(60_000));
     let json = ("content-type", "application/json");
@@ -303,10 +302,50 @@ async fn an_unknown_path_is_a_quiet_404_json_for_api_callers() {
     );
 }
 
-/// A server process, killed when dropped.
-struct Running(Child);
+/// The server binary as a child process on a free port against the test Redis, killed when
+/// dropped.
+struct ServerProcess(Child);
 
-impl Drop for Running {
+impl ServerProcess {
+    /// Starts it with `args` after the port and Redis, under a file limit if one is given,
+    /// after `setup` has changed the command; answers once `/livez` does.
+    async fn start(
+        args: &[&str],
+        file_limit: Option<u32>,
+        setup: impl FnOnce(&mut Command),
+    ) -> (Self, std::net::SocketAddr) {
+        let port = free_port();
+        let mut command = match file_limit {
+            Some(limit) => {
+                let mut shell = Command::new("bash");
+                shell.args([
+                    "-c",
+                    &format!("ulimit -n {limit} && exec \"$@\""),
+                    "bash",
+                    SERVER,
+                ]);
+                shell
+            }
+            None => Command::new(SERVER),
+        };
+        command
+            .args(["--port", &port.to_string(), "--redis-url", &redis_url()])
+            .args(args)
+            .env("LEPTOS_OUTPUT_NAME", "feature-store")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        setup(&mut command);
+        let server = ServerProcess(command.spawn().expect("start the server"));
+        let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+        eventually(Duration::from_secs(20), "the server to answer", || async {
+            http(addr, "GET", "/livez", &[], b"").await.is_ok()
+        })
+        .await;
+        (server, addr)
+    }
+}
+
+impl Drop for ServerProcess {
     fn drop(&mut self) {
         let _ = self.0.kill();
         let _ = self.0.wait();
@@ -427,28 +466,22 @@ async fn the_page_names_the_build_files_the_site_has_whatever_built_the_binary()
                 }
             }
         }
-        let port = free_port();
-        let child = Command::new(SERVER)
-            .args(["--port", &port.to_string(), "--redis-url", &redis_url()])
-            .args([
+        let prefix = unique_prefix("site");
+        let (_server, addr) = ServerProcess::start(
+            &[
                 "--key-prefix",
-                &unique_prefix("site"),
+                &prefix,
                 "--initial-users",
                 "0",
                 "--no-worker",
-            ])
-            .env("LEPTOS_OUTPUT_NAME", "feature-store")
-            .env("LEPTOS_SITE_ROOT", &site)
-            .env("LEPTOS_HASH_FILE_NAME", &hash_file)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start the server");
-        let _server = Running(child);
-        let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-        eventually(Duration::from_secs(20), "the server to answer", || async {
-            http(addr, "GET", "/livez", &[], b"").await.is_ok()
-        })
+            ],
+            None,
+            |command| {
+                command
+                    .env("LEPTOS_SITE_ROOT", &site)
+                    .env("LEPTOS_HASH_FILE_NAME", &hash_file);
+            },
+        )
         .await;
         let page = http(addr, "GET", "/", &[], b"").await.unwrap();
         assert_eq!(page.status(), 200, "{hashes:?}");
@@ -465,22 +498,13 @@ async fn the_page_names_the_build_files_the_site_has_whatever_built_the_binary()
 #[tokio::test]
 async fn a_slowloris_of_1100_connections_cannot_stop_probes_or_reads() {
     use tokio::io::AsyncWriteExt;
-    let port = free_port();
     // The file limit the attack was first seen under.
-    let child = Command::new("bash")
-        .args(["-c", "ulimit -n 1024 && exec \"$@\"", "bash", SERVER])
-        .args(["--port", &port.to_string(), "--redis-url", &redis_url()])
-        .args(["--key-prefix", &unique_prefix("slowloris"), "--no-worker"])
-        .env("LEPTOS_OUTPUT_NAME", "feature-store")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start the server");
-    let _server = Running(child);
-    let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-    eventually(Duration::from_secs(20), "the server to answer", || async {
-        http(addr, "GET", "/livez", &[], b"").await.is_ok()
-    })
+    let prefix = unique_prefix("slowloris");
+    let (_server, addr) = ServerProcess::start(
+        &["--key-prefix", &prefix, "--no-worker"],
+        Some(1_024),
+        |_| {},
+    )
     .await;
     // Each sends half a request head, then nothing.
     let mut held = Vec::new();

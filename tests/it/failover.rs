@@ -76,15 +76,7 @@ async fn feast_read(server: &TestServer, ids: &[String]) -> (u16, Value) {
         "features": [format!("user_batch:{RISK}")],
         "entities": {"user_id": ids},
     });
-    let (status, text) = server
-        .request(
-            "POST",
-            "/get-online-features",
-            &[],
-            body.to_string().as_bytes(),
-        )
-        .await;
-    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+    server.feast("/get-online-features", &body).await
 }
 
 /// Each path a caller has, in the order `every_path_answers` tries them.

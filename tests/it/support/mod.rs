@@ -435,6 +435,15 @@ impl TestServer {
         .await
     }
 
+    /// A POST the way the Feast SDK sends it (a JSON body, no content type): the status and the
+    /// answer as JSON (`Null` if it is not).
+    pub async fn feast(&self, path: &str, body: &serde_json::Value) -> (u16, serde_json::Value) {
+        let (status, text) = self
+            .request("POST", path, &[], body.to_string().as_bytes())
+            .await;
+        (status, serde_json::from_str(&text).unwrap_or_default())
+    }
+
     /// `POST /api/worker {"action": …}`, which must succeed: the worker's (running, paused).
     pub async fn switch_worker(&self, action: &str) -> (bool, bool) {
         let body = serde_json::json!({ "action": action }).to_string();
