@@ -24,6 +24,8 @@ pub struct StoreStats {
     /// When the last bulk load of this server finished, in Unix milliseconds.
     pub last_bulk_load_unix_ms: Option<u64>,
     pub last_bulk_load_rows: u64,
+    /// The key TTL that load gave its rows (a load may choose its own).
+    pub last_bulk_load_ttl_seconds: Option<u64>,
 }
 
 /// What the streaming worker is doing, as the UI and `/api/state` show it.

@@ -38,15 +38,17 @@ test("read answers one row per field asked: value, typed value, kind and TTL", a
   expect(body.key_ttl_seconds).toBeGreaterThan(86000);
 });
 
-test("inspect lists every registry feature then the views' write times, and batch-read defaults to six fields", async ({
+test("inspect lists every registry feature then the views' event and write times, and batch-read defaults to six fields", async ({
   request,
 }) => {
   const inspected = await (await request.get("/api/inspect?user=u0001")).json();
   expect(inspected.exists).toBe(true);
   const names = inspected.fields.map((f: { name: string }) => f.name);
-  expect(names).toHaveLength(11 + 1 + (names.includes("_ts:user_stream") ? 1 : 0));
-  expect(names.slice(0, 11).every((name: string) => !name.startsWith("_ts:"))).toBe(true);
+  // Each view written: its event time `_ts:<view>` and write time `_wt:<view>`.
+  expect(names).toHaveLength(11 + 2 + (names.includes("_ts:user_stream") ? 2 : 0));
+  expect(names.slice(0, 11).every((name: string) => !name.startsWith("_"))).toBe(true);
   expect(names[11]).toBe("_ts:user_batch");
+  expect(names).toContain("_wt:user_batch");
   const missing = await (await request.get("/api/inspect?user=ghost")).json();
   expect(missing.exists).toBe(false);
   expect(missing.fields.every((f: { ttl_seconds: number }) => f.ttl_seconds === -2)).toBe(true);

@@ -37,6 +37,9 @@ test("Redis stopped and started again under a running page: shown as unavailable
   await expect(page.getByTestId("banner")).toHaveCount(0, { timeout: 30_000 });
   await expect(page.getByTestId("entity-count")).toHaveText("0", { timeout: 30_000 });
   await expect(page.getByTestId("entity-count-age")).toContainText("ago");
+  // The Redis panel follows by itself, without Re-check.
+  await expect(page.getByTestId("redis-version")).toHaveText(/^\d+\.\d+\.\d+$/);
+  await expect(page.locator("#health")).not.toContainText(/Redis is unavailable|did not answer/);
   // The error the worker met, when, and that it has written since (once there is someone to
   // write to: the restarted Redis is empty).
   await page.getByRole("button", { name: "Bulk-load" }).click();

@@ -84,11 +84,11 @@ test("a TTL counts down in the browser", async ({ page }) => {
   const seconds = async () => toSeconds((await summary.textContent())!.split("key TTL ")[1]);
   const first = await seconds();
   await expect.poll(seconds, { timeout: 5000 }).toBeLessThan(first);
-  // The 11 features, then the write time of the batch view (and of the streaming one, once
-  // the worker has written it).
+  // The 11 features, then the event and write times of the batch view (and of the streaming
+  // one, once the worker has written it).
   const rows = page.getByTestId("inspect-table").locator("tbody tr");
   await expect(rows.nth(11)).toHaveAttribute("data-field", "_ts:user_batch");
-  expect(await rows.count()).toBeLessThanOrEqual(13);
+  expect(await rows.count()).toBeLessThanOrEqual(15);
 });
 
 test("bulk-loading 50 users with a 5 s TTL after a reset, the count falls to 0 by itself", async ({
@@ -142,12 +142,16 @@ test("reset asks for confirmation, and only then empties the store", async ({ pa
   await expect(page.getByTestId("read-table")).toBeVisible();
   await page.getByRole("button", { name: "Inspect", exact: true }).click();
   await expect(page.getByTestId("inspect-table")).toBeVisible();
+  await page.getByRole("button", { name: "Pipeline HMGET" }).click();
+  await expect(page.getByTestId("batch-sample")).toBeVisible();
   await page.getByRole("button", { name: "Reset store" }).click();
   await expect(page.getByTestId("bulk-result")).toContainText("Reset deleted");
   await expect(page.getByTestId("entity-count")).toHaveText("0");
   // What was read before the reset is gone, and nothing can be read without a user.
   await expect(page.getByTestId("read-table")).toHaveCount(0);
   await expect(page.getByTestId("inspect-table")).toHaveCount(0);
+  await expect(page.getByTestId("batch-sample")).toHaveCount(0);
+  await expect(page.getByTestId("batch-summary")).toHaveCount(0);
   await expect(page.getByRole("button", { name: "Read", exact: true })).toBeDisabled();
   await expect(page.getByRole("button", { name: "Inspect", exact: true })).toBeDisabled();
 });
@@ -377,4 +381,31 @@ test("the pickers start on a user the worker has just streamed, and can list onl
   await page.locator("#read-user").fill(await suggested.first().getAttribute("value") ?? "");
   await page.getByRole("button", { name: "Read", exact: true }).click();
   await expect(row(page, "read-table", "tx_count_5m").locator("td.value")).not.toHaveText("missing or expired");
+});
+
+test("a read with no feature ticked cannot be sent, says why, and shows no command redis-cli would refuse", async ({
+  page,
+}) => {
+  await openApp(page);
+  const read = page.getByRole("button", { name: "Read", exact: true });
+  await expect(read).toBeEnabled();
+  for (const box of await page.locator("#read input[type=checkbox]:checked").all()) {
+    await box.uncheck();
+  }
+  await expect(read).toBeDisabled();
+  await expect(page.getByTestId("read-hint")).toHaveText("Tick at least one feature to read.");
+  await expect(page.getByTestId("read-command")).not.toContainText("HMGET fs:");
+  await page.locator("#read-risk_segment").check();
+  await expect(read).toBeEnabled();
+  await expect(page.getByTestId("read-hint")).toHaveCount(0);
+  await expect(page.getByTestId("read-command")).toContainText("risk_segment");
+});
+
+test("the freshness panel measures a bulk load against the TTL that load used", async ({ page }) => {
+  await openApp(page);
+  await page.getByLabel("Users", { exact: true }).first().fill("50");
+  await page.getByLabel("Key TTL (s)").fill("3600");
+  await page.getByRole("button", { name: "Bulk-load" }).click();
+  await expect(page.getByTestId("bulk-result")).toContainText("Loaded 50 users with a 3600 s key TTL");
+  await expect(page.getByTestId("load-age")).toContainText("of a 3600 s TTL");
 });

@@ -328,7 +328,8 @@ impl FeatureStore {
             progress(report.written + report.not_hashes.len() + report.older.len());
         }
         self.counters.older_skipped(report.older.len());
-        self.counters.bulk_load_finished(report.written);
+        self.counters
+            .bulk_load_finished(report.written, ttl_seconds);
         Ok(report)
     }
 

@@ -26,6 +26,8 @@ pub(crate) struct Counters {
     /// When the last bulk load finished, in Unix milliseconds; 0 for never.
     last_load_unix_ms: AtomicU64,
     last_load_rows: AtomicU64,
+    /// The key TTL that load gave its rows.
+    last_load_ttl_seconds: AtomicU64,
 }
 
 impl Counters {
@@ -33,8 +35,9 @@ impl Counters {
         self.batch_writes.fetch_add(entities as u64, Relaxed);
     }
 
-    pub(crate) fn bulk_load_finished(&self, rows: usize) {
+    pub(crate) fn bulk_load_finished(&self, rows: usize, ttl_seconds: u64) {
         self.last_load_rows.store(rows as u64, Relaxed);
+        self.last_load_ttl_seconds.store(ttl_seconds, Relaxed);
         self.last_load_unix_ms.store(unix_ms_now(), Relaxed);
     }
 
@@ -64,6 +67,8 @@ impl Counters {
             read_fields_total: self.read_fields.load(Relaxed),
             last_bulk_load_unix_ms: (last_load > 0).then_some(last_load),
             last_bulk_load_rows: self.last_load_rows.load(Relaxed),
+            last_bulk_load_ttl_seconds: (last_load > 0)
+                .then(|| self.last_load_ttl_seconds.load(Relaxed)),
         }
     }
 
@@ -77,6 +82,7 @@ impl Counters {
             &self.read_fields,
             &self.last_load_unix_ms,
             &self.last_load_rows,
+            &self.last_load_ttl_seconds,
         ] {
             counter.store(0, Relaxed);
         }

@@ -19,7 +19,8 @@ struct Sample {
     worker_age: Option<f64>,
     load_age: Option<f64>,
     streaming_ttl: f64,
-    batch_ttl: f64,
+    /// The key TTL of the last load: its own, else the registry's.
+    load_ttl: f64,
     reads_total: u64,
     as_of_unix_ms: u64,
     read_latency: LatencyHistogram,
@@ -35,7 +36,10 @@ impl Sample {
             worker_age: age(state.worker.last_write_unix_ms),
             load_age: age(state.store.last_bulk_load_unix_ms),
             streaming_ttl: state.streaming_ttl_seconds as f64,
-            batch_ttl: state.batch_ttl_seconds as f64,
+            load_ttl: state
+                .store
+                .last_bulk_load_ttl_seconds
+                .unwrap_or(state.batch_ttl_seconds) as f64,
             reads_total: state.store.reads_total,
             as_of_unix_ms: state.as_of_unix_ms,
             read_latency: state.read_latency.clone(),
@@ -168,7 +172,7 @@ pub fn FreshnessPanel(latest: Signal<Option<StoreState>>) -> impl IntoView {
                 <dt><span class="swatch worker"></span>"Since the worker's last write"</dt>
                 <dd data-testid="worker-age">{move || last().map(|s| age_text(s.worker_age, s.streaming_ttl, "no write yet"))}</dd>
                 <dt><span class="swatch load"></span>"Since the last bulk load"</dt>
-                <dd data-testid="load-age">{move || last().map(|s| age_text(s.load_age, s.batch_ttl, "none by this server"))}</dd>
+                <dd data-testid="load-age">{move || last().map(|s| age_text(s.load_age, s.load_ttl, "none by this server"))}</dd>
                 <dt>"Reads per second"</dt>
                 <dd data-testid="reads-per-second">{reads_per_second}</dd>
                 <dt><span class="swatch p99"></span>"Read latency, last minute"</dt>
@@ -182,7 +186,7 @@ pub fn FreshnessPanel(latest: Signal<Option<StoreState>>) -> impl IntoView {
                 <polyline class="worker" data-testid="worker-line"
                     points=move || history.with(|h| points(h.iter().map(|s| Some((s.worker_age?, s.streaming_ttl)))))/>
                 <polyline class="load"
-                    points=move || history.with(|h| points(h.iter().map(|s| Some((s.load_age?, s.batch_ttl)))))/>
+                    points=move || history.with(|h| points(h.iter().map(|s| Some((s.load_age?, s.load_ttl)))))/>
             </svg>
             <p class="chart-caption" data-testid="latency-caption">"Read latency per second, p50 and p99; " {move || latency_lines.with(|lines| lines.2.clone())}</p>
             <svg class="spark" viewBox="0 0 300 100" preserveAspectRatio="none" role="img"

@@ -10,7 +10,12 @@ use crate::model::StoreState;
 #[component]
 pub fn HealthPanel(latest: Signal<Option<StoreState>>, stale: Signal<bool>) -> impl IntoView {
     let recheck = Action::new(|_: &()| get_health());
-    let health = Resource::new(move || recheck.version().get(), |_| get_health());
+    // Asked again on Re-check, and whenever the state poll starts or stops failing, so the panel
+    // follows Redis going away and coming back like every other panel.
+    let health = Resource::new(
+        move || (recheck.version().get(), stale.get()),
+        |_| get_health(),
+    );
     view! {
         <Panel id="health" title="Redis" commands="PING on every check (Re-check asks Redis now); the version comes from INFO server at startup, of every node on a cluster.">
             <Transition fallback=|| view! { <p>"Checking Redis…"</p> }>

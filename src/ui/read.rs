@@ -92,7 +92,14 @@ pub fn ReadPanel(latest: Signal<Option<StoreState>>, registry: Signal<Registry>)
     };
     // The exact command this read sends, for trying it in redis-cli.
     let key = picked_key(latest, user);
-    let command = move || format!("HMGET {} {}", key(), chosen.names().join(" "));
+    let none_ticked = move || chosen.names().is_empty();
+    let command = move || {
+        if none_ticked() {
+            "(tick at least one feature: HMGET needs a field)".to_owned()
+        } else {
+            format!("HMGET {} {}", key(), chosen.names().join(" "))
+        }
+    };
     view! {
         <Panel id="read" title="Inference read" commands="One HMGET for the chosen fields (timed); HTTL and TTL only to show freshness.">
             <CommandLine testid="read-command" command=Signal::derive(command)/>
@@ -102,7 +109,10 @@ pub fn ReadPanel(latest: Signal<Option<StoreState>>, registry: Signal<Registry>)
                 </div>
                 <FeaturePicker id="read" chosen/>
                 <button type="submit"
-                    disabled=move || read.pending().get() || user.with(String::is_empty)>"Read"</button>
+                    disabled=move || read.pending().get() || user.with(String::is_empty) || none_ticked()>"Read"</button>
+                <Show when=none_ticked>
+                    <p class="hint" data-testid="read-hint">"Tick at least one feature to read."</p>
+                </Show>
             </form>
             <div aria-live="polite">
             {move || read.value().get().and_then(Result::ok).map(|r| {
