@@ -389,8 +389,9 @@ test("a read with no feature ticked cannot be sent, says why, and shows no comma
   await openApp(page);
   const read = page.getByRole("button", { name: "Read", exact: true });
   await expect(read).toBeEnabled();
-  for (const box of await page.locator("#read input[type=checkbox]:checked").all()) {
-    await box.uncheck();
+  const ticked = page.locator("#read fieldset:not(.panel-body) input[type=checkbox]:checked");
+  while ((await ticked.count()) > 0) {
+    await ticked.first().uncheck();
   }
   await expect(read).toBeDisabled();
   await expect(page.getByTestId("read-hint")).toHaveText("Tick at least one feature to read.");
@@ -408,4 +409,53 @@ test("the freshness panel measures a bulk load against the TTL that load used", 
   await page.getByRole("button", { name: "Bulk-load" }).click();
   await expect(page.getByTestId("bulk-result")).toContainText("Loaded 50 users with a 3600 s key TTL");
   await expect(page.getByTestId("load-age")).toContainText("of a 3600 s TTL");
+});
+
+test("a user field the user cleared is never refilled by the poll", async ({ page }) => {
+  await openApp(page);
+  const field = page.locator("#read-user");
+  await expect(field).not.toHaveValue("");
+  const twoPolls = async () => {
+    for (let poll = 0; poll < 2; poll++) {
+      await page.waitForResponse((response) => response.url().includes("/api/state"));
+    }
+  };
+  await field.fill("");
+  await twoPolls();
+  await expect(field).toHaveValue("");
+  await field.pressSequentially("u0042");
+  await twoPolls();
+  await expect(field).toHaveValue("u0042");
+});
+
+test("on a 390 px phone a read's rows stack: no number broken, no cell squeezed, nothing past the screen", async ({
+  page,
+}) => {
+  await page.setViewportSize({ width: 390, height: 844 });
+  await openApp(page);
+  await page.getByRole("button", { name: "Read", exact: true }).click();
+  const table = page.getByTestId("read-table");
+  await expect(table).toBeVisible();
+  const seen = await table.evaluate((element) => {
+    const lines = (node: Element) => {
+      const range = document.createRange();
+      range.selectNodeContents(node);
+      return new Set([...range.getClientRects()].map((rect) => Math.round(rect.top))).size;
+    };
+    return {
+      right: element.getBoundingClientRect().right,
+      values: [...element.querySelectorAll("td.value")].map((cell) => ({
+        text: cell.textContent ?? "",
+        lines: lines(cell),
+        width: cell.getBoundingClientRect().width,
+      })),
+    };
+  });
+  expect(seen.right).toBeLessThanOrEqual(390);
+  expect(seen.values.length).toBeGreaterThan(0);
+  for (const value of seen.values) {
+    expect(value.width, value.text).toBeGreaterThan(150);
+    // A number, an id or a country code stays whole on one line.
+    if (!value.text.includes(" ")) expect(value.lines, value.text).toBe(1);
+  }
 });

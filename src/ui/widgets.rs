@@ -89,12 +89,17 @@ pub fn UserPicker(
 ) -> impl IntoView {
     // Start on an entity the worker has just streamed (its streaming fields are live), else on
     // the first one; none when the store is empty, so the panel's action is disabled instead of
-    // reading a hidden id. A typed id is kept.
+    // reading a hidden id. Once the user has typed in the field (cleared it, say), the poll
+    // never changes it again.
+    let touched = RwSignal::new(false);
     Effect::new(move |_| {
         latest.with(|state| {
             let Some(state) = state.as_ref() else {
                 return;
             };
+            if touched.get_untracked() {
+                return;
+            }
             let start = live_streamed(state)
                 .into_iter()
                 .next()
@@ -126,7 +131,10 @@ pub fn UserPicker(
         <span class="field">
             <label for=id>"User"</label>
             <input id=id type="text" list=suggestions.clone() autocomplete="off" spellcheck="false"
-                on:input=move |ev| user.set(event_target_value(&ev).trim().to_owned())
+                on:input=move |ev| {
+                    touched.set(true);
+                    user.set(event_target_value(&ev).trim().to_owned());
+                }
                 prop:value=move || user.get()
             />
         </span>
@@ -180,7 +188,7 @@ pub fn FeatureTable(
     let field_ttl_seconds =
         move || latest.with(|s| s.as_ref().map_or(0, |s| s.streaming_ttl_seconds));
     view! {
-        <table data-testid=testid>
+        <table class="features" data-testid=testid>
             <thead><tr><th>"Field"</th><th>"Value"</th><th>"Kind"</th><th>"Field TTL"</th></tr></thead>
             <tbody>
                 {rows.into_iter().map(|row| {
@@ -200,7 +208,7 @@ pub fn FeatureTable(
                         <tr data-field=field class:absent=absent>
                             <td class="name">{breakable(&row.name)}</td>
                             <td class="value" title=raw>{shown}</td>
-                            <td>{kind_badge(row.kind)}</td>
+                            <td class="kind">{kind_badge(row.kind)}</td>
                             <td class="ttl" title=move || ttl.after(elapsed.get()).seconds_text()>
                                 {move || ttl.after(elapsed.get()).text("no field TTL")}
                                 {move || match ttl.after(elapsed.get()) {
