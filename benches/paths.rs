@@ -461,7 +461,15 @@ async fn main() {
         .into_iter()
         .flat_map(|(n, v)| [n, v])
         .collect();
-    let mut evalsha = vec!["EVALSHA", &sha, "1", "bench:floor:__rand_int__", "3600"];
+    // The key TTL, then "0": the event-time rule on, as a load runs.
+    let mut evalsha = vec![
+        "EVALSHA",
+        &sha,
+        "1",
+        "bench:floor:__rand_int__",
+        "3600",
+        "0",
+    ];
     evalsha.extend(row_fields.iter().map(String::as_str));
     let (script_rps, _) = redis_benchmark(&port, 1, 300_000, 100, &evalsha);
     let mut hset = vec!["HSET", "bench:floor:__rand_int__"];

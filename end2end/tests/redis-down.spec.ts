@@ -16,6 +16,11 @@ test("Redis stopped and started again under a running page: shown as unavailable
   await expect(page.getByTestId("worker-badge")).toHaveText("running");
   const button = await page.getByTestId("worker-toggle").innerText();
   const failedBefore = Number(await page.getByTestId("worker-failed").innerText());
+  // Results on screen before Redis loses its data.
+  await page.getByRole("button", { name: "Inspect", exact: true }).click();
+  await expect(page.getByTestId("inspect-table")).toBeVisible();
+  await page.getByRole("button", { name: "Pipeline HMGET" }).click();
+  await expect(page.getByTestId("batch-sample")).toBeVisible();
 
   execSync(`redis-cli -p ${port} shutdown nosave`);
   await expect(page.getByTestId("banner")).toContainText("Store state");
@@ -36,6 +41,9 @@ test("Redis stopped and started again under a running page: shown as unavailable
   // Back: the banner goes, and the store shows what it now holds (nothing: no persistence).
   await expect(page.getByTestId("banner")).toHaveCount(0, { timeout: 30_000 });
   await expect(page.getByTestId("entity-count")).toHaveText("0", { timeout: 30_000 });
+  // The data is gone, so are the results read from it.
+  await expect(page.getByTestId("inspect-table")).toHaveCount(0);
+  await expect(page.getByTestId("batch-sample")).toHaveCount(0);
   await expect(page.getByTestId("entity-count-age")).toContainText("ago");
   // The Redis panel follows by itself, without Re-check.
   await expect(page.getByTestId("redis-version")).toHaveText(/^\d+\.\d+\.\d+$/);
@@ -56,4 +64,29 @@ test("Redis stopped and started again under a running page: shown as unavailable
   await expect
     .poll(async () => Number(await page.getByTestId("worker-failed").innerText()))
     .toBeGreaterThan(failedBefore);
+});
+
+test("a frozen Redis (SIGSTOP) shows within 2 s in every panel, never as healthy", async ({ page }) => {
+  await openApp(page);
+  await expect(page.getByTestId("worker-badge")).toHaveText("running");
+  await expect(page.getByTestId("banner")).toHaveCount(0);
+  const pid = execSync(`redis-cli -p ${port} info server`)
+    .toString()
+    .match(/process_id:(\d+)/)![1];
+  execSync(`kill -STOP ${pid}`);
+  try {
+    const frozenAt = Date.now();
+    await expect(page.getByTestId("banner")).toContainText("Store state", { timeout: 2_500 });
+    await expect(page.getByTestId("worker-stale")).toBeVisible({ timeout: 2_500 });
+    await expect(page.getByTestId("freshness-stale")).toBeVisible({ timeout: 2_500 });
+    await expect(page.getByTestId("redis-stale")).toBeVisible({ timeout: 2_500 });
+    // The worker's last known state, greyed: not a green "running" while every tick fails.
+    await expect(page.getByTestId("worker-badge")).toHaveClass(/stale/);
+    expect(Date.now() - frozenAt).toBeLessThan(3_000);
+  } finally {
+    execSync(`kill -CONT ${pid}`);
+  }
+  await expect(page.getByTestId("banner")).toHaveCount(0, { timeout: 15_000 });
+  await expect(page.getByTestId("worker-badge")).not.toHaveClass(/stale/);
+  await expect(page.getByTestId("freshness-stale")).toHaveCount(0);
 });

@@ -45,7 +45,7 @@ pub async fn get_registry() -> Result<Registry, ApiError> {
 /// Store configuration, the index's entity count and first ids, store and worker counters.
 #[server(prefix = "/api", endpoint = "state", input = GetUrl)]
 pub async fn get_state() -> Result<StoreState, ApiError> {
-    Ok(ssr::service()?.state()?)
+    Ok(ssr::service()?.state().await?)
 }
 
 /// Materializes `count` synthetic users, each key with a `ttl_seconds` TTL.

@@ -160,11 +160,14 @@ impl Service {
     }
 
     /// Configuration, counters and what the index last saw; never a scan of its own. An error
-    /// while the index cannot reach Redis, so a stale count is never shown as current.
-    pub fn state(&self) -> Result<StoreState, ServiceError> {
+    /// while the index cannot reach Redis, or while Redis does not answer a PING within the read
+    /// deadline, so a stale count is never shown as current: a frozen Redis shows at the next
+    /// poll, not when the index's scan finally gives up.
+    pub async fn state(&self) -> Result<StoreState, ServiceError> {
         if self.index.is_failing() {
             return Err(ServiceError::IndexUnavailable);
         }
+        self.within(None, self.store.ping()).await?;
         Ok(self.snapshot())
     }
 

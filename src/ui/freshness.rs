@@ -7,6 +7,7 @@ use std::collections::VecDeque;
 
 use leptos::prelude::*;
 
+use super::last_seen;
 use super::widgets::Panel;
 use crate::model::{LatencyHistogram, StoreState};
 
@@ -118,7 +119,7 @@ fn age_text(age: Option<f64>, ttl: f64, never: &str) -> String {
 }
 
 #[component]
-pub fn FreshnessPanel(latest: Signal<Option<StoreState>>) -> impl IntoView {
+pub fn FreshnessPanel(latest: Signal<Option<StoreState>>, stale: Signal<bool>) -> impl IntoView {
     let history = RwSignal::new(VecDeque::<Sample>::with_capacity(WINDOW));
     Effect::new(move |_| {
         let Some(sample) = latest.with(|state| state.as_ref().map(Sample::of)) else {
@@ -168,6 +169,13 @@ pub fn FreshnessPanel(latest: Signal<Option<StoreState>>) -> impl IntoView {
     });
     view! {
         <Panel id="freshness" title="Freshness" commands="No Redis call: the ages and the server's read-latency histograms come with the polled store state, drawn for the last minute; ages against their TTLs (top of the chart).">
+            // The ages below stop at the last poll that answered; they are not the store's now.
+            <Show when=move || stale.get()>
+                <p class="error" data-testid="freshness-stale">{move || format!(
+                    "As of {}, the last state seen: Redis does not answer, so these ages are stale.",
+                    last_seen(latest)
+                )}</p>
+            </Show>
             <dl class="facts">
                 <dt><span class="swatch worker"></span>"Since the worker's last write"</dt>
                 <dd data-testid="worker-age">{move || last().map(|s| age_text(s.worker_age, s.streaming_ttl, "no write yet"))}</dd>

@@ -135,6 +135,19 @@ pub fn App() -> impl IntoView {
         _ => last_known.get_value(),
     });
     let stale = Signal::derive(move || state.with(|result| matches!(result, Some(Err(_)))));
+    // Entities gone without a reset from this page (Redis restarted empty, another client's
+    // reset): results read before are cleared like after a reset, never shown as current.
+    Effect::new(move |before: Option<Option<u64>>| {
+        let count = state.with(|result| match result {
+            Some(Ok(state)) => Some(state.entity_count),
+            _ => None,
+        });
+        let emptied = matches!((before.flatten(), count), (Some(was), Some(0)) if was > 0);
+        if emptied {
+            shared.resets.update(|n| *n += 1);
+        }
+        count.or(before.flatten())
+    });
     // The feature views, once: they never change while the server runs.
     let registry = Resource::new(|| (), |_| get_registry());
     Effect::new(move |_| {
@@ -172,7 +185,7 @@ pub fn App() -> impl IntoView {
                 <state::StatePanel latest stale/>
                 <materialize::MaterializePanel/>
                 <worker::WorkerPanel latest stale/>
-                <freshness::FreshnessPanel latest/>
+                <freshness::FreshnessPanel latest stale/>
                 <read::ReadPanel latest registry/>
                 <batch::BatchPanel registry/>
                 <inspect::InspectPanel latest/>

@@ -42,7 +42,10 @@ pub fn WorkerPanel(latest: Signal<Option<StoreState>>, stale: Signal<bool>) -> i
     view! {
         <Panel id="worker" title="Streaming worker" commands>
             <p>
-                <span class=move || format!("badge {}", label()) data-testid="worker-badge">{label}</span>
+                // While the state poll fails the badge says the last state seen, greyed: the
+                // worker may be running, but its ticks are failing.
+                <span class=move || format!("badge {}{}", label(), if stale.get() { " stale" } else { "" })
+                    data-testid="worker-badge">{label}</span>
             </p>
             // The counters below stop at the last poll that answered; ticks keep failing meanwhile.
             <Show when=move || stale.get()>
