@@ -210,10 +210,15 @@ impl RedisLink {
         key: &str,
         command: &Cmd,
     ) -> Result<T, StoreError> {
-        self.pipeline(key, std::slice::from_ref(command))
-            .await
-            .map(|mut values: Vec<Value>| values.remove(0))
-            .and_then(|value| Ok(T::from_redis_value(value).map_err(RedisError::from)?))
+        match &self.conn {
+            // The hot path's single command, as it is: no pipeline around it.
+            Conn::Single(conn) => Ok(command.query_async(&mut conn.clone()).await?),
+            Conn::Cluster(_) => self
+                .pipeline(key, std::slice::from_ref(command))
+                .await
+                .map(|mut values: Vec<Value>| values.remove(0))
+                .and_then(|value| Ok(T::from_redis_value(value).map_err(RedisError::from)?)),
+        }
     }
 
     /// Commands that all touch `key`, in one round trip: a tuple or a `Vec` of their replies.
