@@ -55,12 +55,17 @@ pub fn api_not_found(method: &axum::http::Method, path: &str) -> Option<Response
 pub fn error_response(error: &ApiError) -> Response {
     let status = StatusCode::from_u16(error.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let mut response = (status, axum::Json(error)).into_response();
-    if let Some(seconds) = error.retry_after_seconds() {
+    retry_after(&mut response, error.retry_after_seconds());
+    response
+}
+
+/// Tells the caller when to try again, if there is a time to tell.
+pub fn retry_after(response: &mut Response, seconds: Option<u32>) {
+    if let Some(seconds) = seconds {
         response
             .headers_mut()
             .insert(axum::http::header::RETRY_AFTER, seconds.into());
     }
-    response
 }
 
 async fn check(request: Request) -> Result<Request, ApiError> {

@@ -183,8 +183,8 @@ struct Seen {
     wrong: Vec<String>,
 }
 
-/// Single reads and batch reads in a loop, each answer checked against the stored values; an
-/// entity deleted by the reset may be absent, never different.
+/// Single reads, batch reads, Feast reads and streaming pushes in a loop, each answer checked
+/// against the stored values; an entity deleted by the reset may be absent, never different.
 struct Load {
     stop: Arc<AtomicBool>,
     seen: Arc<Mutex<Seen>>,
@@ -196,7 +196,7 @@ impl Load {
         let stop = Arc::new(AtomicBool::new(false));
         let seen = Arc::new(Mutex::new(Seen::default()));
         let round = Arc::new(AtomicU64::new(0));
-        let tasks = (0..3)
+        let tasks = (0..4)
             .map(|reader| {
                 let (server, expected) = (Arc::clone(server), Arc::clone(expected));
                 let (stop, seen, round) =
@@ -207,7 +207,8 @@ impl Load {
                         let outcome = match reader {
                             0 => single_read(&server, &expected, n).await,
                             1 => batch_read(&server, &expected).await,
-                            _ => feast_batch(&server, &expected).await,
+                            2 => feast_batch(&server, &expected).await,
+                            _ => streaming_push(&server, n).await,
                         };
                         let mut seen = seen.lock().unwrap();
                         match outcome {
@@ -287,4 +288,22 @@ async fn feast_batch(server: &TestServer, expected: &HashMap<String, Value>) -> 
         same_or_absent(id, Some(value), expected)?;
     }
     Ok(true)
+}
+
+/// A streaming push of one entity: written, skipped (the entity is gone after a reset), or
+/// refused while its master fails over; never an error of another kind.
+async fn streaming_push(server: &TestServer, n: u64) -> Outcome {
+    let id = user_id(n % ENTITIES + 1).to_string();
+    let body = json!({
+        "push_source_name": "user_stream_push",
+        "df": {
+            "user_id": [id], "last_login_ts": [1], "last_device_id": ["d"],
+            "tx_count_5m": [n as i64], "failed_logins_15m": [0], "session_country": ["US"],
+        },
+    });
+    let (status, answer) = server.feast("/push", &body).await;
+    match status {
+        200 => Ok(true),
+        _ => refused_or_wrong(status, &answer.to_string()),
+    }
 }

@@ -112,11 +112,7 @@ impl IntoResponse for FeastFailure {
                 let status =
                     StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
                 let mut response = (status, Json(detail.to_string())).into_response();
-                if let Some(seconds) = retry_after {
-                    response
-                        .headers_mut()
-                        .insert(axum::http::header::RETRY_AFTER, seconds.into());
-                }
+                crate::api::guard::retry_after(&mut response, retry_after);
                 response
             }
             FeastFailure::Invalid { field, rule } => {
