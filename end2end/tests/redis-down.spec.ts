@@ -37,6 +37,18 @@ test("Redis stopped and started again under a running page: shown as unavailable
   await expect(page.locator("#health")).toContainText(/Redis is unavailable|Redis did not answer within/);
   await expect(page.getByTestId("redis-version")).toHaveCount(0);
 
+  // A tick has failed before Redis comes back (/metrics needs no Redis), so the error below
+  // is there to be seen.
+  await expect
+    .poll(
+      async () => {
+        const metrics = await (await page.request.get("/metrics")).text();
+        return Number(metrics.match(/^feature_store_worker_errors_total (\d+)/m)?.[1] ?? 0);
+      },
+      { timeout: 10_000 },
+    )
+    .toBeGreaterThan(failedBefore);
+
   execSync(process.env.DOWN_REDIS_START!);
   // Back: the banner goes, and the store shows what it now holds (nothing: no persistence).
   await expect(page.getByTestId("banner")).toHaveCount(0, { timeout: 30_000 });
