@@ -43,6 +43,13 @@ start_private_app target/release/feature-store --redis-url "redis://127.0.0.1:$D
   --key-prefix "e2e:down:" --initial-users 50
 DOWN_APP_PORT=$APP_PORT
 
+# A server that one story stops (SIGTERM) and starts again under a running page: the story runs
+# GONE_APP_START and leaves the new process's pid in a pid file, stopped on exit (lib.sh).
+start_private_app target/release/feature-store --key-prefix "e2e:gone:" --initial-users 20
+GONE_APP_PORT=$APP_PORT GONE_APP_PID=$APP_PID
+GONE_APP_START="exec $(printf '%q ' "$ROOT/target/release/feature-store" --port "$APP_PORT" \
+  --key-prefix e2e:gone: --initial-users 20) >>$(printf '%q' "$APP_LOG") 2>&1"
+
 # Without a worker, for the Feast SDK: what it reads back is what was written.
 start_private_app target/release/feature-store --key-prefix "feast:user:" --no-worker
 FEAST_APP_PORT=$APP_PORT FEAST_APP_LOG=$APP_LOG
@@ -52,7 +59,10 @@ status=0
 (cd end2end && BASE_URL="http://127.0.0.1:$E2E_APP_PORT" HASHED_ASSETS=1 \
   CLUSTER_BASE_URL="http://127.0.0.1:$CLUSTER_APP_PORT" \
   DOWN_BASE_URL="http://127.0.0.1:$DOWN_APP_PORT" DOWN_REDIS_PORT=$DOWN_REDIS_PORT \
-  DOWN_REDIS_START="$(printf '%q ' "${down_redis[@]}")" npx playwright test) || status=$?
+  DOWN_REDIS_START="$(printf '%q ' "${down_redis[@]}")" \
+  GONE_BASE_URL="http://127.0.0.1:$GONE_APP_PORT" GONE_APP_PID=$GONE_APP_PID \
+  GONE_APP_START="$GONE_APP_START" GONE_APP_PIDFILE="$PRIVATE_DIR/gone-app.pid" \
+  npx playwright test) || status=$?
 if (( status != 0 )); then
   say "server log:"; tail -n 50 "$E2E_APP_LOG" >&2
   say "cluster server log:"; tail -n 20 "$APP_LOG" >&2

@@ -161,11 +161,16 @@ impl FeatureValue {
     /// A row for `name`, its kind and type taken from the registry.
     pub fn new(registry: &Registry, name: String, value: Option<String>, ttl_seconds: Ttl) -> Self {
         let feature = registry.find(&name);
+        // The store's own event and write times are Unix milliseconds, shown as times.
+        let value_type = match feature {
+            Some((_, f)) => Some(f.value_type),
+            None => crate::registry::stamp_label(&name).map(|_| ValueType::Timestamp),
+        };
         FeatureValue {
             kind: feature.map(|(view, _)| view.kind),
-            value_type: feature.map(|(_, f)| f.value_type),
-            typed: value.as_deref().map(|raw| match feature {
-                Some((_, f)) => schema::decode(f.value_type, raw),
+            value_type,
+            typed: value.as_deref().map(|raw| match value_type {
+                Some(value_type) => schema::decode(value_type, raw),
                 None => serde_json::Value::String(raw.to_owned()),
             }),
             name,
@@ -181,6 +186,9 @@ pub struct StoreState {
     pub redis_version: String,
     /// `single` or `cluster`.
     pub redis_mode: String,
+    /// The run id of each Redis master answering now (sorted): one that changes between two
+    /// answers is a restarted (or failed-over) Redis, whose data may be gone.
+    pub redis_run_ids: Vec<String>,
     pub key_prefix: String,
     pub batch_ttl_seconds: u64,
     pub streaming_ttl_seconds: u64,

@@ -102,3 +102,36 @@ test("a frozen Redis (SIGSTOP) shows within 2 s in every panel, never as healthy
   await expect(page.getByTestId("worker-badge")).not.toHaveClass(/stale/);
   await expect(page.getByTestId("freshness-stale")).toHaveCount(0);
 });
+
+test("Redis restarted and refilled while the page was hidden: the page sees the new run id and clears what it had read", async ({
+  page,
+}) => {
+  await openApp(page);
+  const before = (await (await page.request.get("/api/state")).json()).redis_run_ids;
+  expect(before).toHaveLength(1);
+  await page.getByRole("button", { name: "Read", exact: true }).click();
+  await expect(page.getByTestId("read-table")).toBeVisible();
+  await page.getByRole("button", { name: "Inspect", exact: true }).click();
+  await expect(page.getByTestId("inspect-table")).toBeVisible();
+  await page.getByRole("button", { name: "Pipeline HMGET" }).click();
+  await expect(page.getByTestId("batch-sample")).toBeVisible();
+  const count = await page.getByTestId("entity-count").innerText();
+
+  // The tab is hidden (the poll pauses), so the page never sees the store empty in between.
+  await page.evaluate(() => Object.defineProperty(document, "hidden", { value: true, configurable: true }));
+  execSync(`redis-cli -p ${port} shutdown nosave`);
+  execSync(process.env.DOWN_REDIS_START!);
+  await expect.poll(async () => (await page.request.get("/api/state")).status(), { timeout: 30_000 }).toBe(200);
+  const refilled = await page.request.post("/api/bulk-load", { data: { count: Number(count), ttl_seconds: 86400 } });
+  expect(refilled.ok()).toBe(true);
+  const after = (await (await page.request.get("/api/state")).json()).redis_run_ids;
+  expect(after).toHaveLength(1);
+  expect(after).not.toEqual(before);
+
+  await page.evaluate(() => Object.defineProperty(document, "hidden", { value: false, configurable: true }));
+  // Same count as before, other data: what was read from the old Redis is gone from the page.
+  await expect(page.getByTestId("inspect-table")).toHaveCount(0);
+  await expect(page.getByTestId("read-table")).toHaveCount(0);
+  await expect(page.getByTestId("batch-sample")).toHaveCount(0);
+  await expect(page.getByTestId("entity-count")).toHaveText(count);
+});

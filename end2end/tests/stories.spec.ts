@@ -358,10 +358,13 @@ test("a panel's command is copied with one click, and streaming TTLs show as bar
   await expect(row(page, "read-table", "risk_segment").locator(".bar")).toHaveCount(0);
 });
 
-test("a deep link opens the read it names, and the address follows every change", async ({ page }) => {
+test("a deep link opens the read it names and runs it, and the address follows every change", async ({ page }) => {
   await page.goto("/?user=u0007&features=risk_segment,tx_count_5m");
   await expect(page.locator("body[data-hydrated='true']")).toBeAttached({ timeout: 30_000 });
   await expect(page.getByTestId("read-command")).toHaveText("HMGET e2e:user:u0007 risk_segment tx_count_5m");
+  // The read ran without a click: its result is on screen, for the linked fields only.
+  await expect(page.getByTestId("read-summary")).toContainText(/^u0007: \d of 2 fields/);
+  await expect(page.getByTestId("read-table").locator("tr[data-field]")).toHaveCount(2);
   await page.locator("#read-tx_count_7d").check();
   await expect
     .poll(() => new URL(page.url()).searchParams.get("features"))
@@ -458,4 +461,94 @@ test("on a 390 px phone a read's rows stack: no number broken, no cell squeezed,
     // A number, an id or a country code stays whole on one line.
     if (!value.text.includes(" ")) expect(value.lines, value.text).toBe(1);
   }
+});
+
+test("the server-rendered page, before hydration, shows the values and ticks hydration will show", async ({
+  page,
+}) => {
+  const form = (target: typeof page) =>
+    target.evaluate(() => ({
+      inputs: [...document.querySelectorAll<HTMLInputElement>("main input:not([type=checkbox])")].map(
+        (input) => [input.id, input.value],
+      ),
+      ticked: [...document.querySelectorAll<HTMLInputElement>("main input[type=checkbox]")].map(
+        (box) => [box.id, box.checked],
+      ),
+    }));
+  // The WASM is held back until the form is read, so what is read is the server's page.
+  let release: () => void = () => {};
+  const held = new Promise<void>((resolve) => (release = resolve));
+  await page.route("**/*.wasm", async (route) => {
+    await held;
+    await route.continue();
+  });
+  await page.goto("/");
+  await expect(page.getByTestId("starting")).toBeVisible();
+  await expect(page.locator("#read-user")).toBeAttached();
+  const served = await form(page);
+  release();
+  await expect(page.locator("body[data-hydrated='true']")).toBeAttached({ timeout: 30_000 });
+  const hydrated = await form(page);
+  expect(served.inputs.length).toBeGreaterThan(3);
+  expect(served.ticked.filter(([, on]) => on).length).toBeGreaterThan(0);
+  // Every field holds a value before the script runs: no empty form that then jumps.
+  for (const [id, value] of served.inputs) expect(value, String(id)).not.toBe("");
+  expect(served).toEqual(hydrated);
+});
+
+test("Read and Inspect word a user that does not exist the same way", async ({ page }) => {
+  await openApp(page);
+  await page.locator("#read-user").fill("nobody");
+  await page.getByRole("button", { name: "Read", exact: true }).click();
+  await expect(page.getByTestId("read-summary")).toContainText("the user does not exist (expired or never loaded)");
+  await page.locator("#inspect-user").fill("nobody");
+  await page.getByRole("button", { name: "Inspect", exact: true }).click();
+  await expect(page.getByTestId("inspect-summary")).toContainText("nobody does not exist (expired or never loaded)");
+});
+
+test("Inspect shows the store's event and write times as times, named as such", async ({ page }) => {
+  await openApp(page);
+  await page.getByRole("button", { name: "Inspect", exact: true }).click();
+  const stamp = page.getByTestId("inspect-table").locator('tr[data-field^="_ts:"]').first();
+  await expect(stamp.locator("td.value")).toHaveText(/^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC$/);
+  await expect(stamp.locator("td.value")).toHaveAttribute("title", /^\d{13}$/);
+  await expect(stamp.locator("td.kind")).toHaveText("event time");
+  const written = page.getByTestId("inspect-table").locator('tr[data-field^="_wt:"]').first();
+  await expect(written.locator("td.kind")).toHaveText("write time");
+});
+
+test("one load fetches the favicon once, and the grid leaves no empty cell at 1280 px", async ({ page }) => {
+  let icons = 0;
+  page.on("request", (request) => {
+    if (request.url().endsWith("/favicon.svg")) icons++;
+  });
+  await openApp(page);
+  // Two polls after hydration: anything hydration added has been fetched by then.
+  for (let poll = 0; poll < 2; poll++) {
+    await page.waitForResponse((response) => response.url().includes("/api/state"));
+  }
+  expect(icons).toBeLessThanOrEqual(1);
+  // The address changes only once the read's form is edited (each change fetched the icon again).
+  expect(new URL(page.url()).search).toBe("");
+  const rows = await page.locator("main.grid > section").evaluateAll((panels) => {
+    const byTop = new Map<number, number>();
+    for (const panel of panels) {
+      const box = panel.getBoundingClientRect();
+      const top = Math.round(box.top);
+      byTop.set(top, (byTop.get(top) ?? 0) + box.width);
+    }
+    return [...byTop.values()];
+  });
+  const widest = Math.max(...rows);
+  // Every row of panels is as wide as the widest one: no cell stands empty beside a panel.
+  for (const width of rows) expect(width).toBeGreaterThan(widest * 0.95);
+});
+
+test("the freshness chart's scale follows the ages, not a day-long TTL", async ({ page }) => {
+  await openApp(page);
+  await expect(page.getByTestId("age-caption")).toContainText(/top: \d+ s/);
+  const top = Number((await page.getByTestId("age-caption").innerText()).match(/top: (\d+) s/)![1]);
+  // The store was loaded with a 86400 s key TTL a moment ago: the scale is seconds, not a day.
+  expect(top).toBeLessThan(3600);
+  await expect(page.getByTestId("worker-line")).toHaveAttribute("points", /\d/);
 });

@@ -60,6 +60,11 @@ pub enum ApiError {
     #[error("{message}")]
     Overloaded { message: String },
 
+    /// The feature-store server itself did not answer (stopped, or the network between): made
+    /// by the browser when a call gets no HTTP answer at all, never sent by the server.
+    #[error("{message}")]
+    Unreachable { message: String },
+
     /// Anything else. The cause is in the server log, never in the answer.
     #[error("{message}")]
     Internal { message: String },
@@ -128,6 +133,7 @@ impl ApiError {
             ApiError::UnsupportedMediaType { .. } => 415,
             ApiError::Unavailable { .. } | ApiError::Overloaded { .. } => 503,
             ApiError::Timeout { .. } => 504,
+            ApiError::Unreachable { .. } => 502,
             ApiError::Internal { .. } => 500,
         }
     }
@@ -149,10 +155,11 @@ impl FromServerFnError for ApiError {
                     ApiError::bad_request(format!("the request body does not decode: {cause}"))
                 })
             }
-            ServerFnErrorErr::Request(_) => ApiError::Unavailable {
-                message: format!(
-                    "the feature-store server did not answer ({value}); is it running?"
-                ),
+            // The browser's own words ("TypeError: Failed to fetch") tell a user nothing.
+            ServerFnErrorErr::Request(_) => ApiError::Unreachable {
+                message: "the feature-store server does not answer; is it running? The page \
+                          asks again every second"
+                    .into(),
             },
             other => ApiError::Internal {
                 message: other.to_string(),

@@ -24,6 +24,18 @@ pub fn is_reserved(field: &str) -> bool {
     field.starts_with('_')
 }
 
+/// What a field the store keeps for itself holds, for people: `event time` for `_ts:<view>`,
+/// `write time` for `_wt:<view>`; `None` for any other field.
+pub fn stamp_label(field: &str) -> Option<&'static str> {
+    if field.starts_with(STAMP_PREFIX) {
+        Some("event time")
+    } else if field.starts_with(WRITTEN_PREFIX) {
+        Some("write time")
+    } else {
+        None
+    }
+}
+
 /// The default is empty: what the UI draws before the registry has arrived.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Registry {

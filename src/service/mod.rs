@@ -167,11 +167,15 @@ impl Service {
         if self.index.is_failing() {
             return Err(ServiceError::IndexUnavailable);
         }
-        self.within(None, self.store.ping()).await?;
-        Ok(self.snapshot())
+        let redis_run_ids = self.within(None, self.store.run_ids()).await?;
+        Ok(StoreState {
+            redis_run_ids,
+            ..self.snapshot()
+        })
     }
 
-    /// `state` whether or not Redis is reachable now, for metrics: the count says its age.
+    /// `state` whether or not Redis is reachable now, for metrics: the count says its age; no
+    /// run ids (they need Redis).
     pub fn snapshot(&self) -> StoreState {
         let index = self.index.snapshot();
         let config = self.store.config();
@@ -183,6 +187,7 @@ impl Service {
         StoreState {
             redis_version: self.store.redis_version().to_string(),
             redis_mode: self.store.redis_mode().name().to_owned(),
+            redis_run_ids: Vec::new(),
             key_prefix: config.key_prefix.to_string(),
             batch_ttl_seconds: config.batch_ttl_seconds,
             streaming_ttl_seconds: config.streaming_ttl_seconds,

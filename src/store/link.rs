@@ -44,9 +44,7 @@ impl RedisVersion {
 
     /// Reads `redis_version:X.Y.Z` out of an `INFO server` reply.
     pub fn from_info(info: &str) -> Option<Self> {
-        let raw = info
-            .lines()
-            .find_map(|line| line.strip_prefix("redis_version:"))?;
+        let raw = info_field(info, "redis_version")?;
         let mut parts = raw.trim().split('.').map(|p| p.parse::<u32>().ok());
         Some(RedisVersion::new(
             parts.next()??,
@@ -60,6 +58,33 @@ impl fmt::Display for RedisVersion {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}.{}.{}", self.major, self.minor, self.patch)
     }
+}
+
+/// `INFO server` of the one Redis, or of every master of a cluster.
+async fn server_info(conn: &Conn) -> RedisResult<Vec<String>> {
+    let mut info = redis::cmd("INFO");
+    info.arg("server");
+    match conn {
+        Conn::Single(single) => info
+            .query_async(&mut single.clone())
+            .await
+            .map(|text| vec![text]),
+        Conn::Cluster(cluster) => cluster.on_every_master(&info).await.and_then(|texts| {
+            texts
+                .iter()
+                .map(|text| String::from_redis_value_ref(text).map_err(RedisError::from))
+                .collect()
+        }),
+    }
+}
+
+/// The value of `name:value` in an `INFO` reply.
+fn info_field<'a>(info: &'a str, name: &str) -> Option<&'a str> {
+    info.lines().find_map(|line| {
+        line.strip_prefix(name)
+            .and_then(|rest| rest.strip_prefix(':'))
+            .map(str::trim)
+    })
 }
 
 /// Hides the password of a `redis://user:password@host` URL so it can be printed.
@@ -143,21 +168,7 @@ impl RedisLink {
             Some(nodes) => Conn::Cluster(ClusterLink::connect(nodes).await.map_err(connect_error)?),
             None => Conn::Single(connect_single(url).await.map_err(connect_error)?),
         };
-        let mut info = redis::cmd("INFO");
-        info.arg("server");
-        // A cluster answers with one text per master.
-        let texts: RedisResult<Vec<String>> = match &conn {
-            Conn::Single(single) => info
-                .query_async(&mut single.clone())
-                .await
-                .map(|text| vec![text]),
-            Conn::Cluster(cluster) => cluster.on_every_master(&info).await.and_then(|texts| {
-                texts
-                    .iter()
-                    .map(|text| String::from_redis_value_ref(text).map_err(RedisError::from))
-                    .collect()
-            }),
-        };
+        let texts = server_info(&conn).await;
         let texts = texts.map_err(connect_error)?;
         let versions: Option<Vec<RedisVersion>> = texts
             .iter()
@@ -251,6 +262,19 @@ impl RedisLink {
             }
         };
         Ok(T::from_redis_value(Value::Array(values)).map_err(RedisError::from)?)
+    }
+
+    /// The run id of the one Redis, or of every master of a cluster (sorted): a new one means a
+    /// restarted process, whose data may be gone.
+    pub(crate) async fn run_ids(&self) -> Result<Vec<String>, StoreError> {
+        let mut ids: Vec<String> = server_info(&self.conn)
+            .await?
+            .iter()
+            .filter_map(|text| info_field(text, "run_id"))
+            .map(str::to_owned)
+            .collect();
+        ids.sort_unstable();
+        Ok(ids)
     }
 
     /// PING the one Redis, or every master of a cluster.

@@ -575,6 +575,11 @@ impl FeatureStore {
         self.timed("ping", self.link.ping()).await
     }
 
+    /// Which Redis processes answer now: their run ids (see `Link::run_ids`).
+    pub async fn run_ids(&self) -> Result<Vec<String>, StoreError> {
+        self.timed("ping", self.link.run_ids()).await
+    }
+
     /// Deletes one entity; true if it existed.
     pub async fn delete(&self, id: &EntityId) -> Result<bool, StoreError> {
         let key = self.key(id);

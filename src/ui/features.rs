@@ -70,10 +70,11 @@ pub fn FeaturePicker(
         let box_id = format!("{id}-{name}");
         let label_for = box_id.clone();
         let (is_on, toggled) = (name.clone(), name.clone());
+        let on = move || chosen.is_on(&is_on);
         view! {
             <label class="check" for=label_for>
-                <input type="checkbox" id=box_id
-                    prop:checked=move || chosen.is_on(&is_on)
+                // The attribute for the server's page, the property for the live one.
+                <input type="checkbox" id=box_id checked=on.clone() prop:checked=on
                     on:change=move |ev| chosen.set(&toggled, event_target_checked(&ev))
                 />
                 {breakable(&name)}
@@ -96,7 +97,7 @@ pub fn FeaturePicker(
                         <fieldset>
                             <legend>
                                 <span class=format!("badge {kind}")>{kind}</span>
-                                " " {view.name.clone()} " · " {ttl}
+                                " " {view.name.clone()} " · " <span class="nowrap">{ttl}</span>
                             </legend>
                             {names.into_iter().map(checkbox).collect_view()}
                         </fieldset>

@@ -1,5 +1,6 @@
 //! The freshness panel: how long since the worker last wrote and since the last bulk load,
-//! against the TTLs that protect what they wrote, drawn over the last minute; reads per second;
+//! against the TTLs that protect what they wrote, drawn over the last minute on a scale that
+//! follows them; reads per second;
 //! and read latency (p50, p99) from the server's own histograms. A stalled worker shows as a
 //! line climbing toward its TTL before any field expires.
 
@@ -7,8 +8,8 @@ use std::collections::VecDeque;
 
 use leptos::prelude::*;
 
-use super::last_seen;
 use super::widgets::Panel;
+use super::{last_seen, Outage};
 use crate::model::{LatencyHistogram, StoreState};
 
 /// Polls kept: one a second, a minute.
@@ -119,7 +120,10 @@ fn age_text(age: Option<f64>, ttl: f64, never: &str) -> String {
 }
 
 #[component]
-pub fn FreshnessPanel(latest: Signal<Option<StoreState>>, stale: Signal<bool>) -> impl IntoView {
+pub fn FreshnessPanel(
+    latest: Signal<Option<StoreState>>,
+    outage: Signal<Option<Outage>>,
+) -> impl IntoView {
     let history = RwSignal::new(VecDeque::<Sample>::with_capacity(WINDOW));
     Effect::new(move |_| {
         let Some(sample) = latest.with(|state| state.as_ref().map(Sample::of)) else {
@@ -149,6 +153,32 @@ pub fn FreshnessPanel(latest: Signal<Option<StoreState>>, stale: Signal<bool>) -
             format!("{:.0}", reads / seconds.max(0.001))
         })
     };
+    // The age chart's top: a quarter above the highest age of the window (10 s at least), up
+    // to the larger TTL. Against the TTLs themselves, ages of seconds under a day-long key TTL
+    // would lie flat on the floor; a TTL within the scale is drawn as a dashed line.
+    let age_chart = Memo::new(move |_| {
+        history.with(|history| {
+            let highest = history
+                .iter()
+                .flat_map(|s| [s.worker_age, s.load_age])
+                .flatten()
+                .fold(0.0, f64::max);
+            let ttls = history
+                .back()
+                .map_or([0.0, 0.0], |s| [s.streaming_ttl, s.load_ttl]);
+            let top = (highest * 1.25)
+                .max(10.0)
+                .min(ttls[0].max(ttls[1]).max(1.0));
+            let worker = points(history.iter().map(|s| Some((s.worker_age?, top))));
+            let load = points(history.iter().map(|s| Some((s.load_age?, top))));
+            let ttl_heights: Vec<f64> = ttls
+                .into_iter()
+                .filter(|&ttl| ttl > 0.0 && ttl <= top)
+                .map(|ttl| 100.0 - ttl / top * 100.0)
+                .collect();
+            (worker, load, ttl_heights, format!("top: {top:.0} s"))
+        })
+    });
     // The latency chart's top: the highest p99 of the window, so both lines always fit. Once
     // per poll, for the two lines and the caption.
     let latency_lines = Memo::new(move |_| {
@@ -168,12 +198,13 @@ pub fn FreshnessPanel(latest: Signal<Option<StoreState>>, stale: Signal<bool>) -
         })
     });
     view! {
-        <Panel id="freshness" title="Freshness" commands="No Redis call: the ages and the server's read-latency histograms come with the polled store state, drawn for the last minute; ages against their TTLs (top of the chart).">
+        <Panel id="freshness" title="Freshness" commands="No Redis call: the ages and the server's read-latency histograms come with the polled store state, drawn for the last minute; ages on a scale that follows them.">
             // The ages below stop at the last poll that answered; they are not the store's now.
-            <Show when=move || stale.get()>
+            <Show when=move || outage.get().is_some()>
                 <p class="error" data-testid="freshness-stale">{move || format!(
-                    "As of {}, the last state seen: Redis does not answer, so these ages are stale.",
-                    last_seen(latest)
+                    "As of {}, the last state seen: {}, so these ages are stale.",
+                    last_seen(latest),
+                    outage.get().map_or("", Outage::cause)
                 )}</p>
             </Show>
             <dl class="facts">
@@ -188,13 +219,17 @@ pub fn FreshnessPanel(latest: Signal<Option<StoreState>>, stale: Signal<bool>) -
                 <dt>"Batch read latency, last minute"</dt>
                 <dd data-testid="batch-read-latency">{move || history.with(|h| window_latency_text(h, |s| &s.batch_read_latency))}</dd>
             </dl>
+            <p class="chart-caption" data-testid="age-caption">
+                "Ages over the last minute; " {move || age_chart.with(|chart| chart.3.clone())}
+                "; a dashed line is a TTL within that scale"
+            </p>
             <svg class="spark" viewBox="0 0 300 100" preserveAspectRatio="none" role="img"
-                aria-label="Ages of the worker's last write and of the last bulk load over the last minute, as a share of their TTLs">
-                <line class="ttl" x1="0" y1="1" x2="300" y2="1"/>
-                <polyline class="worker" data-testid="worker-line"
-                    points=move || history.with(|h| points(h.iter().map(|s| Some((s.worker_age?, s.streaming_ttl)))))/>
-                <polyline class="load"
-                    points=move || history.with(|h| points(h.iter().map(|s| Some((s.load_age?, s.load_ttl)))))/>
+                aria-label="Ages of the worker's last write and of the last bulk load over the last minute">
+                {move || age_chart.with(|chart| chart.2.iter().map(|&y| view! {
+                    <line class="ttl" x1="0" y1=y x2="300" y2=y/>
+                }).collect_view())}
+                <polyline class="worker" data-testid="worker-line" points=move || age_chart.with(|chart| chart.0.clone())/>
+                <polyline class="load" points=move || age_chart.with(|chart| chart.1.clone())/>
             </svg>
             <p class="chart-caption" data-testid="latency-caption">"Read latency per second, p50 and p99; " {move || latency_lines.with(|lines| lines.2.clone())}</p>
             <svg class="spark" viewBox="0 0 300 100" preserveAspectRatio="none" role="img"

@@ -2,18 +2,21 @@
 
 use leptos::prelude::*;
 
-use super::last_seen;
 use super::widgets::Panel;
+use super::{last_seen, Outage};
 use crate::api::get_health;
 use crate::model::StoreState;
 
 #[component]
-pub fn HealthPanel(latest: Signal<Option<StoreState>>, stale: Signal<bool>) -> impl IntoView {
+pub fn HealthPanel(
+    latest: Signal<Option<StoreState>>,
+    outage: Signal<Option<Outage>>,
+) -> impl IntoView {
     let recheck = Action::new(|_: &()| get_health());
     // Asked again on Re-check, and whenever the state poll starts or stops failing, so the panel
     // follows Redis going away and coming back like every other panel.
     let health = Resource::new(
-        move || (recheck.version().get(), stale.get()),
+        move || (recheck.version().get(), outage.get()),
         |_| get_health(),
     );
     view! {
@@ -37,11 +40,18 @@ pub fn HealthPanel(latest: Signal<Option<StoreState>>, stale: Signal<bool>) -> i
                 })}
             </Transition>
             // What was checked last may be older than the failing state poll.
-            <Show when=move || stale.get()>
-                <p class="error" data-testid="redis-stale">{move || format!(
-                    "Not answering since {}: the state poll fails. Re-check asks again.",
-                    last_seen(latest)
-                )}</p>
+            <Show when=move || outage.get().is_some()>
+                <p class="error" data-testid="redis-stale">{move || match outage.get() {
+                    Some(Outage::Server) => format!(
+                        "Unknown since {}: the feature-store server does not answer, and only it \
+                         can ask Redis. Re-check asks again.",
+                        last_seen(latest)
+                    ),
+                    _ => format!(
+                        "Not answering since {}: the state poll fails. Re-check asks again.",
+                        last_seen(latest)
+                    ),
+                }}</p>
             </Show>
             <button on:click=move |_| { recheck.dispatch(()); }>"Re-check"</button>
         </Panel>

@@ -16,7 +16,7 @@ mod worker;
 use std::time::Duration;
 
 use leptos::prelude::*;
-use leptos_meta::{provide_meta_context, HashedStylesheet, Link, MetaTags, Title};
+use leptos_meta::{provide_meta_context, HashedStylesheet, MetaTags, Title};
 
 use crate::api::error::ApiError;
 use crate::api::{get_registry, get_state};
@@ -30,6 +30,8 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
             <head>
                 <meta charset="utf-8"/>
                 <meta name="viewport" content="width=device-width, initial-scale=1"/>
+                // In the shell, not through leptos_meta: hydration re-adding it fetched it again.
+                <link rel="icon" type="image/svg+xml" href="/favicon.svg"/>
                 <AutoReload options=options.clone()/>
                 <HashedStylesheet id="leptos" options=options.clone()/>
                 <HydrationScripts options/>
@@ -134,19 +136,27 @@ pub fn App() -> impl IntoView {
         }
         _ => last_known.get_value(),
     });
-    let stale = Signal::derive(move || state.with(|result| matches!(result, Some(Err(_)))));
-    // Entities gone without a reset from this page (Redis restarted empty, another client's
-    // reset): results read before are cleared like after a reset, never shown as current.
-    Effect::new(move |before: Option<Option<u64>>| {
-        let count = state.with(|result| match result {
-            Some(Ok(state)) => Some(state.entity_count),
+    let outage = Signal::derive(move || {
+        state.with(|result| match result {
+            Some(Err(e)) => Some(Outage::of(e)),
+            _ => None,
+        })
+    });
+    // Data gone without a reset from this page (Redis restarted, empty or reloaded; another
+    // client's reset): results read before are cleared like after a reset, never shown as
+    // current. Seen as the count dropping to zero, or as Redis's run ids changing.
+    Effect::new(move |before: Option<Option<(u64, Vec<String>)>>| {
+        let now = state.with(|result| match result {
+            Some(Ok(state)) => Some((state.entity_count, state.redis_run_ids.clone())),
             _ => None,
         });
-        let emptied = matches!((before.flatten(), count), (Some(was), Some(0)) if was > 0);
-        if emptied {
-            shared.resets.update(|n| *n += 1);
+        let before = before.flatten();
+        if let (Some((was, was_run)), Some((count, run))) = (&before, &now) {
+            if (*was > 0 && *count == 0) || was_run != run {
+                shared.resets.update(|n| *n += 1);
+            }
         }
-        count.or(before.flatten())
+        now.or(before)
     });
     // The feature views, once: they never change while the server runs.
     let registry = Resource::new(|| (), |_| get_registry());
@@ -159,7 +169,6 @@ pub fn App() -> impl IntoView {
 
     view! {
         <Title text="feature-store"/>
-        <Link rel="icon" type_="image/svg+xml" href="/favicon.svg"/>
         <header class="top">
             <h1>"feature-store"</h1>
             <p class="tagline">
@@ -181,16 +190,44 @@ pub fn App() -> impl IntoView {
         // with the first state on the server, and kept on screen while it refreshes.
         <Transition fallback=|| view! { <p class="result">"Loading the store…"</p> }>
             <main class="grid">
-                <health::HealthPanel latest stale/>
-                <state::StatePanel latest stale/>
+                <health::HealthPanel latest outage/>
+                <state::StatePanel latest outage/>
                 <materialize::MaterializePanel/>
-                <worker::WorkerPanel latest stale/>
-                <freshness::FreshnessPanel latest stale/>
+                <worker::WorkerPanel latest outage/>
+                // Read and Inspect take a whole row (style/main.css), so no cell stays empty.
                 <read::ReadPanel latest registry/>
+                <freshness::FreshnessPanel latest outage/>
                 <batch::BatchPanel registry/>
                 <inspect::InspectPanel latest/>
             </main>
         </Transition>
+    }
+}
+
+/// Who does not answer while the state poll fails: the panels' figures are stale either way,
+/// but what to do about it differs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Outage {
+    /// The feature-store server (stopped, or the network to it).
+    Server,
+    /// Redis, as the server reports it (refused, timed out, or failing).
+    Redis,
+}
+
+impl Outage {
+    fn of(error: &ApiError) -> Self {
+        match error {
+            ApiError::Unreachable { .. } => Outage::Server,
+            _ => Outage::Redis,
+        }
+    }
+
+    /// The cause, in a user's words, to go into a sentence.
+    fn cause(self) -> &'static str {
+        match self {
+            Outage::Server => "the feature-store server does not answer",
+            Outage::Redis => "Redis does not answer",
+        }
     }
 }
 

@@ -8,7 +8,7 @@ use super::widgets::{
 };
 use super::Shared;
 use crate::api::ReadFeatures;
-use crate::model::{ReadResult, StoreState};
+use crate::model::{ReadResult, StoreState, Ttl};
 use crate::registry::Registry;
 
 /// The read's entity and features in the page's address (browser only).
@@ -42,7 +42,11 @@ mod deep_link {
                 params.set("user", user);
                 params.set("features", &features.join(","));
                 let url = format!("?{}", String::from(params.to_string()));
-                if let Ok(history) = leptos::prelude::window().history() {
+                let window = leptos::prelude::window();
+                if window.location().search().ok().as_deref() == Some(url.as_str()) {
+                    return;
+                }
+                if let Ok(history) = window.history() {
                     let _ = history.replace_state_with_url(
                         &wasm_bindgen::JsValue::NULL,
                         "",
@@ -61,18 +65,6 @@ pub fn ReadPanel(latest: Signal<Option<StoreState>>, registry: Signal<Registry>)
     let shared = expect_context::<Shared>();
     let user = RwSignal::new(String::new());
     let chosen = Chosen::new(registry, Registry::read_by_default);
-    // Deep links: `?user=u0007&features=risk_segment,tx_count_5m` opens this read, and the
-    // address follows every change, so a view can be shared.
-    Effect::new(move |_| {
-        let (linked_user, linked_features) = deep_link::read();
-        if let Some(linked) = linked_user {
-            user.set(linked);
-        }
-        if let Some(names) = linked_features {
-            chosen.tick_only(names);
-        }
-    });
-    Effect::new(move |_| deep_link::write(&user.get(), &chosen.names()));
     let read = ServerAction::<ReadFeatures>::new();
     Effect::new(move |_| {
         if let Some(result) = read.value().get() {
@@ -82,6 +74,34 @@ pub fn ReadPanel(latest: Signal<Option<StoreState>>, registry: Signal<Registry>)
     cleared_on_reset(read);
     let (elapsed, run_read) = countdown(read, |r: &ReadResult| {
         r.fields.iter().map(|f| f.ttl_seconds).collect()
+    });
+    // Deep links: `?user=u0007&features=risk_segment,tx_count_5m` opens this read and runs it, and the
+    // address follows every change, so a view can be shared.
+    Effect::new(move |_| {
+        let (linked_user, linked_features) = deep_link::read();
+        if let Some(names) = linked_features {
+            chosen.tick_only(names);
+        }
+        // A shared link shows its read, not only its form.
+        if let Some(linked) = linked_user {
+            user.set(linked.clone());
+            let fields = untrack(|| chosen.names());
+            if !fields.is_empty() {
+                run_read(ReadFeatures {
+                    user: linked,
+                    fields,
+                });
+            }
+        }
+    });
+    // Only once the form was edited: opening `/` keeps `/` (each address change also makes
+    // Chromium fetch the favicon again).
+    let edited = RwSignal::new(false);
+    Effect::new(move |_| {
+        let (user, names) = (user.get(), chosen.names());
+        if edited.get() {
+            deep_link::write(&user, &names);
+        }
     });
     let submit = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
@@ -103,7 +123,7 @@ pub fn ReadPanel(latest: Signal<Option<StoreState>>, registry: Signal<Registry>)
     view! {
         <Panel id="read" title="Inference read" commands="One HMGET for the chosen fields (timed); HTTL and TTL only to show freshness.">
             <CommandLine testid="read-command" command=Signal::derive(command)/>
-            <form on:submit=submit on:input=move |_| shared.clear("Inference read")>
+            <form on:submit=submit on:input=move |_| { edited.set(true); shared.clear("Inference read"); }>
                 <div class="form">
                     <UserPicker id="read-user" user latest/>
                 </div>
@@ -117,11 +137,15 @@ pub fn ReadPanel(latest: Signal<Option<StoreState>>, registry: Signal<Registry>)
             <div aria-live="polite">
             {move || read.value().get().and_then(Result::ok).map(|r| {
                 let head = format!(
-                    "{}: {} of {} fields in {:.3} ms · key TTL ",
+                    "{}: {} of {} fields in {:.3} ms · ",
                     r.user, r.returned_count, r.fields.len(), r.elapsed_ms,
                 );
                 let key_ttl = r.key_ttl_seconds;
-                let summary = move || format!("{head}{}", key_ttl.after(elapsed.get()).text("no key TTL"));
+                // Worded as Inspect words it: a missing key is an entity that does not exist.
+                let summary = move || match key_ttl.after(elapsed.get()) {
+                    Ttl::Missing => format!("{head}the user does not exist (expired or never loaded)"),
+                    ttl => format!("{head}key TTL {}", ttl.text("no key TTL")),
+                };
                 view! {
                     <p class="result" data-testid="read-summary">{summary}</p>
                     <FeatureTable testid="read-table" rows=r.fields elapsed latest/>

@@ -2,13 +2,16 @@
 
 use leptos::prelude::*;
 
-use super::last_seen;
 use super::widgets::Panel;
+use super::{last_seen, Outage};
 use crate::limits::SCAN_COUNT;
 use crate::model::StoreState;
 
 #[component]
-pub fn StatePanel(latest: Signal<Option<StoreState>>, stale: Signal<bool>) -> impl IntoView {
+pub fn StatePanel(
+    latest: Signal<Option<StoreState>>,
+    outage: Signal<Option<Outage>>,
+) -> impl IntoView {
     let fact = move |f: fn(&StoreState) -> String| {
         move || latest.with(|s| s.as_ref().map(f).unwrap_or_else(|| "…".into()))
     };
@@ -23,10 +26,11 @@ pub fn StatePanel(latest: Signal<Option<StoreState>>, stale: Signal<bool>) -> im
                 <dt>"Entities (≈, last index pass)"</dt>
                 <dd data-testid="entity-count" class="big">{fact(|s| s.entity_count.to_string())}</dd>
                 <dt>"Counted"</dt>
-                <dd data-testid="entity-count-age" class:error=stale>{move || if stale.get() {
+                <dd data-testid="entity-count-age" class:error=move || outage.get().is_some()>{move || if let Some(outage) = outage.get() {
                     format!(
-                        "unavailable since {}: Redis does not answer; the figures are the last ones seen",
-                        last_seen(latest)
+                        "unavailable since {}: {}; the figures are the last ones seen",
+                        last_seen(latest),
+                        outage.cause()
                     )
                 } else {
                     fact(|s| match s.entity_count_age_ms {

@@ -56,7 +56,8 @@ pub fn NumberField(
     view! {
         <span class="field">
             <label for=id>{label}</label>
-            <input id=id type="number" inputmode="numeric" bind:value=value/>
+            // `bind:` renders nothing on the server: the attribute gives the first page the value.
+            <input id=id type="number" inputmode="numeric" value=value.get_untracked() bind:value=value/>
         </span>
     }
 }
@@ -92,25 +93,36 @@ pub fn UserPicker(
     // reading a hidden id. Once the user has typed in the field (cleared it, say), the poll
     // never changes it again.
     let touched = RwSignal::new(false);
-    Effect::new(move |_| {
+    let start = move || {
         latest.with(|state| {
-            let Some(state) = state.as_ref() else {
-                return;
-            };
-            if touched.get_untracked() {
-                return;
-            }
-            let start = live_streamed(state)
+            let state = state.as_ref()?;
+            live_streamed(state)
                 .into_iter()
                 .next()
-                .or_else(|| state.entity_ids.first().cloned());
-            match start {
-                None => user.set(String::new()),
-                Some(start) if user.with_untracked(String::is_empty) => user.set(start),
-                Some(_) => {}
-            }
+                .or_else(|| state.entity_ids.first().cloned())
         })
+    };
+    Effect::new(move |_| {
+        let start = start();
+        if touched.get_untracked() || latest.with(Option::is_none) {
+            return;
+        }
+        match start {
+            None => user.set(String::new()),
+            Some(start) if user.with_untracked(String::is_empty) => user.set(start),
+            Some(_) => {}
+        }
     });
+    // What the field shows: effects do not run on the server, so the first page shows the id
+    // the effect will pick once hydrated.
+    let shown = move || {
+        let typed = user.get();
+        if typed.is_empty() && !touched.get() {
+            start().unwrap_or_default()
+        } else {
+            typed
+        }
+    };
     // Suggest every listed id, or only those with live streaming fields.
     let streamed_only = RwSignal::new(false);
     let suggested = move || {
@@ -135,11 +147,13 @@ pub fn UserPicker(
                     touched.set(true);
                     user.set(event_target_value(&ev).trim().to_owned());
                 }
-                prop:value=move || user.get()
+                value=shown
+                prop:value=shown
             />
         </span>
         <label class="check" for=filter_label_for>
             <input type="checkbox" id=filter_id
+                checked=move || streamed_only.get()
                 prop:checked=move || streamed_only.get()
                 on:change=move |ev| streamed_only.set(event_target_checked(&ev))
             />
@@ -170,9 +184,15 @@ fn live_streamed(state: &StoreState) -> Vec<String> {
         .collect()
 }
 
-pub fn kind_badge(kind: Option<FeatureKind>) -> impl IntoView {
-    let label = kind.map_or("extra", FeatureKind::label);
-    view! { <span class=format!("badge {label}")>{label}</span> }
+/// A field's kind: its view's, or what a field the store keeps for itself holds, or `extra`
+/// (a field no view defines).
+pub fn kind_badge(kind: Option<FeatureKind>, field: &str) -> impl IntoView {
+    let (class, label) = match (kind, crate::registry::stamp_label(field)) {
+        (Some(kind), _) => (kind.label(), kind.label()),
+        (None, Some(stamp)) => ("stamp", stamp),
+        (None, None) => ("extra", "extra"),
+    };
+    view! { <span class=format!("badge {class}")>{label}</span> }
 }
 
 /// One row per feature: name, value, kind and a field TTL that counts down `elapsed` seconds
@@ -208,7 +228,7 @@ pub fn FeatureTable(
                         <tr data-field=field class:absent=absent>
                             <td class="name">{breakable(&row.name)}</td>
                             <td class="value" title=raw>{shown}</td>
-                            <td class="kind">{kind_badge(row.kind)}</td>
+                            <td class="kind">{kind_badge(row.kind, &row.name)}</td>
                             <td class="ttl" title=move || ttl.after(elapsed.get()).seconds_text()>
                                 {move || ttl.after(elapsed.get()).text("no field TTL")}
                                 {move || match ttl.after(elapsed.get()) {

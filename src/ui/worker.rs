@@ -3,12 +3,15 @@
 use leptos::prelude::*;
 
 use super::widgets::Panel;
-use super::{last_seen, Shared};
+use super::{last_seen, Outage, Shared};
 use crate::api::SwitchWorker;
 use crate::model::{StoreState, WorkerAction};
 
 #[component]
-pub fn WorkerPanel(latest: Signal<Option<StoreState>>, stale: Signal<bool>) -> impl IntoView {
+pub fn WorkerPanel(
+    latest: Signal<Option<StoreState>>,
+    outage: Signal<Option<Outage>>,
+) -> impl IntoView {
     let shared = expect_context::<Shared>();
     let switch = ServerAction::<SwitchWorker>::new();
     Effect::new(move |_| {
@@ -44,16 +47,23 @@ pub fn WorkerPanel(latest: Signal<Option<StoreState>>, stale: Signal<bool>) -> i
             <p>
                 // While the state poll fails the badge says the last state seen, greyed: the
                 // worker may be running, but its ticks are failing.
-                <span class=move || format!("badge {}{}", label(), if stale.get() { " stale" } else { "" })
+                <span class=move || format!("badge {}{}", label(), if outage.get().is_some() { " stale" } else { "" })
                     data-testid="worker-badge">{label}</span>
             </p>
             // The counters below stop at the last poll that answered; ticks keep failing meanwhile.
-            <Show when=move || stale.get()>
-                <p class="error" data-testid="worker-stale">{move || format!(
-                    "As of {}, the last state seen: while Redis does not answer, the worker's ticks \
-                     fail; their count shows once Redis answers again.",
-                    last_seen(latest)
-                )}</p>
+            <Show when=move || outage.get().is_some()>
+                <p class="error" data-testid="worker-stale">{move || match outage.get() {
+                    Some(Outage::Server) => format!(
+                        "As of {}, the last state seen: the feature-store server does not answer, \
+                         so nothing is known of its worker until it does.",
+                        last_seen(latest)
+                    ),
+                    _ => format!(
+                        "As of {}, the last state seen: while Redis does not answer, the worker's \
+                         ticks fail; their count shows once Redis answers again.",
+                        last_seen(latest)
+                    ),
+                }}</p>
             </Show>
             <dl class="facts">
                 <dt>"Ticks"</dt>
