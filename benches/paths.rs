@@ -14,9 +14,9 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use feature_store::domain::{EntityId, KeyPrefix};
-use feature_store::store::{FeatureStore, StoreConfig};
-use feature_store::synth::{streaming_features, synthesize_users, user_id};
+use feature_store_types::domain::{EntityId, KeyPrefix};
+use feature_store_core::store::{FeatureStore, StoreConfig};
+use feature_store_core::synth::{streaming_features, synthesize_users, user_id};
 use rand::SeedableRng;
 use serde::Serialize;
 use serde_json::json;
@@ -447,7 +447,7 @@ async fn main() {
         .unwrap()
         .written;
     let bulk_us = started.elapsed().as_secs_f64() * 1e6 / loaded as f64;
-    let script = include_str!("../src/store/lua/batch_write.lua");
+    let script = include_str!("../crates/core/src/store/lua/batch_write.lua");
     let sha: String = redis::cmd("SCRIPT")
         .arg("LOAD")
         .arg(script)
@@ -888,7 +888,7 @@ async fn main() {
     ];
     let (hsetex_c32_rps, _) = redis_benchmark(&port, CONCURRENCY, 100_000, 1, &hsetex);
     let event = streaming_features(
-        &feature_store::registry::Registry::demo(),
+        &feature_store_core::registry_file::demo(),
         &mut rand_chacha::ChaCha8Rng::seed_from_u64(1337),
         1_700_000_000_000,
     );

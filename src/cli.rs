@@ -6,7 +6,8 @@ use std::path::PathBuf;
 use clap::Args;
 
 use crate::domain::KeyPrefix;
-use crate::registry::{Registry, RegistryError};
+use crate::registry::Registry;
+use crate::registry_file::{self, RegistryError};
 
 /// The dev Redis that `make run` starts; both binaries default to it.
 pub const DEFAULT_REDIS_URL: &str = "redis://127.0.0.1:6390";
@@ -35,7 +36,7 @@ impl StoreArgs {
         streaming_ttl_seconds: Option<u64>,
     ) -> Result<Registry, RegistryError> {
         Ok(
-            Registry::load(self.features_file.as_deref())?.with_overrides(
+            registry_file::load(self.features_file.as_deref())?.with_overrides(
                 self.key_prefix.as_ref(),
                 batch_ttl_seconds,
                 streaming_ttl_seconds,

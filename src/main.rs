@@ -4,7 +4,7 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use feature_store::chain;
+use feature_store_core::chain;
 use feature_store::server::{init_tracing, serve, ServerArgs};
 
 #[global_allocator]

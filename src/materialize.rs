@@ -8,7 +8,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::cli::StoreArgs;
 use crate::limits::MAX_TTL_SECONDS;
-use crate::registry::RegistryError;
+use crate::registry_file::RegistryError;
 use crate::store::{EventRule, FeatureStore, StoreConfig, StoreError};
 use crate::synth::synthesize;
 

@@ -13,17 +13,19 @@ use leptos::prelude::*;
 use leptos_axum::{generate_route_list, LeptosRoutes};
 use tokio::net::TcpListener;
 
-use crate::api::hosts::AllowedHosts;
+use crate::backend::ServiceBackend;
+use crate::http::hosts::AllowedHosts;
+use feature_store_web::backend::Backend;
 use crate::cli::StoreArgs;
 use crate::connections::{self, ConnectionLimits};
 use crate::index::EntityIndex;
 use crate::limits::MAX_TTL_SECONDS;
 use crate::metrics::Metrics;
-use crate::registry::RegistryError;
+use crate::registry_file::RegistryError;
 use crate::service::Service;
 use crate::store::{redact_url, FeatureStore, StoreConfig, StoreError};
 use crate::synth::synthesize;
-use crate::ui::{shell, App};
+use feature_store_web::ui::{shell, App};
 use crate::worker::{StreamingWorker, WorkerConfig};
 
 /// Seed of the users the server materializes, so every start shows the same users.
@@ -277,10 +279,11 @@ fn router(
 ) -> Router {
     let routes = generate_route_list(App);
     let state = AppState(Arc::new(leptos_options.clone()));
-    let probes = crate::api::probes::routes(Arc::clone(&service));
-    let feast = crate::api::feast::routes(Arc::clone(&service));
+    let probes = crate::http::probes::routes(Arc::clone(&service));
+    let feast = crate::feast::routes(Arc::clone(&service));
     let metrics = Arc::new(Metrics::new(Arc::clone(&service)));
     let assets = Arc::new(assets);
+    let backend: Arc<dyn Backend> = Arc::new(ServiceBackend(Arc::clone(&service)));
     // The build's files, served by a ServeDir of our own: Leptos's file fallback passes on only
     // Accept-Encoding, so a revalidation (If-Modified-Since) would never get its 304.
     let pkg = tower_http::services::ServeDir::new(format!(
@@ -293,23 +296,23 @@ fn router(
             &state,
             routes,
             {
-                let service = Arc::clone(&service);
-                move || provide_context(Arc::clone(&service))
+                let backend = Arc::clone(&backend);
+                move || provide_context(Arc::clone(&backend))
             },
             {
                 let leptos_options = leptos_options.clone();
                 move || shell(leptos_options.clone())
             },
         )
-        .fallback(fallback(Arc::clone(&service)))
+        .fallback(fallback(backend))
         .with_state(state)
         .merge(probes)
         .merge(feast)
         .merge(crate::metrics::routes(Arc::clone(&metrics)))
-        .layer(axum::middleware::from_fn(crate::api::guard::guard))
+        .layer(axum::middleware::from_fn(crate::http::guard::guard))
         .layer(axum::middleware::from_fn_with_state(
             Arc::new(allowed_hosts),
-            crate::api::hosts::allow_hosts,
+            crate::http::hosts::allow_hosts,
         ))
         .layer(axum::middleware::from_fn_with_state(
             metrics,
@@ -321,14 +324,14 @@ fn router(
         .layer(tower_http::compression::CompressionLayer::new())
         // Outermost, so even a refused request has an id.
         .layer(axum::middleware::from_fn(
-            crate::api::request_id::request_id,
+            crate::http::request_id::request_id,
         ))
 }
 
 /// What no route matched: a JSON 404 for an API call; for a page or a file, a file from the
 /// site root or the app's own 404 page, rendered with the service like every other page.
 fn fallback(
-    service: Arc<Service>,
+    backend: Arc<dyn Backend>,
 ) -> impl Fn(
     axum::http::Uri,
     axum::extract::State<AppState>,
@@ -338,10 +341,10 @@ fn fallback(
        + Send
        + 'static {
     let files = leptos_axum::file_and_error_handler_with_context::<AppState, _>(
-        move || provide_context(Arc::clone(&service)),
+        move || provide_context(Arc::clone(&backend)),
         shell,
     );
-    move |uri, state, request| match crate::api::guard::api_not_found(request.method(), uri.path())
+    move |uri, state, request| match crate::http::guard::api_not_found(request.method(), uri.path())
     {
         Some(answer) => Box::pin(std::future::ready(answer)),
         None => files(uri, state, request),

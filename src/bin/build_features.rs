@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use feature_store::chain;
+use feature_store_core::chain;
 use feature_store::materialize::{build, BuildArgs};
 
 #[tokio::main]

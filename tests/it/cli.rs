@@ -360,7 +360,7 @@ async fn a_ttl_redis_would_refuse_is_refused_before_anything_is_written() {
     let registry = std::env::temp_dir().join(format!("{}.toml", prefix.replace(':', "-")));
     std::fs::write(
         &registry,
-        feature_store::registry::DEFAULT_FILE
+        feature_store_core::registry_file::DEFAULT_FILE
             .replace("ttl_seconds = 86400", &format!("ttl_seconds = {huge}")),
     )
     .unwrap();

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use feature_store::synth::user_id;
+use feature_store_core::synth::user_id;
 use serde_json::{json, Value};
 
 use crate::support::cluster::{kill, master_of, restart_as_replica, wait_for_promotion};

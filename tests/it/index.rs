@@ -4,8 +4,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use feature_store::index::EntityIndex;
-use feature_store::synth::synthesize_users;
+use feature_store_core::index::EntityIndex;
+use feature_store_core::synth::synthesize_users;
 
 use crate::support::{eventually, free_port, id, store_with, OwnRedis, TestServer, RISK, TX_7D};
 
@@ -20,7 +20,7 @@ async fn the_index_converges_after_loads_resets_and_expiry() {
         .unwrap();
     let snapshot = index.refresh().await;
     assert_eq!(snapshot.count, 1_500);
-    assert_eq!(snapshot.ids.len(), feature_store::index::ID_LIST_LIMIT);
+    assert_eq!(snapshot.ids.len(), feature_store_core::index::ID_LIST_LIMIT);
     assert_eq!(snapshot.ids[..3], [id("u0001"), id("u0002"), id("u0003")]);
     assert_eq!(snapshot.sample.len(), 1_500);
     assert!(snapshot.as_of.is_some());

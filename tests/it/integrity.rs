@@ -4,16 +4,15 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use feature_store::domain::KeyPrefix;
-use feature_store::index::EntityIndex;
-use feature_store::registry::Registry;
-use feature_store::schema::FeatureKind;
-use feature_store::store::{
+use feature_store_types::domain::KeyPrefix;
+use feature_store_core::index::EntityIndex;
+use feature_store_types::schema::FeatureKind;
+use feature_store_core::store::{
     EntityRow, EventRule, FeatureStore, SkipReason, StoreConfig, StoreError, StreamingOutcome,
     WrongType,
 };
-use feature_store::synth::{streaming_features, synthesize_users, user_id};
-use feature_store::worker::{StreamingWorker, WorkerConfig};
+use feature_store_core::synth::{streaming_features, synthesize_users, user_id};
+use feature_store_core::worker::{StreamingWorker, WorkerConfig};
 use rand::SeedableRng;
 use redis::AsyncCommands;
 
@@ -21,7 +20,7 @@ use crate::support::{id, names_of, raw, redis_url, store_with, unique_prefix};
 
 fn event() -> Vec<(String, String)> {
     streaming_features(
-        &Registry::demo(),
+        &feature_store_core::registry_file::demo(),
         &mut rand_chacha::ChaCha8Rng::seed_from_u64(1),
         0,
     )
@@ -235,7 +234,7 @@ async fn concurrent_writes_keep_the_newest_event_whatever_their_order() {
     use rand::seq::SliceRandom;
     let store = Arc::new(store_with("event-race", 600, 600).await);
     store.bulk_load(synthesize_users(1, 1), None).await.unwrap();
-    let base = feature_store::store::unix_ms_now();
+    let base = feature_store_core::store::unix_ms_now();
     let mut times: Vec<u64> = (1..=200).map(|n| base + n).collect();
     times.shuffle(&mut rand_chacha::ChaCha8Rng::seed_from_u64(9));
     let u1 = user_id(1);

@@ -6,9 +6,9 @@ use std::time::Duration;
 use crate::support::{
     eventually, id, raw_on, store_on, store_with_on, Target, DEVICE, RISK, TX_5M, TX_7D,
 };
-use feature_store::model::Ttl;
-use feature_store::store::{EntityRow, EventRule, FeatureStore, LoadReport, StreamingOutcome};
-use feature_store::synth::synthesize_users;
+use feature_store_types::model::Ttl;
+use feature_store_core::store::{EntityRow, EventRule, FeatureStore, LoadReport, StreamingOutcome};
+use feature_store_core::synth::synthesize_users;
 use futures::future::join_all;
 use redis::AsyncCommands;
 
@@ -198,7 +198,7 @@ async fn batch_read_keeps_input_order_and_gives_missing_entities_empty_rows(on: 
         .unwrap();
     let mut ids: Vec<_> = (1..=1200)
         .rev()
-        .map(feature_store::synth::user_id)
+        .map(feature_store_core::synth::user_id)
         .collect();
     ids.insert(3, id("ghost"));
     let rows = store
@@ -260,12 +260,12 @@ async fn reset_deletes_only_its_own_prefix_even_with_glob_characters(on: Target)
     let url = on.url();
     let base = crate::support::unique_prefix("reset");
     let connect = |prefix: String| {
-        let prefix = feature_store::domain::KeyPrefix::parse(&prefix).unwrap();
+        let prefix = feature_store_types::domain::KeyPrefix::parse(&prefix).unwrap();
         let url = url.clone();
         async move {
             FeatureStore::connect(
                 &url,
-                feature_store::store::StoreConfig {
+                feature_store_core::store::StoreConfig {
                     key_prefix: prefix,
                     ..Default::default()
                 },
@@ -354,7 +354,7 @@ async fn concurrent_streaming_updates_never_leave_a_field_without_ttl(on: Target
         let store = &store;
         async move {
             for i in 0..50 {
-                let id = feature_store::synth::user_id((w * 50 + i) % 20 + 1);
+                let id = feature_store_core::synth::user_id((w * 50 + i) % 20 + 1);
                 let written = store
                     .update_streaming(&id, &streaming_event(i as u32))
                     .await
@@ -365,7 +365,7 @@ async fn concurrent_streaming_updates_never_leave_a_field_without_ttl(on: Target
     });
     let checker = async {
         for i in 0..200 {
-            let id = feature_store::synth::user_id(i % 20 + 1);
+            let id = feature_store_core::synth::user_id(i % 20 + 1);
             let present = store.read(&id, &names).await.unwrap();
             let ttls = store.field_ttls(&id, &names).await.unwrap();
             for ((name, _), ttl) in present.iter().zip(&ttls) {
@@ -378,7 +378,7 @@ async fn concurrent_streaming_updates_never_leave_a_field_without_ttl(on: Target
     };
     tokio::join!(join_all(writers), checker);
     for n in 1..=20 {
-        let id = feature_store::synth::user_id(n);
+        let id = feature_store_core::synth::user_id(n);
         for ttl in store.field_ttls(&id, &names).await.unwrap() {
             assert!(
                 matches!(ttl, Ttl::Left(1..)),
@@ -401,7 +401,7 @@ async fn concurrent_bulk_loads_and_streaming_updates_lose_no_field(on: Target) {
     let updates = async {
         for round in 0..3 {
             for n in 1..=300 {
-                let id = feature_store::synth::user_id(n);
+                let id = feature_store_core::synth::user_id(n);
                 store
                     .update_streaming(&id, &streaming_event(round))
                     .await
@@ -410,10 +410,10 @@ async fn concurrent_bulk_loads_and_streaming_updates_lose_no_field(on: Target) {
         }
     };
     tokio::join!(loads, updates);
-    let batch = crate::support::names_of(feature_store::schema::FeatureKind::Batch);
+    let batch = crate::support::names_of(feature_store_types::schema::FeatureKind::Batch);
     let mut names = batch.clone();
     names.extend([DEVICE, TX_5M]);
-    let ids: Vec<_> = (1..=300).map(feature_store::synth::user_id).collect();
+    let ids: Vec<_> = (1..=300).map(feature_store_core::synth::user_id).collect();
     for row in store.batch_read(&ids, &names).await.unwrap() {
         let features = row.features.unwrap();
         assert_eq!(
@@ -451,7 +451,7 @@ async fn unreachable_redis_is_one_clear_error() {
         .await
         .err()
         .expect("port 1 must not answer");
-    let message = feature_store::chain(&err);
+    let message = feature_store_core::chain(&err);
     assert!(
         message.starts_with("cannot connect to Redis at redis://127.0.0.1:1:"),
         "{message}"

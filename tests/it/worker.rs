@@ -5,12 +5,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::support::{eventually, names_of, store_with};
-use feature_store::index::EntityIndex;
-use feature_store::model::Ttl;
-use feature_store::schema::FeatureKind;
-use feature_store::store::{FeatureStore, StoreConfig};
-use feature_store::synth::synthesize_users;
-use feature_store::worker::{StreamingWorker, WorkerConfig};
+use feature_store_core::index::EntityIndex;
+use feature_store_types::model::Ttl;
+use feature_store_types::schema::FeatureKind;
+use feature_store_core::store::{FeatureStore, StoreConfig};
+use feature_store_core::synth::synthesize_users;
+use feature_store_core::worker::{StreamingWorker, WorkerConfig};
 
 fn fast(users_per_tick: usize) -> WorkerConfig {
     WorkerConfig {
@@ -48,7 +48,7 @@ async fn the_worker_writes_all_five_streaming_features_with_their_ttl() {
     .await;
     worker.stop().await;
     let streaming = names_of(FeatureKind::Streaming);
-    let ids: Vec<_> = (1..=10).map(feature_store::synth::user_id).collect();
+    let ids: Vec<_> = (1..=10).map(feature_store_core::synth::user_id).collect();
     let rows: Vec<_> = store
         .batch_read(&ids, &streaming)
         .await

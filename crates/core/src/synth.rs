@@ -1,0 +1,211 @@
+//! Synthetic data: the batch rows a nightly job would materialize, and the streaming events a
+//! Flink job would emit. Seeded ChaCha keeps every row identical across runs and machines.
+
+use rand::seq::IndexedRandom;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+use crate::domain::EntityId;
+use crate::registry::{Registry, View};
+use crate::schema::{demo_of, Demo, FeatureKind, ValueType};
+use crate::store::{unix_ms_now, EntityRow};
+
+/// The id of the `n`th synthetic user (1-based): u0001 … u9999, u10000, …
+pub fn user_id(n: u64) -> EntityId {
+    EntityId::parse(&format!("u{n:04}")).expect("synthetic ids are valid")
+}
+
+/// How one feature's values are drawn: as the demo says, else by its type.
+#[derive(Clone, Debug)]
+struct Drawn {
+    name: String,
+    demo: Option<Demo>,
+    value_type: ValueType,
+}
+
+/// The features of one kind in `registry`, and their views, whose event and write times each row
+/// carries.
+fn plan(registry: &Registry, kind: FeatureKind) -> (Vec<Drawn>, Vec<View>) {
+    let features = registry
+        .views_of(kind)
+        .flat_map(|view| &view.features)
+        .map(|f| Drawn {
+            name: f.name.clone(),
+            demo: demo_of(&f.name),
+            value_type: f.value_type,
+        })
+        .collect();
+    (features, registry.views_of(kind).cloned().collect())
+}
+
+/// `count` batch rows of the demo registry for u0001 onwards.
+pub fn synthesize_users(count: u64, seed: u64) -> impl Iterator<Item = EntityRow> {
+    synthesize(&crate::registry_file::demo(), count, seed)
+}
+
+/// `count` batch rows for u0001 onwards: every batch feature of `registry`, then each batch
+/// view's event and write times, both now. Generated lazily, so a million rows never sit in
+/// memory.
+pub fn synthesize(registry: &Registry, count: u64, seed: u64) -> impl Iterator<Item = EntityRow> {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let (features, views) = plan(registry, FeatureKind::Batch);
+    (1..=count).map(move |n| {
+        let now_ms = unix_ms_now();
+        let mut fields: Vec<(String, String)> = features
+            .iter()
+            .map(|f| (f.name.clone(), draw(&mut rng, f, now_ms)))
+            .collect();
+        fields.extend(views.iter().flat_map(|view| view.stamps(now_ms, now_ms)));
+        EntityRow {
+            id: user_id(n),
+            fields,
+        }
+    })
+}
+
+/// One streaming event for an entity at `now_ms`: every streaming feature of `registry`, then
+/// each streaming view's event and write times, both `now_ms`, all written in one command.
+pub fn streaming_features(
+    registry: &Registry,
+    rng: &mut impl Rng,
+    now_ms: u64,
+) -> Vec<(String, String)> {
+    let (features, views) = plan(registry, FeatureKind::Streaming);
+    let mut fields: Vec<(String, String)> = features
+        .iter()
+        .map(|f| (f.name.clone(), draw(rng, f, now_ms)))
+        .collect();
+    fields.extend(views.iter().flat_map(|view| view.stamps(now_ms, now_ms)));
+    fields
+}
+
+/// A value in its stored string form.
+fn draw(rng: &mut impl Rng, feature: &Drawn, now_ms: u64) -> String {
+    match feature.demo {
+        Some(Demo::OneOf(items)) => items
+            .choose(rng)
+            .expect("non-empty constant list")
+            .to_string(),
+        Some(Demo::Weighted(items)) => items
+            .choose_weighted(rng, |(_, weight)| *weight)
+            .expect("constant weights are positive")
+            .0
+            .to_owned(),
+        Some(Demo::Int(low, high)) => rng.random_range(low..=high).to_string(),
+        Some(Demo::Amount(low, high)) => amount(rng, low, high),
+        Some(Demo::EventTime) => now_ms.to_string(),
+        None => match feature.value_type {
+            ValueType::Int => rng.random_range(0..=100).to_string(),
+            ValueType::Float => amount(rng, 0.0, 100.0),
+            ValueType::Bool => rng.random_bool(0.5).to_string(),
+            ValueType::String => format!("{}-{}", feature.name, rng.random_range(0..10)),
+            ValueType::Timestamp => now_ms.to_string(),
+        },
+    }
+}
+
+fn amount(rng: &mut impl Rng, low: f64, high: f64) -> String {
+    ((rng.random_range(low..high) * 100.0).round() / 100.0).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::registry::is_reserved;
+    use crate::schema::COUNTRIES;
+
+    /// A row's features, without the write times.
+    fn features(row: &EntityRow) -> Vec<&(String, String)> {
+        row.fields
+            .iter()
+            .filter(|(name, _)| !is_reserved(name))
+            .collect()
+    }
+
+    #[test]
+    fn ids_keep_growing_past_four_digits() {
+        assert_eq!(user_id(1).as_str(), "u0001");
+        assert_eq!(user_id(9999).as_str(), "u9999");
+        assert_eq!(user_id(10_000).as_str(), "u10000");
+    }
+
+    #[test]
+    fn same_seed_gives_identical_features() {
+        let rows = |seed| -> Vec<String> {
+            synthesize_users(300, seed)
+                .map(|row| format!("{} {:?}", row.id, features(&row)))
+                .collect()
+        };
+        assert_eq!(rows(42), rows(42));
+        assert_ne!(rows(42), rows(43));
+    }
+
+    #[test]
+    fn rows_carry_exactly_the_batch_features_in_range_then_their_event_and_write_times() {
+        let registry = crate::registry_file::demo();
+        let mut expected: Vec<_> = registry.names_of(FeatureKind::Batch).collect();
+        expected.extend(["_ts:user_batch", "_wt:user_batch"]);
+        let before = unix_ms_now();
+        for row in synthesize_users(2000, 7) {
+            let names: Vec<_> = row.fields.iter().map(|(n, _)| n.as_str()).collect();
+            assert_eq!(names, expected);
+            let get = |name: &str| &row.fields.iter().find(|(n, _)| n == name).unwrap().1;
+            let written: u64 = get("_ts:user_batch").parse().unwrap();
+            assert!((before..=unix_ms_now()).contains(&written));
+            assert_eq!(get("_wt:user_batch"), get("_ts:user_batch"));
+            for name in registry.names_of(FeatureKind::Batch) {
+                let value = get(name);
+                match demo_of(name).expect("a demo feature") {
+                    Demo::Int(low, high) => {
+                        assert!((low..=high).contains(&value.parse::<u32>().unwrap()))
+                    }
+                    Demo::Amount(low, high) => {
+                        let amount: f64 = value.parse().unwrap();
+                        assert!((low..=high).contains(&amount));
+                        assert_eq!((amount * 100.0).round() / 100.0, amount);
+                    }
+                    Demo::OneOf(items) => assert!(items.contains(&value.as_str())),
+                    Demo::Weighted(items) => assert!(items.iter().any(|(v, _)| v == value)),
+                    Demo::EventTime => unreachable!("no batch feature is an event time"),
+                }
+            }
+            assert!(COUNTRIES.contains(&get("country_iso").as_str()));
+        }
+    }
+
+    #[test]
+    fn risk_segments_follow_their_weights() {
+        let rows: Vec<_> = synthesize_users(20_000, 1).collect();
+        let low = rows.iter().filter(|r| r.fields[1].1 == "low").count() as f64 / rows.len() as f64;
+        assert!((0.67..0.73).contains(&low), "low share {low}");
+    }
+
+    #[test]
+    fn streaming_events_carry_exactly_the_streaming_features_and_the_view_times() {
+        let registry = crate::registry_file::demo();
+        let mut rng = ChaCha8Rng::seed_from_u64(1337);
+        let event = streaming_features(&registry, &mut rng, 1_700_000_000_000);
+        let names: Vec<_> = event.iter().map(|(n, _)| n.as_str()).collect();
+        let mut expected: Vec<_> = registry.names_of(FeatureKind::Streaming).collect();
+        expected.extend(["_ts:user_stream", "_wt:user_stream"]);
+        assert_eq!(names, expected);
+        assert_eq!(event[0].1, "1700000000000");
+        assert_eq!(event[5].1, "1700000000000");
+        assert_eq!(event[6].1, "1700000000000");
+    }
+
+    #[test]
+    fn features_the_demo_does_not_know_are_drawn_by_type() {
+        let registry = crate::registry_file::parse(
+            "[entity]\nname = \"card\"\njoin_key = \"card_id\"\nkey_prefix = \"c:\"\n\
+             [[views]]\nname = \"v\"\nkind = \"batch\"\nttl_seconds = 60\n\
+             features = [{ name = \"n\", type = \"int\" }, { name = \"ok\", type = \"bool\" }]\n",
+            "test",
+        )
+        .unwrap();
+        let row = synthesize(&registry, 1, 1).next().unwrap();
+        assert!(row.fields[0].1.parse::<u32>().unwrap() <= 100);
+        assert!(row.fields[1].1.parse::<bool>().is_ok());
+        assert_eq!(row.fields[2].0, "_ts:v");
+    }
+}

@@ -1,0 +1,265 @@
+//! The streaming worker: a tokio task standing in for a Flink or Kafka Streams job. Each tick
+//! it writes fresh real-time features for a few existing users, each field with its own TTL.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::SeqCst};
+use std::sync::{Arc, Mutex as StdMutex};
+use std::time::Duration;
+
+use rand::seq::IndexedRandom;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use tokio::sync::{oneshot, Mutex};
+use tokio::task::JoinHandle;
+
+use crate::domain::EntityId;
+use crate::index::EntityIndex;
+use crate::model::{RecentWrite, WorkerStats};
+use crate::registry::Registry;
+use crate::store::{unix_ms_now, FeatureStore, StoreError, StreamingOutcome};
+use crate::synth;
+
+/// Entities the worker remembers having written, for the UI's pickers.
+const RECENT: usize = 20;
+
+/// The shortest time a tick may take before it is given up: its interval, or this.
+const MIN_TICK_LIMIT: Duration = Duration::from_secs(1);
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WorkerConfig {
+    pub tick: Duration,
+    pub users_per_tick: usize,
+    pub seed: u64,
+    /// Which features it streams: every streaming view's.
+    pub registry: Arc<Registry>,
+}
+
+impl Default for WorkerConfig {
+    fn default() -> Self {
+        WorkerConfig {
+            tick: Duration::from_secs(1),
+            users_per_tick: 5,
+            seed: 1337,
+            registry: crate::registry_file::demo(),
+        }
+    }
+}
+
+/// Owns the worker task. Every method takes `&self`, so one worker is shared by the server;
+/// dropping it stops the task.
+pub struct StreamingWorker {
+    shared: Arc<Shared>,
+    running: StdMutex<Option<Running>>,
+}
+
+struct Running {
+    task: JoinHandle<()>,
+    stop: oneshot::Sender<()>,
+}
+
+struct Shared {
+    store: Arc<FeatureStore>,
+    /// Where the worker samples entities from: the index's uniform sample, never a scan.
+    index: Arc<EntityIndex>,
+    config: WorkerConfig,
+    paused: AtomicBool,
+    /// Held for the whole of a tick. `wait_for_idle` takes it, so once it returns after a
+    /// pause, no tick can write: the next one sees `paused` while holding this gate.
+    tick_gate: Mutex<()>,
+    tick_count: AtomicU64,
+    writes_count: AtomicU64,
+    /// Sampled entities the store refused to write: gone by the time of the write, or a key
+    /// that is not an entity.
+    skipped_count: AtomicU64,
+    error_count: AtomicU64,
+    /// The last failure, when it happened (Unix ms) and the writes counted by then.
+    last_error: StdMutex<Option<(String, u64, u64)>>,
+    /// Unix milliseconds of the last write; 0 for never.
+    last_write_unix_ms: AtomicU64,
+    /// The last entities written, newest first, at most `RECENT`.
+    recent: StdMutex<VecDeque<RecentWrite>>,
+}
+
+impl StreamingWorker {
+    pub fn new(store: Arc<FeatureStore>, index: Arc<EntityIndex>, config: WorkerConfig) -> Self {
+        StreamingWorker {
+            shared: Arc::new(Shared {
+                store,
+                index,
+                config,
+                paused: AtomicBool::new(false),
+                tick_gate: Mutex::new(()),
+                tick_count: AtomicU64::new(0),
+                writes_count: AtomicU64::new(0),
+                skipped_count: AtomicU64::new(0),
+                error_count: AtomicU64::new(0),
+                last_error: StdMutex::new(None),
+                last_write_unix_ms: AtomicU64::new(0),
+                recent: StdMutex::new(VecDeque::with_capacity(RECENT)),
+            }),
+            running: StdMutex::new(None),
+        }
+    }
+
+    /// Starts the task, unpaused. Does nothing if it is already running.
+    pub fn start(&self) {
+        let mut running = self.running.lock().expect("worker lock");
+        if running.is_some() {
+            return;
+        }
+        self.shared.paused.store(false, SeqCst);
+        let (stop, stopped) = oneshot::channel();
+        let task = tokio::spawn(Arc::clone(&self.shared).run(stopped));
+        *running = Some(Running { task, stop });
+    }
+
+    /// Ends the task, at the latest after the tick in flight. Safe to call twice.
+    pub async fn stop(&self) {
+        let running = self.running.lock().expect("worker lock").take();
+        if let Some(Running { task, stop }) = running {
+            let _ = stop.send(());
+            if let Err(e) = task.await {
+                tracing::error!("streaming worker task ended abnormally: {e}");
+            }
+        }
+    }
+
+    /// Stops writing at the next tick; the task keeps running.
+    pub fn pause(&self) {
+        self.shared.paused.store(true, SeqCst);
+    }
+
+    pub fn resume(&self) {
+        self.shared.paused.store(false, SeqCst);
+    }
+
+    /// Waits for the tick in flight, if any. After `pause`, no write follows this.
+    pub async fn wait_for_idle(&self) {
+        drop(self.shared.tick_gate.lock().await);
+    }
+
+    /// Makes the worker write: starts it if stopped, resumes it if paused, else nothing.
+    pub fn run(&self) {
+        if self.stats().running {
+            self.resume();
+        } else {
+            self.start();
+        }
+    }
+
+    pub fn stats(&self) -> WorkerStats {
+        let running = self.running.lock().expect("worker lock").is_some();
+        let shared = &self.shared;
+        let last_error = shared.last_error.lock().expect("error lock").clone();
+        WorkerStats {
+            running,
+            paused: running && shared.paused.load(SeqCst),
+            tick_count: shared.tick_count.load(SeqCst),
+            writes_count: shared.writes_count.load(SeqCst),
+            skipped_count: shared.skipped_count.load(SeqCst),
+            error_count: shared.error_count.load(SeqCst),
+            last_error: last_error.as_ref().map(|(message, _, _)| message.clone()),
+            last_error_unix_ms: last_error.as_ref().map(|&(_, at, _)| at),
+            writes_since_last_error: last_error.as_ref().map_or(0, |&(_, _, writes_then)| {
+                shared.writes_count.load(SeqCst).saturating_sub(writes_then)
+            }),
+            last_write_unix_ms: Some(shared.last_write_unix_ms.load(SeqCst)).filter(|&ms| ms > 0),
+            recent: shared
+                .recent
+                .lock()
+                .expect("recent lock")
+                .iter()
+                .cloned()
+                .collect(),
+        }
+    }
+
+    /// Forgets the entities it wrote: a reset deleted them.
+    pub fn forget_recent(&self) {
+        self.shared.recent.lock().expect("recent lock").clear();
+    }
+}
+
+/// The owner stops the task: dropping the worker ends it even if `stop` was never awaited.
+impl Drop for StreamingWorker {
+    fn drop(&mut self) {
+        let running = self.running.get_mut().map(Option::take);
+        if let Ok(Some(Running { task, stop })) = running {
+            let _ = stop.send(());
+            task.abort();
+        }
+    }
+}
+
+impl Shared {
+    async fn run(self: Arc<Self>, mut stopped: oneshot::Receiver<()>) {
+        let mut rng = ChaCha8Rng::seed_from_u64(self.config.seed);
+        let mut ticks = tokio::time::interval(self.config.tick);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = &mut stopped => return,
+                _ = ticks.tick() => self.tick(&mut rng).await,
+            }
+        }
+    }
+
+    async fn tick(&self, rng: &mut ChaCha8Rng) {
+        let _gate = self.tick_gate.lock().await;
+        if self.paused.load(SeqCst) {
+            return;
+        }
+        self.tick_count.fetch_add(1, SeqCst);
+        // A frozen Redis must not hold a tick (and the gate a reset waits on) for long.
+        let limit = self.config.tick.max(MIN_TICK_LIMIT);
+        let outcome = match tokio::time::timeout(limit, self.write_some(rng)).await {
+            Ok(written) => written.map_err(|e| e.to_string()),
+            Err(_) => Err(format!(
+                "the tick did not finish within {} ms",
+                limit.as_millis()
+            )),
+        };
+        if let Err(e) = outcome {
+            // A failing tick is counted and reported; the worker itself carries on.
+            tracing::warn!("streaming tick failed: {e}");
+            self.error_count.fetch_add(1, SeqCst);
+            let writes_then = self.writes_count.load(SeqCst);
+            *self.last_error.lock().expect("error lock") = Some((e, unix_ms_now(), writes_then));
+        }
+    }
+
+    /// Keeps `id` as the newest write, once.
+    fn remember(&self, id: &EntityId, unix_ms: u64) {
+        let mut recent = self.recent.lock().expect("recent lock");
+        recent.retain(|write| write.id != id.as_str());
+        if recent.len() == RECENT {
+            recent.pop_back();
+        }
+        recent.push_front(RecentWrite {
+            id: id.to_string(),
+            unix_ms,
+        });
+    }
+
+    async fn write_some(&self, rng: &mut ChaCha8Rng) -> Result<(), StoreError> {
+        let snapshot = self.index.snapshot();
+        let chosen: Vec<&EntityId> = snapshot
+            .sample
+            .choose_multiple(rng, self.config.users_per_tick)
+            .collect();
+        for id in chosen {
+            let event = synth::streaming_features(&self.config.registry, rng, unix_ms_now());
+            let counter = match self.store.update_streaming(id, &event).await? {
+                StreamingOutcome::Written => {
+                    let now = unix_ms_now();
+                    self.last_write_unix_ms.store(now, SeqCst);
+                    self.remember(id, now);
+                    &self.writes_count
+                }
+                StreamingOutcome::Skipped(_) => &self.skipped_count,
+            };
+            counter.fetch_add(1, SeqCst);
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,191 @@
+//! The feature registry: the entity and its feature views, as data. Loaded from a TOML file at
+//! startup (`features.toml` unless `--features` names another) and read by everything that once
+//! read a constant schema: the store's TTL layers, the worker, the synthesizer, the API
+//! defaults, the Feast routes and the UI.
+
+
+use serde::{Deserialize, Serialize};
+
+use crate::domain::KeyPrefix;
+use crate::schema::{FeatureKind, ValueType, BATCH_READ_BY_DEFAULT, READ_BY_DEFAULT};
+
+/// Each view's event time (Unix ms) is stored in a hash field named this plus the view's name,
+/// `_ts:user_stream`: Feast's `event_timestamps`, and what the event-time rule compares.
+pub const STAMP_PREFIX: &str = "_ts:";
+/// Each view's write time (Unix ms, when the store wrote it) is stored beside it: `_wt:<view>`.
+pub const WRITTEN_PREFIX: &str = "_wt:";
+
+/// Whether a hash field is one the store keeps for itself (event and write times), not a
+/// feature: a feature name never starts with `_`.
+pub fn is_reserved(field: &str) -> bool {
+    field.starts_with('_')
+}
+
+/// What a field the store keeps for itself holds, for people: `event time` for `_ts:<view>`,
+/// `write time` for `_wt:<view>`; `None` for any other field.
+pub fn stamp_label(field: &str) -> Option<&'static str> {
+    if field.starts_with(STAMP_PREFIX) {
+        Some("event time")
+    } else if field.starts_with(WRITTEN_PREFIX) {
+        Some("write time")
+    } else {
+        None
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Registry {
+    pub entity: EntityDef,
+    pub views: Vec<View>,
+}
+
+/// The one entity the store keys by.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EntityDef {
+    pub name: String,
+    /// The column callers name the entity by, as in Feast: `user_id`.
+    pub join_key: String,
+    pub key_prefix: KeyPrefix,
+}
+
+/// Features written together, by one path, under one TTL.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct View {
+    pub name: String,
+    /// `batch`: the key-level TTL; `streaming`: a per-field TTL.
+    pub kind: FeatureKind,
+    pub ttl_seconds: u64,
+    /// The name `/push` takes for this view, if it can be pushed to.
+    pub push_source: Option<String>,
+    pub features: Vec<Feature>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Feature {
+    pub name: String,
+    #[serde(rename = "type")]
+    pub value_type: ValueType,
+}
+
+impl View {
+    /// The hash field holding the event time of this view's stored values, in Unix ms.
+    pub fn stamp_field(&self) -> String {
+        format!("{STAMP_PREFIX}{}", self.name)
+    }
+
+    /// The fields a write of this view adds to its row: the event time and the write time.
+    pub fn stamps(&self, event_unix_ms: u64, written_unix_ms: u64) -> [(String, String); 2] {
+        [
+            (self.stamp_field(), event_unix_ms.to_string()),
+            (
+                format!("{WRITTEN_PREFIX}{}", self.name),
+                written_unix_ms.to_string(),
+            ),
+        ]
+    }
+
+    pub fn feature(&self, name: &str) -> Option<&Feature> {
+        self.features.iter().find(|f| f.name == name)
+    }
+}
+
+impl Registry {
+    /// This registry with the prefix and TTLs a flag overrides: a flag wins over the file.
+    pub fn with_overrides(
+        mut self,
+        key_prefix: Option<&KeyPrefix>,
+        batch_ttl_seconds: Option<u64>,
+        streaming_ttl_seconds: Option<u64>,
+    ) -> Registry {
+        if let Some(prefix) = key_prefix {
+            self.entity.key_prefix = prefix.clone();
+        }
+        for view in &mut self.views {
+            let ttl = match view.kind {
+                FeatureKind::Batch => batch_ttl_seconds,
+                FeatureKind::Streaming => streaming_ttl_seconds,
+            };
+            if let Some(ttl) = ttl {
+                view.ttl_seconds = ttl;
+            }
+        }
+        self
+    }
+
+    /// The entity's key prefix.
+    pub fn key_prefix(&self) -> &KeyPrefix {
+        &self.entity.key_prefix
+    }
+
+    /// Every feature with its view, views in file order.
+    pub fn features(&self) -> impl Iterator<Item = (&View, &Feature)> {
+        self.views
+            .iter()
+            .flat_map(|view| view.features.iter().map(move |f| (view, f)))
+    }
+
+    /// A feature by its name, unique across views.
+    pub fn find(&self, name: &str) -> Option<(&View, &Feature)> {
+        self.features().find(|(_, f)| f.name == name)
+    }
+
+    pub fn view(&self, name: &str) -> Option<&View> {
+        self.views.iter().find(|v| v.name == name)
+    }
+
+    /// The view a push source feeds.
+    pub fn pushed_by(&self, source: &str) -> Option<&View> {
+        self.views
+            .iter()
+            .find(|v| v.push_source.as_deref() == Some(source))
+    }
+
+    pub fn views_of(&self, kind: FeatureKind) -> impl Iterator<Item = &View> {
+        self.views.iter().filter(move |v| v.kind == kind)
+    }
+
+    /// The names of every feature of one kind, in file order.
+    pub fn names_of(&self, kind: FeatureKind) -> impl Iterator<Item = &str> {
+        self.views_of(kind)
+            .flat_map(|v| v.features.iter().map(|f| f.name.as_str()))
+    }
+
+    /// The TTL every view of `kind` shares (the loader checks they do), if there is one.
+    pub fn ttl_of(&self, kind: FeatureKind) -> Option<u64> {
+        self.views_of(kind).next().map(|v| v.ttl_seconds)
+    }
+
+    /// What the Read panel starts with: the demo's choice where this registry has those
+    /// features, else the first five.
+    pub fn read_by_default(&self) -> Vec<String> {
+        self.defaults(&READ_BY_DEFAULT, 5)
+    }
+
+    /// What batch scoring reads when no fields are given: the demo's risk segment and every
+    /// streaming feature, or every feature of a registry without them.
+    pub fn batch_read_default(&self) -> Vec<String> {
+        let mut names = self.defaults(&BATCH_READ_BY_DEFAULT, usize::MAX);
+        for name in self.names_of(FeatureKind::Streaming) {
+            if !names.iter().any(|n| n == name) {
+                names.push(name.to_owned());
+            }
+        }
+        names
+    }
+
+    fn defaults(&self, demo: &[&str], otherwise: usize) -> Vec<String> {
+        let known: Vec<String> = demo
+            .iter()
+            .filter(|name| self.find(name).is_some())
+            .map(|name| (*name).to_owned())
+            .collect();
+        if known.is_empty() {
+            self.features()
+                .take(otherwise)
+                .map(|(_, f)| f.name.clone())
+                .collect()
+        } else {
+            known
+        }
+    }
+}

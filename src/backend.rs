@@ -1,0 +1,73 @@
+//! The web crate's `Backend`, served by the core's service: what a server function calls.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use feature_store_web::backend::{Answer, Backend};
+
+use crate::api::error::ApiError;
+use crate::domain::{EntityId, FeatureName};
+use crate::http::error::api_error;
+use crate::http::request_id;
+use crate::model::{
+    BatchEntities, BatchResult, BulkLoaded, Health, Inspection, ReadResult, ResetDone, StoreState,
+    WorkerAction, WorkerToggled,
+};
+use crate::registry::Registry;
+use crate::service::{Service, ServiceError};
+
+/// The process's service, behind the server functions.
+pub struct ServiceBackend(pub Arc<Service>);
+
+/// The API's error for a failed operation of the request being served.
+fn answered<T>(result: Result<T, ServiceError>) -> Result<T, ApiError> {
+    result.map_err(|e| api_error(e, request_id::current().as_deref()))
+}
+
+impl Backend for ServiceBackend {
+    fn health(&self) -> Answer<'_, Health> {
+        Box::pin(async { answered(self.0.ready().await) })
+    }
+
+    fn registry(&self) -> Registry {
+        self.0.registry().clone()
+    }
+
+    fn state(&self) -> Answer<'_, StoreState> {
+        Box::pin(async { answered(self.0.state().await) })
+    }
+
+    fn bulk_load(&self, count: u64, ttl_seconds: u64) -> Answer<'_, BulkLoaded> {
+        Box::pin(async move { answered(self.0.bulk_load(count, ttl_seconds).await) })
+    }
+
+    fn switch_worker(&self, action: WorkerAction) -> Answer<'_, WorkerToggled> {
+        Box::pin(async move { Ok(self.0.switch_worker(action).await) })
+    }
+
+    fn read(
+        &self,
+        id: EntityId,
+        fields: Vec<FeatureName>,
+        deadline: Option<Duration>,
+    ) -> Answer<'_, ReadResult> {
+        Box::pin(async move { answered(self.0.read(&id, &fields, deadline).await) })
+    }
+
+    fn batch_read(
+        &self,
+        entities: BatchEntities,
+        fields: Option<Vec<FeatureName>>,
+        deadline: Option<Duration>,
+    ) -> Answer<'_, BatchResult> {
+        Box::pin(async move { answered(self.0.batch_read(entities, fields, deadline).await) })
+    }
+
+    fn inspect(&self, id: EntityId) -> Answer<'_, Inspection> {
+        Box::pin(async move { answered(self.0.inspect(&id).await) })
+    }
+
+    fn reset(&self) -> Answer<'_, ResetDone> {
+        Box::pin(async { answered(self.0.reset().await) })
+    }
+}
