@@ -14,9 +14,9 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use feature_store_types::domain::{EntityId, KeyPrefix};
 use feature_store_core::store::{FeatureStore, StoreConfig};
 use feature_store_core::synth::{streaming_features, synthesize_users, user_id};
+use feature_store_types::domain::{EntityId, KeyPrefix};
 use rand::SeedableRng;
 use serde::Serialize;
 use serde_json::json;

@@ -8,7 +8,7 @@ cd "$ROOT"
 purpose=${1:-test}
 
 CARGO_LEPTOS_VERSION=0.3.10
-WASM_BINDGEN_VERSION=$(sed -n 's/^wasm-bindgen = { version = "=\([0-9.]*\)".*/\1/p' Cargo.toml)
+WASM_BINDGEN_VERSION=$(sed -n 's/^wasm-bindgen = "=\([0-9.]*\)".*/\1/p' Cargo.toml)
 [[ -n $WASM_BINDGEN_VERSION ]] || die "Cargo.toml must pin wasm-bindgen with ="
 
 apt_updated=

@@ -15,4 +15,3 @@ pub mod http;
 pub mod materialize;
 pub mod metrics;
 pub mod server;
-

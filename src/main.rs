@@ -4,8 +4,8 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use feature_store_core::chain;
 use feature_store::server::{init_tracing, serve, ServerArgs};
+use feature_store_core::chain;
 
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;

@@ -14,10 +14,9 @@ use leptos_axum::{generate_route_list, LeptosRoutes};
 use tokio::net::TcpListener;
 
 use crate::backend::ServiceBackend;
-use crate::http::hosts::AllowedHosts;
-use feature_store_web::backend::Backend;
 use crate::cli::StoreArgs;
 use crate::connections::{self, ConnectionLimits};
+use crate::http::hosts::AllowedHosts;
 use crate::index::EntityIndex;
 use crate::limits::MAX_TTL_SECONDS;
 use crate::metrics::Metrics;
@@ -25,8 +24,9 @@ use crate::registry_file::RegistryError;
 use crate::service::Service;
 use crate::store::{redact_url, FeatureStore, StoreConfig, StoreError};
 use crate::synth::synthesize;
-use feature_store_web::ui::{shell, App};
 use crate::worker::{StreamingWorker, WorkerConfig};
+use feature_store_web::backend::Backend;
+use feature_store_web::ui::{shell, App};
 
 /// Seed of the users the server materializes, so every start shows the same users.
 const USERS_SEED: u64 = 42;

@@ -3,8 +3,8 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use feature_store_core::chain;
 use feature_store::materialize::{build, BuildArgs};
+use feature_store_core::chain;
 
 #[tokio::main]
 async fn main() -> ExitCode {

@@ -20,9 +20,9 @@ mod failure;
 use crate::api::error::ApiError;
 use crate::api::input::{self, BATCH_COUNT};
 use crate::api::{deadline_in, DEADLINE_HEADER};
+use crate::domain::{bounded, EntityId, FeatureName};
 use crate::http::request_id::RequestId;
 use crate::http::unique_keys;
-use crate::domain::{bounded, EntityId, FeatureName};
 use crate::model::{FeatureStatus, OnlineValue};
 use crate::registry::{Registry, View};
 use crate::schema;
@@ -69,7 +69,11 @@ async fn online_features(
                 )))
             }
         };
-        let deadline = deadline_in(headers.get(DEADLINE_HEADER).map(|v| v.to_str().unwrap_or("")))?;
+        let deadline = deadline_in(
+            headers
+                .get(DEADLINE_HEADER)
+                .map(|v| v.to_str().unwrap_or("")),
+        )?;
         let rows = service
             .online_features(&ids, &names, deadline)
             .await

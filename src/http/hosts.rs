@@ -12,8 +12,8 @@ use axum::http::header::HOST;
 use axum::middleware::Next;
 use axum::response::Response;
 
-use crate::api::error::ApiError;
 use super::guard::error_response;
+use crate::api::error::ApiError;
 use crate::domain::bounded;
 
 /// Paths any Host may call.

@@ -9,8 +9,8 @@ use axum::routing::get;
 use axum::{Json, Router};
 
 use super::error::api_error;
-use crate::api::error::ApiError;
 use super::guard::error_response;
+use crate::api::error::ApiError;
 use crate::service::Service;
 
 pub fn routes(service: Arc<Service>) -> Router {

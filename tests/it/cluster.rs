@@ -5,9 +5,9 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use feature_store_types::model::Ttl;
 use feature_store_core::store::{RedisMode, StreamingOutcome};
 use feature_store_core::synth::{synthesize_users, user_id};
+use feature_store_types::model::Ttl;
 
 use crate::support::cluster::master_of;
 use crate::support::{

@@ -4,15 +4,15 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use feature_store_types::domain::KeyPrefix;
 use feature_store_core::index::EntityIndex;
-use feature_store_types::schema::FeatureKind;
 use feature_store_core::store::{
     EntityRow, EventRule, FeatureStore, SkipReason, StoreConfig, StoreError, StreamingOutcome,
     WrongType,
 };
 use feature_store_core::synth::{streaming_features, synthesize_users, user_id};
 use feature_store_core::worker::{StreamingWorker, WorkerConfig};
+use feature_store_types::domain::KeyPrefix;
+use feature_store_types::schema::FeatureKind;
 use rand::SeedableRng;
 use redis::AsyncCommands;
 

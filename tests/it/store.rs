@@ -6,9 +6,9 @@ use std::time::Duration;
 use crate::support::{
     eventually, id, raw_on, store_on, store_with_on, Target, DEVICE, RISK, TX_5M, TX_7D,
 };
-use feature_store_types::model::Ttl;
 use feature_store_core::store::{EntityRow, EventRule, FeatureStore, LoadReport, StreamingOutcome};
 use feature_store_core::synth::synthesize_users;
+use feature_store_types::model::Ttl;
 use futures::future::join_all;
 use redis::AsyncCommands;
 

@@ -6,11 +6,11 @@ use std::time::{Duration, Instant};
 
 use crate::support::{eventually, names_of, store_with};
 use feature_store_core::index::EntityIndex;
-use feature_store_types::model::Ttl;
-use feature_store_types::schema::FeatureKind;
 use feature_store_core::store::{FeatureStore, StoreConfig};
 use feature_store_core::synth::synthesize_users;
 use feature_store_core::worker::{StreamingWorker, WorkerConfig};
+use feature_store_types::model::Ttl;
+use feature_store_types::schema::FeatureKind;
 
 fn fast(users_per_tick: usize) -> WorkerConfig {
     WorkerConfig {

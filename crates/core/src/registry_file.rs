@@ -8,10 +8,10 @@ use std::sync::{Arc, OnceLock};
 use serde::Deserialize;
 use toml::Spanned;
 
-use crate::registry::{EntityDef, Feature, Registry, View, STAMP_PREFIX};
 use crate::domain::{FeatureName, KeyPrefix};
 use crate::limits::MAX_TTL_SECONDS;
-use crate::schema::{FeatureKind, ValueType};
+use crate::registry::{EntityDef, Feature, Registry, View, STAMP_PREFIX};
+use crate::schema::{encode, Draw, FeatureKind, ValueType};
 
 /// The demo's registry, `features.toml` at the root of the repository, built in.
 pub const DEFAULT_FILE: &str = include_str!("../../../features.toml");
@@ -63,6 +63,11 @@ struct RawFeature {
     name: Spanned<String>,
     #[serde(rename = "type")]
     value_type: ValueType,
+    #[serde(default)]
+    read_by_default: bool,
+    #[serde(default)]
+    batch_read_by_default: bool,
+    draw: Option<Spanned<Draw>>,
 }
 
 /// The built-in demo registry, parsed once.
@@ -214,9 +219,20 @@ fn check_views(raw: Vec<RawView>) -> Result<Vec<View>, Refusal> {
             if features_of_kind[kind as usize] > MAX_FEATURES_PER_KIND {
                 return Err((at, format!("more than {MAX_FEATURES_PER_KIND} {} features: one write carries them all, and Redis's Lua cannot unpack so many values", kind.label())));
             }
+            if let Some(draw) = &feature.draw {
+                check_draw(draw.get_ref(), feature.value_type).map_err(|rule| {
+                    (
+                        draw.span().start,
+                        format!("feature {feature_name:?}: draw {rule}"),
+                    )
+                })?;
+            }
             features.push(Feature {
                 name: feature_name,
                 value_type: feature.value_type,
+                read_by_default: feature.read_by_default,
+                batch_read_by_default: feature.batch_read_by_default,
+                draw: feature.draw.map(Spanned::into_inner),
             });
         }
         views.push(View {
@@ -233,12 +249,94 @@ fn check_views(raw: Vec<RawView>) -> Result<Vec<View>, Refusal> {
     Ok(views)
 }
 
+/// A draw the synthesizer can always make, of values of the feature's type.
+fn check_draw(draw: &Draw, value_type: ValueType) -> Result<(), String> {
+    let fits = |value: &str| {
+        let json = match value_type {
+            ValueType::String => serde_json::Value::from(value),
+            _ => serde_json::from_str(value).unwrap_or(serde_json::Value::Null),
+        };
+        encode(value_type, &json).is_some()
+    };
+    match draw {
+        Draw::OneOf(values) if values.is_empty() => Err("one_of needs at least one value".into()),
+        Draw::Weighted(values) if values.iter().all(|(_, weight)| *weight == 0) => {
+            Err("weighted needs a value with a weight above 0".into())
+        }
+        Draw::Between(low, high) => match value_type {
+            _ if !(low.is_finite() && high.is_finite() && low <= high) => Err(format!(
+                "between [{low}, {high}] needs finite bounds, the lower first"
+            )),
+            ValueType::Int if low.fract() != 0.0 || high.fract() != 0.0 => {
+                Err("between of an int feature takes whole bounds".into())
+            }
+            ValueType::Int | ValueType::Float => Ok(()),
+            other => Err(format!("between draws numbers, not {}", other.rule())),
+        },
+        Draw::OneOf(values) => match values.iter().find(|value| !fits(value)) {
+            Some(value) => Err(format!("value {value:?} is not a {}", value_type.rule())),
+            None => Ok(()),
+        },
+        Draw::Weighted(values) => match values.iter().find(|(value, _)| !fits(value)) {
+            Some((value, _)) => Err(format!("value {value:?} is not a {}", value_type.rule())),
+            None => Ok(()),
+        },
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn refusal(text: &str) -> String {
-        crate::registry_file::parse(text, "f.toml").unwrap_err().to_string()
+        crate::registry_file::parse(text, "f.toml")
+            .unwrap_err()
+            .to_string()
+    }
+
+    #[test]
+    fn a_draw_the_synthesizer_cannot_make_is_refused_with_its_line() {
+        let with = |feature: &str| {
+            format!(
+                "[entity]\nname = \"e\"\njoin_key = \"e_id\"\nkey_prefix = \"e:\"\n\
+                 [[views]]\nname = \"v\"\nkind = \"batch\"\nttl_seconds = 60\nfeatures = [\n{feature}\n]\n"
+            )
+        };
+        for (feature, rule) in [
+            (
+                r#"{ name = "n", type = "int", draw = { one_of = [] } }"#,
+                "one_of needs at least one value",
+            ),
+            (
+                r#"{ name = "n", type = "int", draw = { one_of = ["x"] } }"#,
+                r#"value "x" is not a whole number"#,
+            ),
+            (
+                r#"{ name = "n", type = "int", draw = { weighted = [["1", 0]] } }"#,
+                "a weight above 0",
+            ),
+            (
+                r#"{ name = "n", type = "int", draw = { between = [5, 1] } }"#,
+                "the lower first",
+            ),
+            (
+                r#"{ name = "n", type = "int", draw = { between = [0.5, 1] } }"#,
+                "whole bounds",
+            ),
+            (
+                r#"{ name = "s", type = "string", draw = { between = [0, 1] } }"#,
+                "draws numbers",
+            ),
+        ] {
+            let refused = refusal(&with(feature));
+            assert!(refused.starts_with("f.toml:10: "), "{refused}");
+            assert!(refused.contains(rule), "{refused}");
+        }
+        assert!(crate::registry_file::parse(
+            &with(r#"{ name = "n", type = "float", read_by_default = true, draw = { between = [0, 1.5] } }"#),
+            "f.toml"
+        )
+        .is_ok());
     }
 
     const ENTITY: &str =
@@ -306,11 +404,10 @@ mod tests {
     #[test]
     fn flags_override_the_file() {
         let prefix = KeyPrefix::parse("t:").unwrap();
-        let registry =
-            crate::registry_file::demo()
-                .as_ref()
-                .clone()
-                .with_overrides(Some(&prefix), None, Some(3));
+        let registry = crate::registry_file::demo()
+            .as_ref()
+            .clone()
+            .with_overrides(Some(&prefix), None, Some(3));
         assert_eq!(registry.entity.key_prefix.as_str(), "t:");
         assert_eq!(registry.ttl_of(FeatureKind::Batch), Some(86_400));
         assert_eq!(registry.ttl_of(FeatureKind::Streaming), Some(3));
@@ -320,10 +417,20 @@ mod tests {
     fn a_row_takes_kind_and_type_from_the_registry() {
         let registry = demo();
         let name = "account_age_days".to_owned();
-        let row = crate::model::FeatureValue::new(&registry, name, Some("42".into()), crate::model::Ttl::Persistent);
+        let row = crate::model::FeatureValue::new(
+            &registry,
+            name,
+            Some("42".into()),
+            crate::model::Ttl::Persistent,
+        );
         assert_eq!(row.typed, Some(serde_json::json!(42)));
         assert_eq!(row.kind, Some(crate::schema::FeatureKind::Batch));
-        let extra = crate::model::FeatureValue::new(&registry, "extra".into(), Some("7".into()), crate::model::Ttl::Left(1));
+        let extra = crate::model::FeatureValue::new(
+            &registry,
+            "extra".into(),
+            Some("7".into()),
+            crate::model::Ttl::Left(1),
+        );
         assert_eq!(
             (extra.kind, extra.typed),
             (None, Some(serde_json::json!("7")))

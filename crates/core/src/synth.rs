@@ -7,7 +7,7 @@ use rand_chacha::ChaCha8Rng;
 
 use crate::domain::EntityId;
 use crate::registry::{Registry, View};
-use crate::schema::{demo_of, Demo, FeatureKind, ValueType};
+use crate::schema::{Draw, FeatureKind, ValueType};
 use crate::store::{unix_ms_now, EntityRow};
 
 /// The id of the `n`th synthetic user (1-based): u0001 … u9999, u10000, …
@@ -15,11 +15,11 @@ pub fn user_id(n: u64) -> EntityId {
     EntityId::parse(&format!("u{n:04}")).expect("synthetic ids are valid")
 }
 
-/// How one feature's values are drawn: as the demo says, else by its type.
+/// How one feature's values are drawn: as the registry says, else by its type.
 #[derive(Clone, Debug)]
 struct Drawn {
     name: String,
-    demo: Option<Demo>,
+    draw: Option<Draw>,
     value_type: ValueType,
 }
 
@@ -31,7 +31,7 @@ fn plan(registry: &Registry, kind: FeatureKind) -> (Vec<Drawn>, Vec<View>) {
         .flat_map(|view| &view.features)
         .map(|f| Drawn {
             name: f.name.clone(),
-            demo: demo_of(&f.name),
+            draw: f.draw.clone(),
             value_type: f.value_type,
         })
         .collect();
@@ -81,19 +81,17 @@ pub fn streaming_features(
 
 /// A value in its stored string form.
 fn draw(rng: &mut impl Rng, feature: &Drawn, now_ms: u64) -> String {
-    match feature.demo {
-        Some(Demo::OneOf(items)) => items
-            .choose(rng)
-            .expect("non-empty constant list")
-            .to_string(),
-        Some(Demo::Weighted(items)) => items
+    // The loader checked every draw: lists are not empty, some weight is above 0.
+    match &feature.draw {
+        Some(Draw::OneOf(items)) => items.choose(rng).cloned().unwrap_or_default(),
+        Some(Draw::Weighted(items)) => items
             .choose_weighted(rng, |(_, weight)| *weight)
-            .expect("constant weights are positive")
-            .0
-            .to_owned(),
-        Some(Demo::Int(low, high)) => rng.random_range(low..=high).to_string(),
-        Some(Demo::Amount(low, high)) => amount(rng, low, high),
-        Some(Demo::EventTime) => now_ms.to_string(),
+            .map(|(value, _)| value.clone())
+            .unwrap_or_default(),
+        Some(Draw::Between(low, high)) if feature.value_type == ValueType::Int => {
+            rng.random_range(*low as i64..=*high as i64).to_string()
+        }
+        Some(Draw::Between(low, high)) => amount(rng, *low, *high),
         None => match feature.value_type {
             ValueType::Int => rng.random_range(0..=100).to_string(),
             ValueType::Float => amount(rng, 0.0, 100.0),
@@ -105,14 +103,13 @@ fn draw(rng: &mut impl Rng, feature: &Drawn, now_ms: u64) -> String {
 }
 
 fn amount(rng: &mut impl Rng, low: f64, high: f64) -> String {
-    ((rng.random_range(low..high) * 100.0).round() / 100.0).to_string()
+    ((rng.random_range(low..=high) * 100.0).round() / 100.0).to_string()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::registry::is_reserved;
-    use crate::schema::COUNTRIES;
 
     /// A row's features, without the write times.
     fn features(row: &EntityRow) -> Vec<&(String, String)> {
@@ -153,23 +150,25 @@ mod tests {
             let written: u64 = get("_ts:user_batch").parse().unwrap();
             assert!((before..=unix_ms_now()).contains(&written));
             assert_eq!(get("_wt:user_batch"), get("_ts:user_batch"));
-            for name in registry.names_of(FeatureKind::Batch) {
-                let value = get(name);
-                match demo_of(name).expect("a demo feature") {
-                    Demo::Int(low, high) => {
-                        assert!((low..=high).contains(&value.parse::<u32>().unwrap()))
+            for (_, feature) in registry.features() {
+                let Some(value) = row.fields.iter().find(|(n, _)| *n == feature.name) else {
+                    continue;
+                };
+                let value = &value.1;
+                match feature
+                    .draw
+                    .as_ref()
+                    .expect("the demo draws every batch feature")
+                {
+                    Draw::Between(low, high) => {
+                        let number: f64 = value.parse().unwrap();
+                        assert!((*low..=*high).contains(&number));
+                        assert_eq!((number * 100.0).round() / 100.0, number);
                     }
-                    Demo::Amount(low, high) => {
-                        let amount: f64 = value.parse().unwrap();
-                        assert!((low..=high).contains(&amount));
-                        assert_eq!((amount * 100.0).round() / 100.0, amount);
-                    }
-                    Demo::OneOf(items) => assert!(items.contains(&value.as_str())),
-                    Demo::Weighted(items) => assert!(items.iter().any(|(v, _)| v == value)),
-                    Demo::EventTime => unreachable!("no batch feature is an event time"),
+                    Draw::OneOf(items) => assert!(items.contains(value)),
+                    Draw::Weighted(items) => assert!(items.iter().any(|(v, _)| v == value)),
                 }
             }
-            assert!(COUNTRIES.contains(&get("country_iso").as_str()));
         }
     }
 
@@ -195,7 +194,7 @@ mod tests {
     }
 
     #[test]
-    fn features_the_demo_does_not_know_are_drawn_by_type() {
+    fn features_without_a_draw_are_drawn_by_type() {
         let registry = crate::registry_file::parse(
             "[entity]\nname = \"card\"\njoin_key = \"card_id\"\nkey_prefix = \"c:\"\n\
              [[views]]\nname = \"v\"\nkind = \"batch\"\nttl_seconds = 60\n\

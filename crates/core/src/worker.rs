@@ -25,7 +25,7 @@ const RECENT: usize = 20;
 /// The shortest time a tick may take before it is given up: its interval, or this.
 const MIN_TICK_LIMIT: Duration = Duration::from_secs(1);
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct WorkerConfig {
     pub tick: Duration,
     pub users_per_tick: usize,

@@ -213,7 +213,7 @@ mod tests {
         assert!(EntityId::parse("a\nb").is_err());
         assert!(EntityId::parse("a:b").is_err());
         assert!(EntityId::parse(&"x".repeat(129)).is_err());
-        assert!(FeatureName::parse("tx_count_5m").is_ok());
+        assert!(FeatureName::parse("clicks_5m").is_ok());
         assert!(FeatureName::parse("").is_err());
     }
 

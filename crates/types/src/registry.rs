@@ -3,11 +3,10 @@
 //! read a constant schema: the store's TTL layers, the worker, the synthesizer, the API
 //! defaults, the Feast routes and the UI.
 
-
 use serde::{Deserialize, Serialize};
 
 use crate::domain::KeyPrefix;
-use crate::schema::{FeatureKind, ValueType, BATCH_READ_BY_DEFAULT, READ_BY_DEFAULT};
+use crate::schema::{Draw, FeatureKind, ValueType};
 
 /// Each view's event time (Unix ms) is stored in a hash field named this plus the view's name,
 /// `_ts:user_stream`: Feast's `event_timestamps`, and what the event-time rule compares.
@@ -33,14 +32,14 @@ pub fn stamp_label(field: &str) -> Option<&'static str> {
     }
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Registry {
     pub entity: EntityDef,
     pub views: Vec<View>,
 }
 
 /// The one entity the store keys by.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct EntityDef {
     pub name: String,
     /// The column callers name the entity by, as in Feast: `user_id`.
@@ -49,7 +48,7 @@ pub struct EntityDef {
 }
 
 /// Features written together, by one path, under one TTL.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct View {
     pub name: String,
     /// `batch`: the key-level TTL; `streaming`: a per-field TTL.
@@ -60,11 +59,20 @@ pub struct View {
     pub features: Vec<Feature>,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Feature {
     pub name: String,
     #[serde(rename = "type")]
     pub value_type: ValueType,
+    /// Ticked in the Read panel when it opens.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub read_by_default: bool,
+    /// Read by batch scoring when a request names no fields (every streaming feature is too).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub batch_read_by_default: bool,
+    /// How the synthesizer draws its values; by its type when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub draw: Option<Draw>,
 }
 
 impl View {
@@ -155,37 +163,40 @@ impl Registry {
         self.views_of(kind).next().map(|v| v.ttl_seconds)
     }
 
-    /// What the Read panel starts with: the demo's choice where this registry has those
-    /// features, else the first five.
+    /// What the Read panel starts with: the features the file marks `read_by_default`, else the
+    /// first five.
     pub fn read_by_default(&self) -> Vec<String> {
-        self.defaults(&READ_BY_DEFAULT, 5)
+        self.marked(|f| f.read_by_default, 5)
     }
 
-    /// What batch scoring reads when no fields are given: the demo's risk segment and every
-    /// streaming feature, or every feature of a registry without them.
+    /// What batch scoring reads when no fields are given: the features the file marks
+    /// `batch_read_by_default` and every streaming feature; every feature of a registry that
+    /// marks none and has no streaming view.
     pub fn batch_read_default(&self) -> Vec<String> {
-        let mut names = self.defaults(&BATCH_READ_BY_DEFAULT, usize::MAX);
-        for name in self.names_of(FeatureKind::Streaming) {
-            if !names.iter().any(|n| n == name) {
-                names.push(name.to_owned());
-            }
+        let mut names: Vec<String> = self
+            .features()
+            .filter(|(view, f)| f.batch_read_by_default || view.kind == FeatureKind::Streaming)
+            .map(|(_, f)| f.name.clone())
+            .collect();
+        if names.is_empty() {
+            names = self.features().map(|(_, f)| f.name.clone()).collect();
         }
         names
     }
 
-    fn defaults(&self, demo: &[&str], otherwise: usize) -> Vec<String> {
-        let known: Vec<String> = demo
-            .iter()
-            .filter(|name| self.find(name).is_some())
-            .map(|name| (*name).to_owned())
+    fn marked(&self, marked: fn(&Feature) -> bool, otherwise: usize) -> Vec<String> {
+        let names: Vec<String> = self
+            .features()
+            .filter(|(_, f)| marked(f))
+            .map(|(_, f)| f.name.clone())
             .collect();
-        if known.is_empty() {
+        if names.is_empty() {
             self.features()
                 .take(otherwise)
                 .map(|(_, f)| f.name.clone())
                 .collect()
         } else {
-            known
+            names
         }
     }
 }

@@ -1,6 +1,5 @@
-//! What a feature is (its kind and value type, and how a stored string decodes), and the demo's
-//! own choices: how its features are drawn and which ones the panels start with. Which features
-//! exist is the registry's to say.
+//! What a feature is: its kind, its value type and how a stored string decodes, and how the
+//! synthesizer draws it. Which features exist, and how each is drawn, is the registry's to say.
 
 use serde::{Deserialize, Serialize};
 
@@ -48,73 +47,19 @@ impl ValueType {
     }
 }
 
-/// How the demo's synthesizer draws a value of one of the demo's features.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub enum Demo {
+/// How the synthesizer draws a feature's values, as the registry file says (`draw = …`); a
+/// feature without one gets values drawn by its type.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum Draw {
     /// One of these, each as likely.
-    OneOf(&'static [&'static str]),
-    /// One of these, with integer weights.
-    Weighted(&'static [(&'static str, u32)]),
-    /// A whole number in this inclusive range.
-    Int(u32, u32),
-    /// An amount with two decimals in this range.
-    Amount(f64, f64),
-    /// The time of the event, in Unix milliseconds.
-    EventTime,
+    OneOf(Vec<String>),
+    /// One of these, each with a whole weight: `[["low", 70], ["high", 5]]`.
+    Weighted(Vec<(String, u32)>),
+    /// A number from the first to the second, inclusive: whole for an int, with two decimals
+    /// for a float.
+    Between(f64, f64),
 }
-
-pub const COUNTRIES: [&str; 10] = ["US", "GB", "DE", "FR", "IN", "BR", "JP", "AU", "CA", "NL"];
-const DEVICES: [&str; 7] = [
-    "ios-1a4c",
-    "ios-9f02",
-    "and-7b21",
-    "and-2d18",
-    "web-chr-1",
-    "web-saf-1",
-    "web-ff-2",
-];
-
-/// The demo's distributions, by feature name. A registry feature not named here gets values
-/// drawn by its type.
-const DEMO: [(&str, Demo); 11] = [
-    ("country_iso", Demo::OneOf(&COUNTRIES)),
-    (
-        "risk_segment",
-        Demo::Weighted(&[("low", 70), ("medium", 25), ("high", 5)]),
-    ),
-    ("account_age_days", Demo::Int(7, 2400)),
-    ("tx_count_7d", Demo::Int(0, 80)),
-    ("avg_amount_30d", Demo::Amount(5.0, 350.0)),
-    (
-        "chargeback_count_180d",
-        Demo::Weighted(&[("0", 85), ("1", 10), ("2", 4), ("3", 1)]),
-    ),
-    ("last_login_ts", Demo::EventTime),
-    ("last_device_id", Demo::OneOf(&DEVICES)),
-    ("tx_count_5m", Demo::Int(0, 12)),
-    (
-        "failed_logins_15m",
-        Demo::Weighted(&[("0", 70), ("1", 20), ("2", 8), ("5", 2)]),
-    ),
-    ("session_country", Demo::OneOf(&COUNTRIES)),
-];
-
-/// How the demo draws `name`, if it is one of the demo's features.
-pub fn demo_of(name: &str) -> Option<Demo> {
-    DEMO.iter().find(|(n, _)| *n == name).map(|(_, demo)| *demo)
-}
-
-/// What the Read panel starts with: batch and streaming features mixed, as a model would ask.
-pub const READ_BY_DEFAULT: [&str; 5] = [
-    "risk_segment",
-    "tx_count_7d",
-    "avg_amount_30d",
-    "tx_count_5m",
-    "failed_logins_15m",
-];
-
-/// What batch scoring reads besides every streaming feature when no fields are given.
-pub const BATCH_READ_BY_DEFAULT: [&str; 1] = ["risk_segment"];
 
 /// A JSON value as the store keeps it, if it is of `value_type`: an int or a timestamp must fit
 /// an i64, as Redis's integers and Feast's Int64 columns do.

@@ -55,7 +55,10 @@ mod tests {
         assert_eq!(duration_text(86_398), "23 h 59 m 58 s");
         assert_eq!(duration_text(183_600), "2 d 03 h 00 m");
         assert_eq!(ttl_text(Ttl::Left(0), "no TTL"), "expired");
-        assert_eq!(ttl_text(Ttl::Persistent.after(5), "no key TTL"), "no key TTL");
+        assert_eq!(
+            ttl_text(Ttl::Persistent.after(5), "no key TTL"),
+            "no key TTL"
+        );
     }
 
     #[test]

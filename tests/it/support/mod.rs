@@ -7,10 +7,10 @@ use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use feature_store_core::store::{FeatureStore, StoreConfig};
 use feature_store_types::domain::{EntityId, KeyPrefix};
 use feature_store_types::registry::Registry;
 use feature_store_types::schema::FeatureKind;
-use feature_store_core::store::{FeatureStore, StoreConfig};
 
 /// Feature names the tests use, from the built-in registry: two batch, two streaming
 /// (`names_are_of_their_kind` checks).
@@ -22,7 +22,9 @@ pub const TX_5M: &str = "tx_count_5m";
 /// The built-in registry's feature names of one kind.
 pub fn names_of(kind: FeatureKind) -> Vec<&'static str> {
     static DEMO: std::sync::OnceLock<std::sync::Arc<Registry>> = std::sync::OnceLock::new();
-    DEMO.get_or_init(feature_store_core::registry_file::demo).names_of(kind).collect()
+    DEMO.get_or_init(feature_store_core::registry_file::demo)
+        .names_of(kind)
+        .collect()
 }
 
 #[test]

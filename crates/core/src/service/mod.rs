@@ -15,10 +15,9 @@ pub use latency::ReadLatency;
 use crate::domain::{EntityId, FeatureName};
 use crate::index::EntityIndex;
 use crate::model::{
-    BatchEntities,
-    BatchFailure, BatchResult, BatchSample, BulkLoaded, FeatureStatus, FeatureValue, Health,
-    Inspection, MasterCount, OnlineValue, PushSkipped, Pushed, ReadResult, ResetDone, StoreState,
-    Ttl, WorkerAction, WorkerToggled,
+    BatchEntities, BatchFailure, BatchResult, BatchSample, BulkLoaded, FeatureStatus, FeatureValue,
+    Health, Inspection, MasterCount, OnlineValue, PushSkipped, Pushed, ReadResult, ResetDone,
+    StoreState, Ttl, WorkerAction, WorkerToggled,
 };
 use crate::registry::{is_reserved, Registry, View};
 use crate::schema::{self, FeatureKind};

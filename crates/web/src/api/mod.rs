@@ -63,7 +63,8 @@ pub async fn read_features(user: String, fields: Vec<String>) -> Result<ReadResu
 
 /// Batch scoring: pipelined HMGET over explicit `ids` (as a scoring service calls it; duplicates
 /// and unknown ids allowed) or over the first `count` entities of the index (the demo).
-/// `fields` defaults to the streaming features plus `risk_segment` (see the registry).
+/// `fields` defaults to the streaming features plus those the registry marks
+/// `batch_read_by_default`.
 #[server(prefix = "/api", endpoint = "batch-read", input = StrictJson)]
 pub async fn batch_read(
     #[server(default)] count: Option<i64>,

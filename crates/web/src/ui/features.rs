@@ -29,16 +29,19 @@ impl Chosen {
     fn is_on(&self, name: &str) -> bool {
         match self.ticked.get() {
             Some(ticked) => ticked.iter().any(|n| n == name),
-            None => self
-                .registry
-                .with(|r| r.as_ref().is_some_and(|r| (self.default)(r).iter().any(|n| n == name))),
+            None => self.registry.with(|r| {
+                r.as_ref()
+                    .is_some_and(|r| (self.default)(r).iter().any(|n| n == name))
+            }),
         }
     }
 
     /// The chosen names, in registry order.
     pub fn names(&self) -> Vec<String> {
         self.registry.with(|registry| {
-            registry.iter().flat_map(Registry::features)
+            registry
+                .iter()
+                .flat_map(Registry::features)
                 .map(|(_, f)| f.name.clone())
                 .filter(|name| self.is_on(name))
                 .collect()

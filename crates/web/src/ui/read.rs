@@ -61,7 +61,10 @@ mod deep_link {
 }
 
 #[component]
-pub fn ReadPanel(latest: Signal<Option<StoreState>>, registry: Signal<Option<Registry>>) -> impl IntoView {
+pub fn ReadPanel(
+    latest: Signal<Option<StoreState>>,
+    registry: Signal<Option<Registry>>,
+) -> impl IntoView {
     let shared = expect_context::<Shared>();
     let user = RwSignal::new(String::new());
     let chosen = Chosen::new(registry, Registry::read_by_default);
@@ -75,7 +78,7 @@ pub fn ReadPanel(latest: Signal<Option<StoreState>>, registry: Signal<Option<Reg
     let (elapsed, run_read) = countdown(read, |r: &ReadResult| {
         r.fields.iter().map(|f| f.ttl_seconds).collect()
     });
-    // Deep links: `?user=u0007&features=risk_segment,tx_count_5m` opens this read and runs it, and the
+    // Deep links: `?user=u0007&features=a,b` opens this read and runs it, and the
     // address follows every change, so a view can be shared.
     Effect::new(move |_| {
         let (linked_user, linked_features) = deep_link::read();
