@@ -13,8 +13,8 @@ use crate::model::{
     BatchEntities, BatchResult, BulkLoaded, Health, Inspection, ReadResult, ResetDone, StoreState,
     WorkerAction, WorkerToggled,
 };
+use crate::ops::{Service, ServiceError};
 use crate::registry::Registry;
-use crate::service::{Service, ServiceError};
 
 /// The process's service, behind the server functions.
 pub struct ServiceBackend(pub Arc<Service>);

@@ -19,7 +19,7 @@ use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::metrics::MetricType;
 use prometheus_client::registry::Registry;
 
-use crate::service::Service;
+use crate::ops::Service;
 use crate::store::unix_ms_now;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]

@@ -12,7 +12,7 @@ use serde_json::json;
 use crate::api::error::ApiError;
 use crate::http::error::api_error;
 use crate::http::request_id::RequestId;
-use crate::service::ServiceError;
+use crate::ops::ServiceError;
 
 #[derive(Debug)]
 pub enum FeastFailure {

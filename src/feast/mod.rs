@@ -20,13 +20,13 @@ mod failure;
 use crate::api::error::ApiError;
 use crate::api::input::{self, BATCH_COUNT};
 use crate::api::{deadline_in, DEADLINE_HEADER};
-use crate::domain::{bounded, EntityId, FeatureName};
+use crate::domain::{bounded, EntityId};
 use crate::http::request_id::RequestId;
 use crate::http::unique_keys;
 use crate::model::{FeatureStatus, OnlineValue};
-use crate::registry::{Registry, View};
+use crate::ops::{PushRow, Service};
+use crate::registry::{Feature, Registry, View};
 use crate::schema;
-use crate::service::{PushRow, Service};
 use crate::store::{EntityRow, EventRule};
 use failure::FeastFailure;
 
@@ -57,7 +57,7 @@ async fn online_features(
     answer(async {
         let request = object(&body)?;
         let registry = service.registry();
-        let names = requested_features(registry, &request)?;
+        let features = requested_features(registry, &request)?;
         let (id_values, ids) = entities(registry, &request)?;
         let full_names = match request.get("full_feature_names") {
             None | Some(Value::Null) => false,
@@ -75,11 +75,11 @@ async fn online_features(
                 .map(|v| v.to_str().unwrap_or("")),
         )?;
         let rows = service
-            .online_features(&ids, &names, deadline)
+            .online_features(&ids, &features, deadline)
             .await
             .map_err(|e| FeastFailure::of(e, &id))?;
         let times = EventTimes::of_rows(&rows);
-        let answer = columns(registry, &names, &id_values, &rows, &times, full_names);
+        let answer = columns(registry, &features, &id_values, &rows, &times, full_names);
         Ok(Json(answer).into_response())
     })
     .await
@@ -152,10 +152,10 @@ fn object(body: &[u8]) -> Result<Map<String, Value>, ApiError> {
 }
 
 /// `features: ["view:feature", …]`, each one a feature of that view in the registry.
-fn requested_features(
-    registry: &Registry,
+fn requested_features<'r>(
+    registry: &'r Registry,
     request: &Map<String, Value>,
-) -> Result<Vec<FeatureName>, FeastFailure> {
+) -> Result<Vec<(&'r View, &'r Feature)>, FeastFailure> {
     if let Some(service) = request.get("feature_service").filter(|s| !s.is_null()) {
         let name = service
             .as_str()
@@ -168,7 +168,7 @@ fn requested_features(
     if refs.is_empty() {
         return Err(ApiError::invalid("features", "must name at least one feature").into());
     }
-    let mut names = Vec::with_capacity(refs.len());
+    let mut features = Vec::with_capacity(refs.len());
     for reference in refs {
         let text = reference.as_str().unwrap_or_default();
         let Some((view_name, feature)) = text.split_once(':') else {
@@ -184,12 +184,12 @@ fn requested_features(
         let view = registry
             .view(view_name)
             .ok_or_else(|| FeastFailure::no_view(view_name))?;
-        if view.feature(feature).is_none() {
+        let Some(feature) = view.feature(feature) else {
             return Err(FeastFailure::no_feature(&view.name, feature));
-        }
-        names.push(feature.to_owned());
+        };
+        features.push((view, feature));
     }
-    Ok(input::feature_names("features", names)?)
+    Ok(features)
 }
 
 /// `entities: {join_key: [id, …]}`: the ids as sent (echoed in the answer) and as entity ids.
@@ -257,7 +257,7 @@ struct Column<'a> {
 /// The join key's column, then one column per feature.
 fn columns<'a>(
     registry: &Registry,
-    names: &[FeatureName],
+    features: &[(&View, &Feature)],
     id_values: &'a [Value],
     rows: &'a [Vec<OnlineValue>],
     times: &'a EventTimes,
@@ -269,10 +269,11 @@ fn columns<'a>(
         statuses: vec![FeatureStatus::Present; rows.len()],
         event_timestamps: vec![EPOCH; rows.len()],
     }];
-    for (at, name) in names.iter().enumerate() {
-        feature_names.push(match registry.find(name.as_str()) {
-            Some((view, _)) if full_names => format!("{}__{name}", view.name),
-            _ => name.to_string(),
+    for (at, (view, feature)) in features.iter().enumerate() {
+        feature_names.push(if full_names {
+            format!("{}__{}", view.name, feature.name)
+        } else {
+            feature.name.clone()
         });
         results.push(Column {
             values: rows.iter().map(|row| &row[at].value).collect(),

@@ -2,7 +2,7 @@
 //! the log does.
 
 use crate::api::error::ApiError;
-use crate::service::ServiceError;
+use crate::ops::ServiceError;
 use crate::store::StoreError;
 
 /// The API's answer for `e`; an internal failure quotes `request`, the id of the request the

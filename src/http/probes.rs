@@ -11,7 +11,7 @@ use axum::{Json, Router};
 use super::error::api_error;
 use super::guard::error_response;
 use crate::api::error::ApiError;
-use crate::service::Service;
+use crate::ops::Service;
 
 pub fn routes(service: Arc<Service>) -> Router {
     Router::new()

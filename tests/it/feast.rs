@@ -552,3 +552,41 @@ async fn errors_take_the_shapes_the_feast_sdk_reads() {
         assert!(text.contains("given twice"), "{path}: {text}");
     }
 }
+
+/// A failure only the log explains (here, Redis refusing HMGET to the server's user) is a 500
+/// that quotes the request's id, the id the log line carries, on Feast's routes as on ours.
+#[tokio::test]
+async fn a_feast_500_quotes_its_request_id() {
+    let user = "fs-no-hmget";
+    let mut conn = crate::support::raw().await;
+    let _: () = redis::cmd("ACL")
+        .arg(&["SETUSER", user, "on", ">pw", "~*", "&*", "+@all", "-hmget"][..])
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let url = crate::support::redis_url().replacen("redis://", &format!("redis://{user}:pw@"), 1);
+    let server = TestServer::start_on(&url, "feast-500", &["--no-worker"]).await;
+    let body = json!({
+        "features": ["user_batch:risk_segment"],
+        "entities": {"user_id": ["u0001"]},
+    })
+    .to_string();
+    let (status, answer) = server
+        .request(
+            "POST",
+            "/get-online-features",
+            &[
+                ("content-type", "application/json"),
+                ("x-request-id", "trace-me-42"),
+            ],
+            body.as_bytes(),
+        )
+        .await;
+    assert_eq!(status, 500, "{answer}");
+    assert!(answer.contains("under request trace-me-42"), "{answer}");
+    assert!(answer.contains("FeastError"), "{answer}");
+    assert!(
+        !answer.contains("NOPERM"),
+        "the cause stays in the log: {answer}"
+    );
+}

@@ -16,7 +16,7 @@ use feature_store_types::schema::FeatureKind;
 use rand::SeedableRng;
 use redis::AsyncCommands;
 
-use crate::support::{id, names_of, raw, redis_url, store_with, unique_prefix};
+use crate::support::{id, names_of, present, raw, redis_url, store_with, unique_prefix};
 
 fn event() -> Vec<(String, String)> {
     streaming_features(
@@ -146,9 +146,9 @@ async fn a_key_that_is_not_a_hash_fails_only_its_own_entity() {
     ));
     let ids = [user_id(1), id("aaa"), user_id(2)];
     let rows = store.batch_read(&ids, &names).await.unwrap();
-    assert_eq!(rows[0].features.as_ref().unwrap().len(), names.len());
-    assert_eq!(rows[1].features, Err(WrongType));
-    assert_eq!(rows[2].features.as_ref().unwrap().len(), names.len());
+    assert_eq!(present(&names, &rows[0]).unwrap().len(), names.len());
+    assert_eq!(rows[1], Err(WrongType));
+    assert_eq!(present(&names, &rows[2]).unwrap().len(), names.len());
 
     // Not counted, not listed, not deleted, and a bulk load over it leaves it alone.
     assert_eq!(store.count().await.unwrap(), 3);

@@ -174,6 +174,44 @@ async fn a_key_that_is_not_an_entity_fails_only_itself() {
         .await;
     assert_eq!(status, 409, "{body}");
 
+    // Batch reads, on both transports: that row fails, named; the rows around it are served.
+    let (status, body) = server
+        .post_json(
+            "/api/batch-read",
+            &serde_json::json!({"ids": ["u0001", "aaa", "u0002"], "fields": [RISK]}).to_string(),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let batch: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(batch["entity_count"], 2, "{body}");
+    assert_eq!(batch["failed"][0]["id"], "aaa", "{body}");
+    assert!(batch["failed"][0]["error"]
+        .as_str()
+        .unwrap()
+        .contains("not an entity hash"));
+    let (status, body) = server
+        .post_json(
+            "/get-online-features",
+            &serde_json::json!({
+                "features": [format!("user_batch:{RISK}")],
+                "entities": {"user_id": ["u0001", "aaa", "u0002"]},
+            })
+            .to_string(),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let answer: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(
+        answer["results"][1]["statuses"],
+        serde_json::json!(["PRESENT", "INVALID", "PRESENT"]),
+        "{body}"
+    );
+    assert_eq!(
+        answer["results"][1]["values"][1],
+        serde_json::Value::Null,
+        "{body}"
+    );
+
     // Everything else is served and counted as before.
     let (status, body) = server
         .post_json(

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::support::{eventually, names_of, store_with};
+use crate::support::{eventually, names_of, present, store_with};
 use feature_store_core::index::EntityIndex;
 use feature_store_core::store::{FeatureStore, StoreConfig};
 use feature_store_core::synth::synthesize_users;
@@ -53,8 +53,9 @@ async fn the_worker_writes_all_five_streaming_features_with_their_ttl() {
         .batch_read(&ids, &streaming)
         .await
         .unwrap()
-        .into_iter()
-        .map(|row| (row.id, row.features.unwrap()))
+        .iter()
+        .zip(&ids)
+        .map(|(row, id)| (id.clone(), present(&streaming, row).unwrap()))
         .collect();
     let written = rows.iter().filter(|(_, f)| f.len() == 5).count();
     assert!(written > 0, "no user got all five streaming features");

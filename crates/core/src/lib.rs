@@ -6,8 +6,8 @@
 use feature_store_types::{domain, limits, model, registry, schema};
 
 pub mod index;
+pub mod ops;
 pub mod registry_file;
-pub mod service;
 pub mod store;
 pub mod synth;
 pub mod worker;

@@ -401,6 +401,8 @@ pub enum FeatureStatus {
     /// Present, but written longer ago than its view's TTL: stored under a longer TTL than the
     /// registry's (a bulk load with its own TTL, or a server restarted with a shorter one).
     OutsideMaxAge,
+    /// Cannot be served: the entity's key holds something other than an entity hash.
+    Invalid,
 }
 
 /// One feature of one entity, as an online read answers it.
@@ -411,6 +413,26 @@ pub struct OnlineValue {
     pub status: FeatureStatus,
     /// The event time of its view's stored values for this entity, in Unix ms, if known.
     pub event_unix_ms: Option<u64>,
+}
+
+impl OnlineValue {
+    /// A value the entity does not have.
+    pub fn not_found() -> Self {
+        Self::without_value(FeatureStatus::NotFound)
+    }
+
+    /// A value of an entity whose key is not an entity hash.
+    pub fn invalid() -> Self {
+        Self::without_value(FeatureStatus::Invalid)
+    }
+
+    fn without_value(status: FeatureStatus) -> Self {
+        OnlineValue {
+            value: serde_json::Value::Null,
+            status,
+            event_unix_ms: None,
+        }
+    }
 }
 
 /// What a push wrote.

@@ -478,3 +478,16 @@ impl Drop for TestServer {
         }
     }
 }
+
+/// A batch read's row as name/value pairs of the fields found, like `HGETALL` would list them.
+pub fn present(
+    names: &[impl AsRef<str>],
+    row: &Result<Vec<Option<String>>, feature_store_core::store::WrongType>,
+) -> Result<Vec<(String, String)>, feature_store_core::store::WrongType> {
+    let values = row.as_ref().map_err(|wrong| *wrong)?;
+    Ok(names
+        .iter()
+        .zip(values)
+        .filter_map(|(name, value)| Some((name.as_ref().to_owned(), value.clone()?)))
+        .collect())
+}

@@ -150,14 +150,6 @@ pub enum SkipReason {
     Older,
 }
 
-/// One row of a batch read, in input order.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct BatchRow {
-    pub id: EntityId,
-    /// The fields found (none for a missing entity), or `Err` for a key that is not a hash.
-    pub features: Result<Features, WrongType>,
-}
-
 /// A key under the prefix that holds something other than a hash.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct WrongType;
@@ -452,27 +444,10 @@ impl FeatureStore {
         .await
     }
 
-    /// Batch scoring: one HMGET per id, pipelined in chunks sent together. Keeps the input
-    /// order; a missing entity gets an empty row, a key that is not a hash an error row.
+    /// Batch reads: one HMGET per id, pipelined in chunks sent together, in input order. Per
+    /// id, one value or `None` per name, in the order of `names` (every `None` for a missing
+    /// entity), or `WrongType` for a key that is not a hash.
     pub async fn batch_read(
-        &self,
-        ids: &[EntityId],
-        names: &[impl AsRef<str>],
-    ) -> Result<Vec<BatchRow>, StoreError> {
-        let values = self.batch_read_values(ids, names).await?;
-        Ok(ids
-            .iter()
-            .zip(values)
-            .map(|(id, values)| BatchRow {
-                id: id.clone(),
-                features: values.map(|values| present(names, values)),
-            })
-            .collect())
-    }
-
-    /// `batch_read` by position: per id, one value or `None` per name, in the order of `names`
-    /// (every `None` for a missing entity), or `WrongType`.
-    pub async fn batch_read_values(
         &self,
         ids: &[EntityId],
         names: &[impl AsRef<str>],

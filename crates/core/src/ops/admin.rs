@@ -1,0 +1,69 @@
+//! The operations that change the whole store or the worker, one at a time under the admin
+//! lock: bulk load, reset and the worker switch.
+
+use std::time::Instant;
+
+use super::{elapsed_ms, Service, ServiceError};
+use crate::model::{BulkLoaded, ResetDone, WorkerAction, WorkerToggled};
+use crate::synth::synthesize;
+
+impl Service {
+    /// Materializes `count` synthetic entities with a `ttl_seconds` key TTL, then waits for the
+    /// index to see them.
+    pub async fn bulk_load(
+        &self,
+        count: u64,
+        ttl_seconds: u64,
+    ) -> Result<BulkLoaded, ServiceError> {
+        let _admin = self.admin.lock().await;
+        let started = Instant::now();
+        let report = self
+            .store
+            .bulk_load(
+                synthesize(&self.registry, count, self.seed),
+                Some(ttl_seconds),
+            )
+            .await?;
+        self.index.refresh().await;
+        Ok(BulkLoaded {
+            loaded: report.written as u64,
+            skipped: report.not_hashes.len() as u64,
+            ttl_seconds,
+            elapsed_ms: elapsed_ms(started),
+        })
+    }
+
+    /// Does what `action` asks of the worker, idempotently, and says where it stands.
+    pub async fn switch_worker(&self, action: WorkerAction) -> WorkerToggled {
+        let _admin = self.admin.lock().await;
+        match action {
+            WorkerAction::Start | WorkerAction::Resume => self.worker.run(),
+            WorkerAction::Pause => self.worker.pause(),
+        }
+        let stats = self.worker.stats();
+        WorkerToggled {
+            running: stats.running,
+            paused: stats.paused,
+        }
+    }
+
+    /// Deletes every entity under the prefix with the worker held still, resets the counters,
+    /// and waits for the index to see the empty store.
+    pub async fn reset(&self) -> Result<ResetDone, ServiceError> {
+        let _admin = self.admin.lock().await;
+        let was_writing = {
+            let worker = self.worker.stats();
+            worker.running && !worker.paused
+        };
+        self.worker.pause();
+        self.worker.wait_for_idle().await;
+        let deleted = self.store.reset().await;
+        self.store.reset_stats();
+        self.worker.forget_recent();
+        self.index.refresh().await;
+        if was_writing {
+            self.worker.resume();
+        }
+        Ok(ResetDone { deleted: deleted? })
+    }
+}

@@ -1,0 +1,167 @@
+//! The product, whatever the transport: one module per operation (a read, a batch read, an
+//! inspection, a push, the admin operations, the state, startup's bootstrap), each an `impl
+//! Service` of its own. Server functions and Feast's routes parse their input into domain types,
+//! call one of these and map the error; they hold no logic of their own. Here: the service
+//! itself, its errors, and the admission and deadline every read goes through.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::sync::{Mutex, Semaphore};
+
+mod admin;
+mod batch_read;
+mod inspect;
+mod latency;
+mod push;
+mod read;
+mod state;
+
+pub use batch_read::BATCH_SAMPLE;
+pub use latency::ReadLatency;
+pub use push::PushRow;
+pub use state::STATE_ID_LIMIT;
+
+use crate::index::EntityIndex;
+use crate::registry::Registry;
+use crate::store::{FeatureStore, RedisTelemetry, StoreError};
+use crate::worker::StreamingWorker;
+
+/// The longest a read waits in line for room among the reads in flight before it is shed.
+const ADMISSION_WAIT: Duration = Duration::from_millis(100);
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The background index cannot reach Redis, so what it last saw is no longer current.
+    #[error("the entity index cannot reach Redis")]
+    IndexUnavailable,
+    /// Redis did not answer a read within its deadline.
+    #[error("Redis did not answer within {} ms", .0.as_millis())]
+    Deadline(Duration),
+    /// Reads in flight already hold every cell the server admits at once; this one was shed
+    /// before any Redis work.
+    #[error("the server is at its limit of {0} feature values in flight; retry shortly")]
+    Overloaded(usize),
+}
+
+/// One per process: the store, the worker and the index it reads, and the lock that keeps admin
+/// operations from interleaving.
+pub struct Service {
+    /// The entity and feature views everything here serves.
+    registry: Arc<Registry>,
+    store: Arc<FeatureStore>,
+    worker: StreamingWorker,
+    index: Arc<EntityIndex>,
+    /// Held by bulk load, reset and the worker switch, so they run one at a time.
+    admin: Mutex<()>,
+    /// Seed of the synthetic entities that bulk load writes.
+    seed: u64,
+    /// The longest a read waits for Redis; a caller may ask for less.
+    read_deadline: Duration,
+    /// How long reads and batch reads take here, answered or not.
+    read_latency: ReadLatency,
+    batch_read_latency: ReadLatency,
+    /// Feature values (entities × fields) reads may have in flight at once: the work, and the
+    /// memory, a burst of large reads can take.
+    read_cells: Semaphore,
+    max_read_cells: usize,
+}
+
+impl Service {
+    pub fn new(
+        registry: Arc<Registry>,
+        store: Arc<FeatureStore>,
+        worker: StreamingWorker,
+        index: Arc<EntityIndex>,
+        seed: u64,
+        read_deadline: Duration,
+        max_read_cells: usize,
+    ) -> Self {
+        Service {
+            read_cells: Semaphore::new(max_read_cells),
+            max_read_cells,
+            registry,
+            store,
+            worker,
+            index,
+            admin: Mutex::new(()),
+            seed,
+            read_deadline,
+            read_latency: ReadLatency::default(),
+            batch_read_latency: ReadLatency::default(),
+        }
+    }
+
+    /// The time single reads, then batch reads, take here, for `/metrics`.
+    pub fn read_latencies(&self) -> [(&'static str, &ReadLatency); 2] {
+        [
+            ("read", &self.read_latency),
+            ("batch_read", &self.batch_read_latency),
+        ]
+    }
+
+    pub fn registry(&self) -> &Registry {
+        &self.registry
+    }
+
+    pub fn worker(&self) -> &StreamingWorker {
+        &self.worker
+    }
+
+    /// The store's Redis round-trip times and errors per operation, for `/metrics`.
+    pub fn redis_telemetry(&self) -> &RedisTelemetry {
+        self.store.telemetry()
+    }
+
+    /// Runs a read of `cells` feature values once there is room for it among the reads in
+    /// flight, all within the read's deadline (the caller's, or the server's if shorter). It
+    /// waits in line at most `ADMISSION_WAIT`, else it is shed as `Overloaded` before any Redis
+    /// work: a read that cannot start soon would only queue work its caller may give up on, and
+    /// the short wait keeps a client that retries at once from turning every refusal into CPU
+    /// taken from the admitted reads. The deadline counts the wait: a read whose time ran out
+    /// in line never reaches Redis.
+    async fn admitted<T>(
+        &self,
+        cells: usize,
+        requested: Option<Duration>,
+        read: impl Future<Output = Result<T, StoreError>>,
+    ) -> Result<T, ServiceError> {
+        let deadline = self.deadline(requested);
+        let started = Instant::now();
+        let cells = u32::try_from(cells.clamp(1, self.max_read_cells)).unwrap_or(u32::MAX);
+        let room = self.read_cells.acquire_many(cells);
+        let Ok(Ok(_permit)) = tokio::time::timeout(deadline.min(ADMISSION_WAIT), room).await else {
+            return Err(ServiceError::Overloaded(self.max_read_cells));
+        };
+        let left = deadline.saturating_sub(started.elapsed());
+        match tokio::time::timeout(left, read).await {
+            Ok(result) => Ok(result?),
+            Err(_) => Err(ServiceError::Deadline(deadline)),
+        }
+    }
+
+    /// A read's deadline: the caller's, or the server's if that is shorter.
+    fn deadline(&self, requested: Option<Duration>) -> Duration {
+        requested.map_or(self.read_deadline, |asked| asked.min(self.read_deadline))
+    }
+
+    /// Runs `read` under the deadline the caller asked for, or the server's if that is shorter.
+    async fn within<T>(
+        &self,
+        requested: Option<Duration>,
+        read: impl Future<Output = Result<T, StoreError>>,
+    ) -> Result<T, ServiceError> {
+        let deadline = self.deadline(requested);
+        match tokio::time::timeout(deadline, read).await {
+            Ok(result) => Ok(result?),
+            Err(_) => Err(ServiceError::Deadline(deadline)),
+        }
+    }
+}
+
+fn elapsed_ms(started: Instant) -> f64 {
+    started.elapsed().as_secs_f64() * 1000.0
+}
