@@ -8,9 +8,9 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::cli::StoreArgs;
 use crate::limits::MAX_TTL_SECONDS;
+use crate::ops::bootstrap::{self, Seeding};
 use crate::registry_file::RegistryError;
 use crate::store::{EventRule, FeatureStore, StoreConfig, StoreError};
-use crate::synth::synthesize;
 
 /// Below this many users a progress bar would only flash by.
 const PROGRESS_THRESHOLD: u64 = 10_000;
@@ -47,8 +47,7 @@ pub enum BuildError {
 /// Writes the users and returns the line to print.
 pub async fn build(args: BuildArgs) -> Result<String, BuildError> {
     let registry = args.store.registry(args.ttl_seconds, None)?;
-    let config = StoreConfig::of(&registry);
-    let store = FeatureStore::connect(&args.store.redis_url, config.clone()).await?;
+    let store = FeatureStore::connect(&args.store.redis_url, StoreConfig::of(&registry)).await?;
     let bar = (std::io::stdout().is_terminal() && args.count >= PROGRESS_THRESHOLD).then(|| {
         ProgressBar::new(args.count).with_style(
             ProgressStyle::with_template("{bar:40} {pos}/{len} users · {per_sec} · eta {eta}")
@@ -60,32 +59,20 @@ pub async fn build(args: BuildArgs) -> Result<String, BuildError> {
     } else {
         EventRule::NewerOnly
     };
-    let rows = synthesize(&registry, args.count, args.seed);
-    let report = store
-        .bulk_load_with_progress(rows, None, rule, |done| {
-            if let Some(bar) = &bar {
-                bar.set_position(done as u64);
-            }
-        })
-        .await?;
+    let seeding = Seeding {
+        count: args.count,
+        seed: args.seed,
+        ttl_seconds: None,
+        rule,
+    };
+    let seeded = bootstrap::seed(&store, &registry, seeding, |done| {
+        if let Some(bar) = &bar {
+            bar.set_position(done as u64);
+        }
+    })
+    .await?;
     if let Some(bar) = bar {
         bar.finish_and_clear();
     }
-    let mut line = format!(
-        "Materialized {} users at {}* with a {}s key-level TTL.",
-        report.written, config.key_prefix, config.batch_ttl_seconds
-    );
-    if !report.older.is_empty() {
-        line.push_str(&format!(
-            " Skipped {} whose stored event is as new or newer (--overwrite writes them).",
-            report.older.len()
-        ));
-    }
-    if !report.not_hashes.is_empty() {
-        line.push_str(&format!(
-            " Skipped {} whose key holds something other than a hash (left untouched).",
-            report.not_hashes.len()
-        ));
-    }
-    Ok(line)
+    Ok(seeded.summary(&store))
 }

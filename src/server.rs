@@ -20,10 +20,10 @@ use crate::http::hosts::AllowedHosts;
 use crate::index::EntityIndex;
 use crate::limits::MAX_TTL_SECONDS;
 use crate::metrics::Metrics;
+use crate::ops::bootstrap::{self, Seeding};
 use crate::ops::Service;
 use crate::registry_file::RegistryError;
-use crate::store::{redact_url, FeatureStore, StoreConfig, StoreError};
-use crate::synth::synthesize;
+use crate::store::{redact_url, EventRule, FeatureStore, StoreConfig, StoreError};
 use crate::worker::{StreamingWorker, WorkerConfig};
 use feature_store_web::backend::Backend;
 use feature_store_web::ui::{shell, App};
@@ -181,22 +181,20 @@ impl Server {
         // bench`) serves the hashed build beside it, and one without hash.txt never panics.
         let assets = HashedAssets::find(&leptos_options);
         leptos_options.hash_files = !assets.0.is_empty();
-        let config = store.config();
-        let prefix = &config.key_prefix;
         if !args.no_reset {
-            let deleted = store.reset().await?;
-            tracing::info!("reset: deleted {deleted} entities under {prefix}");
+            bootstrap::reset(&store).await?;
         }
         if args.initial_users > 0 {
-            let report = store
-                .bulk_load(synthesize(&registry, args.initial_users, USERS_SEED), None)
-                .await?;
-            tracing::info!(
-                "materialized {} users with a {}s key-level TTL",
-                report.written,
-                config.batch_ttl_seconds
-            );
+            let seeding = Seeding {
+                count: args.initial_users,
+                seed: USERS_SEED,
+                ttl_seconds: None,
+                rule: EventRule::NewerOnly,
+            };
+            let seeded = bootstrap::seed(&store, &registry, seeding, |_| {}).await?;
+            tracing::info!("{}", seeded.summary(&store));
         }
+        let config = store.config();
         let index = Arc::new(EntityIndex::start(Arc::clone(&store)));
         index.refresh().await;
         let worker = StreamingWorker::new(
@@ -213,10 +211,11 @@ impl Server {
             worker.start();
         }
         tracing::info!(
-            "listening on http://{local} · Redis {} ({}, {}) · prefix {prefix} · batch TTL {}s · streaming TTL {}s · {} feature views",
+            "listening on http://{local} · Redis {} ({}, {}) · prefix {} · batch TTL {}s · streaming TTL {}s · {} feature views",
             redact_url(&args.store.redis_url),
             store.redis_version(),
             store.redis_mode().name(),
+            config.key_prefix,
             config.batch_ttl_seconds,
             config.streaming_ttl_seconds,
             registry.views.len(),

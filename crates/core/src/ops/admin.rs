@@ -3,9 +3,10 @@
 
 use std::time::Instant;
 
+use super::bootstrap::{self, Seeding};
 use super::{elapsed_ms, Service, ServiceError};
 use crate::model::{BulkLoaded, ResetDone, WorkerAction, WorkerToggled};
-use crate::synth::synthesize;
+use crate::store::EventRule;
 
 impl Service {
     /// Materializes `count` synthetic entities with a `ttl_seconds` key TTL, then waits for the
@@ -17,17 +18,17 @@ impl Service {
     ) -> Result<BulkLoaded, ServiceError> {
         let _admin = self.admin.lock().await;
         let started = Instant::now();
-        let report = self
-            .store
-            .bulk_load(
-                synthesize(&self.registry, count, self.seed),
-                Some(ttl_seconds),
-            )
-            .await?;
+        let seeding = Seeding {
+            count,
+            seed: self.seed,
+            ttl_seconds: Some(ttl_seconds),
+            rule: EventRule::NewerOnly,
+        };
+        let seeded = bootstrap::seed(&self.store, &self.registry, seeding, |_| {}).await?;
         self.index.refresh().await;
         Ok(BulkLoaded {
-            loaded: report.written as u64,
-            skipped: report.not_hashes.len() as u64,
+            loaded: seeded.report.written as u64,
+            skipped: seeded.report.not_hashes.len() as u64,
             ttl_seconds,
             elapsed_ms: elapsed_ms(started),
         })

@@ -12,6 +12,7 @@ use tokio::sync::{Mutex, Semaphore};
 
 mod admin;
 mod batch_read;
+pub mod bootstrap;
 mod inspect;
 mod latency;
 mod push;
