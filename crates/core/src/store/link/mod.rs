@@ -4,7 +4,6 @@
 //! node; on a cluster one pipeline per master, sent in parallel and reassembled in input order
 //! (`cluster.rs`). `scan` walks every master.
 
-use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -15,114 +14,17 @@ use redis::{
     ServerErrorKind, Value,
 };
 
-use super::cluster::ClusterLink;
-use super::slots::Node;
+mod cluster;
+mod info;
+mod scan;
+mod slots;
+
+use cluster::ClusterLink;
+use info::{info_field, server_info};
+pub use info::{redact_url, RedisMode, RedisVersion, CLUSTER_SCHEME};
+pub(crate) use scan::KeyScan;
+
 use super::StoreError;
-use crate::limits::SCAN_COUNT;
-
-/// A Redis server version, parsed from `INFO server`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub struct RedisVersion {
-    pub major: u32,
-    pub minor: u32,
-    pub patch: u32,
-}
-
-impl RedisVersion {
-    /// HEXPIRE and HTTL arrived in 7.4.
-    pub const FIELD_TTL: RedisVersion = RedisVersion::new(7, 4, 0);
-    /// HSETEX, which writes values and their TTL atomically, arrived in 8.0.
-    pub const HSETEX: RedisVersion = RedisVersion::new(8, 0, 0);
-
-    pub const fn new(major: u32, minor: u32, patch: u32) -> Self {
-        RedisVersion {
-            major,
-            minor,
-            patch,
-        }
-    }
-
-    /// Reads `redis_version:X.Y.Z` out of an `INFO server` reply.
-    pub fn from_info(info: &str) -> Option<Self> {
-        let raw = info_field(info, "redis_version")?;
-        let mut parts = raw.trim().split('.').map(|p| p.parse::<u32>().ok());
-        Some(RedisVersion::new(
-            parts.next()??,
-            parts.next().flatten().unwrap_or(0),
-            parts.next().flatten().unwrap_or(0),
-        ))
-    }
-}
-
-impl fmt::Display for RedisVersion {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}.{}.{}", self.major, self.minor, self.patch)
-    }
-}
-
-/// `INFO server` of the one Redis, or of every master of a cluster.
-async fn server_info(conn: &Conn) -> RedisResult<Vec<String>> {
-    let mut info = redis::cmd("INFO");
-    info.arg("server");
-    match conn {
-        Conn::Single(single) => info
-            .query_async(&mut single.clone())
-            .await
-            .map(|text| vec![text]),
-        Conn::Cluster(cluster) => cluster.on_every_master(&info).await.and_then(|texts| {
-            texts
-                .iter()
-                .map(|text| String::from_redis_value_ref(text).map_err(RedisError::from))
-                .collect()
-        }),
-    }
-}
-
-/// The value of `name:value` in an `INFO` reply.
-fn info_field<'a>(info: &'a str, name: &str) -> Option<&'a str> {
-    info.lines().find_map(|line| {
-        line.strip_prefix(name)
-            .and_then(|rest| rest.strip_prefix(':'))
-            .map(str::trim)
-    })
-}
-
-/// Hides the password of a `redis://user:password@host` URL so it can be printed.
-pub fn redact_url(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_owned();
-    };
-    match rest.rsplit_once('@') {
-        Some((credentials, host)) => {
-            let user = credentials.split_once(':').map_or("", |(user, _)| user);
-            format!("{scheme}://{user}:***@{host}")
-        }
-        None => url.to_owned(),
-    }
-}
-
-/// URLs in this scheme name a Redis Cluster by some of its nodes:
-/// `redis+cluster://[user:password@]host:port,host:port,…`.
-pub const CLUSTER_SCHEME: &str = "redis+cluster://";
-
-/// What the store is connected to.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum RedisMode {
-    Single,
-    /// A Redis Cluster, with its masters as `host:port`.
-    Cluster {
-        masters: Vec<String>,
-    },
-}
-
-impl RedisMode {
-    pub fn name(&self) -> &'static str {
-        match self {
-            RedisMode::Single => "single",
-            RedisMode::Cluster { .. } => "cluster",
-        }
-    }
-}
 
 /// How long connecting to a node may take.
 pub(super) const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
@@ -348,36 +250,6 @@ impl RedisLink {
             other => other,
         }
     }
-
-    /// Starts a SCAN with MATCH over the hashes of the keyspace: of every master, one after the
-    /// other, on a cluster.
-    pub(crate) fn scan(&self, pattern: String) -> KeyScan<'_> {
-        let nodes = match &self.conn {
-            Conn::Single(_) => vec![None],
-            Conn::Cluster(cluster) => cluster.map().masters.iter().cloned().map(Some).collect(),
-        };
-        KeyScan {
-            link: self,
-            pattern,
-            nodes,
-            cursor: 0,
-            last_master: None,
-        }
-    }
-
-    /// One SCAN step on `node` (the one Redis when `None`).
-    async fn scan_step(
-        &self,
-        node: Option<&Node>,
-        scan: Cmd,
-    ) -> Result<(u64, Vec<String>), StoreError> {
-        let reply = match (&self.conn, node) {
-            (Conn::Cluster(cluster), Some(node)) => checked(cluster.on_node(node, &scan).await?)?,
-            (Conn::Single(conn), _) => scan.query_async(&mut conn.clone()).await?,
-            (Conn::Cluster(_), None) => unreachable!("a cluster scan walks its masters"),
-        };
-        Ok(redis::from_redis_value(reply).map_err(RedisError::from)?)
-    }
 }
 
 async fn connect_single(url: &str) -> RedisResult<ConnectionManager> {
@@ -393,77 +265,4 @@ async fn connect_single(url: &str) -> RedisResult<ConnectionManager> {
         .set_number_of_retries(2)
         .set_max_delay(Duration::from_millis(500));
     ConnectionManager::new_with_config(client, config).await
-}
-
-/// A SCAN in progress: each `next_batch` is one round trip.
-pub(crate) struct KeyScan<'a> {
-    link: &'a RedisLink,
-    pattern: String,
-    /// The nodes still to walk, the current one first; empty when the scan is complete.
-    nodes: Vec<Option<Node>>,
-    cursor: u64,
-    /// The master the last batch came from, on a cluster.
-    last_master: Option<String>,
-}
-
-impl KeyScan<'_> {
-    /// The next non-empty batch of matching keys, or `None` when the scan is complete.
-    pub(crate) async fn next_batch(&mut self) -> Result<Option<Vec<String>>, StoreError> {
-        while let Some(node) = self.nodes.first() {
-            let mut scan = redis::cmd("SCAN");
-            scan.arg(self.cursor)
-                .arg("MATCH")
-                .arg(&self.pattern)
-                .arg("COUNT")
-                .arg(SCAN_COUNT)
-                // Entities are hashes; a key of another type is never ours.
-                .arg("TYPE")
-                .arg("hash");
-            let (next, keys) = self.link.scan_step(node.as_ref(), scan).await?;
-            self.last_master = node.as_ref().map(ToString::to_string);
-            if next == 0 {
-                self.nodes.remove(0);
-            }
-            self.cursor = next;
-            if !keys.is_empty() {
-                return Ok(Some(keys));
-            }
-        }
-        Ok(None)
-    }
-
-    /// The master (`host:port`) the last batch came from; `None` on a single Redis.
-    pub(crate) fn master(&self) -> Option<&str> {
-        self.last_master.as_deref()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn version_is_read_from_info() {
-        let info = "# Server\r\nredis_version:8.2.3\r\nredis_git_sha1:0\r\n";
-        assert_eq!(
-            RedisVersion::from_info(info),
-            Some(RedisVersion::new(8, 2, 3))
-        );
-        assert!(RedisVersion::new(7, 0, 15) < RedisVersion::FIELD_TTL);
-        assert!(RedisVersion::new(7, 4, 0) >= RedisVersion::FIELD_TTL);
-        assert_eq!(RedisVersion::from_info("nothing"), None);
-    }
-
-    #[test]
-    fn passwords_are_hidden() {
-        assert_eq!(
-            redact_url("redis://default:s3cret@host:6379/0"),
-            "redis://default:***@host:6379/0"
-        );
-        assert_eq!(redact_url("redis://:pw@h"), "redis://:***@h");
-        assert_eq!(
-            redact_url("redis://127.0.0.1:6380"),
-            "redis://127.0.0.1:6380"
-        );
-    }
 }

@@ -8,9 +8,8 @@
 //! it, and no lock is held across a round trip, so one dead node never stalls the others.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
-use std::sync::{Arc, Mutex, RwLock, Weak};
-use std::time::Duration;
+use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, Mutex, RwLock};
 
 use futures::future::join_all;
 use redis::aio::MultiplexedConnection;
@@ -22,16 +21,12 @@ use redis::{
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 
-use super::link::{is_connection_problem, CONNECT_TIMEOUT, RESPONSE_TIMEOUT};
 use super::slots::{key_slot, Node, SlotMap};
+use super::{is_connection_problem, CONNECT_TIMEOUT, RESPONSE_TIMEOUT};
 
-/// How often the map is read again when nothing says it changed: a failover that no request
-/// has noticed yet (health, the index) is seen within this.
-const MAP_PERIOD: Duration = Duration::from_secs(2);
-/// The longest one node may take to give the map before the next node is asked.
-const MAP_TIMEOUT: Duration = Duration::from_secs(1);
-/// The shortest time between two reads of the map, however many replies ask for one.
-const MAP_GAP: Duration = Duration::from_millis(100);
+mod map;
+use map::refresh_forever;
+
 /// Redirects (or script loads) a command may go through before the call gives up.
 const HOPS: usize = 3;
 
@@ -97,88 +92,6 @@ impl ClusterLink {
         ));
         *link.refresher.lock().expect("refresher lock") = Some(refresher);
         Ok(link)
-    }
-
-    pub fn map(&self) -> Arc<SlotMap> {
-        Arc::clone(&self.map.read().expect("slot map lock"))
-    }
-
-    fn install(&self, map: SlotMap) {
-        self.connections
-            .lock()
-            .expect("connections lock")
-            .retain(|node, _| {
-                map.masters.contains(node)
-                    || map.replicas.contains(node)
-                    || self.seeds.contains(node)
-            });
-        *self.map.write().expect("slot map lock") = Arc::new(map);
-    }
-
-    /// Asks the known masters, then their replicas, then the URL's nodes for `CLUSTER SLOTS`;
-    /// the first answer wins.
-    async fn read_map(&self) -> RedisResult<SlotMap> {
-        let known = self.map();
-        let mut candidates: Vec<&Node> = Vec::new();
-        for node in known
-            .masters
-            .iter()
-            .chain(&known.replicas)
-            .chain(&self.seeds)
-        {
-            if !candidates.contains(&node) {
-                candidates.push(node);
-            }
-        }
-        let mut last_error = None;
-        for node in candidates {
-            let mut slots = redis::cmd("CLUSTER");
-            slots.arg("SLOTS");
-            let asked = self.send(node, Sent::One(&slots));
-            match tokio::time::timeout(MAP_TIMEOUT, asked).await {
-                Ok(Ok(mut reply)) => match SlotMap::parse(&reply.remove(0)) {
-                    Some(map) if !map.masters.is_empty() => return Ok(map),
-                    _ => {
-                        last_error = Some(RedisError::from((
-                            ErrorKind::Parse,
-                            "unexpected CLUSTER SLOTS reply",
-                        )))
-                    }
-                },
-                Ok(Err(e)) => last_error = Some(e),
-                Err(_) => {
-                    self.forget(node);
-                    last_error = Some(RedisError::from((
-                        ErrorKind::Io,
-                        "no answer to CLUSTER SLOTS",
-                        node.to_string(),
-                    )));
-                }
-            }
-        }
-        Err(last_error.unwrap_or_else(|| {
-            RedisError::from((
-                ErrorKind::ClusterConnectionNotFound,
-                "no cluster node to ask",
-            ))
-        }))
-    }
-
-    /// Reads the map again now, then keeps it if it could be read.
-    async fn refresh(&self) {
-        match self.read_map().await {
-            Ok(map) => {
-                if self.map_failing.swap(false, Relaxed) {
-                    tracing::info!("the cluster's slot map can be read again");
-                }
-                self.install(map);
-            }
-            Err(e) => {
-                if !self.map_failing.swap(true, Relaxed) {
-                    tracing::warn!("cannot read the cluster's slot map: {e}");
-                }
-            }
-        }
     }
 
     /// The connection to one node, made on first use.
@@ -376,22 +289,6 @@ impl Drop for ClusterLink {
 enum Sent<'a> {
     One(&'a Cmd),
     Pipeline(&'a Pipeline),
-}
-
-/// Reads the map every `MAP_PERIOD`, or sooner when told it is stale, until the link is gone.
-async fn refresh_forever(link: Weak<ClusterLink>, stale: Arc<Notify>) {
-    loop {
-        tokio::select! {
-            () = tokio::time::sleep(MAP_PERIOD) => {}
-            () = stale.notified() => {}
-        }
-        let Some(link) = link.upgrade() else {
-            return;
-        };
-        link.refresh().await;
-        drop(link);
-        tokio::time::sleep(MAP_GAP).await;
-    }
 }
 
 /// The node a MOVED or ASK reply sends a command to; `asked` supplies a host the reply leaves

@@ -1,0 +1,111 @@
+//! The keyspace under one store's prefix: walking it (the index's SCAN), counting, deleting.
+//! Only hashes whose key is exactly the prefix and a valid entity id are entities; nothing else
+//! is touched.
+
+use redis::cmd;
+
+use super::link::KeyScan;
+use super::{FeatureStore, StoreError};
+use crate::domain::EntityId;
+
+impl FeatureStore {
+    /// A walk over this store's entities, one `SCAN … COUNT` round trip per batch. For the
+    /// background index and tools, never for a request: it costs O(stored entities).
+    pub fn scan_entities(&self) -> EntityScan<'_> {
+        EntityScan {
+            store: self,
+            scan: self.link.scan(self.match_pattern()),
+        }
+    }
+
+    /// How many entities exist under this prefix: a full SCAN, exact, for tools and tests.
+    pub async fn count(&self) -> Result<u64, StoreError> {
+        let mut count = 0;
+        let mut scan = self.scan_entities();
+        while let Some(ids) = scan.next_batch().await? {
+            count += ids.len() as u64;
+        }
+        Ok(count)
+    }
+
+    /// Deletes one entity; true if it existed.
+    pub async fn delete(&self, id: &EntityId) -> Result<bool, StoreError> {
+        let key = self.key(id);
+        let removed: i64 = self.link.query(&key, cmd("UNLINK").arg(&key)).await?;
+        Ok(removed == 1)
+    }
+
+    /// Deletes every entity under this store's prefix with SCAN + UNLINK: only hashes whose key
+    /// is exactly prefix + a valid entity id. Nothing else is touched.
+    pub async fn reset(&self) -> Result<u64, StoreError> {
+        let mut deleted = 0;
+        let mut scan = self.link.scan(self.match_pattern());
+        while let Some(keys) = scan.next_batch().await? {
+            // One UNLINK per key: on a cluster, keys of different slots never share a command.
+            let unlinks: Vec<(String, redis::Cmd)> = self
+                .entities_among(keys)
+                .map(|(key, _)| {
+                    let mut unlink = cmd("UNLINK");
+                    unlink.arg(&key);
+                    (key, unlink)
+                })
+                .collect();
+            for removed in self
+                .timed("reset", self.link.per_key::<u64>(unlinks))
+                .await?
+            {
+                deleted += removed?;
+            }
+        }
+        Ok(deleted)
+    }
+
+    /// The keys of a SCAN batch that are entity keys of this store, with their ids.
+    fn entities_among(&self, keys: Vec<String>) -> impl Iterator<Item = (String, EntityId)> + '_ {
+        keys.into_iter().filter_map(|key| {
+            let id = self.config.key_prefix.entity_of(&key)?;
+            Some((key, id))
+        })
+    }
+
+    /// The SCAN MATCH pattern for this prefix, with its glob characters escaped.
+    fn match_pattern(&self) -> String {
+        format!("{}*", escape_glob(self.config.key_prefix.as_str()))
+    }
+}
+
+/// A SCAN in progress over one store's entities.
+pub struct EntityScan<'a> {
+    store: &'a FeatureStore,
+    scan: KeyScan<'a>,
+}
+
+impl EntityScan<'_> {
+    /// The ids of the next non-empty batch, or `None` when the walk is complete.
+    pub async fn next_batch(&mut self) -> Result<Option<Vec<EntityId>>, StoreError> {
+        while let Some(keys) = self.store.timed("scan", self.scan.next_batch()).await? {
+            let ids: Vec<EntityId> = self.store.entities_among(keys).map(|(_, id)| id).collect();
+            if !ids.is_empty() {
+                return Ok(Some(ids));
+            }
+        }
+        Ok(None)
+    }
+
+    /// The master (`host:port`) the last batch came from; `None` on a single Redis.
+    pub fn master(&self) -> Option<&str> {
+        self.scan.master()
+    }
+}
+
+/// Escapes the characters SCAN's MATCH treats as glob syntax, so a prefix matches literally.
+pub fn escape_glob(prefix: &str) -> String {
+    let mut escaped = String::with_capacity(prefix.len());
+    for c in prefix.chars() {
+        if matches!(c, '*' | '?' | '[' | ']' | '\\') {
+            escaped.push('\\');
+        }
+        escaped.push(c);
+    }
+    escaped
+}

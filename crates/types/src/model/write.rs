@@ -1,0 +1,85 @@
+//! What writes and the admin operations answer: bulk loads, pushes, resets, the worker switch.
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct BulkLoaded {
+    pub loaded: u64,
+    /// Rows left out because their key holds something other than an entity hash.
+    pub skipped: u64,
+    pub ttl_seconds: u64,
+    pub elapsed_ms: f64,
+}
+
+/// What a caller asks of the worker. Each says the outcome it wants, so a request sent from a
+/// stale page can never do the opposite: `pause` never starts the worker, `start` and `resume`
+/// never pause it, and asking for the state it is already in changes nothing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WorkerAction {
+    /// Stopped → running; a paused worker resumes.
+    Start,
+    /// Running → paused; the task stays, no tick writes.
+    Pause,
+    /// Paused → running; a stopped worker starts.
+    Resume,
+}
+
+impl WorkerAction {
+    const NAMES: [(&'static str, WorkerAction); 3] = [
+        ("start", WorkerAction::Start),
+        ("pause", WorkerAction::Pause),
+        ("resume", WorkerAction::Resume),
+    ];
+}
+
+/// By name, and a refusal that lists the names whatever was sent (a number, say), which serde's
+/// derived enum cannot say.
+impl<'de> Deserialize<'de> for WorkerAction {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Names;
+        impl serde::de::Visitor<'_> for Names {
+            type Value = WorkerAction;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str(r#"one of "start", "pause", "resume""#)
+            }
+
+            fn visit_str<E: serde::de::Error>(self, name: &str) -> Result<WorkerAction, E> {
+                WorkerAction::NAMES
+                    .iter()
+                    .find(|(known, _)| *known == name)
+                    .map(|(_, action)| *action)
+                    .ok_or_else(|| E::invalid_value(serde::de::Unexpected::Str(name), &self))
+            }
+        }
+        deserializer.deserialize_str(Names)
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WorkerToggled {
+    pub running: bool,
+    pub paused: bool,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ResetDone {
+    pub deleted: u64,
+}
+
+/// What a push wrote.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Pushed {
+    pub view: String,
+    /// Entities written, each row in one atomic command.
+    pub written: u64,
+    /// Rows not written, and why: a streaming push never creates an entity.
+    pub skipped: Vec<PushSkipped>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PushSkipped {
+    pub id: String,
+    pub reason: String,
+}
