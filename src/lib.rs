@@ -14,4 +14,5 @@ pub mod feast;
 pub mod http;
 pub mod materialize;
 pub mod metrics;
+mod router;
 pub mod server;

@@ -1,7 +1,6 @@
 //! The server process: one FeatureStore and one streaming worker for its whole life, the Leptos
 //! app and its API in front, and a graceful stop on Ctrl-C or SIGTERM.
 
-use std::collections::HashSet;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -10,23 +9,19 @@ use std::time::Duration;
 use axum::Router;
 use clap::Parser;
 use leptos::prelude::*;
-use leptos_axum::{generate_route_list, LeptosRoutes};
 use tokio::net::TcpListener;
 
-use crate::backend::ServiceBackend;
 use crate::cli::StoreArgs;
 use crate::connections::{self, ConnectionLimits};
 use crate::http::hosts::AllowedHosts;
 use crate::index::EntityIndex;
 use crate::limits::MAX_TTL_SECONDS;
-use crate::metrics::Metrics;
 use crate::ops::bootstrap::{self, Seeding};
 use crate::ops::Service;
 use crate::registry_file::RegistryError;
+use crate::router::{router, HashedAssets};
 use crate::store::{redact_url, EventRule, FeatureStore, StoreConfig, StoreError};
 use crate::worker::{StreamingWorker, WorkerConfig};
-use feature_store_web::backend::Backend;
-use feature_store_web::ui::{shell, App};
 
 /// Seed of the users the server materializes, so every start shows the same users.
 const USERS_SEED: u64 = 42;
@@ -180,7 +175,7 @@ impl Server {
         // Decided from the files, not compiled in: a binary rebuilt by plain cargo (`cargo
         // bench`) serves the hashed build beside it, and one without hash.txt never panics.
         let assets = HashedAssets::find(&leptos_options);
-        leptos_options.hash_files = !assets.0.is_empty();
+        leptos_options.hash_files = assets.hashed();
         if !args.no_reset {
             bootstrap::reset(&store).await?;
         }
@@ -256,174 +251,6 @@ impl Server {
         tracing::info!("stopped");
         Ok(())
     }
-}
-
-/// The router's state. leptos_axum clones it into the context of every server-function call, so
-/// it is an `Arc`: cloning a whole `LeptosOptions` there and dropping it was 6 % of the CPU of
-/// an `/api/read` under load. Handlers that want the options themselves get a copy.
-#[derive(Clone)]
-struct AppState(Arc<LeptosOptions>);
-
-impl axum::extract::FromRef<AppState> for LeptosOptions {
-    fn from_ref(state: &AppState) -> Self {
-        state.0.as_ref().clone()
-    }
-}
-
-fn router(
-    leptos_options: LeptosOptions,
-    service: Arc<Service>,
-    allowed_hosts: AllowedHosts,
-    assets: HashedAssets,
-) -> Router {
-    let routes = generate_route_list(App);
-    let state = AppState(Arc::new(leptos_options.clone()));
-    let probes = crate::http::probes::routes(Arc::clone(&service));
-    let feast = crate::feast::routes(Arc::clone(&service));
-    let metrics = Arc::new(Metrics::new(Arc::clone(&service)));
-    let assets = Arc::new(assets);
-    let backend: Arc<dyn Backend> = Arc::new(ServiceBackend(Arc::clone(&service)));
-    // The build's files, served by a ServeDir of our own: Leptos's file fallback passes on only
-    // Accept-Encoding, so a revalidation (If-Modified-Since) would never get its 304.
-    let pkg = tower_http::services::ServeDir::new(format!(
-        "{}/{}",
-        leptos_options.site_root, leptos_options.site_pkg_dir
-    ));
-    Router::new()
-        .nest_service(&format!("/{}", leptos_options.site_pkg_dir), pkg)
-        .leptos_routes_with_context(
-            &state,
-            routes,
-            {
-                let backend = Arc::clone(&backend);
-                move || provide_context(Arc::clone(&backend))
-            },
-            {
-                let leptos_options = leptos_options.clone();
-                move || shell(leptos_options.clone())
-            },
-        )
-        .fallback(fallback(backend))
-        .with_state(state)
-        .merge(probes)
-        .merge(feast)
-        .merge(crate::metrics::routes(Arc::clone(&metrics)))
-        .layer(axum::middleware::from_fn(crate::http::guard::guard))
-        .layer(axum::middleware::from_fn_with_state(
-            Arc::new(allowed_hosts),
-            crate::http::hosts::allow_hosts,
-        ))
-        .layer(axum::middleware::from_fn_with_state(
-            metrics,
-            crate::metrics::record,
-        ))
-        .layer(axum::middleware::from_fn_with_state(assets, cache_assets))
-        // Only when the client asks for it (curl and wrk do not): the page's WASM shrinks to a
-        // third.
-        .layer(tower_http::compression::CompressionLayer::new())
-        // Outermost, so even a refused request has an id.
-        .layer(axum::middleware::from_fn(
-            crate::http::request_id::request_id,
-        ))
-}
-
-/// What no route matched: a JSON 404 for an API call; for a page or a file, a file from the
-/// site root or the app's own 404 page, rendered with the service like every other page.
-fn fallback(
-    backend: Arc<dyn Backend>,
-) -> impl Fn(
-    axum::http::Uri,
-    axum::extract::State<AppState>,
-    axum::extract::Request,
-) -> std::pin::Pin<Box<dyn Future<Output = axum::response::Response> + Send>>
-       + Clone
-       + Send
-       + 'static {
-    let files = leptos_axum::file_and_error_handler_with_context::<AppState, _>(
-        move || provide_context(Arc::clone(&backend)),
-        shell,
-    );
-    move |uri, state, request| match crate::http::guard::api_not_found(request.method(), uri.path())
-    {
-        Some(answer) => Box::pin(std::future::ready(answer)),
-        None => files(uri, state, request),
-    }
-}
-
-/// The paths of the build's JS, WASM and CSS when cargo-leptos named them after their contents
-/// (LEPTOS_HASH_FILES): a new build gets new names, so a browser may keep these for good.
-struct HashedAssets(HashSet<String>);
-
-impl HashedAssets {
-    /// Reads cargo-leptos's `hash.txt` (`js: <hash>` lines) where Leptos reads it, beside the
-    /// binary; empty unless it names a file of each kind and every file it names is in the site.
-    /// Otherwise the page names the plain files (`feature-store.js`).
-    fn find(options: &LeptosOptions) -> Self {
-        let hashes = std::env::current_exe()
-            .ok()
-            .and_then(|exe| exe.parent().map(|dir| dir.join(options.hash_file.as_ref())))
-            .and_then(|path| std::fs::read_to_string(path).ok())
-            .unwrap_or_default();
-        let paths: HashSet<String> = hashes
-            .lines()
-            .filter_map(|line| line.split_once(':'))
-            .map(|(extension, hash)| {
-                format!(
-                    "/{}/{}.{}.{}",
-                    options.site_pkg_dir,
-                    options.output_name,
-                    hash.trim(),
-                    extension.trim()
-                )
-            })
-            .collect();
-        let complete = ["js", "wasm", "css"].iter().all(|extension| {
-            paths
-                .iter()
-                .any(|path| path.ends_with(&format!(".{extension}")))
-        });
-        let present = paths
-            .iter()
-            .all(|path| std::path::Path::new(&format!("{}{path}", options.site_root)).is_file());
-        if complete && present {
-            Self(paths)
-        } else {
-            if !paths.is_empty() {
-                tracing::warn!(
-                    "hash.txt names files the site does not have; serving the unhashed names"
-                );
-            }
-            Self(HashSet::new())
-        }
-    }
-}
-
-/// Hashed assets are cached for a year. Any other file the server serves (under `/pkg/` in a
-/// build without hashed names, or from `public/`, such as the favicon: a file carries a
-/// `last-modified`, which browsers would otherwise cache by heuristics) is revalidated each
-/// time (a 304 when unchanged), so a new build is never served stale.
-async fn cache_assets(
-    axum::extract::State(hashed): axum::extract::State<Arc<HashedAssets>>,
-    request: axum::extract::Request,
-    next: axum::middleware::Next,
-) -> axum::response::Response {
-    let immutable = hashed.0.contains(request.uri().path());
-    let mut response = next.run(request).await;
-    let policy = if immutable {
-        "public, max-age=31536000, immutable"
-    } else if response
-        .headers()
-        .contains_key(axum::http::header::LAST_MODIFIED)
-    {
-        "no-cache"
-    } else {
-        return response;
-    };
-    response.headers_mut().insert(
-        axum::http::header::CACHE_CONTROL,
-        axum::http::HeaderValue::from_static(policy),
-    );
-    response
 }
 
 /// Resolves on Ctrl-C or SIGTERM, whichever comes first.

@@ -123,15 +123,9 @@ impl Service {
                         };
                         let event_unix_ms: Option<u64> =
                             stored[stamp].as_deref().and_then(|ms| ms.parse().ok());
-                        let too_old = event_unix_ms
-                            .is_some_and(|ms| now_ms.saturating_sub(ms) > view.ttl_seconds * 1000);
                         OnlineValue {
                             value: schema::decode(feature.value_type, raw),
-                            status: if too_old {
-                                FeatureStatus::OutsideMaxAge
-                            } else {
-                                FeatureStatus::Present
-                            },
+                            status: status(event_unix_ms, view.ttl_seconds, now_ms),
                             event_unix_ms,
                         }
                     })
@@ -162,5 +156,39 @@ impl Service {
             error: format!("{} is not an entity hash", self.store.key(id)),
             id: id.to_string(),
         }
+    }
+}
+
+/// The status of a value that is stored: `OUTSIDE_MAX_AGE` once its event is older than its
+/// view's TTL (stored under a longer TTL than the registry's: a bulk load with its own, or a
+/// server restarted with a shorter one), else `PRESENT`; a value without an event time is
+/// present (written before event times were stored).
+fn status(event_unix_ms: Option<u64>, ttl_seconds: u64, now_ms: u64) -> FeatureStatus {
+    match event_unix_ms {
+        Some(event) if now_ms.saturating_sub(event) > ttl_seconds.saturating_mul(1000) => {
+            FeatureStatus::OutsideMaxAge
+        }
+        _ => FeatureStatus::Present,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_stored_value_is_outside_its_max_age_only_past_its_views_ttl() {
+        let now = 1_000_000_000;
+        assert_eq!(status(Some(now), 60, now), FeatureStatus::Present);
+        assert_eq!(status(Some(now - 60_000), 60, now), FeatureStatus::Present);
+        assert_eq!(
+            status(Some(now - 60_001), 60, now),
+            FeatureStatus::OutsideMaxAge
+        );
+        // An event time in the future (a clock ahead) is not old.
+        assert_eq!(status(Some(now + 5_000), 60, now), FeatureStatus::Present);
+        assert_eq!(status(None, 60, now), FeatureStatus::Present);
+        // The longest TTL does not overflow.
+        assert_eq!(status(Some(0), u64::MAX, now), FeatureStatus::Present);
     }
 }

@@ -1,0 +1,334 @@
+//! Feast's requests, parsed the way Feast's feature server reads them, into what the operations
+//! take: the features asked for (resolved once in the registry), the entity rows, pushed rows.
+
+use serde_json::{Map, Value};
+
+use super::failure::FeastFailure;
+use super::{EVENT_TIME_COLUMN, PUSH_TIME_COLUMNS};
+use crate::api::error::ApiError;
+use crate::api::input::{self, BATCH_COUNT};
+use crate::domain::{bounded, EntityId};
+use crate::http::unique_keys;
+use crate::ops::PushRow;
+use crate::registry::{Feature, Registry, View};
+use crate::schema;
+use crate::store::EntityRow;
+
+/// The body as a JSON object naming each key once; anything else is 422, as Feast answers a
+/// body it cannot take.
+pub(super) fn object(body: &[u8]) -> Result<Map<String, Value>, ApiError> {
+    match unique_keys::parse(body) {
+        Ok(Value::Object(object)) => Ok(object),
+        Ok(_) => Err(ApiError::invalid("body", "must be a JSON object")),
+        Err(e) => Err(ApiError::invalid("body", format!("is not JSON: {e}"))),
+    }
+}
+
+/// `features: ["view:feature", …]`, each one a feature of that view in the registry.
+pub(super) fn requested_features<'r>(
+    registry: &'r Registry,
+    request: &Map<String, Value>,
+) -> Result<Vec<(&'r View, &'r Feature)>, FeastFailure> {
+    if let Some(service) = request.get("feature_service").filter(|s| !s.is_null()) {
+        let name = service
+            .as_str()
+            .map_or_else(|| service.to_string(), str::to_owned);
+        return Err(FeastFailure::no_service(&name));
+    }
+    let Some(Value::Array(refs)) = request.get("features") else {
+        return Err(ApiError::invalid("features", "a list of \"view:feature\" is required").into());
+    };
+    if refs.is_empty() {
+        return Err(ApiError::invalid("features", "must name at least one feature").into());
+    }
+    let mut features = Vec::with_capacity(refs.len());
+    for reference in refs {
+        let text = reference.as_str().unwrap_or_default();
+        let Some((view_name, feature)) = text.split_once(':') else {
+            return Err(ApiError::invalid(
+                "features",
+                format!(
+                    "{:?} must be view:feature",
+                    bounded(&reference.to_string(), 60)
+                ),
+            )
+            .into());
+        };
+        let view = registry
+            .view(view_name)
+            .ok_or_else(|| FeastFailure::no_view(view_name))?;
+        let Some(feature) = view.feature(feature) else {
+            return Err(FeastFailure::no_feature(&view.name, feature));
+        };
+        features.push((view, feature));
+    }
+    Ok(features)
+}
+
+/// `entities: {join_key: [id, …]}`: the ids as sent (echoed in the answer) and as entity ids.
+pub(super) fn entities(
+    registry: &Registry,
+    request: &Map<String, Value>,
+) -> Result<(Vec<Value>, Vec<EntityId>), ApiError> {
+    let join_key = &registry.entity.join_key;
+    let Some(Value::Object(entities)) = request.get("entities") else {
+        return Err(ApiError::invalid(
+            "entities",
+            format!("an object {{\"{join_key}\": [ids]}} is required"),
+        ));
+    };
+    let only_ours = entities.len() == 1 && entities.contains_key(join_key);
+    let Some(Value::Array(values)) = entities.get(join_key).filter(|_| only_ours) else {
+        return Err(ApiError::invalid(
+            "entities",
+            format!("must hold exactly one list, under the join key {join_key:?}"),
+        ));
+    };
+    let ids = entity_ids(join_key, values)?;
+    Ok((values.clone(), ids))
+}
+
+/// Ids as a Feast client sends them: strings, or whole numbers for integer keys.
+fn entity_ids(column: &str, values: &[Value]) -> Result<Vec<EntityId>, ApiError> {
+    let texts = values
+        .iter()
+        .map(|value| match value {
+            Value::String(text) => Ok(text.clone()),
+            Value::Number(number) if number.is_i64() || number.is_u64() => Ok(number.to_string()),
+            other => Err(ApiError::invalid(
+                column,
+                format!(
+                    "{} is not a string or a whole number",
+                    bounded(&other.to_string(), 40)
+                ),
+            )),
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    input::entity_ids(column, texts, BATCH_COUNT)
+}
+
+/// `df: {join_key: [ids], feature: [values], …}`: one row per id, every feature of the view,
+/// each value of its registry type. Checked whole before anything is written.
+pub(super) fn push_rows(
+    registry: &Registry,
+    view: &View,
+    df: Option<&Value>,
+) -> Result<Vec<PushRow>, ApiError> {
+    let Some(Value::Object(df)) = df else {
+        return Err(ApiError::invalid("df", "an object of columns is required"));
+    };
+    let join_key = &registry.entity.join_key;
+    let Some(Value::Array(id_values)) = df.get(join_key) else {
+        return Err(ApiError::invalid(
+            "df",
+            format!("the join key column {join_key:?} is required"),
+        ));
+    };
+    let ids = entity_ids(join_key, id_values)?;
+    for (column, values) in df {
+        let known = column == join_key
+            || view.feature(column).is_some()
+            || PUSH_TIME_COLUMNS.contains(&column.as_str());
+        if !known {
+            return Err(ApiError::invalid(
+                "df",
+                format!(
+                    "column {:?} is no feature of view {:?}",
+                    bounded(column, 60),
+                    view.name
+                ),
+            ));
+        }
+        match values {
+            Value::Array(values) if values.len() == ids.len() => {}
+            Value::Array(values) => {
+                return Err(ApiError::invalid(
+                    "df",
+                    format!(
+                        "column {column:?} has {} values, {join_key:?} has {}",
+                        values.len(),
+                        ids.len()
+                    ),
+                ))
+            }
+            _ => {
+                return Err(ApiError::invalid(
+                    "df",
+                    format!("column {column:?} must be a list"),
+                ))
+            }
+        }
+    }
+    let mut rows: Vec<EntityRow> = ids
+        .into_iter()
+        .map(|id| EntityRow {
+            id,
+            fields: Vec::with_capacity(view.features.len() + 1),
+        })
+        .collect();
+    for feature in &view.features {
+        let Some(Value::Array(values)) = df.get(&feature.name) else {
+            return Err(ApiError::invalid(
+                "df",
+                format!(
+                    "column {:?} is missing: a push writes whole rows of view {:?}",
+                    feature.name, view.name
+                ),
+            ));
+        };
+        for (row, value) in rows.iter_mut().zip(values) {
+            let stored = schema::encode(feature.value_type, value).ok_or_else(|| {
+                ApiError::invalid(
+                    "df",
+                    format!(
+                        "column {:?}: {} is not a {}",
+                        feature.name,
+                        bounded(&value.to_string(), 40),
+                        feature.value_type.rule()
+                    ),
+                )
+            })?;
+            row.fields.push((feature.name.clone(), stored));
+        }
+    }
+    let event_times = match df.get(EVENT_TIME_COLUMN) {
+        Some(Value::Array(times)) => times
+            .iter()
+            .map(|time| {
+                match time {
+                    Value::Null => Ok(None),
+                    Value::String(text) => event_unix_ms(text).map(Some).ok_or(()),
+                    _ => Err(()),
+                }
+                .map_err(|()| {
+                    ApiError::invalid(
+                        "df",
+                        format!(
+                            "column {EVENT_TIME_COLUMN:?}: {} is not a date and time such as \
+                         \"2026-12-01T10:00:00.250Z\" or \"2026-12-01 10:00:00\" (UTC)",
+                            bounded(&time.to_string(), 40)
+                        ),
+                    )
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?,
+        _ => vec![None; rows.len()],
+    };
+    Ok(rows
+        .into_iter()
+        .zip(event_times)
+        .map(|(row, event_unix_ms)| PushRow { row, event_unix_ms })
+        .collect())
+}
+
+/// An event time as a push gives it, in Unix milliseconds: RFC 3339, or the same without a
+/// zone (`2026-12-01 10:00:00.25`, as Python's `str(datetime)` writes it), taken as UTC, or a
+/// date alone. Nothing before 1970.
+fn event_unix_ms(text: &str) -> Option<u64> {
+    use time::format_description::well_known::Rfc3339;
+    let text = text.trim();
+    let mut iso = if text.len() == 10 {
+        format!("{text}T00:00:00")
+    } else {
+        text.replacen(' ', "T", 1)
+    };
+    let zoned =
+        iso.ends_with(['Z', 'z']) || iso.get(19..).is_some_and(|zone| zone.contains(['+', '-']));
+    if !zoned {
+        iso.push('Z');
+    }
+    let time = time::OffsetDateTime::parse(&iso, &Rfc3339).ok()?;
+    u64::try_from(time.unix_timestamp_nanos() / 1_000_000).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn request(body: Value) -> Map<String, Value> {
+        object(body.to_string().as_bytes()).unwrap()
+    }
+
+    /// What a refusal says, in Feast's shape: the class, or the field and rule FastAPI names.
+    fn refusal(failure: FeastFailure) -> String {
+        match failure {
+            FeastFailure::Error { class, message, .. } => format!("{class}: {message}"),
+            FeastFailure::Invalid { field, rule } => format!("{field}: {rule}"),
+        }
+    }
+
+    #[test]
+    fn features_resolve_once_into_their_views_in_the_order_asked() {
+        let registry = crate::registry_file::demo();
+        let asked = request(
+            json!({"features": ["user_stream:failed_logins_15m", "user_batch:risk_segment"]}),
+        );
+        let resolved = requested_features(&registry, &asked).unwrap();
+        let names: Vec<_> = resolved
+            .iter()
+            .map(|(view, feature)| format!("{}:{}", view.name, feature.name))
+            .collect();
+        assert_eq!(
+            names,
+            ["user_stream:failed_logins_15m", "user_batch:risk_segment"]
+        );
+    }
+
+    #[test]
+    fn feature_references_that_feast_would_refuse_are_refused_as_feast_does() {
+        let registry = crate::registry_file::demo();
+        let refused =
+            |body: Value| refusal(requested_features(&registry, &request(body)).unwrap_err());
+        assert!(refused(json!({})).starts_with("features: a list"));
+        assert!(refused(json!({"features": []})).contains("at least one"));
+        assert!(refused(json!({"features": ["risk_segment"]})).contains("must be view:feature"));
+        assert!(
+            refused(json!({"features": ["nope:x"]})).starts_with("FeatureViewNotFoundException")
+        );
+        assert!(refused(json!({"features": ["user_batch:nope"]}))
+            .starts_with("FeastObjectNotFoundException"));
+        assert!(refused(json!({"feature_service": "fraud"}))
+            .starts_with("FeatureServiceNotFoundException"));
+    }
+
+    #[test]
+    fn entity_rows_are_read_under_the_join_key_only() {
+        let registry = crate::registry_file::demo();
+        let (sent, ids) = entities(
+            &registry,
+            &request(json!({"entities": {"user_id": ["u0001", 7]}})),
+        )
+        .unwrap();
+        assert_eq!(sent, [json!("u0001"), json!(7)]);
+        assert_eq!(
+            ids.iter().map(EntityId::as_str).collect::<Vec<_>>(),
+            ["u0001", "7"]
+        );
+        for body in [
+            json!({}),
+            json!({"entities": {"merchant_id": ["m1"]}}),
+            json!({"entities": {"user_id": ["u0001"], "merchant_id": ["m1"]}}),
+            json!({"entities": {"user_id": "u0001"}}),
+        ] {
+            let refused = entities(&registry, &request(body.clone())).unwrap_err();
+            assert!(
+                matches!(refused, ApiError::InvalidInput { ref field, .. } if field == "entities"),
+                "{body}: {refused}"
+            );
+        }
+    }
+
+    #[test]
+    fn event_times_are_read_as_feast_clients_write_them() {
+        let ms = event_unix_ms;
+        assert_eq!(ms("2001-01-01T00:00:00Z"), Some(978_307_200_000));
+        assert_eq!(ms("2001-01-01 00:00:00"), Some(978_307_200_000));
+        assert_eq!(ms("2001-01-01"), Some(978_307_200_000));
+        assert_eq!(ms("2001-01-01T01:00:00.250+01:00"), Some(978_307_200_250));
+        assert_eq!(ms("2001-01-01 00:00:00.123456"), Some(978_307_200_123));
+        assert_eq!(ms("1969-12-31T23:59:59Z"), None);
+        assert_eq!(ms("yesterday"), None);
+        assert_eq!(ms(""), None);
+    }
+}
