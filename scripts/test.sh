@@ -1,9 +1,13 @@
 #!/usr/bin/env bash
 # `make test`: unit and integration tests against a private throwaway Redis, then Playwright
 # against a server on a free port. Never touches a Redis the user runs; cleans up on any exit.
+# `scripts/test.sh it` runs only the first part (`make test-it`), `scripts/test.sh e2e` only the
+# second (`make e2e`).
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 cd "$ROOT"
+part=${1:-all}
+[[ $part == all || $part == it || $part == e2e ]] || die "usage: scripts/test.sh [all|it|e2e]"
 scripts/setup.sh test
 
 start_private_redis
@@ -16,8 +20,11 @@ start_private_cluster
 export REDIS_CLUSTER_URL=$CLUSTER_URL
 say "private test Redis Cluster: $REDIS_CLUSTER_URL"
 
-say "unit and integration tests"
-cargo test --locked
+if [[ $part != e2e ]]; then
+  say "unit and integration tests"
+  cargo test --locked
+fi
+[[ $part != it ]] || exit 0
 
 say "release build of the app for the end-to-end tests (what make run serves)"
 leptos_release build
