@@ -1,6 +1,6 @@
 //! Feast's feature-server API on the same server, so the Feast SDK's remote online store and
 //! any client of `feast serve` work unchanged: `POST /get-online-features`, `POST /push`,
-//! `GET /health`. Plain axum routes beside the Leptos app; each parses its JSON into registry
+//! `POST /write-to-online-store` (what `feast materialize` calls), `GET /health`. Plain axum routes beside the Leptos app; each parses its JSON into registry
 //! names and domain types, calls the service, and shapes the answer as Feast does.
 
 use std::sync::Arc;
@@ -11,7 +11,7 @@ use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 mod answer;
 mod failure;
@@ -21,6 +21,7 @@ use crate::api::error::ApiError;
 use crate::api::{deadline_in, DEADLINE_HEADER};
 use crate::http::request_id::RequestId;
 use crate::ops::Service;
+use crate::registry::View;
 use crate::store::EventRule;
 use answer::{columns, EventTimes};
 use failure::FeastFailure;
@@ -36,6 +37,7 @@ pub fn routes(service: Arc<Service>) -> Router {
     Router::new()
         .route("/get-online-features", post(online_features))
         .route("/push", post(push))
+        .route("/write-to-online-store", post(write_to_online_store))
         // Feast's own readiness route: the same answer as /readyz.
         .route("/health", get(crate::http::probes::ready))
         .with_state(service)
@@ -95,17 +97,9 @@ async fn push(
                 )))
             }
         }
-        let source = match request.get("push_source_name") {
-            Some(Value::String(source)) => source,
-            _ => {
-                return Err(FeastFailure::from(ApiError::invalid(
-                    "push_source_name",
-                    "a string is required",
-                )))
-            }
-        };
-        let registry = service.registry();
-        let view = registry
+        let source = required_string(&request, "push_source_name")?;
+        let view = service
+            .registry()
             .pushed_by(source)
             .ok_or_else(|| FeastFailure::no_push_source(source))?;
         let rule = match request.get("overwrite") {
@@ -118,14 +112,61 @@ async fn push(
                 )))
             }
         };
-        let rows = push_rows(registry, view, request.get("df"))?;
-        let pushed = service
-            .push(view, rows, rule)
-            .await
-            .map_err(|e| FeastFailure::of(e, &id))?;
-        Ok(Json(pushed).into_response())
+        write(&service, &id, view, &request, rule).await
     })
     .await
+}
+
+/// Feast's `write_to_online_store`, which the Feast SDK's remote online store calls for every
+/// batch it materializes (`feast materialize`, `store.write_to_online_store`): rows of one view
+/// by name, written like a push to it, under the event-time rule (Feast's own Redis store also
+/// keeps the newer event).
+async fn write_to_online_store(
+    State(service): State<Arc<Service>>,
+    Extension(id): Extension<RequestId>,
+    body: Bytes,
+) -> Response {
+    answer(async {
+        let request = object(&body)?;
+        // Feast's flags for its registry cache and its on-write transformations: this server
+        // has neither, so either value writes the same.
+        for flag in ["allow_registry_cache", "transform_on_write"] {
+            if !matches!(request.get(flag), None | Some(Value::Null | Value::Bool(_))) {
+                return Err(ApiError::invalid(flag, "must be true or false").into());
+            }
+        }
+        let name = required_string(&request, "feature_view_name")?;
+        let view = service
+            .registry()
+            .view(name)
+            .ok_or_else(|| FeastFailure::no_view(name))?;
+        write(&service, &id, view, &request, EventRule::NewerOnly).await
+    })
+    .await
+}
+
+/// Writes a request's `df` to `view`: what a push and a write to the online store share.
+async fn write(
+    service: &Service,
+    id: &RequestId,
+    view: &View,
+    request: &Map<String, Value>,
+    rule: EventRule,
+) -> Result<Response, FeastFailure> {
+    let rows = push_rows(service.registry(), view, request.get("df"))?;
+    let pushed = service
+        .push(view, rows, rule)
+        .await
+        .map_err(|e| FeastFailure::of(e, id))?;
+    Ok(Json(pushed).into_response())
+}
+
+/// A string field the request must have.
+fn required_string<'r>(request: &'r Map<String, Value>, field: &str) -> Result<&'r str, ApiError> {
+    match request.get(field) {
+        Some(Value::String(value)) => Ok(value),
+        _ => Err(ApiError::invalid(field, "a string is required")),
+    }
 }
 
 async fn answer(

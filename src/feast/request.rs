@@ -177,6 +177,11 @@ pub(super) fn push_rows(
             ));
         };
         for (row, value) in rows.iter_mut().zip(values) {
+            // A null is no value: the field is not written (a read of a new entity finds it
+            // absent, NOT_FOUND).
+            if value.is_null() {
+                continue;
+            }
             let stored = schema::encode(feature.value_type, value).ok_or_else(|| {
                 ApiError::invalid(
                     "df",

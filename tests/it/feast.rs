@@ -590,3 +590,96 @@ async fn a_feast_500_quotes_its_request_id() {
         "the cause stays in the log: {answer}"
     );
 }
+
+/// What the Feast SDK's remote online store sends for each materialized batch: a view by name,
+/// naive ISO event times, a `created` column (null here), Feast's flags. Written through the
+/// batch path with the event-time rule; a null is not written.
+#[tokio::test]
+async fn write_to_online_store_takes_what_feast_materialize_sends() {
+    let server = TestServer::start("feast-write", &["--initial-users", "0"]).await;
+    let an_hour_ago = time::OffsetDateTime::now_utc() - time::Duration::hours(1);
+    let naive = |at: time::OffsetDateTime| {
+        let text = at.format(&Rfc3339).unwrap();
+        text.trim_end_matches('Z').to_owned()
+    };
+    let write = |risk: Value, at: time::OffsetDateTime| {
+        json!({
+            "feature_view_name": "user_batch",
+            "df": {
+                "user_id": ["u0001", "u0002"],
+                "country_iso": ["DE", null],
+                "risk_segment": [risk, "high"],
+                "account_age_days": [10, 20],
+                "tx_count_7d": [1, 2],
+                "avg_amount_30d": [1.5, 2.5],
+                "chargeback_count_180d": [0, 1],
+                "event_timestamp": [naive(at), naive(at)],
+                "created": [null, null],
+            },
+            "allow_registry_cache": false,
+        })
+    };
+    let (status, written) = feast(
+        &server,
+        "/write-to-online-store",
+        &write(json!("low"), an_hour_ago),
+    )
+    .await;
+    assert_eq!((status, &written["written"]), (200, &json!(2)), "{written}");
+    // The entities exist now: the batch path creates them.
+    eventually(
+        Duration::from_secs(10),
+        "the index to count them",
+        || async { server.entity_count().await == 2 },
+    )
+    .await;
+    let read = json!({
+        "features": ["user_batch:risk_segment", "user_batch:country_iso"],
+        "entities": {"user_id": ["u0001", "u0002"]},
+    });
+    let answer = online(&server, read.clone()).await;
+    let (risks, _, times) = column(&answer, 1);
+    assert_eq!(risks, [json!("low"), json!("high")]);
+    // The row's own event time, to the second and beyond, answered in UTC.
+    assert!(
+        times[0].starts_with(&naive(an_hour_ago)[..19]) && times[0].ends_with('Z'),
+        "{times:?}"
+    );
+    let (countries, statuses, _) = column(&answer, 2);
+    assert_eq!(countries, [json!("DE"), Value::Null]);
+    assert_eq!(statuses, ["PRESENT", "NOT_FOUND"], "a null is not written");
+
+    // An older materialization never overwrites a newer one.
+    let two_hours_ago = an_hour_ago - time::Duration::hours(1);
+    let (status, written) = feast(
+        &server,
+        "/write-to-online-store",
+        &write(json!("medium"), two_hours_ago),
+    )
+    .await;
+    assert_eq!((status, &written["written"]), (200, &json!(0)), "{written}");
+    assert_eq!(
+        column(&online(&server, read).await, 1).0,
+        [json!("low"), json!("high")]
+    );
+
+    let (status, answer) = feast(
+        &server,
+        "/write-to-online-store",
+        &json!({"feature_view_name": "nope", "df": {}}),
+    )
+    .await;
+    assert_eq!(status, 404, "{answer}");
+    assert!(
+        answer.to_string().contains("FeatureViewNotFoundException"),
+        "{answer}"
+    );
+    let mut bad_flag = write(json!("low"), an_hour_ago);
+    bad_flag["transform_on_write"] = json!("yes");
+    let (status, answer) = feast(&server, "/write-to-online-store", &bad_flag).await;
+    assert_eq!(status, 422, "{answer}");
+    assert!(
+        answer.to_string().contains("transform_on_write"),
+        "{answer}"
+    );
+}
