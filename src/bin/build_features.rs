@@ -1,9 +1,9 @@
-//! `build-features`: materialize synthetic users. All logic lives in `feature_store::materialize`.
+//! `build-features`: materialize synthetic users. All logic lives in `feature_store::build_features`.
 
 use std::process::ExitCode;
 
 use clap::Parser;
-use feature_store::materialize::{build, BuildArgs};
+use feature_store::build_features::{build, BuildArgs};
 use feature_store_core::chain;
 
 #[tokio::main]

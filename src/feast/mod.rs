@@ -20,12 +20,13 @@ mod request;
 use crate::api::error::ApiError;
 use crate::api::{deadline_in, DEADLINE_HEADER};
 use crate::http::request_id::RequestId;
+use crate::materialize::Window;
 use crate::ops::Service;
 use crate::registry::View;
 use crate::store::EventRule;
 use answer::{columns, EventTimes};
 use failure::FeastFailure;
-use request::{entities, object, push_rows, requested_features};
+use request::{entities, materialized_views, object, push_rows, requested_features};
 /// The column of a push that gives each row's event time; without it (or for a null) the event
 /// time is the write's.
 const EVENT_TIME_COLUMN: &str = "event_timestamp";
@@ -38,6 +39,8 @@ pub fn routes(service: Arc<Service>) -> Router {
         .route("/get-online-features", post(online_features))
         .route("/push", post(push))
         .route("/write-to-online-store", post(write_to_online_store))
+        .route("/materialize", post(materialize))
+        .route("/materialize-incremental", post(materialize_incremental))
         // Feast's own readiness route: the same answer as /readyz.
         .route("/health", get(crate::http::probes::ready))
         .with_state(service)
@@ -159,6 +162,66 @@ async fn write(
         .await
         .map_err(|e| FeastFailure::of(e, id))?;
     Ok(Json(pushed).into_response())
+}
+
+/// Feast's `/materialize`, which `feast materialize` calls on a remote online store: the
+/// server reads the views' own sources (its registry's) over `[start_ts, end_ts]`.
+async fn materialize(
+    State(service): State<Arc<Service>>,
+    Extension(id): Extension<RequestId>,
+    body: Bytes,
+) -> Response {
+    answer(async {
+        let request = object(&body)?;
+        let start = request_time(&request, "start_ts")?;
+        let end = request_time(&request, "end_ts")?;
+        let views = materialized_views(service.registry(), &request)?;
+        let window = Window {
+            start_ms: start,
+            end_ms: end,
+        };
+        let done = service
+            .materialize(&views, window)
+            .await
+            .map_err(|e| FeastFailure::of(e, &id))?;
+        Ok(Json(done).into_response())
+    })
+    .await
+}
+
+/// Feast's `/materialize-incremental` (`feast materialize-incremental END`): each view from
+/// where its last incremental run ended.
+async fn materialize_incremental(
+    State(service): State<Arc<Service>>,
+    Extension(id): Extension<RequestId>,
+    body: Bytes,
+) -> Response {
+    answer(async {
+        let request = object(&body)?;
+        let end = request_time(&request, "end_ts")?;
+        let views = materialized_views(service.registry(), &request)?;
+        let done = service
+            .materialize_incremental(&views, end)
+            .await
+            .map_err(|e| FeastFailure::of(e, &id))?;
+        Ok(Json(done).into_response())
+    })
+    .await
+}
+
+/// A time the request must give, as Feast's SDK writes it (`datetime.isoformat()`).
+fn request_time(request: &Map<String, Value>, field: &str) -> Result<u64, ApiError> {
+    parse_time(required_string(request, field)?).map_err(|rule| ApiError::invalid(field, rule))
+}
+
+/// A time as Feast's clients write it, and as `build-features` takes one, in Unix ms.
+pub fn parse_time(text: &str) -> Result<u64, String> {
+    request::event_unix_ms(text).ok_or_else(|| {
+        format!(
+            "{:?} is not a date and time such as 2026-12-01, 2026-12-01 10:00:00 (UTC) or RFC 3339",
+            crate::domain::bounded(text, 40)
+        )
+    })
 }
 
 /// A string field the request must have.

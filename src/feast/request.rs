@@ -65,6 +65,62 @@ pub(super) fn requested_features<'r>(
     Ok(features)
 }
 
+/// `feature_views: [name, …]` of a materialization, each a view with a source; every view with
+/// a source when null or absent, as Feast materializes every view.
+pub(super) fn materialized_views<'r>(
+    registry: &'r Registry,
+    request: &Map<String, Value>,
+) -> Result<Vec<&'r View>, FeastFailure> {
+    if matches!(
+        request.get("disable_event_timestamp"),
+        Some(Value::Bool(true))
+    ) {
+        return Err(ApiError::invalid(
+            "disable_event_timestamp",
+            "must be false: every row's own event time decides which row is the latest",
+        )
+        .into());
+    }
+    let names = match request.get("feature_views") {
+        None | Some(Value::Null) => {
+            return match registry
+                .views
+                .iter()
+                .filter(|v| v.source.is_some())
+                .collect::<Vec<_>>()
+            {
+                views if views.is_empty() => Err(ApiError::invalid(
+                    "feature_views",
+                    "no view of the registry has a source to materialize from",
+                )
+                .into()),
+                views => Ok(views),
+            };
+        }
+        Some(Value::Array(names)) => names,
+        Some(_) => {
+            return Err(ApiError::invalid("feature_views", "must be a list of view names").into())
+        }
+    };
+    names
+        .iter()
+        .map(|name| {
+            let name = name.as_str().unwrap_or_default();
+            let view = registry
+                .view(name)
+                .ok_or_else(|| FeastFailure::no_view(name))?;
+            if view.source.is_none() {
+                return Err(ApiError::invalid(
+                    "feature_views",
+                    format!("view {name:?} has no source to materialize from"),
+                )
+                .into());
+            }
+            Ok(view)
+        })
+        .collect()
+}
+
 /// `entities: {join_key: [id, …]}`: the ids as sent (echoed in the answer) and as entity ids.
 pub(super) fn entities(
     registry: &Registry,
@@ -229,7 +285,7 @@ pub(super) fn push_rows(
 /// An event time as a push gives it, in Unix milliseconds: RFC 3339, or the same without a
 /// zone (`2026-12-01 10:00:00.25`, as Python's `str(datetime)` writes it), taken as UTC, or a
 /// date alone. Nothing before 1970.
-fn event_unix_ms(text: &str) -> Option<u64> {
+pub(super) fn event_unix_ms(text: &str) -> Option<u64> {
     use time::format_description::well_known::Rfc3339;
     let text = text.trim();
     let mut iso = if text.len() == 10 {

@@ -2,6 +2,7 @@
 //! the log does.
 
 use crate::api::error::ApiError;
+use crate::materialize::MaterializeError;
 use crate::ops::ServiceError;
 use crate::store::StoreError;
 
@@ -16,6 +17,9 @@ pub fn api_error(e: ServiceError, request: Option<&str>) -> ApiError {
         ServiceError::Overloaded(_) => ApiError::Overloaded {
             message: e.to_string(),
         },
+        ServiceError::Materialize(
+            ref cause @ (MaterializeError::NoSource(_) | MaterializeError::EmptyWindow),
+        ) => ApiError::invalid("feature_views", cause.to_string()),
         ServiceError::Deadline(_) => {
             tracing::warn!("{e}");
             ApiError::Timeout {

@@ -7,6 +7,7 @@ mod failover;
 mod feast;
 mod index;
 mod integrity;
+mod materialize;
 mod metrics;
 mod security;
 mod server;

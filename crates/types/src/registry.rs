@@ -13,6 +13,9 @@ use crate::schema::{Draw, FeatureKind, ValueType};
 pub const STAMP_PREFIX: &str = "_ts:";
 /// Each view's write time (Unix ms, when the store wrote it) is stored beside it: `_wt:<view>`.
 pub const WRITTEN_PREFIX: &str = "_wt:";
+/// A materialized row's created time (Unix ms), which breaks a tie between two rows with the
+/// same event time: `_cr:<view>`.
+pub const CREATED_PREFIX: &str = "_cr:";
 
 /// Whether a hash field is one the store keeps for itself (event and write times), not a
 /// feature: a feature name never starts with `_`.
@@ -21,12 +24,14 @@ pub fn is_reserved(field: &str) -> bool {
 }
 
 /// What a field the store keeps for itself holds, for people: `event time` for `_ts:<view>`,
-/// `write time` for `_wt:<view>`; `None` for any other field.
+/// `write time` for `_wt:<view>`, `created time` for `_cr:<view>`; `None` for any other field.
 pub fn stamp_label(field: &str) -> Option<&'static str> {
     if field.starts_with(STAMP_PREFIX) {
         Some("event time")
     } else if field.starts_with(WRITTEN_PREFIX) {
         Some("write time")
+    } else if field.starts_with(CREATED_PREFIX) {
+        Some("created time")
     } else {
         None
     }
@@ -56,7 +61,36 @@ pub struct View {
     pub ttl_seconds: u64,
     /// The name `/push` takes for this view, if it can be pushed to.
     pub push_source: Option<String>,
+    /// Where `materialize` reads this view's rows, if anywhere (batch views only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<Source>,
     pub features: Vec<Feature>,
+}
+
+/// A batch view's offline rows: Parquet or CSV files in a table's shape, one row per entity and
+/// event, as Feast's `FileSource` reads them.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Source {
+    /// The files: one path, or a glob (`data/users-*.parquet`); `.parquet` or `.csv` says how
+    /// each is read.
+    pub path: String,
+    /// The column of the entity's id (the entity's join key unless the file says otherwise).
+    pub entity_column: String,
+    /// The column of each row's event time.
+    pub timestamp_column: String,
+    /// The column that breaks a tie between two rows of one entity with the same event time:
+    /// the later created wins, as in Feast.
+    pub created_column: Option<String>,
+    /// Feature name to column name, where they differ.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub columns: std::collections::BTreeMap<String, String>,
+}
+
+impl Source {
+    /// The column a feature's values are in.
+    pub fn column_of<'a>(&'a self, feature: &'a str) -> &'a str {
+        self.columns.get(feature).map_or(feature, String::as_str)
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -79,6 +113,11 @@ impl View {
     /// The hash field holding the event time of this view's stored values, in Unix ms.
     pub fn stamp_field(&self) -> String {
         format!("{STAMP_PREFIX}{}", self.name)
+    }
+
+    /// The hash field holding the created time of this view's materialized row, in Unix ms.
+    pub fn created_field(&self) -> String {
+        format!("{CREATED_PREFIX}{}", self.name)
     }
 
     /// The fields a write of this view adds to its row: the event time and the write time.

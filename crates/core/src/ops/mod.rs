@@ -15,6 +15,7 @@ mod batch_read;
 pub mod bootstrap;
 mod inspect;
 mod latency;
+mod materialize;
 mod push;
 mod read;
 mod state;
@@ -46,6 +47,8 @@ pub enum ServiceError {
     /// before any Redis work.
     #[error("the server is at its limit of {0} feature values in flight; retry shortly")]
     Overloaded(usize),
+    #[error(transparent)]
+    Materialize(#[from] crate::materialize::MaterializeError),
 }
 
 /// One per process: the store, the worker and the index it reads, and the lock that keeps admin

@@ -54,7 +54,25 @@ struct RawView {
     kind: Spanned<FeatureKind>,
     ttl_seconds: Spanned<u64>,
     push_source: Option<Spanned<String>>,
+    source: Option<Spanned<RawSource>>,
     features: Spanned<Vec<RawFeature>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSource {
+    path: String,
+    entity_column: Option<String>,
+    #[serde(default = "default_timestamp_column")]
+    timestamp_column: String,
+    created_column: Option<String>,
+    #[serde(default)]
+    columns: std::collections::BTreeMap<String, String>,
+}
+
+/// Feast's name for it, and what its SDK writes.
+fn default_timestamp_column() -> String {
+    "event_timestamp".into()
 }
 
 #[derive(Deserialize)]
@@ -105,7 +123,10 @@ pub fn parse(text: &str, origin: &str) -> Result<Registry, RegistryError> {
         )
     })?;
     let entity = check_entity(&raw.entity).map_err(|(offset, rule)| at(offset, rule))?;
-    let views = check_views(raw.views).map_err(|(offset, rule)| at(offset, rule))?;
+    // Paths in the file are read against its own directory.
+    let base = Path::new(origin).parent().unwrap_or(Path::new(""));
+    let views = check_views(raw.views, &entity.join_key, base)
+        .map_err(|(offset, rule)| at(offset, rule))?;
     Ok(Registry { entity, views })
 }
 

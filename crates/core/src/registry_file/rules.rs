@@ -2,12 +2,15 @@
 //! caller turns it into a line number).
 
 use std::collections::HashSet;
+use std::path::Path;
 
 use toml::Spanned;
 
-use super::{RawEntity, RawView};
+use super::{RawEntity, RawSource, RawView};
 use crate::domain::{FeatureName, KeyPrefix};
 use crate::limits::MAX_TTL_SECONDS;
+use crate::materialize;
+use crate::registry::Source;
 use crate::registry::{EntityDef, Feature, View, STAMP_PREFIX};
 use crate::schema::{encode, Draw, FeatureKind, ValueType};
 
@@ -51,7 +54,11 @@ fn identifier(value: &Spanned<String>) -> Result<(), String> {
     Ok(())
 }
 
-pub(super) fn check_views(raw: Vec<RawView>) -> Result<Vec<View>, Refusal> {
+pub(super) fn check_views(
+    raw: Vec<RawView>,
+    join_key: &str,
+    base: &Path,
+) -> Result<Vec<View>, Refusal> {
     let mut views = Vec::with_capacity(raw.len());
     let mut view_names = HashSet::new();
     let mut feature_names = HashSet::new();
@@ -137,13 +144,25 @@ pub(super) fn check_views(raw: Vec<RawView>) -> Result<Vec<View>, Refusal> {
                 draw: feature.draw.map(Spanned::into_inner),
             });
         }
-        views.push(View {
+        let mut checked = View {
             name: view.name.into_inner(),
             kind,
             ttl_seconds: ttl,
             push_source: view.push_source.map(Spanned::into_inner),
+            source: None,
             features,
-        });
+        };
+        if let Some(raw) = view.source {
+            let at = raw.span().start;
+            let source = source(raw.into_inner(), join_key, base);
+            if kind != FeatureKind::Batch {
+                return Err((at, format!("view {:?}: only a batch view has a source to materialize (a streaming view is pushed to)", checked.name)));
+            }
+            materialize::check(&source, &checked)
+                .map_err(|rule| (at, format!("view {:?} source: {rule}", checked.name)))?;
+            checked.source = Some(source);
+        }
+        views.push(checked);
     }
     if ttls[FeatureKind::Batch as usize].is_none() {
         return Err((0, "at least one view must be of kind \"batch\": only the batch path creates an entity, with its key TTL".into()));
@@ -183,5 +202,22 @@ fn check_draw(draw: &Draw, value_type: ValueType) -> Result<(), String> {
             Some((value, _)) => Err(format!("value {value:?} is not a {}", value_type.rule())),
             None => Ok(()),
         },
+    }
+}
+
+/// A source as the file gives it, its defaults filled in and its path made absolute against
+/// the registry file's directory (as Feast reads a repo's paths against the repo).
+fn source(raw: RawSource, join_key: &str, base: &Path) -> Source {
+    let path = if Path::new(&raw.path).is_absolute() {
+        raw.path
+    } else {
+        base.join(&raw.path).to_string_lossy().into_owned()
+    };
+    Source {
+        path,
+        entity_column: raw.entity_column.unwrap_or_else(|| join_key.to_owned()),
+        timestamp_column: raw.timestamp_column,
+        created_column: raw.created_column,
+        columns: raw.columns,
     }
 }

@@ -245,6 +245,16 @@ impl FeatureStore {
         self.timed("ping", self.link.ping()).await
     }
 
+    /// One command on one key of the store's own (not an entity: a materialization's
+    /// watermark), routed by that key.
+    pub async fn query_key<T: redis::FromRedisValue>(
+        &self,
+        key: &str,
+        command: &redis::Cmd,
+    ) -> Result<T, StoreError> {
+        self.link.query(key, command).await
+    }
+
     /// Which Redis processes answer now: their run ids (see `Link::run_ids`).
     pub async fn run_ids(&self) -> Result<Vec<String>, StoreError> {
         self.timed("ping", self.link.run_ids()).await

@@ -83,3 +83,43 @@ pub struct PushSkipped {
     pub id: String,
     pub reason: String,
 }
+
+/// What a materialization did, view by view (`POST /materialize`, `build-features materialize`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Materialized {
+    pub views: Vec<ViewMaterialized>,
+}
+
+/// One view's materialization: the window, and what became of each row read.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ViewMaterialized {
+    pub view: String,
+    /// The window, both ends included (as Feast's file source reads it), in Unix ms.
+    pub start_unix_ms: u64,
+    pub end_unix_ms: u64,
+    pub files: usize,
+    pub rows_read: u64,
+    /// Rows written: the newest of their entity so far.
+    pub written: u64,
+    /// Rows not written because a newer event (or the same event created later) is stored.
+    pub skipped_older: u64,
+    /// Rows whose event time lies outside the window.
+    pub outside_window: u64,
+    /// Rows whose key holds something other than an entity hash (left untouched).
+    pub not_hashes: u64,
+    /// Values that do not fit their column's type, per column; a row with a refused entity id or
+    /// event time is not written, a refused feature value is left out of its row.
+    pub refused: Vec<Refused>,
+    pub elapsed_ms: f64,
+}
+
+/// The values of one column that were refused, and where the first few are.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Refused {
+    pub column: String,
+    /// What a value of this column must be.
+    pub rule: String,
+    pub count: u64,
+    /// The first few, as `file row N` (N counts data rows from 1).
+    pub first: Vec<String>,
+}

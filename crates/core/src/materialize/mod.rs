@@ -1,0 +1,177 @@
+//! Materialize: a batch view's offline rows (the Parquet or CSV files its registry `source`
+//! names) into the store, as Feast's `materialize` does: the rows whose event time lies in the
+//! window, the latest per entity winning (a tie going to the later `created`). Files are read a
+//! batch at a time on a blocking thread while the previous batch is written, so memory is
+//! bounded by the batch size, never by the files. "Latest per entity" is not worked out in
+//! memory: each row goes through the batch write script, which writes it only if it is newer
+//! than what is stored, in the same step. So a run killed half-way and run again ends in the
+//! same state, and two runs over overlapping windows agree.
+
+mod files;
+mod rows;
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use arrow_array::RecordBatch;
+use redis::cmd;
+
+use crate::model::ViewMaterialized;
+use crate::registry::{Source, View};
+use crate::store::{unix_ms_now, EventRule, FeatureStore, StoreError};
+
+pub(crate) use files::check;
+
+/// Rows per record batch read, and per pipelined write.
+const BATCH_ROWS: usize = 8_192;
+/// Batches read ahead of the one being written.
+const READ_AHEAD: usize = 2;
+
+/// The event times a materialization takes, in Unix ms, both ends included (as Feast's file
+/// source reads them).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Window {
+    pub start_ms: u64,
+    pub end_ms: u64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum MaterializeError {
+    #[error("view {0:?} has no source to materialize from")]
+    NoSource(String),
+    #[error("the window's start is after its end")]
+    EmptyWindow,
+    /// A file went missing or broke since the registry was loaded.
+    #[error("{0}")]
+    File(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Materializes `view` over `window`; `progress` sees the report after each batch.
+pub async fn materialize(
+    store: &FeatureStore,
+    view: &View,
+    window: Window,
+    mut progress: impl FnMut(&ViewMaterialized),
+) -> Result<ViewMaterialized, MaterializeError> {
+    let source = view
+        .source
+        .clone()
+        .ok_or_else(|| MaterializeError::NoSource(view.name.clone()))?;
+    if window.start_ms > window.end_ms {
+        return Err(MaterializeError::EmptyWindow);
+    }
+    let started = Instant::now();
+    let files = files::resolve(&source).map_err(MaterializeError::File)?;
+    let mut report = ViewMaterialized {
+        view: view.name.clone(),
+        start_unix_ms: window.start_ms,
+        end_unix_ms: window.end_ms,
+        files: files.len(),
+        ..ViewMaterialized::default()
+    };
+    let (batches, mut read) = tokio::sync::mpsc::channel(READ_AHEAD);
+    let reader = {
+        let (source, view) = (source.clone(), view.clone());
+        tokio::task::spawn_blocking(move || read_files(&files, &source, &view, batches))
+    };
+    while let Some(next) = read.recv().await {
+        let (batch, file, first_row) = next.map_err(MaterializeError::File)?;
+        let at = rows::At {
+            file: &file,
+            first_row,
+        };
+        let rows = rows::convert(
+            &batch,
+            view,
+            &source,
+            window,
+            &at,
+            unix_ms_now(),
+            &mut report,
+        );
+        let load = store
+            .bulk_load_with_progress(rows, None, EventRule::NewerOnly, |_| {})
+            .await?;
+        report.written += load.written as u64;
+        report.skipped_older += load.older.len() as u64;
+        report.not_hashes += load.not_hashes.len() as u64;
+        report.elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
+        progress(&report);
+    }
+    // The reader stops at its first failure, which was sent above; a panic is not expected.
+    let _ = reader.await;
+    report.elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
+    Ok(report)
+}
+
+/// One batch, with the file it came from and the number of its first data row there.
+type Batch = Result<(RecordBatch, String, u64), String>;
+
+/// Reads every file's batches into `batches` until done, a failure, or the receiver is gone.
+fn read_files(
+    files: &[PathBuf],
+    source: &Source,
+    view: &View,
+    batches: tokio::sync::mpsc::Sender<Batch>,
+) {
+    let columns = files::needed_columns(source, view);
+    for path in files {
+        let name = path.display().to_string();
+        let reader = match files::batches(path, &columns, BATCH_ROWS) {
+            Ok(reader) => reader,
+            Err(e) => {
+                let _ = batches.blocking_send(Err(e));
+                return;
+            }
+        };
+        let mut first_row = 1;
+        for batch in reader {
+            let next = batch.map(|batch| {
+                let rows = batch.num_rows() as u64;
+                let batch = (batch, name.clone(), first_row);
+                first_row += rows;
+                batch
+            });
+            let failed = next.is_err();
+            if batches.blocking_send(next).is_err() || failed {
+                return;
+            }
+        }
+    }
+}
+
+/// The key holding the end of the last incremental materialization of `view`: beside the
+/// data, so a run from another machine continues where this one stopped. A string, not an
+/// entity hash, so the index and reset never take it for an entity.
+fn watermark_key(store: &FeatureStore, view: &View) -> String {
+    format!("{}_materialized:{}", store.config().key_prefix, view.name)
+}
+
+/// Where the next incremental run of `view` starts: the end of the last one, else one view
+/// TTL before `end_ms` (as Feast starts a view never materialized).
+pub async fn incremental_window(
+    store: &FeatureStore,
+    view: &View,
+    end_ms: u64,
+) -> Result<Window, MaterializeError> {
+    let key = watermark_key(store, view);
+    let last: Option<u64> = store.query_key(&key, cmd("GET").arg(&key)).await?;
+    let start_ms = last.unwrap_or_else(|| end_ms.saturating_sub(view.ttl_seconds * 1000));
+    Ok(Window { start_ms, end_ms })
+}
+
+/// Records that `view` is materialized up to `end_ms`, only once the run has finished: a run
+/// killed half-way starts from the same place again.
+pub async fn advance_watermark(
+    store: &FeatureStore,
+    view: &View,
+    end_ms: u64,
+) -> Result<(), MaterializeError> {
+    let key = watermark_key(store, view);
+    store
+        .query_key::<()>(&key, cmd("SET").arg(&key).arg(end_ms))
+        .await?;
+    Ok(())
+}

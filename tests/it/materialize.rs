@@ -1,0 +1,397 @@
+//! `build-features materialize` and `materialize-incremental` over a view's own Parquet and
+//! CSV files, as a team runs them: the latest row per entity in the window (ties to the later
+//! created), both ends included, values refused per column, nulls left out, a watermark in
+//! Redis, and files or columns that are missing refused when the registry is loaded.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::Arc;
+
+use arrow_array::{ArrayRef, Float64Array, Int64Array, RecordBatch, StringArray};
+use parquet::arrow::ArrowWriter;
+use redis::AsyncCommands;
+
+use crate::support::{raw, redis_url, unique_prefix};
+
+const BUILD_FEATURES: &str = env!("CARGO_BIN_EXE_build-features");
+/// 2026-11-01T00:00:00Z, and an hour, in Unix ms.
+const T0: i64 = 1_761_955_200_000;
+const HOUR: i64 = 3_600_000;
+
+/// One row of the view's table: entity, event time, created time, n, s, f (None is a null).
+type Row = (
+    &'static str,
+    i64,
+    i64,
+    Option<i64>,
+    Option<&'static str>,
+    Option<f64>,
+);
+
+/// A directory of its own for one test's files, removed at the end.
+struct Dir(PathBuf);
+
+impl Dir {
+    fn new(test: &str) -> Self {
+        let dir = std::env::temp_dir().join(unique_prefix(test).replace(':', "-"));
+        std::fs::create_dir_all(&dir).unwrap();
+        Dir(dir)
+    }
+
+    /// A registry whose batch view `card_batch` reads `path` (relative to the registry).
+    fn registry(&self, prefix: &str, path: &str) -> PathBuf {
+        let file = self.0.join("features.toml");
+        std::fs::write(
+            &file,
+            format!(
+                "[entity]\nname = \"card\"\njoin_key = \"card_id\"\nkey_prefix = \"{prefix}\"\n\
+                 [[views]]\nname = \"card_batch\"\nkind = \"batch\"\nttl_seconds = 86400\n\
+                 source = {{ path = \"{path}\", created_column = \"created\", columns = {{ s = \"label\" }} }}\n\
+                 features = [{{ name = \"n\", type = \"int\" }}, {{ name = \"s\", type = \"string\" }}, {{ name = \"f\", type = \"float\" }}]\n"
+            ),
+        )
+        .unwrap();
+        file
+    }
+
+    fn parquet(&self, name: &str, rows: &[Row]) {
+        let column = |values: ArrayRef| values;
+        let batch = RecordBatch::try_from_iter([
+            (
+                "card_id",
+                column(Arc::new(StringArray::from_iter_values(
+                    rows.iter().map(|r| r.0),
+                ))),
+            ),
+            (
+                "event_timestamp",
+                column(Arc::new(Int64Array::from_iter_values(
+                    rows.iter().map(|r| r.1),
+                ))),
+            ),
+            (
+                "created",
+                column(Arc::new(Int64Array::from_iter_values(
+                    rows.iter().map(|r| r.2),
+                ))),
+            ),
+            (
+                "n",
+                column(Arc::new(Int64Array::from_iter(rows.iter().map(|r| r.3)))),
+            ),
+            (
+                "label",
+                column(Arc::new(StringArray::from_iter(rows.iter().map(|r| r.4)))),
+            ),
+            (
+                "f",
+                column(Arc::new(Float64Array::from_iter(rows.iter().map(|r| r.5)))),
+            ),
+        ])
+        .unwrap();
+        let file = std::fs::File::create(self.0.join(name)).unwrap();
+        let mut writer = ArrowWriter::try_new(file, batch.schema(), None).unwrap();
+        writer.write(&batch).unwrap();
+        writer.close().unwrap();
+    }
+
+    /// The same rows as CSV, times as text a person writes (`2026-11-01 02:00:00`).
+    fn csv(&self, name: &str, rows: &[Row]) {
+        let time = |ms: i64| {
+            let at =
+                time::OffsetDateTime::from_unix_timestamp_nanos(ms as i128 * 1_000_000).unwrap();
+            format!(
+                "{:04}-{:02}-{:02} {:02}:{:02}:{:02}.{:03}",
+                at.year(),
+                at.month() as u8,
+                at.day(),
+                at.hour(),
+                at.minute(),
+                at.second(),
+                at.millisecond()
+            )
+        };
+        let mut text = String::from("card_id,event_timestamp,created,n,label,f\n");
+        for r in rows {
+            text.push_str(&format!(
+                "{},{},{},{},{},{}\n",
+                r.0,
+                time(r.1),
+                time(r.2),
+                r.3.map(|n| n.to_string()).unwrap_or_default(),
+                r.4.unwrap_or_default(),
+                r.5.map(|f| f.to_string()).unwrap_or_default()
+            ));
+        }
+        std::fs::write(self.0.join(name), text).unwrap();
+    }
+}
+
+impl Drop for Dir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn build_features(registry: &Path, args: &[&str]) -> Output {
+    Command::new(BUILD_FEATURES)
+        .args(args)
+        .arg("--features")
+        .arg(registry)
+        .arg("--redis-url")
+        .arg(redis_url())
+        .env_remove("REDIS_URL")
+        .stdin(Stdio::null())
+        .output()
+        .expect("run build-features")
+}
+
+fn rfc3339(ms: i64) -> String {
+    let at = time::OffsetDateTime::from_unix_timestamp_nanos(ms as i128 * 1_000_000).unwrap();
+    at.format(&time::format_description::well_known::Rfc3339)
+        .unwrap()
+}
+
+/// The stored features of `card` (without the store's own fields).
+async fn stored(prefix: &str, card: &str) -> Vec<(String, String)> {
+    let mut fields: Vec<(String, String)> = raw()
+        .await
+        .hgetall(format!("{prefix}{card}"))
+        .await
+        .unwrap();
+    fields.retain(|(name, _)| !name.starts_with('_'));
+    fields.sort();
+    fields
+}
+
+fn pairs(n: &str, s: &str) -> Vec<(String, String)> {
+    vec![("n".into(), n.into()), ("s".into(), s.into())]
+}
+
+/// Rows for the window [T0, T0 + 3 h]: c1 twice (the later event wins), c2 twice at the same
+/// event (the later created wins, though it comes first in the file), c3 at both ends (both
+/// included: the end wins), c4 only after the end and c5 only before the start.
+const WINDOWED: [Row; 8] = [
+    ("c1", T0 + HOUR, T0, Some(1), Some("early"), None),
+    ("c1", T0 + 2 * HOUR, T0, Some(2), Some("late"), None),
+    (
+        "c2",
+        T0 + HOUR,
+        T0 + 2,
+        Some(22),
+        Some("created later"),
+        None,
+    ),
+    (
+        "c2",
+        T0 + HOUR,
+        T0 + 1,
+        Some(21),
+        Some("created first"),
+        None,
+    ),
+    ("c3", T0, T0, Some(30), Some("at the start"), None),
+    ("c3", T0 + 3 * HOUR, T0, Some(33), Some("at the end"), None),
+    ("c4", T0 + 3 * HOUR + 1, T0, Some(4), Some("after"), None),
+    ("c5", T0 - 1, T0, Some(5), Some("before"), None),
+];
+
+async fn assert_windowed(prefix: &str) {
+    assert_eq!(stored(prefix, "c1").await, pairs("2", "late"));
+    assert_eq!(stored(prefix, "c2").await, pairs("22", "created later"));
+    assert_eq!(stored(prefix, "c3").await, pairs("33", "at the end"));
+    assert!(stored(prefix, "c4").await.is_empty());
+    assert!(stored(prefix, "c5").await.is_empty());
+}
+
+#[tokio::test]
+async fn the_latest_row_per_entity_in_the_window_from_parquet_and_csv_alike() {
+    let (start, end) = (rfc3339(T0), rfc3339(T0 + 3 * HOUR));
+    for (format, test) in [("parquet", "mat-parquet"), ("csv", "mat-csv")] {
+        let dir = Dir::new(test);
+        let prefix = unique_prefix(test);
+        let file = format!("cards.{format}");
+        match format {
+            "parquet" => dir.parquet(&file, &WINDOWED),
+            _ => dir.csv(&file, &WINDOWED),
+        }
+        let registry = dir.registry(&prefix, &file);
+        let out = build_features(
+            &registry,
+            &["materialize", "--start", &start, "--end", &end],
+        );
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{stdout}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            stdout.contains("8 rows read, 5 written, 1 older skipped, 2 outside the window"),
+            "{format}: {stdout}"
+        );
+        assert_windowed(&prefix).await;
+        // A float column of nulls wrote nothing; the entity has its key TTL.
+        let ttl: i64 = raw().await.ttl(format!("{prefix}c1")).await.unwrap();
+        assert!((86_390..=86_400).contains(&ttl), "{format}: TTL {ttl}");
+        // Run again: nothing changes, nothing is written twice.
+        let again = build_features(
+            &registry,
+            &["materialize", "--start", &start, "--end", &end],
+        );
+        assert!(String::from_utf8_lossy(&again.stdout).contains("0 written, 6 older skipped"));
+        assert_windowed(&prefix).await;
+    }
+}
+
+#[tokio::test]
+async fn incremental_runs_continue_from_the_watermark_kept_in_redis() {
+    let dir = Dir::new("mat-incremental");
+    let prefix = unique_prefix("mat-incremental");
+    dir.parquet(
+        "day1.parquet",
+        &[("c1", T0 + HOUR, T0, Some(1), Some("one"), None)],
+    );
+    let registry = dir.registry(&prefix, "day*.parquet");
+    let first = build_features(
+        &registry,
+        &["materialize-incremental", "--end", &rfc3339(T0 + 2 * HOUR)],
+    );
+    assert!(
+        first.status.success(),
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
+    assert_eq!(stored(&prefix, "c1").await, pairs("1", "one"));
+    let watermark: i64 = raw()
+        .await
+        .get(format!("{prefix}_materialized:card_batch"))
+        .await
+        .unwrap();
+    assert_eq!(watermark, T0 + 2 * HOUR);
+
+    // A new file arrives; the next run reads from the watermark on, not the rows before it.
+    dir.parquet(
+        "day2.parquet",
+        &[
+            ("c1", T0 + 3 * HOUR, T0, Some(3), Some("three"), None),
+            (
+                "c2",
+                T0 + HOUR,
+                T0,
+                Some(2),
+                Some("before the watermark"),
+                None,
+            ),
+        ],
+    );
+    let second = build_features(
+        &registry,
+        &["materialize-incremental", "--end", &rfc3339(T0 + 4 * HOUR)],
+    );
+    let stdout = String::from_utf8_lossy(&second.stdout);
+    assert!(second.status.success(), "{stdout}");
+    assert!(stdout.contains("from 2 files"), "{stdout}");
+    assert_eq!(stored(&prefix, "c1").await, pairs("3", "three"));
+    assert!(
+        stored(&prefix, "c2").await.is_empty(),
+        "a row before the watermark"
+    );
+    let watermark: i64 = raw()
+        .await
+        .get(format!("{prefix}_materialized:card_batch"))
+        .await
+        .unwrap();
+    assert_eq!(watermark, T0 + 4 * HOUR);
+}
+
+#[tokio::test]
+async fn values_that_do_not_fit_are_reported_per_column_and_nulls_are_left_out() {
+    let dir = Dir::new("mat-refused");
+    let prefix = unique_prefix("mat-refused");
+    let text = "card_id,event_timestamp,created,n,label,f\n\
+                c1,2026-11-01 01:00:00,2026-11-01 00:00:00,7,ok,1.5\n\
+                c2,2026-11-01 01:00:00,2026-11-01 00:00:00,seven,ok,2.5\n\
+                c3,2026-11-01 01:00:00,2026-11-01 00:00:00,99999999999999999999,,\n\
+                bad:id,2026-11-01 01:00:00,2026-11-01 00:00:00,1,ok,1\n\
+                c4,yesterday,2026-11-01 00:00:00,1,ok,1\n";
+    std::fs::write(dir.0.join("cards.csv"), text).unwrap();
+    let registry = dir.registry(&prefix, "cards.csv");
+    let out = build_features(
+        &registry,
+        &[
+            "materialize",
+            "--start",
+            "2026-11-01",
+            "--end",
+            "2026-11-02",
+        ],
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "refused values fail the run: {stdout}"
+    );
+    assert!(stdout.contains("5 rows read, 3 written"), "{stdout}");
+    assert!(
+        stdout.contains("refused 2 values of column \"n\" (must be whole number"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("cards.csv row 2, "), "{stdout}");
+    assert!(stdout.contains("cards.csv row 3"), "{stdout}");
+    assert!(
+        stdout.contains("refused 1 value of column \"card_id\""),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("refused 1 value of column \"event_timestamp\""),
+        "{stdout}"
+    );
+    assert_eq!(
+        stored(&prefix, "c1").await,
+        [
+            ("f".into(), "1.5".into()),
+            ("n".into(), "7".into()),
+            ("s".into(), "ok".into())
+        ]
+    );
+    // The refused value and the nulls are left out; the rest of the row is written.
+    assert_eq!(
+        stored(&prefix, "c2").await,
+        [("f".into(), "2.5".into()), ("s".into(), "ok".into())]
+    );
+    assert!(stored(&prefix, "c3").await.is_empty());
+    assert!(raw()
+        .await
+        .exists::<_, bool>(format!("{prefix}c3"))
+        .await
+        .unwrap());
+}
+
+#[test]
+fn a_missing_file_or_column_is_refused_when_the_registry_is_loaded() {
+    let dir = Dir::new("mat-missing");
+    let prefix = unique_prefix("mat-missing");
+    let load = |registry: &Path| {
+        feature_store_core::registry_file::load(Some(registry))
+            .unwrap_err()
+            .to_string()
+    };
+    let refused = load(&dir.registry(&prefix, "nowhere-*.parquet"));
+    assert!(
+        refused.contains("features.toml:9: view \"card_batch\" source: source path"),
+        "{refused}"
+    );
+    assert!(refused.contains("matches no file"), "{refused}");
+    std::fs::write(
+        dir.0.join("cards.csv"),
+        "card_id,event_timestamp,created,n,f\n",
+    )
+    .unwrap();
+    let refused = load(&dir.registry(&prefix, "cards.csv"));
+    assert!(
+        refused.contains("cards.csv has no column \"label\""),
+        "{refused}"
+    );
+}
