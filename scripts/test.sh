@@ -57,8 +57,13 @@ GONE_APP_PORT=$APP_PORT GONE_APP_PID=$APP_PID
 GONE_APP_START="exec $(printf '%q ' "$ROOT/target/release/feature-store" --port "$APP_PORT" \
   --key-prefix e2e:gone: --initial-users 20) >>$(printf '%q' "$APP_LOG") 2>&1"
 
-# Without a worker, for the Feast SDK: what it reads back is what was written.
-start_private_app target/release/feature-store --key-prefix "feast:user:" --no-worker
+# Without a worker, for the Feast SDK: what it reads back is what was written. Its batch view
+# has a source, the Parquet file the SDK check writes first, for `feast materialize`.
+FEAST_SOURCE="$PRIVATE_DIR/feast-source"
+mkdir -p "$FEAST_SOURCE"
+"$FEAST_VENV/bin/python" tests/feast/client.py --write-source "$FEAST_SOURCE"
+start_private_app target/release/feature-store --key-prefix "feast:user:" --no-worker \
+  --features "$FEAST_SOURCE/features.toml"
 FEAST_APP_PORT=$APP_PORT FEAST_APP_LOG=$APP_LOG
 
 say "end-to-end tests (Playwright, headless Chromium)"
@@ -77,7 +82,7 @@ fi
 
 say "the Feast SDK $FEAST_VERSION against the server (tests/feast/client.py)"
 (cd "$PRIVATE_DIR" && "$FEAST_VENV/bin/python" "$ROOT/tests/feast/client.py" \
-  "http://127.0.0.1:$FEAST_APP_PORT" >"$PRIVATE_DIR/feast-client.log" 2>&1) || {
+  "http://127.0.0.1:$FEAST_APP_PORT" "$FEAST_SOURCE" >"$PRIVATE_DIR/feast-client.log" 2>&1) || {
   status=1
   tail -n 30 "$PRIVATE_DIR/feast-client.log" >&2
   say "server log:"; tail -n 20 "$FEAST_APP_LOG" >&2

@@ -3,19 +3,29 @@
 
 Reads several feature lists for entity rows (some missing) through `get_online_features` and
 compares the values and statuses with what `/api/read` answers for the same entities; then
-pushes rows through `POST /push` and reads them back through the SDK; then reads a view the
-server does not define and expects the SDK to raise FeatureViewNotFoundException, as against
-`feast serve`. Exits non-zero on the first difference.
+pushes rows through `POST /push` and reads them back through the SDK; then runs the `feast
+materialize` CLI over a window (which Feast 0.67 sends to the server's `/materialize`: the
+server reads its own registry's source, the Parquet file this script wrote first) and checks
+that exactly the latest row per entity inside the window is served, ties broken by `created`;
+then writes through `store.write_to_online_store`; then reads a view the server does not define and
+expects the SDK to raise FeatureViewNotFoundException, as against `feast serve`. Exits non-zero
+on the first difference.
 
-Usage: python client.py http://127.0.0.1:PORT
+Usage: python client.py --write-source DIR   (before the server starts: the batch view's rows
+                                            as DIR/user_batch.parquet, and DIR/features.toml,
+                                            the repository's registry naming it as the source)
+       python client.py http://127.0.0.1:PORT DIR
 """
 
 import json
+import subprocess
 import sys
 import tempfile
 import urllib.request
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
+
+import pandas as pd
 
 from feast import Entity, FeatureStore, FeatureView, Field, FileSource, ValueType
 from feast.errors import FeatureViewNotFoundException
@@ -23,6 +33,24 @@ from feast.protos.feast.serving.ServingService_pb2 import FieldStatus
 from feast.types import Bool, Float64, Int64, String
 
 TYPES = {"string": String, "int": Int64, "float": Float64, "bool": Bool, "timestamp": Int64}
+# A value of each type, for the columns a row of the batch view must carry.
+SAMPLES = {"string": "x", "int": 1, "float": 1.5, "bool": True, "timestamp": 1764115200000}
+
+
+# The rows of the batch view's Parquet file: (entity, event time, created, risk_segment), hours
+# before `now`, the time the file was written. Inside the window [now - 4 h, now - 1 h] the
+# latest event wins and the later `created` breaks a tie; u9003's newest row and all of u9004's
+# lie after the window's end.
+def rows(now):
+    return [
+        ("u9001", now - timedelta(hours=3), now, "low"),
+        ("u9001", now - timedelta(hours=2), now, "high"),
+        ("u9002", now - timedelta(hours=2), now, "low"),
+        ("u9002", now - timedelta(hours=2), now - timedelta(minutes=5), "medium"),
+        ("u9003", now - timedelta(hours=2), now, "high"),
+        ("u9003", now - timedelta(minutes=10), now, "low"),
+        ("u9004", now - timedelta(minutes=10), now, "medium"),
+    ]
 
 
 def call(base, method, path, body=None):
@@ -34,7 +62,7 @@ def call(base, method, path, body=None):
         return json.loads(response.read())
 
 
-def feature_store(base, registry, repo):
+def feature_store(base, registry, repo, source_dir):
     (repo / "feature_store.yaml").write_text(
         "project: feature_store_client\n"
         f"registry: {repo / 'registry.db'}\n"
@@ -50,15 +78,21 @@ def feature_store(base, registry, repo):
         join_keys=[registry["entity"]["join_key"]],
         value_type=ValueType.STRING,
     )
-    # Never read: the online store is the server; a source is only what a view must name.
+    # The batch view's offline source, which `feast materialize` reads; the others are never
+    # read (the online store is the server): a source is only what a view must name.
     source = FileSource(path=str(repo / "unused.parquet"), timestamp_field="event_timestamp")
+    batch_source = FileSource(
+        path=str(source_dir / "user_batch.parquet"),
+        timestamp_field="event_timestamp",
+        created_timestamp_column="created",
+    )
     views = [
         FeatureView(
             name=view["name"],
             entities=[entity],
             ttl=timedelta(seconds=view["ttl_seconds"]),
             schema=[Field(name=f["name"], dtype=TYPES[f["type"]]) for f in view["features"]],
-            source=source,
+            source=batch_source if view["name"] == "user_batch" else source,
             online=True,
         )
         for view in registry["views"]
@@ -74,6 +108,70 @@ def feature_store(base, registry, repo):
     )
     store.apply([entity, *views, retired])
     return store
+
+
+def batch_rows(registry, join_key, rows):
+    """Rows of the batch view, (entity, event time, created, risk_segment) each, as a DataFrame
+    with every feature of the view (the others set to a sample of their type)."""
+    (view,) = [v for v in registry["views"] if v["name"] == "user_batch"]
+    columns = {join_key: [row[0] for row in rows]}
+    for feature in view["features"]:
+        columns[feature["name"]] = [SAMPLES[feature["type"]]] * len(rows)
+    columns["risk_segment"] = [row[3] for row in rows]
+    columns["event_timestamp"] = pd.to_datetime([row[1] for row in rows], utc=True)
+    columns["created"] = pd.to_datetime([row[2] for row in rows], utc=True)
+    return pd.DataFrame(columns)
+
+
+def write_source(directory):
+    """The batch view's rows as Parquet, and a registry naming the file as the view's source."""
+    directory = Path(directory)
+    root = Path(__file__).resolve().parents[2]
+    registry = root / "features.toml"
+    text = registry.read_text()
+    view = 'name = "user_batch"\n'
+    source = 'source = { path = "user_batch.parquet", created_column = "created" }\n'
+    (directory / "features.toml").write_text(text.replace(view, view + source, 1))
+    now = datetime.now(timezone.utc).replace(microsecond=0)
+    registry = {"views": [{"name": "user_batch", "features": batch_features_of(text)}]}
+    batch_rows(registry, "user_id", rows(now)).to_parquet(directory / "user_batch.parquet")
+
+
+def batch_features_of(text):
+    """The batch view's features as the registry file lists them (name and type)."""
+    import tomllib
+
+    (view,) = [v for v in tomllib.loads(text)["views"] if v["name"] == "user_batch"]
+    return [{"name": f["name"], "type": f["type"]} for f in view["features"]]
+
+
+def materialize(base, registry, store, repo, join_key, source_dir):
+    """`feast materialize` (the CLI) over the window, then what the SDK and /api/read serve;
+    then a row written with `write_to_online_store`."""
+    now = pd.read_parquet(source_dir / "user_batch.parquet")["created"].max().to_pydatetime()
+    start, end = now - timedelta(hours=4), now - timedelta(hours=1)
+    feast = Path(sys.executable).parent / "feast"
+    window = [start.strftime("%Y-%m-%dT%H:%M:%S"), end.strftime("%Y-%m-%dT%H:%M:%S")]
+    command = [str(feast), "-c", str(repo), "materialize", *window, "--views", "user_batch"]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    if done.returncode != 0:
+        sys.exit(f"FAIL feast materialize: {done.stdout}{done.stderr}")
+    print(f"ok   {' '.join(command[1:])}")
+    latest = {"u9001": "high", "u9002": "low", "u9003": "high", "u9004": None}
+    ids = list(latest)
+    got = store.get_online_features(
+        features=["user_batch:risk_segment"], entity_rows=[{join_key: e} for e in ids]
+    ).to_dict()
+    print(f"     get_online_features(['user_batch:risk_segment'], {ids}) -> {json.dumps(got)}")
+    expect("the latest row per entity in the window", got["risk_segment"], list(latest.values()))
+    compare(base, store, join_key, ["user_batch:risk_segment", "user_batch:tx_count_7d"], ids)
+
+    written = batch_rows(registry, join_key, [("u9005", now, now, "medium")])
+    store.write_to_online_store("user_batch", written)
+    got = store.get_online_features(
+        features=["user_batch:risk_segment"], entity_rows=[{join_key: "u9005"}]
+    ).to_dict()
+    expect("a row written with write_to_online_store", got["risk_segment"], ["medium"])
 
 
 def expect(what, got, wanted):
@@ -104,11 +202,15 @@ def compare(base, store, join_key, refs, ids):
 
 
 def main():
+    if sys.argv[1] == "--write-source":
+        write_source(sys.argv[2])
+        return
     base = sys.argv[1].rstrip("/")
+    source_dir = Path(sys.argv[2])
     registry = call(base, "GET", "/api/registry")
     join_key = registry["entity"]["join_key"]
     with tempfile.TemporaryDirectory() as repo:
-        store = feature_store(base, registry, Path(repo))
+        store = feature_store(base, registry, Path(repo), source_dir)
         compare(base, store, join_key, ["user_batch:risk_segment", "user_batch:tx_count_7d"], ["u0001", "u0002"])
         compare(
             base,
@@ -146,6 +248,7 @@ def main():
         expect("pushed session_country", got["session_country"], ["NL", "BR"])
         expect("pushed last_login_ts", got["last_login_ts"], [1764115200000, 1764115201000])
         compare(base, store, join_key, refs, ["u0005", "u0006"])
+        materialize(base, registry, store, Path(repo), join_key, source_dir)
         try:
             store.get_online_features(features=["retired_view:gone"], entity_rows=[{join_key: "u0001"}])
             sys.exit("FAIL a view the server does not define was read")
