@@ -61,8 +61,9 @@ pub struct View {
     pub ttl_seconds: u64,
     /// The name `/push` takes for this view, if it can be pushed to.
     pub push_source: Option<String>,
-    /// Where `materialize` reads this view's rows, if anywhere (batch views only).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Where `materialize` reads this view's rows, if anywhere (batch views only). Never sent:
+    /// where the server's files live is no caller's business.
+    #[serde(default, skip_serializing)]
     pub source: Option<Source>,
     pub features: Vec<Feature>,
 }
