@@ -14,7 +14,7 @@ use redis::AsyncCommands;
 use crate::support::{raw, redis_url, unique_prefix};
 
 const BUILD_FEATURES: &str = env!("CARGO_BIN_EXE_build-features");
-/// 2026-11-01T00:00:00Z, and an hour, in Unix ms.
+/// 2025-11-01T00:00:00Z, and an hour, in Unix ms.
 const T0: i64 = 1_761_955_200_000;
 const HOUR: i64 = 3_600_000;
 
@@ -95,7 +95,7 @@ impl Dir {
         writer.close().unwrap();
     }
 
-    /// The same rows as CSV, times as text a person writes (`2026-11-01 02:00:00`).
+    /// The same rows as CSV, times as text a person writes (`2025-11-01 02:00:00.000`).
     fn csv(&self, name: &str, rows: &[Row]) {
         let time = |ms: i64| {
             let at =
@@ -394,4 +394,120 @@ fn a_missing_file_or_column_is_refused_when_the_registry_is_loaded() {
         refused.contains("cards.csv has no column \"label\""),
         "{refused}"
     );
+}
+
+/// Killed half-way and run again, a materialization ends where one uninterrupted run does: the
+/// latest row of every entity, whatever the order of the file's rows.
+#[tokio::test]
+async fn a_run_killed_half_way_and_run_again_ends_in_the_same_state() {
+    const ENTITIES: usize = 60_000;
+    let dir = Dir::new("mat-killed");
+    let prefix = unique_prefix("mat-killed");
+    // Each entity twice; for every other one the newer row comes first in the file.
+    let mut rows: Vec<(String, i64, i64)> = Vec::with_capacity(2 * ENTITIES);
+    for n in 0..ENTITIES {
+        let (older, newer) = (
+            (format!("k{n}"), T0, n as i64),
+            (format!("k{n}"), T0 + HOUR, n as i64 + 1),
+        );
+        if n % 2 == 0 {
+            rows.extend([older, newer]);
+        } else {
+            rows.extend([newer, older]);
+        }
+    }
+    let column = |values: ArrayRef| values;
+    let batch = RecordBatch::try_from_iter([
+        (
+            "card_id",
+            column(Arc::new(StringArray::from_iter_values(
+                rows.iter().map(|r| r.0.as_str()),
+            ))),
+        ),
+        (
+            "event_timestamp",
+            column(Arc::new(Int64Array::from_iter_values(
+                rows.iter().map(|r| r.1),
+            ))),
+        ),
+        (
+            "created",
+            column(Arc::new(Int64Array::from_iter_values(
+                rows.iter().map(|_| T0),
+            ))),
+        ),
+        (
+            "n",
+            column(Arc::new(Int64Array::from_iter_values(
+                rows.iter().map(|r| r.2),
+            ))),
+        ),
+        (
+            "label",
+            column(Arc::new(StringArray::from_iter_values(
+                rows.iter().map(|_| "x"),
+            ))),
+        ),
+        (
+            "f",
+            column(Arc::new(Float64Array::from_iter_values(
+                rows.iter().map(|_| 1.0),
+            ))),
+        ),
+    ])
+    .unwrap();
+    let file = std::fs::File::create(dir.0.join("big.parquet")).unwrap();
+    let mut writer = ArrowWriter::try_new(file, batch.schema(), None).unwrap();
+    writer.write(&batch).unwrap();
+    writer.close().unwrap();
+    let registry = dir.registry(&prefix, "big.parquet");
+    let (start, end) = (rfc3339(T0), rfc3339(T0 + 2 * HOUR));
+    let window = ["materialize", "--start", &start, "--end", &end];
+    let args = |registry: &Path| -> Vec<String> {
+        let mut args: Vec<String> = window.iter().map(|a| a.to_string()).collect();
+        args.extend(["--features".into(), registry.display().to_string()]);
+        args.extend(["--redis-url".into(), redis_url()]);
+        args
+    };
+    let mut child = Command::new(BUILD_FEATURES)
+        .args(args(&registry))
+        .env_remove("REDIS_URL")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Killed once some rows are in, and (almost certainly) before all are.
+    let mut conn = raw().await;
+    let started = std::time::Instant::now();
+    while !conn
+        .exists::<_, bool>(format!("{prefix}k10"))
+        .await
+        .unwrap()
+    {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(30),
+            "nothing was written"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let again = build_features(&registry, &window);
+    assert!(
+        again.status.success(),
+        "{}",
+        String::from_utf8_lossy(&again.stderr)
+    );
+    let mut read = redis::pipe();
+    for n in 0..ENTITIES {
+        read.hget(format!("{prefix}k{n}"), "n");
+    }
+    let stored: Vec<Option<i64>> = read.query_async(&mut conn).await.unwrap();
+    let wrong: Vec<_> = stored
+        .iter()
+        .enumerate()
+        .filter(|(n, value)| **value != Some(*n as i64 + 1))
+        .take(5)
+        .collect();
+    assert!(wrong.is_empty(), "not the latest row: {wrong:?}");
 }
