@@ -11,7 +11,7 @@ use arrow_array::{ArrayRef, Float64Array, Int64Array, RecordBatch, StringArray};
 use parquet::arrow::ArrowWriter;
 use redis::AsyncCommands;
 
-use crate::support::{raw, redis_url, unique_prefix};
+use crate::support::{cluster_url, raw, raw_on, redis_url, unique_prefix, Target};
 
 const BUILD_FEATURES: &str = env!("CARGO_BIN_EXE_build-features");
 /// 2025-11-01T00:00:00Z, and an hour, in Unix ms.
@@ -134,12 +134,20 @@ impl Drop for Dir {
 }
 
 fn build_features(registry: &Path, args: &[&str]) -> Output {
+    build_features_on(Target::Single, registry, args)
+}
+
+fn build_features_on(on: Target, registry: &Path, args: &[&str]) -> Output {
+    let url = match on {
+        Target::Single => redis_url(),
+        Target::Cluster => cluster_url(),
+    };
     Command::new(BUILD_FEATURES)
         .args(args)
         .arg("--features")
         .arg(registry)
         .arg("--redis-url")
-        .arg(redis_url())
+        .arg(url)
         .env_remove("REDIS_URL")
         .stdin(Stdio::null())
         .output()
@@ -154,7 +162,11 @@ fn rfc3339(ms: i64) -> String {
 
 /// The stored features of `card` (without the store's own fields).
 async fn stored(prefix: &str, card: &str) -> Vec<(String, String)> {
-    let mut fields: Vec<(String, String)> = raw()
+    stored_on(Target::Single, prefix, card).await
+}
+
+async fn stored_on(on: Target, prefix: &str, card: &str) -> Vec<(String, String)> {
+    let mut fields: Vec<(String, String)> = raw_on(on)
         .await
         .hgetall(format!("{prefix}{card}"))
         .await
@@ -196,16 +208,20 @@ const WINDOWED: [Row; 8] = [
     ("c5", T0 - 1, T0, Some(5), Some("before"), None),
 ];
 
-async fn assert_windowed(prefix: &str) {
-    assert_eq!(stored(prefix, "c1").await, pairs("2", "late"));
-    assert_eq!(stored(prefix, "c2").await, pairs("22", "created later"));
-    assert_eq!(stored(prefix, "c3").await, pairs("33", "at the end"));
-    assert!(stored(prefix, "c4").await.is_empty());
-    assert!(stored(prefix, "c5").await.is_empty());
+async fn assert_windowed(on: Target, prefix: &str) {
+    assert_eq!(stored_on(on, prefix, "c1").await, pairs("2", "late"));
+    assert_eq!(
+        stored_on(on, prefix, "c2").await,
+        pairs("22", "created later")
+    );
+    assert_eq!(stored_on(on, prefix, "c3").await, pairs("33", "at the end"));
+    assert!(stored_on(on, prefix, "c4").await.is_empty());
+    assert!(stored_on(on, prefix, "c5").await.is_empty());
 }
 
-#[tokio::test]
-async fn the_latest_row_per_entity_in_the_window_from_parquet_and_csv_alike() {
+crate::on_single_and_cluster!(the_latest_row_per_entity_in_the_window_from_parquet_and_csv_alike);
+
+async fn the_latest_row_per_entity_in_the_window_from_parquet_and_csv_alike(on: Target) {
     let (start, end) = (rfc3339(T0), rfc3339(T0 + 3 * HOUR));
     for (format, test) in [("parquet", "mat-parquet"), ("csv", "mat-csv")] {
         let dir = Dir::new(test);
@@ -216,7 +232,8 @@ async fn the_latest_row_per_entity_in_the_window_from_parquet_and_csv_alike() {
             _ => dir.csv(&file, &WINDOWED),
         }
         let registry = dir.registry(&prefix, &file);
-        let out = build_features(
+        let out = build_features_on(
+            on,
             &registry,
             &["materialize", "--start", &start, "--end", &end],
         );
@@ -230,17 +247,18 @@ async fn the_latest_row_per_entity_in_the_window_from_parquet_and_csv_alike() {
             stdout.contains("8 rows read, 5 written, 1 older skipped, 2 outside the window"),
             "{format}: {stdout}"
         );
-        assert_windowed(&prefix).await;
+        assert_windowed(on, &prefix).await;
         // A float column of nulls wrote nothing; the entity has its key TTL.
-        let ttl: i64 = raw().await.ttl(format!("{prefix}c1")).await.unwrap();
+        let ttl: i64 = raw_on(on).await.ttl(format!("{prefix}c1")).await.unwrap();
         assert!((86_390..=86_400).contains(&ttl), "{format}: TTL {ttl}");
         // Run again: nothing changes, nothing is written twice.
-        let again = build_features(
+        let again = build_features_on(
+            on,
             &registry,
             &["materialize", "--start", &start, "--end", &end],
         );
         assert!(String::from_utf8_lossy(&again.stdout).contains("0 written, 6 older skipped"));
-        assert_windowed(&prefix).await;
+        assert_windowed(on, &prefix).await;
     }
 }
 
