@@ -10,7 +10,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use crate::cli::StoreArgs;
 use crate::feast::parse_time;
 use crate::limits::MAX_TTL_SECONDS;
-use crate::materialize::{self, MaterializeError, Window};
+use crate::materialize::{self, MaterializeError, Span, Window};
 use crate::model::ViewMaterialized;
 use crate::ops::bootstrap::{self, Seeding};
 use crate::registry::{Registry, View};
@@ -133,16 +133,6 @@ pub async fn build(args: BuildArgs) -> Result<String, BuildError> {
     }
 }
 
-/// Which rows a materialization takes.
-#[derive(Clone, Copy, Debug)]
-enum Span {
-    Window(Window),
-    /// From each view's watermark to `end_ms`, which becomes its watermark once done.
-    Incremental {
-        end_ms: u64,
-    },
-}
-
 async fn synthesize(args: SynthesizeArgs) -> Result<String, BuildError> {
     let registry = args.store.registry(args.ttl_seconds, None)?;
     let store = FeatureStore::connect(&args.store.redis_url, StoreConfig::of(&registry)).await?;
@@ -183,19 +173,13 @@ async fn materialize_views(args: ViewArgs, span: Span) -> Result<String, BuildEr
     let mut lines = Vec::new();
     let mut refused = false;
     for view in views {
-        let window = match span {
-            Span::Window(window) => window,
-            Span::Incremental { end_ms } => {
-                materialize::incremental_window(&store, view, end_ms).await?
-            }
-        };
         let bar = std::io::stdout().is_terminal().then(|| {
             ProgressBar::new_spinner().with_style(
                 ProgressStyle::with_template("{spinner} {msg} · {elapsed}")
                     .expect("static template"),
             )
         });
-        let report = materialize::materialize(&store, view, window, |report| {
+        let report = materialize::run(&store, view, span, |report| {
             if let Some(bar) = &bar {
                 bar.set_message(progress_text(report));
                 bar.tick();
@@ -204,9 +188,6 @@ async fn materialize_views(args: ViewArgs, span: Span) -> Result<String, BuildEr
         .await?;
         if let Some(bar) = bar {
             bar.finish_and_clear();
-        }
-        if let Span::Incremental { end_ms } = span {
-            materialize::advance_watermark(&store, view, end_ms).await?;
         }
         refused |= !report.refused.is_empty();
         lines.push(summary(&report));

@@ -20,7 +20,7 @@ mod request;
 use crate::api::error::ApiError;
 use crate::api::{deadline_in, DEADLINE_HEADER};
 use crate::http::request_id::RequestId;
-use crate::materialize::Window;
+use crate::materialize::{Span, Window};
 use crate::ops::Service;
 use crate::registry::View;
 use crate::store::EventRule;
@@ -181,7 +181,7 @@ async fn materialize(
             end_ms: end,
         };
         let done = service
-            .materialize(&views, window)
+            .materialize(&views, Span::Window(window))
             .await
             .map_err(|e| FeastFailure::of(e, &id))?;
         Ok(Json(done).into_response())
@@ -201,7 +201,7 @@ async fn materialize_incremental(
         let end = request_time(&request, "end_ts")?;
         let views = materialized_views(service.registry(), &request)?;
         let done = service
-            .materialize_incremental(&views, end)
+            .materialize(&views, Span::Incremental { end_ms: end })
             .await
             .map_err(|e| FeastFailure::of(e, &id))?;
         Ok(Json(done).into_response())

@@ -120,14 +120,7 @@ pub(crate) fn batches(
     match format_of(path)? {
         Format::Parquet => {
             let builder = parquet_reader(path)?;
-            let roots: Vec<usize> = builder
-                .schema()
-                .fields()
-                .iter()
-                .enumerate()
-                .filter(|(_, f)| columns.contains(&f.name().as_str()))
-                .map(|(at, _)| at)
-                .collect();
+            let roots = positions(builder.schema(), columns);
             let mask = ProjectionMask::roots(builder.parquet_schema(), roots);
             let reader = builder
                 .with_projection(mask)
@@ -138,13 +131,7 @@ pub(crate) fn batches(
         }
         Format::Csv => {
             let schema = Arc::new(csv_header(path)?);
-            let projection: Vec<usize> = schema
-                .fields()
-                .iter()
-                .enumerate()
-                .filter(|(_, f)| columns.contains(&f.name().as_str()))
-                .map(|(at, _)| at)
-                .collect();
+            let projection = positions(&schema, columns);
             let file = File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
             let reader = arrow_csv::ReaderBuilder::new(schema)
                 .with_header(true)
@@ -155,4 +142,15 @@ pub(crate) fn batches(
             Ok(Box::new(reader.map(move |batch| batch.map_err(&failed))))
         }
     }
+}
+
+/// Where `columns` sit among a file's top-level columns.
+fn positions(schema: &Schema, columns: &[&str]) -> Vec<usize> {
+    schema
+        .fields()
+        .iter()
+        .enumerate()
+        .filter(|(_, f)| columns.contains(&f.name().as_str()))
+        .map(|(at, _)| at)
+        .collect()
 }

@@ -35,6 +35,18 @@ pub struct Window {
     pub end_ms: u64,
 }
 
+/// Which rows a materialization takes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Span {
+    Window(Window),
+    /// From the view's watermark (the end of its last incremental run) to `end_ms`, which
+    /// becomes its watermark once the run has finished: a run killed half-way starts from the
+    /// same place again.
+    Incremental {
+        end_ms: u64,
+    },
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum MaterializeError {
     #[error("view {0:?} has no source to materialize from")]
@@ -48,8 +60,26 @@ pub enum MaterializeError {
     Store(#[from] StoreError),
 }
 
+/// Materializes `view` over `span`; `progress` sees the report after each batch.
+pub async fn run(
+    store: &FeatureStore,
+    view: &View,
+    span: Span,
+    progress: impl FnMut(&ViewMaterialized),
+) -> Result<ViewMaterialized, MaterializeError> {
+    let window = match span {
+        Span::Window(window) => window,
+        Span::Incremental { end_ms } => incremental_window(store, view, end_ms).await?,
+    };
+    let report = materialize(store, view, window, progress).await?;
+    if let Span::Incremental { end_ms } = span {
+        advance_watermark(store, view, end_ms).await?;
+    }
+    Ok(report)
+}
+
 /// Materializes `view` over `window`; `progress` sees the report after each batch.
-pub async fn materialize(
+async fn materialize(
     store: &FeatureStore,
     view: &View,
     window: Window,
@@ -151,7 +181,7 @@ fn watermark_key(store: &FeatureStore, view: &View) -> String {
 
 /// Where the next incremental run of `view` starts: the end of the last one, else one view
 /// TTL before `end_ms` (as Feast starts a view never materialized).
-pub async fn incremental_window(
+async fn incremental_window(
     store: &FeatureStore,
     view: &View,
     end_ms: u64,
@@ -162,9 +192,8 @@ pub async fn incremental_window(
     Ok(Window { start_ms, end_ms })
 }
 
-/// Records that `view` is materialized up to `end_ms`, only once the run has finished: a run
-/// killed half-way starts from the same place again.
-pub async fn advance_watermark(
+/// Records that `view` is materialized up to `end_ms`.
+async fn advance_watermark(
     store: &FeatureStore,
     view: &View,
     end_ms: u64,
