@@ -6,6 +6,18 @@ export async function openApp(page: Page) {
   await expect(page.locator("body[data-hydrated='true']")).toBeAttached({ timeout: 30_000 });
 }
 
+/** Holds the page's WASM back until the returned function is called, so "before hydration"
+ * lasts as long as a story needs. */
+export async function holdWasm(page: Page): Promise<() => void> {
+  let release: () => void = () => {};
+  const held = new Promise<void>((resolve) => (release = resolve));
+  await page.route("**/*.wasm", async (route) => {
+    await held;
+    await route.continue();
+  });
+  return release;
+}
+
 /** Puts the store back to how the server starts: 200 users, worker running. */
 export async function freshStore(request: APIRequestContext) {
   expect((await request.post("/api/reset")).ok()).toBe(true);

@@ -1,6 +1,6 @@
 import { test, expect } from "@playwright/test";
 import AxeBuilder from "@axe-core/playwright";
-import { BATCH_FIELDS, STREAMING_FIELDS, freshStore, openApp, row, toSeconds } from "./helpers";
+import { BATCH_FIELDS, STREAMING_FIELDS, freshStore, holdWasm, openApp, row, toSeconds } from "./helpers";
 
 test.beforeEach(async ({ request }) => {
   await freshStore(request);
@@ -235,12 +235,7 @@ test("before hydration, on a 4x slower CPU, every control is disabled and says w
   // until the story lets it go, so "before hydration" lasts as long as the checks need.
   const cdp = await page.context().newCDPSession(page);
   await cdp.send("Emulation.setCPUThrottlingRate", { rate: 4 });
-  let release: () => void = () => {};
-  const held = new Promise<void>((resolve) => (release = resolve));
-  await page.route("**/*.wasm", async (route) => {
-    await held;
-    await route.continue();
-  });
+  const release = await holdWasm(page);
   await page.goto("/");
   const address = page.url();
   await expect(page.getByTestId("starting")).toBeVisible();
@@ -476,12 +471,7 @@ test("the server-rendered page, before hydration, shows the values and ticks hyd
       ),
     }));
   // The WASM is held back until the form is read, so what is read is the server's page.
-  let release: () => void = () => {};
-  const held = new Promise<void>((resolve) => (release = resolve));
-  await page.route("**/*.wasm", async (route) => {
-    await held;
-    await route.continue();
-  });
+  const release = await holdWasm(page);
   await page.goto("/");
   await expect(page.getByTestId("starting")).toBeVisible();
   await expect(page.locator("#read-user")).toBeAttached();
