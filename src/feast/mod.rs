@@ -171,20 +171,11 @@ async fn materialize(
     Extension(id): Extension<RequestId>,
     body: Bytes,
 ) -> Response {
-    answer(async {
-        let request = object(&body)?;
-        let start = request_time(&request, "start_ts")?;
-        let end = request_time(&request, "end_ts")?;
-        let views = materialized_views(service.registry(), &request)?;
-        let window = Window {
-            start_ms: start,
-            end_ms: end,
-        };
-        let done = service
-            .materialize(&views, Span::Window(window))
-            .await
-            .map_err(|e| FeastFailure::of(e, &id))?;
-        Ok(Json(done).into_response())
+    materialize_views(&service, &id, &body, |request| {
+        Ok(Span::Window(Window {
+            start_ms: request_time(request, "start_ts")?,
+            end_ms: request_time(request, "end_ts")?,
+        }))
     })
     .await
 }
@@ -196,14 +187,29 @@ async fn materialize_incremental(
     Extension(id): Extension<RequestId>,
     body: Bytes,
 ) -> Response {
+    materialize_views(&service, &id, &body, |request| {
+        Ok(Span::Incremental {
+            end_ms: request_time(request, "end_ts")?,
+        })
+    })
+    .await
+}
+
+/// What both materialize routes share: the span their request asks for, then its views.
+async fn materialize_views(
+    service: &Service,
+    id: &RequestId,
+    body: &[u8],
+    span_of: fn(&Map<String, Value>) -> Result<Span, ApiError>,
+) -> Response {
     answer(async {
-        let request = object(&body)?;
-        let end = request_time(&request, "end_ts")?;
+        let request = object(body)?;
+        let span = span_of(&request)?;
         let views = materialized_views(service.registry(), &request)?;
         let done = service
-            .materialize(&views, Span::Incremental { end_ms: end })
+            .materialize(&views, span)
             .await
-            .map_err(|e| FeastFailure::of(e, &id))?;
+            .map_err(|e| FeastFailure::of(e, id))?;
         Ok(Json(done).into_response())
     })
     .await

@@ -105,12 +105,16 @@ impl Service {
             .collect();
         let rows = self.rows(ids, &fields, deadline).await?;
         let now_ms = crate::store::unix_ms_now();
+        // One log line per read, not per row: a read of a thousand foreign keys is one event.
+        let invalid = rows.iter().zip(ids).filter(|(row, _)| row.is_err());
+        if let Some((_, first)) = invalid.clone().next() {
+            let count = invalid.count();
+            tracing::warn!("{count} rows not served: {}", self.failure(first).error);
+        }
         Ok(rows
             .into_iter()
-            .zip(ids)
-            .map(|(row, id)| {
+            .map(|row| {
                 let Ok(stored) = row else {
-                    tracing::warn!("{}", self.failure(id).error);
                     return features.iter().map(|_| OnlineValue::invalid()).collect();
                 };
                 features

@@ -93,7 +93,8 @@ pub fn UserPicker(
     // reading a hidden id. Once the user has typed in the field (cleared it, say), the poll
     // never changes it again.
     let touched = RwSignal::new(false);
-    let start = move || {
+    // Once per poll, for the effect and the field both.
+    let start = Memo::new(move |_| {
         latest.with(|state| {
             let state = state.as_ref()?;
             live_streamed(state)
@@ -101,9 +102,9 @@ pub fn UserPicker(
                 .next()
                 .or_else(|| state.entity_ids.first().cloned())
         })
-    };
+    });
     Effect::new(move |_| {
-        let start = start();
+        let start = start.get();
         if touched.get_untracked() || latest.with(Option::is_none) {
             return;
         }
@@ -118,7 +119,7 @@ pub fn UserPicker(
     let shown = move || {
         let typed = user.get();
         if typed.is_empty() && !touched.get() {
-            start().unwrap_or_default()
+            start.get().unwrap_or_default()
         } else {
             typed
         }
