@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # `make bench`: a private Redis, release builds of the server, and benches/paths.rs measuring
-# every hot path against redis-benchmark's floor, at 200 and at 1,000,000 stored entities.
+# every hot path against redis-benchmark's floor, at 200 and at 1,000,000 stored entities, and
+# `build-features materialize` of 1,000,000 and 10,000,000 Parquet rows.
 # Report: target/bench/report.{md,json}.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
@@ -9,6 +10,7 @@ scripts/setup.sh bench
 
 say "release build of the server and the benchmark"
 leptos_release build
+cargo build --release --locked --bin build-features 2>&1 | tail -n 1 >&2
 cargo bench --bench paths --no-run --locked 2>&1 | tail -n 1 >&2
 
 start_private_redis

@@ -10,7 +10,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use crate::cli::StoreArgs;
 use crate::feast::parse_time;
 use crate::limits::MAX_TTL_SECONDS;
-use crate::materialize::{self, MaterializeError, Span, Window};
+use crate::materialize::{self, Effect, MaterializeError, Span, Window};
 use crate::model::ViewMaterialized;
 use crate::ops::bootstrap::{self, Seeding};
 use crate::registry::{Registry, View};
@@ -94,6 +94,10 @@ pub struct ViewArgs {
     /// A view to materialize (repeatable); default: every view with a source.
     #[arg(long = "view", value_name = "VIEW")]
     pub names: Vec<String>,
+    /// Read and check the files, print what would be written (counts and the first rows),
+    /// write nothing and leave the watermark where it is.
+    #[arg(long)]
+    pub dry_run: bool,
     #[command(flatten)]
     pub store: StoreArgs,
 }
@@ -179,7 +183,12 @@ async fn materialize_views(args: ViewArgs, span: Span) -> Result<String, BuildEr
                     .expect("static template"),
             )
         });
-        let report = materialize::run(&store, view, span, |report| {
+        let effect = if args.dry_run {
+            Effect::DryRun
+        } else {
+            Effect::Write
+        };
+        let report = materialize::run(&store, view, span, effect, |report| {
             if let Some(bar) = &bar {
                 bar.set_message(progress_text(report));
                 bar.tick();
@@ -223,17 +232,41 @@ fn chosen<'r>(registry: &'r Registry, names: &[String]) -> Result<Vec<&'r View>,
         .collect()
 }
 
-/// The progress line: rows read, written, skipped, and the rate.
+/// The progress line: rows read, written, skipped, the rate, and (when the files' metadata
+/// gives their rows) how far along and the time left.
 fn progress_text(report: &ViewMaterialized) -> String {
-    let rate = report.rows_read as f64 / (report.elapsed_ms / 1000.0).max(0.001);
-    format!(
+    let seconds = (report.elapsed_ms / 1000.0).max(0.001);
+    let rate = report.rows_read as f64 / seconds;
+    let mut text = format!(
         "{}: {} rows read, {} written, {} older skipped · {rate:.0} rows/s",
         report.view, report.rows_read, report.written, report.skipped_older
-    )
+    );
+    if let Some(total) = report.rows_in_files.filter(|&total| total > 0) {
+        let left = total.saturating_sub(report.rows_read) as f64 / rate.max(1.0);
+        let done = 100.0 * report.rows_read as f64 / total as f64;
+        text.push_str(&format!(" · {done:.0} % · eta {left:.0} s"));
+    }
+    text
 }
 
 /// One view's outcome in a line, and each refused column on its own.
 fn summary(report: &ViewMaterialized) -> String {
+    if report.dry_run {
+        let mut text = format!(
+            "Dry run of {} over {} file{}: {} rows read, {} would be written (less those older \
+             than what is stored), {} outside the window; nothing written.",
+            report.view,
+            report.files,
+            if report.files == 1 { "" } else { "s" },
+            report.rows_read,
+            report.written,
+            report.outside_window,
+        );
+        for row in &report.sample {
+            text.push_str(&format!("\n  {row}"));
+        }
+        return text + &refused_text(report);
+    }
     let mut text = format!(
         "Materialized {} from {} file{} in {:.1} s: {} rows read, {} written, {} older skipped, {} outside the window",
         report.view,
@@ -252,6 +285,12 @@ fn summary(report: &ViewMaterialized) -> String {
         ));
     }
     text.push('.');
+    text + &refused_text(report)
+}
+
+/// Each refused column on a line of its own.
+fn refused_text(report: &ViewMaterialized) -> String {
+    let mut text = String::new();
     for refused in &report.refused {
         text.push_str(&format!(
             "\n  refused {} value{} of column {:?} (must be {}), first at {}",

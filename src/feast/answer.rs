@@ -1,9 +1,12 @@
 //! Feast's online answer: columns of values, statuses and event times, as Feast's feature server
-//! writes them (protobuf's JSON), each distinct event time formatted once.
+//! writes them (protobuf's JSON), each distinct event time and each status written as JSON once
+//! and copied into the answer as it is: most of an answer is these.
 
 use std::collections::HashMap;
+use std::sync::LazyLock;
 
 use serde::Serialize;
+use serde_json::value::RawValue;
 use serde_json::Value;
 
 use crate::model::{FeatureStatus, OnlineValue};
@@ -11,6 +14,32 @@ use crate::registry::{Feature, Registry, View};
 
 /// Feast's timestamp for a value without one (the join key's column, a value not found).
 const EPOCH: &str = "1970-01-01T00:00:00Z";
+
+/// `text` as a JSON string, ready to be copied into an answer.
+fn json_text(text: &str) -> Box<RawValue> {
+    RawValue::from_string(Value::from(text).to_string()).expect("a JSON string")
+}
+
+static EPOCH_JSON: LazyLock<Box<RawValue>> = LazyLock::new(|| json_text(EPOCH));
+
+/// Each status as JSON, in the order of `STATUSES`.
+const STATUSES: [FeatureStatus; 4] = [
+    FeatureStatus::Present,
+    FeatureStatus::NotFound,
+    FeatureStatus::OutsideMaxAge,
+    FeatureStatus::Invalid,
+];
+static STATUS_JSON: LazyLock<Vec<Box<RawValue>>> = LazyLock::new(|| {
+    STATUSES
+        .iter()
+        .map(|status| serde_json::value::to_raw_value(status).expect("a status serializes"))
+        .collect()
+});
+
+fn status_json(status: FeatureStatus) -> &'static RawValue {
+    let at = STATUSES.iter().position(|s| *s == status).unwrap_or(0);
+    &STATUS_JSON[at]
+}
 
 /// Feast's column-major answer, serialized straight from what the service read.
 #[derive(Serialize)]
@@ -28,8 +57,8 @@ struct Metadata {
 #[derive(Serialize)]
 struct Column<'a> {
     values: Vec<&'a Value>,
-    statuses: Vec<FeatureStatus>,
-    event_timestamps: Vec<&'a str>,
+    statuses: Vec<&'static RawValue>,
+    event_timestamps: Vec<&'a RawValue>,
 }
 
 /// The join key's column, then one column per feature.
@@ -44,8 +73,8 @@ pub(super) fn columns<'a>(
     let mut feature_names = vec![registry.entity.join_key.clone()];
     let mut results = vec![Column {
         values: id_values.iter().collect(),
-        statuses: vec![FeatureStatus::Present; rows.len()],
-        event_timestamps: vec![EPOCH; rows.len()],
+        statuses: vec![status_json(FeatureStatus::Present); rows.len()],
+        event_timestamps: vec![&EPOCH_JSON; rows.len()],
     }];
     for (at, (view, feature)) in features.iter().enumerate() {
         feature_names.push(if full_names {
@@ -55,7 +84,7 @@ pub(super) fn columns<'a>(
         });
         results.push(Column {
             values: rows.iter().map(|row| &row[at].value).collect(),
-            statuses: rows.iter().map(|row| row[at].status).collect(),
+            statuses: rows.iter().map(|row| status_json(row[at].status)).collect(),
             event_timestamps: rows.iter().map(|row| times.of(&row[at])).collect(),
         });
     }
@@ -69,7 +98,8 @@ pub(super) fn columns<'a>(
 /// it has them (`2026-12-01T10:00:00.250Z`), as protobuf's JSON writes a Timestamp. Entities
 /// written apart have times of their own (a thousand in a large read), so they are kept by time.
 pub(super) struct EventTimes {
-    texts: Vec<String>,
+    /// Each time as a JSON string.
+    texts: Vec<Box<RawValue>>,
     /// Where each time's text is in `texts`.
     at: HashMap<u64, usize>,
     /// The last time looked up, and where its text is: neighbouring values mostly share one
@@ -98,7 +128,7 @@ impl EventTimes {
                 .entry(ms / 1000)
                 .or_insert_with(|| rfc3339_second(ms / 1000));
             times.at.insert(ms, times.texts.len());
-            times.texts.push(with_millis(second, ms % 1000));
+            times.texts.push(json_text(&with_millis(second, ms % 1000)));
         }
         times
     }
@@ -124,10 +154,10 @@ impl EventTimes {
     }
 
     /// The view's event time of `value`; the epoch for a value not found or without one.
-    fn of(&self, value: &OnlineValue) -> &str {
+    fn of(&self, value: &OnlineValue) -> &RawValue {
         Self::unix_ms(value)
             .and_then(|ms| self.find(ms))
-            .map_or(EPOCH, |at| self.texts[at].as_str())
+            .map_or(&EPOCH_JSON, |at| &self.texts[at])
     }
 }
 

@@ -220,6 +220,7 @@ pub(super) fn push_rows(
         .map(|id| EntityRow {
             id,
             fields: Vec::with_capacity(view.features.len() + 1),
+            cleared: Vec::new(),
         })
         .collect();
     for feature in &view.features {
@@ -233,9 +234,10 @@ pub(super) fn push_rows(
             ));
         };
         for (row, value) in rows.iter_mut().zip(values) {
-            // A null is no value: the field is not written (a read of a new entity finds it
-            // absent, NOT_FOUND).
+            // A null is no value: a batch row clears the field when it is written, so a read
+            // finds it absent (NOT_FOUND); a streaming write leaves it to expire.
             if value.is_null() {
+                row.cleared.push(feature.name.clone());
                 continue;
             }
             let stored = schema::encode(feature.value_type, value).ok_or_else(|| {

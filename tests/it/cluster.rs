@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use feature_store_core::store::{RedisMode, StreamingOutcome};
+use feature_store_core::store::{EventRule, RedisMode, StreamingOutcome};
 use feature_store_core::synth::{synthesize_users, user_id};
 use feature_store_types::model::Ttl;
 
@@ -164,6 +164,36 @@ async fn batch_reads_keep_answering_while_slots_move() {
         }
         reads += 1;
         tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    mover.await.unwrap();
+    assert_eq!(store.count().await.unwrap(), 2_000);
+    assert_eq!(store.reset().await.unwrap(), 2_000);
+}
+
+/// A load sends many rows per script call, routed by the first row's key; a slot that moves
+/// under a call fails it whole before it writes, and its rows are sent again one by one.
+#[tokio::test]
+async fn bulk_loads_keep_writing_while_slots_move() {
+    let _moving = CLUSTER_TOPOLOGY.write().await;
+    let store = cluster_store("cl-move-load").await;
+    let first_key = store.key(&user_id(1));
+    let mover = tokio::task::spawn_blocking(move || reshard_away_from(&first_key, 300));
+    let mut loads = 0;
+    while !mover.is_finished() || loads < 3 {
+        let report = store
+            .bulk_load_with_progress(
+                synthesize_users(2_000, loads),
+                Some(600),
+                EventRule::Overwrite,
+                |_| {},
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            report.written, 2_000,
+            "every row is written during the move"
+        );
+        loads += 1;
     }
     mover.await.unwrap();
     assert_eq!(store.count().await.unwrap(), 2_000);

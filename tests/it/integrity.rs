@@ -157,6 +157,7 @@ async fn a_key_that_is_not_a_hash_fails_only_its_own_entity() {
             [EntityRow {
                 id: id("aaa"),
                 fields: vec![("a".into(), "1".into())],
+                cleared: Vec::new(),
             }],
             None,
         )

@@ -1,6 +1,6 @@
 //! `build-features materialize` and `materialize-incremental` over a view's own Parquet and
 //! CSV files, as a team runs them: the latest row per entity in the window (ties to the later
-//! created), both ends included, values refused per column, nulls left out, a watermark in
+//! created), both ends included, values refused per column, nulls clearing the field, a watermark in
 //! Redis, and files or columns that are missing refused when the registry is loaded.
 
 use std::path::{Path, PathBuf};
@@ -232,6 +232,20 @@ async fn the_latest_row_per_entity_in_the_window_from_parquet_and_csv_alike(on: 
             _ => dir.csv(&file, &WINDOWED),
         }
         let registry = dir.registry(&prefix, &file);
+        // A dry run says what it would write and writes nothing.
+        let dry = build_features_on(
+            on,
+            &registry,
+            &["materialize", "--dry-run", "--start", &start, "--end", &end],
+        );
+        let stdout = String::from_utf8_lossy(&dry.stdout);
+        assert!(dry.status.success(), "{stdout}");
+        assert!(
+            stdout.contains("8 rows read, 6 would be written"),
+            "{format}: {stdout}"
+        );
+        assert!(stdout.contains("\n  c1: n=1, s=early, f=null"), "{stdout}");
+        assert!(stored_on(on, &prefix, "c1").await.is_empty());
         let out = build_features_on(
             on,
             &registry,
@@ -324,7 +338,7 @@ async fn incremental_runs_continue_from_the_watermark_kept_in_redis() {
 }
 
 #[tokio::test]
-async fn values_that_do_not_fit_are_reported_per_column_and_nulls_are_left_out() {
+async fn values_that_do_not_fit_are_reported_per_column_and_nulls_clear_the_field() {
     let dir = Dir::new("mat-refused");
     let prefix = unique_prefix("mat-refused");
     let text = "card_id,event_timestamp,created,n,label,f\n\
@@ -385,6 +399,21 @@ async fn values_that_do_not_fit_are_reported_per_column_and_nulls_are_left_out()
         .exists::<_, bool>(format!("{prefix}c3"))
         .await
         .unwrap());
+
+    // A newer row with nulls: the entity's latest row has no n nor f, so the older values go.
+    let text = "card_id,event_timestamp,created,n,label,f\n\
+                c1,2026-11-01 02:00:00,2026-11-01 00:00:00,,newer,\n";
+    std::fs::write(dir.0.join("cards.csv"), text).unwrap();
+    let args = [
+        "materialize",
+        "--start",
+        "2026-11-01",
+        "--end",
+        "2026-11-02",
+    ];
+    let out = build_features(&registry, &args);
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(stored(&prefix, "c1").await, [("s".into(), "newer".into())]);
 }
 
 #[test]

@@ -19,6 +19,7 @@ fn row(id: &str, fields: &[(&str, &str)]) -> EntityRow {
             .iter()
             .map(|(n, v)| (n.to_string(), v.to_string()))
             .collect(),
+        cleared: Vec::new(),
     }
 }
 
@@ -442,6 +443,42 @@ async fn a_hundred_thousand_rows_load_in_chunks_and_count(on: Target) {
     assert_eq!(store.reset().await.unwrap(), 100_000);
 }
 
+/// Rows of one load go several to a script call: rows of the same entity in one call see each
+/// other (the newest event wins whatever the order), and a newer row's null clears the field.
+async fn rows_of_one_entity_in_one_load_keep_the_newest_event(on: Target) {
+    let store = store_on(on, "same-call").await;
+    let at = |ts: &str, n: Option<&str>| {
+        let mut row = row("e1", &[("s", "at"), ("_ts:v", ts)]);
+        row.fields[0].1 = format!("at {ts}");
+        match n {
+            Some(n) => row.fields.push(("n".into(), n.into())),
+            None => row.cleared.push("n".into()),
+        }
+        row
+    };
+    // Other entities between them, so the rows of e1 share calls with rows of other keys.
+    let others = (0..200).map(|n| row(&format!("o{n}"), &[("s", "other"), ("_ts:v", "1")]));
+    let rows: Vec<EntityRow> = [at("10", Some("1")), at("30", Some("3"))]
+        .into_iter()
+        .chain(others)
+        .chain([at("20", Some("2"))])
+        .collect();
+    let report = store.bulk_load(rows, Some(600)).await.unwrap();
+    assert_eq!(report.written, 202);
+    assert_eq!(report.older, [id("e1")]);
+    let mut conn = raw_on(on).await;
+    let stored: HashMap<String, String> = conn.hgetall(store.key(&id("e1"))).await.unwrap();
+    assert_eq!(stored["s"], "at 30");
+    assert_eq!(stored["n"], "3");
+    // A newer row without n: the older value of n does not outlive it.
+    let report = store.bulk_load([at("40", None)], Some(600)).await.unwrap();
+    assert_eq!(report.written, 1);
+    let stored: HashMap<String, String> = conn.hgetall(store.key(&id("e1"))).await.unwrap();
+    assert_eq!(stored.get("n"), None, "{stored:?}");
+    assert_eq!(stored["s"], "at 40");
+    assert_eq!(store.reset().await.unwrap(), 201);
+}
+
 #[tokio::test]
 async fn unreachable_redis_is_one_clear_error() {
     let err = FeatureStore::connect("redis://127.0.0.1:1", Default::default())
@@ -472,4 +509,5 @@ crate::on_single_and_cluster!(
     concurrent_streaming_updates_never_leave_a_field_without_ttl,
     concurrent_bulk_loads_and_streaming_updates_lose_no_field,
     a_hundred_thousand_rows_load_in_chunks_and_count,
+    rows_of_one_entity_in_one_load_keep_the_newest_event,
 );

@@ -59,6 +59,7 @@ pub fn synthesize(registry: &Registry, count: u64, seed: u64) -> impl Iterator<I
         EntityRow {
             id: user_id(n),
             fields,
+            cleared: Vec::new(),
         }
     })
 }

@@ -46,6 +46,21 @@ pub(crate) fn resolve(source: &Source) -> Result<Vec<PathBuf>, String> {
     Ok(files)
 }
 
+/// The rows of `files` by their metadata: known for Parquet files, not for CSV.
+pub(crate) fn row_count(files: &[PathBuf]) -> Option<u64> {
+    files.iter().try_fold(0, |total, path| {
+        if format_of(path).ok()? != Format::Parquet {
+            return None;
+        }
+        let rows = parquet_reader(path)
+            .ok()?
+            .metadata()
+            .file_metadata()
+            .num_rows();
+        Some(total + u64::try_from(rows).ok()?)
+    })
+}
+
 /// The columns a view's rows are read from: the entity's, the event time's, the created
 /// time's if any, then each feature's.
 pub(crate) fn needed_columns<'a>(source: &'a Source, view: &'a View) -> Vec<&'a str> {

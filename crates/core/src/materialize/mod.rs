@@ -13,12 +13,11 @@ mod rows;
 use std::path::PathBuf;
 use std::time::Instant;
 
-use arrow_array::RecordBatch;
 use redis::cmd;
 
 use crate::model::ViewMaterialized;
 use crate::registry::{Source, View};
-use crate::store::{unix_ms_now, EventRule, FeatureStore, StoreError};
+use crate::store::{unix_ms_now, EntityRow, EventRule, FeatureStore, StoreError};
 
 pub(crate) use files::check;
 
@@ -60,19 +59,31 @@ pub enum MaterializeError {
     Store(#[from] StoreError),
 }
 
+/// Whether a run writes, or only reads and checks what it would write.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Effect {
+    Write,
+    /// Nothing written, the watermark left where it is.
+    DryRun,
+}
+
+/// Rows a dry run shows.
+const DRY_RUN_SAMPLE: usize = 3;
+
 /// Materializes `view` over `span`; `progress` sees the report after each batch.
 pub async fn run(
     store: &FeatureStore,
     view: &View,
     span: Span,
+    effect: Effect,
     progress: impl FnMut(&ViewMaterialized),
 ) -> Result<ViewMaterialized, MaterializeError> {
     let window = match span {
         Span::Window(window) => window,
         Span::Incremental { end_ms } => incremental_window(store, view, end_ms).await?,
     };
-    let report = materialize(store, view, window, progress).await?;
-    if let Span::Incremental { end_ms } = span {
+    let report = materialize(store, view, window, effect, progress).await?;
+    if let (Span::Incremental { end_ms }, Effect::Write) = (span, effect) {
         advance_watermark(store, view, end_ms).await?;
     }
     Ok(report)
@@ -83,6 +94,7 @@ async fn materialize(
     store: &FeatureStore,
     view: &View,
     window: Window,
+    effect: Effect,
     mut progress: impl FnMut(&ViewMaterialized),
 ) -> Result<ViewMaterialized, MaterializeError> {
     let source = view
@@ -99,34 +111,36 @@ async fn materialize(
         start_unix_ms: window.start_ms,
         end_unix_ms: window.end_ms,
         files: files.len(),
+        rows_in_files: files::row_count(&files),
+        dry_run: effect == Effect::DryRun,
         ..ViewMaterialized::default()
     };
     let (batches, mut read) = tokio::sync::mpsc::channel(READ_AHEAD);
     let reader = {
-        let (source, view) = (source.clone(), view.clone());
-        tokio::task::spawn_blocking(move || read_files(&files, &source, &view, batches))
+        let (view, read_side) = (view.clone(), report.clone());
+        tokio::task::spawn_blocking(move || {
+            read_files(&files, &source, &view, window, read_side, batches)
+        })
     };
     while let Some(next) = read.recv().await {
-        let (batch, file, first_row) = next.map_err(MaterializeError::File)?;
-        let at = rows::At {
-            file: &file,
-            first_row,
-        };
-        let rows = rows::convert(
-            &batch,
-            view,
-            &source,
-            window,
-            &at,
-            unix_ms_now(),
-            &mut report,
-        );
-        let load = store
-            .bulk_load_with_progress(rows, None, EventRule::NewerOnly, |_| {})
-            .await?;
-        report.written += load.written as u64;
-        report.skipped_older += load.older.len() as u64;
-        report.not_hashes += load.not_hashes.len() as u64;
+        let Converted { rows, read } = next.map_err(MaterializeError::File)?;
+        report.rows_read = read.rows_read;
+        report.outside_window = read.outside_window;
+        report.refused = read.refused;
+        if effect == Effect::DryRun {
+            report.written += rows.len() as u64;
+            let shown = DRY_RUN_SAMPLE.saturating_sub(report.sample.len());
+            report
+                .sample
+                .extend(rows.iter().take(shown).map(sample_text));
+        } else {
+            let load = store
+                .bulk_load_with_progress(rows, None, EventRule::NewerOnly, |_| {})
+                .await?;
+            report.written += load.written as u64;
+            report.skipped_older += load.older.len() as u64;
+            report.not_hashes += load.not_hashes.len() as u64;
+        }
         report.elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
         progress(&report);
     }
@@ -136,19 +150,39 @@ async fn materialize(
     Ok(report)
 }
 
-/// One batch, with the file it came from and the number of its first data row there.
-type Batch = Result<(RecordBatch, String, u64), String>;
+/// A row as a dry run shows it: `id: feature=value, …, cleared=null`, the store's own fields
+/// (event and write times) left out.
+fn sample_text(row: &EntityRow) -> String {
+    let values = row
+        .fields
+        .iter()
+        .filter(|(name, _)| !name.starts_with('_'))
+        .map(|(name, value)| format!("{name}={value}"))
+        .chain(row.cleared.iter().map(|name| format!("{name}=null")));
+    format!("{}: {}", row.id, values.collect::<Vec<_>>().join(", "))
+}
 
-/// Reads every file's batches into `batches` until done, a failure, or the receiver is gone.
+/// One batch's rows in the window, and what the reader has counted so far (rows read, outside
+/// the window, refused).
+struct Converted {
+    rows: Vec<EntityRow>,
+    read: ViewMaterialized,
+}
+
+/// Reads every file's batches and converts them into rows, on this (blocking) thread so
+/// Redis never waits for a conversion, sending them into `batches` until done, a failure, or
+/// the receiver is gone. `read` starts the reader's counts.
 fn read_files(
     files: &[PathBuf],
     source: &Source,
     view: &View,
-    batches: tokio::sync::mpsc::Sender<Batch>,
+    window: Window,
+    mut read: ViewMaterialized,
+    batches: tokio::sync::mpsc::Sender<Result<Converted, String>>,
 ) {
     let columns = files::needed_columns(source, view);
     for path in files {
-        let name = path.display().to_string();
+        let file = path.display().to_string();
         let reader = match files::batches(path, &columns, BATCH_ROWS) {
             Ok(reader) => reader,
             Err(e) => {
@@ -159,10 +193,17 @@ fn read_files(
         let mut first_row = 1;
         for batch in reader {
             let next = batch.map(|batch| {
-                let rows = batch.num_rows() as u64;
-                let batch = (batch, name.clone(), first_row);
-                first_row += rows;
-                batch
+                let at = rows::At {
+                    file: &file,
+                    first_row,
+                };
+                first_row += batch.num_rows() as u64;
+                let rows =
+                    rows::convert(&batch, view, source, window, &at, unix_ms_now(), &mut read);
+                Converted {
+                    rows,
+                    read: read.clone(),
+                }
             });
             let failed = next.is_err();
             if batches.blocking_send(next).is_err() || failed {

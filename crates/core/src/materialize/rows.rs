@@ -1,6 +1,6 @@
 //! One record batch of a view's file into the rows the batch write script takes: the registry's
 //! types decide how each column is read; a value that does not fit is counted where it is, a
-//! null is left out, a row outside the window is skipped.
+//! null clears the field (the row is the entity's latest), a row outside the window is skipped.
 
 use arrow_array::cast::AsArray;
 use arrow_array::types::{Float64Type, Int64Type};
@@ -76,13 +76,15 @@ pub(super) fn convert(
             continue;
         }
         let mut fields = Vec::with_capacity(features.len() + 3);
+        let mut cleared = Vec::new();
         for (feature, name, values) in &features {
             let Some((values, given)) = values else {
                 continue;
             };
             match &values[row] {
                 Some(value) => fields.push((feature.name.clone(), value.clone())),
-                None => refusals.note(name, feature.value_type.rule(), row, given[row]),
+                None if given[row] => refusals.note(name, feature.value_type.rule(), row, true),
+                None => cleared.push(feature.name.clone()),
             }
         }
         fields.extend(view.stamps(event, now_ms));
@@ -91,7 +93,11 @@ pub(super) fn convert(
                 fields.push((view.created_field(), created.to_string()));
             }
         }
-        rows.push(EntityRow { id, fields });
+        rows.push(EntityRow {
+            id,
+            fields,
+            cleared,
+        });
     }
     rows
 }

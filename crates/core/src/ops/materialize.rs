@@ -3,7 +3,7 @@
 //! runs in the middle of one.
 
 use super::{Service, ServiceError};
-use crate::materialize::{self, Span};
+use crate::materialize::{self, Effect, Span};
 use crate::model::Materialized;
 use crate::registry::View;
 
@@ -17,7 +17,7 @@ impl Service {
         let _admin = self.admin.lock().await;
         let mut done = Materialized { views: Vec::new() };
         for view in views {
-            let report = materialize::run(&self.store, view, span, |_| {}).await?;
+            let report = materialize::run(&self.store, view, span, Effect::Write, |_| {}).await?;
             tracing::info!(
                 "materialized {}: {} rows read, {} written, {} older",
                 view.name,

@@ -29,6 +29,9 @@ use crate::schema::FeatureKind;
 
 /// Chunks of a bulk load awaiting their reply at once.
 const CHUNKS_IN_FLIGHT: usize = 4;
+/// Rows per call of the batch write script: a call costs Redis more than a row, and one call
+/// holds Redis for all of its rows.
+pub const ROWS_PER_CALL: usize = 64;
 /// One entity of a bulk load: fields and key TTL together. Loaded once per bulk load, then
 /// called by its hash in pipelines.
 const BATCH_WRITE_LUA: &str = include_str!("lua/batch_write.lua");
@@ -75,6 +78,9 @@ impl Default for StoreConfig {
 pub struct EntityRow {
     pub id: EntityId,
     pub fields: Vec<(String, String)>,
+    /// Fields the row has no value for (a null in a file): deleted when the row is written, so
+    /// an older value never outlives a newer null.
+    pub cleared: Vec<String>,
 }
 
 /// The fields a read found, in the order they were asked for; absent ones are left out.

@@ -7,7 +7,7 @@ use redis::cmd;
 
 use super::{
     EntityRow, EventRule, FeatureStore, LoadReport, SkipReason, StoreError, StreamingOutcome,
-    StreamingWrite, BATCH_WRITE_LUA, CHUNKS_IN_FLIGHT, STREAMING_WRITE_LUA,
+    StreamingWrite, BATCH_WRITE_LUA, CHUNKS_IN_FLIGHT, ROWS_PER_CALL, STREAMING_WRITE_LUA,
 };
 use crate::domain::EntityId;
 use crate::limits::PIPELINE_CHUNK as CHUNK;
@@ -41,43 +41,16 @@ impl FeatureStore {
         // The pipelined EVALSHAs below need the script loaded; a Redis that restarts mid-load
         // fails the load with NOSCRIPT, and the next load loads it again.
         self.link.load_script(BATCH_WRITE_LUA).await?;
-        let hash = self.batch_script.get_hash();
         // A chunk per server: on a cluster each master still gets about CHUNK rows per round trip.
         let chunk_rows = CHUNK * self.link.masters();
         let chunks = std::iter::from_fn(|| {
-            let mut ids = Vec::with_capacity(chunk_rows);
-            let writes: Vec<(String, redis::Cmd)> = rows
-                .by_ref()
-                .take(chunk_rows)
-                .map(|row| {
-                    let key = self.key(&row.id);
-                    let mut write = cmd("EVALSHA");
-                    write
-                        .arg(hash)
-                        .arg(1)
-                        .arg(&key)
-                        .arg(ttl_seconds)
-                        .arg(rule.arg())
-                        .arg(&row.fields);
-                    ids.push(row.id);
-                    (key, write)
-                })
-                .collect();
-            (!writes.is_empty()).then_some((ids, writes))
+            let chunk: Vec<EntityRow> = rows.by_ref().take(chunk_rows).collect();
+            (!chunk.is_empty()).then_some(chunk)
         });
         // A few chunks in flight on the one connection: Redis works on one while we encode the
         // next.
         let mut replies = stream::iter(chunks)
-            .map(|(ids, writes)| async move {
-                let codes = self
-                    .timed("bulk_load", self.link.per_key::<i64>(writes))
-                    .await?;
-                let codes = codes
-                    .into_iter()
-                    .collect::<Result<Vec<i64>, _>>()
-                    .map_err(StoreError::from)?;
-                Ok::<_, StoreError>(ids.into_iter().zip(codes))
-            })
+            .map(|chunk| self.write_rows(chunk, ttl_seconds, rule))
             .buffered(CHUNKS_IN_FLIGHT);
         let mut report = LoadReport::default();
         while let Some(outcomes) = replies.next().await {
@@ -97,6 +70,70 @@ impl FeatureStore {
         self.counters
             .bulk_load_finished(report.written, ttl_seconds);
         Ok(report)
+    }
+
+    /// One chunk of a bulk load: the rows of each server in calls of up to `ROWS_PER_CALL`,
+    /// all in one pipeline per server. A call refused whole (a slot moved under it) has written
+    /// nothing; its rows are sent again one per call, following the redirects. The code of
+    /// each row, in order.
+    async fn write_rows(
+        &self,
+        rows: Vec<EntityRow>,
+        ttl_seconds: u64,
+        rule: EventRule,
+    ) -> Result<Vec<(EntityId, i64)>, StoreError> {
+        let keys: Vec<String> = rows.iter().map(|row| self.key(&row.id)).collect();
+        let calls: Vec<Vec<usize>> = self
+            .link
+            .by_node(&keys)
+            .iter()
+            .flat_map(|group| group.chunks(ROWS_PER_CALL).map(<[usize]>::to_vec))
+            .collect();
+        let call = |positions: &[usize]| {
+            let mut write = cmd("EVALSHA");
+            write
+                .arg(self.batch_script.get_hash())
+                .arg(1)
+                .arg(&keys[positions[0]])
+                .arg(ttl_seconds)
+                .arg(rule.arg());
+            for &at in positions {
+                let row = &rows[at];
+                write
+                    .arg(&keys[at])
+                    .arg(row.fields.len())
+                    .arg(row.cleared.len())
+                    .arg(&row.fields)
+                    .arg(&row.cleared);
+            }
+            (keys[positions[0]].clone(), write)
+        };
+        let sent = calls.iter().map(|positions| call(positions)).collect();
+        let replies = self
+            .timed("bulk_load", self.link.per_key::<Vec<i64>>(sent))
+            .await?;
+        let mut codes = vec![0; rows.len()];
+        let mut again = Vec::new();
+        for (positions, reply) in calls.iter().zip(replies) {
+            match reply {
+                Ok(replied) if replied.len() == positions.len() => {
+                    for (&at, code) in positions.iter().zip(replied) {
+                        codes[at] = code;
+                    }
+                }
+                _ => again.extend_from_slice(positions),
+            }
+        }
+        if !again.is_empty() {
+            let sent = again.iter().map(|&at| call(&[at])).collect();
+            let replies = self
+                .timed("bulk_load", self.link.per_key::<(i64,)>(sent))
+                .await?;
+            for (&at, reply) in again.iter().zip(replies) {
+                (codes[at],) = reply?;
+            }
+        }
+        Ok(rows.into_iter().map(|row| row.id).zip(codes).collect())
     }
 
     /// Writes exactly `fields` of one existing entity, each with the store's streaming TTL,

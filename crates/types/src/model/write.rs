@@ -111,6 +111,14 @@ pub struct ViewMaterialized {
     /// event time is not written, a refused feature value is left out of its row.
     pub refused: Vec<Refused>,
     pub elapsed_ms: f64,
+    /// The rows the files hold, when their metadata says so (Parquet; not CSV): what the
+    /// progress line's ETA counts towards.
+    pub rows_in_files: Option<u64>,
+    /// A dry run: nothing was written; `written` counts the rows that would be sent (those
+    /// older than what is stored would still be skipped), `sample` shows the first few.
+    pub dry_run: bool,
+    /// A dry run's first rows as they would be written: `id: feature=value, …`.
+    pub sample: Vec<String>,
 }
 
 /// The values of one column that were refused, and where the first few are.

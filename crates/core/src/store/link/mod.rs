@@ -103,6 +103,15 @@ impl RedisLink {
         }
     }
 
+    /// The positions of `keys` grouped by the server that holds them, in input order within a
+    /// group: one group on a single Redis, one per master on a cluster.
+    pub(crate) fn by_node(&self, keys: &[String]) -> Vec<Vec<usize>> {
+        match &self.conn {
+            Conn::Single(_) => vec![(0..keys.len()).collect()],
+            Conn::Cluster(cluster) => cluster.by_node(keys),
+        }
+    }
+
     pub(crate) fn mode(&self) -> RedisMode {
         match &self.conn {
             Conn::Single(_) => RedisMode::Single,

@@ -192,6 +192,21 @@ impl ClusterLink {
         self.send(node, Sent::Pipeline(&loads)).await.map(drop)
     }
 
+    /// The positions of `keys` grouped by the master of their slot in the map as it is; a key
+    /// whose slot has no master is alone, so the command routed by it reports that.
+    pub fn by_node(&self, keys: &[String]) -> Vec<Vec<usize>> {
+        let map = self.map();
+        let mut groups: HashMap<&Node, Vec<usize>> = HashMap::new();
+        let mut alone = Vec::new();
+        for (at, key) in keys.iter().enumerate() {
+            match map.owner(key_slot(key)) {
+                Some(node) => groups.entry(node).or_default().push(at),
+                None => alone.push(vec![at]),
+            }
+        }
+        groups.into_values().chain(alone).collect()
+    }
+
     /// One command per key, one pipeline per master in parallel, replies in input order. A
     /// command whose slot moved follows the redirect; one refused with NOSCRIPT is sent again
     /// once the node has the scripts loaded so far. A node that cannot be reached fails the
