@@ -500,7 +500,7 @@ async fn main() {
         "0",
     ];
     for _ in 0..ROWS_PER_CALL {
-        evalsha.extend(["bench:floor:__rand_int__", &fields_count]);
+        evalsha.extend(["bench:floor:__rand_int__", &fields_count, "0"]);
         evalsha.extend(row_fields.iter().map(String::as_str));
     }
     let (script_calls_per_second, _) = redis_benchmark(&port, 1, 10_000, 10, &evalsha);

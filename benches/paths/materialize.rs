@@ -17,7 +17,7 @@ use crate::{connect, redis_benchmark_into, say, single, Row};
 
 /// Features per row: ints and floats in turn.
 const FEATURES: usize = 10;
-/// 2026-12-01T00:00:00Z in Unix ms: the first row of each entity; its second is an hour later.
+/// 2025-12-01T00:00:00Z in Unix ms: the first row of each entity; its second is an hour later.
 const T0: i64 = 1_764_547_200_000;
 const HOUR: i64 = 3_600_000;
 /// Rows generated per record batch of the file.
@@ -106,7 +106,7 @@ fn materialize(registry: &Path, redis_url: &str, rows: u64) -> Run {
         .args(["materialize", "--features"])
         .arg(registry)
         .args(["--redis-url", redis_url])
-        .args(["--start", "2026-11-01", "--end", "2027-01-01"])
+        .args(["--start", "2025-11-01", "--end", "2026-01-01"])
         .stdout(Stdio::piped())
         .spawn()
         .expect("run target/release/build-features");
