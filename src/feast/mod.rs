@@ -77,8 +77,7 @@ async fn online_features(
             .await
             .map_err(|e| FeastFailure::of(e, &id))?;
         let times = EventTimes::of_rows(&rows);
-        let answer = columns(registry, &features, &id_values, &rows, &times, full_names);
-        Ok(Json(answer).into_response())
+        Ok(columns(registry, &features, &id_values, &rows, &times, full_names).into_response())
     })
     .await
 }
