@@ -24,45 +24,69 @@ pub(super) fn object(body: &[u8]) -> Result<Map<String, Value>, ApiError> {
     }
 }
 
-/// `features: ["view:feature", …]`, each one a feature of that view in the registry.
+/// The features a read asks for: a feature service by name (`"feature_service": "name"`, or
+/// `"features": "name"`), or a list of `"view:feature"`.
 pub(super) fn requested_features<'r>(
     registry: &'r Registry,
     request: &Map<String, Value>,
 ) -> Result<Vec<(&'r View, &'r Feature)>, FeastFailure> {
-    if let Some(service) = request.get("feature_service").filter(|s| !s.is_null()) {
-        let name = service
-            .as_str()
-            .map_or_else(|| service.to_string(), str::to_owned);
-        return Err(FeastFailure::no_service(&name));
+    let service = match (request.get("feature_service"), request.get("features")) {
+        (Some(Value::String(name)), _) | (None | Some(Value::Null), Some(Value::String(name))) => {
+            Some(name)
+        }
+        (None | Some(Value::Null), _) => None,
+        (Some(_), _) => {
+            return Err(ApiError::invalid("feature_service", "must be a service's name").into())
+        }
+    };
+    if let Some(name) = service {
+        let service = registry
+            .service(name)
+            .ok_or_else(|| FeastFailure::no_service(name))?;
+        return service
+            .features
+            .iter()
+            .map(|reference| feature_of(registry, reference))
+            .collect();
     }
     let Some(Value::Array(refs)) = request.get("features") else {
-        return Err(ApiError::invalid("features", "a list of \"view:feature\" is required").into());
+        return Err(ApiError::invalid(
+            "features",
+            "a list of \"view:feature\", or a feature service's name, is required",
+        )
+        .into());
     };
     if refs.is_empty() {
         return Err(ApiError::invalid("features", "must name at least one feature").into());
     }
-    let mut features = Vec::with_capacity(refs.len());
-    for reference in refs {
-        let text = reference.as_str().unwrap_or_default();
-        let Some((view_name, feature)) = text.split_once(':') else {
-            return Err(ApiError::invalid(
+    refs.iter()
+        .map(|reference| match reference.as_str() {
+            Some(text) if text.contains(':') => feature_of(registry, text),
+            _ => Err(ApiError::invalid(
                 "features",
                 format!(
                     "{:?} must be view:feature",
                     bounded(&reference.to_string(), 60)
                 ),
             )
-            .into());
-        };
-        let view = registry
-            .view(view_name)
-            .ok_or_else(|| FeastFailure::no_view(view_name))?;
-        let Some(feature) = view.feature(feature) else {
-            return Err(FeastFailure::no_feature(&view.name, feature));
-        };
-        features.push((view, feature));
-    }
-    Ok(features)
+            .into()),
+        })
+        .collect()
+}
+
+/// The view and feature of a `view:feature` reference.
+fn feature_of<'r>(
+    registry: &'r Registry,
+    reference: &str,
+) -> Result<(&'r View, &'r Feature), FeastFailure> {
+    let (view_name, feature) = reference.split_once(':').unwrap_or((reference, ""));
+    let view = registry
+        .view(view_name)
+        .ok_or_else(|| FeastFailure::no_view(view_name))?;
+    let feature = view
+        .feature(feature)
+        .ok_or_else(|| FeastFailure::no_feature(&view.name, feature))?;
+    Ok((view, feature))
 }
 
 /// `feature_views: [name, …]` of a materialization, each a view with a source; every view with

@@ -367,6 +367,10 @@ kind = "streaming"
 ttl_seconds = 60
 push_source = "card_push"
 features = [{ name = "swipes_1m", type = "int" }]
+
+[[services]]
+name = "card_risk"
+features = ["card_activity", "card_profile:limit_eur"]
 "#,
     )
     .unwrap();
@@ -381,6 +385,22 @@ features = [{ name = "swipes_1m", type = "int" }]
         "the flag wins"
     );
     assert_eq!(registry["views"][1]["push_source"], "card_push");
+    assert_eq!(
+        registry["services"],
+        json!([{"name": "card_risk", "features": ["card_activity:swipes_1m", "card_profile:limit_eur"]}])
+    );
+    // A feature service is asked for by name, either way Feast's clients send it.
+    for body in [
+        json!({"features": "card_risk", "entities": {"card_id": ["u0001"]}}),
+        json!({"feature_service": "card_risk", "entities": {"card_id": ["u0001"]}}),
+    ] {
+        let answer = online(&server, body).await;
+        assert_eq!(
+            answer["metadata"]["feature_names"],
+            json!(["card_id", "swipes_1m", "limit_eur"])
+        );
+        assert!(column(&answer, 2).0[0].is_f64(), "{answer}");
+    }
 
     let answer = online(
         &server,

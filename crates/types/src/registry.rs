@@ -41,6 +41,18 @@ pub fn stamp_label(field: &str) -> Option<&'static str> {
 pub struct Registry {
     pub entity: EntityDef,
     pub views: Vec<View>,
+    /// Named sets of features, asked for by name as Feast's feature services are.
+    #[serde(default)]
+    pub services: Vec<FeatureService>,
+}
+
+/// The features a model reads together, under one name (Feast's feature service).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FeatureService {
+    pub name: String,
+    /// `view:feature` each, in order: a whole view named in the file is listed feature by
+    /// feature, every one checked when the registry was loaded.
+    pub features: Vec<String>,
 }
 
 /// The one entity the store keys by.
@@ -179,6 +191,10 @@ impl Registry {
 
     pub fn view(&self, name: &str) -> Option<&View> {
         self.views.iter().find(|v| v.name == name)
+    }
+
+    pub fn service(&self, name: &str) -> Option<&FeatureService> {
+        self.services.iter().find(|s| s.name == name)
     }
 
     /// The view a push source feeds.

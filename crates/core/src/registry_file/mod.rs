@@ -11,7 +11,7 @@ mod rules;
 
 use crate::registry::Registry;
 use crate::schema::{Draw, FeatureKind, ValueType};
-use rules::{check_entity, check_views};
+use rules::{check_entity, check_services, check_views};
 
 /// The demo's registry, `features.toml` at the root of the repository, built in.
 pub const DEFAULT_FILE: &str = include_str!("../../../../features.toml");
@@ -37,6 +37,16 @@ pub enum RegistryError {
 struct RawRegistry {
     entity: RawEntity,
     views: Vec<RawView>,
+    #[serde(default)]
+    services: Vec<RawService>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawService {
+    name: Spanned<String>,
+    /// `view:feature`, or a view's name for all of its features.
+    features: Vec<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -127,7 +137,13 @@ pub fn parse(text: &str, origin: &str) -> Result<Registry, RegistryError> {
     let base = Path::new(origin).parent().unwrap_or(Path::new(""));
     let views = check_views(raw.views, &entity.join_key, base)
         .map_err(|(offset, rule)| at(offset, rule))?;
-    Ok(Registry { entity, views })
+    let services =
+        check_services(raw.services, &views).map_err(|(offset, rule)| at(offset, rule))?;
+    Ok(Registry {
+        entity,
+        views,
+        services,
+    })
 }
 
 #[cfg(test)]
@@ -245,6 +261,27 @@ mod tests {
             error.starts_with("f.toml:4: entity key_prefix must not be empty"),
             "{error}"
         );
+    }
+
+    #[test]
+    fn a_service_lists_features_of_the_registry_and_expands_a_view() {
+        let views = "[[views]]\nname = \"v\"\nkind = \"batch\"\nttl_seconds = 5\nfeatures = [{ name = \"a\", type = \"int\" }, { name = \"b\", type = \"int\" }]\n";
+        let service = |features: &str| {
+            format!("{ENTITY}\n{views}[[services]]\nname = \"s\"\nfeatures = [{features}]\n")
+        };
+        let registry = parse(&service("\"v:b\", \"v:a\""), "f.toml").unwrap();
+        assert_eq!(registry.services[0].features, ["v:b", "v:a"]);
+        let registry = parse(&service("\"v\""), "f.toml").unwrap();
+        assert_eq!(registry.service("s").unwrap().features, ["v:a", "v:b"]);
+        for (features, rule) in [
+            ("\"w:a\"", "service \"s\": no view \"w\""),
+            ("\"v:c\"", "service \"s\": view \"v\" has no feature \"c\""),
+            ("\"v\", \"v:a\"", "service \"s\" lists v:a twice"),
+            ("", "service \"s\" has no features"),
+        ] {
+            let message = refusal(&service(features));
+            assert!(message.ends_with(rule), "{features}: {message}");
+        }
     }
 
     #[test]

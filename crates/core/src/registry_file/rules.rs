@@ -6,12 +6,12 @@ use std::path::Path;
 
 use toml::Spanned;
 
-use super::{RawEntity, RawSource, RawView};
+use super::{RawEntity, RawService, RawSource, RawView};
 use crate::domain::{FeatureName, KeyPrefix};
 use crate::limits::MAX_TTL_SECONDS;
 use crate::materialize;
 use crate::registry::Source;
-use crate::registry::{EntityDef, Feature, View, STAMP_PREFIX};
+use crate::registry::{EntityDef, Feature, FeatureService, View, STAMP_PREFIX};
 use crate::schema::{encode, Draw, FeatureKind, ValueType};
 
 pub(super) type Refusal = (usize, String);
@@ -52,6 +52,75 @@ fn identifier(value: &Spanned<String>) -> Result<(), String> {
         ));
     }
     Ok(())
+}
+
+/// Each service: a unique name and at least one feature, each `view:feature` of the registry
+/// or a view's name (all its features, in order); a feature listed twice is refused.
+pub(super) fn check_services(
+    raw: Vec<RawService>,
+    views: &[View],
+) -> Result<Vec<FeatureService>, Refusal> {
+    let mut services: Vec<FeatureService> = Vec::with_capacity(raw.len());
+    for service in raw {
+        let name = &service.name;
+        identifier(name).map_err(|rule| (name.span().start, format!("service name {rule}")))?;
+        if services.iter().any(|s| s.name == *name.get_ref()) {
+            return Err((
+                name.span().start,
+                format!("service {:?} is defined twice", name.get_ref()),
+            ));
+        }
+        if service.features.is_empty() {
+            return Err((
+                name.span().start,
+                format!("service {:?} has no features", name.get_ref()),
+            ));
+        }
+        let mut features: Vec<String> = Vec::new();
+        for reference in &service.features {
+            let at = reference.span().start;
+            let (view_name, feature) = match reference.get_ref().split_once(':') {
+                Some((view, feature)) => (view, Some(feature)),
+                None => (reference.get_ref().as_str(), None),
+            };
+            let Some(view) = views.iter().find(|v| v.name == view_name) else {
+                return Err((
+                    at,
+                    format!("service {:?}: no view {view_name:?}", name.get_ref()),
+                ));
+            };
+            let named: Vec<&Feature> = match feature {
+                None => view.features.iter().collect(),
+                Some(feature) => match view.feature(feature) {
+                    Some(feature) => vec![feature],
+                    None => {
+                        return Err((
+                            at,
+                            format!(
+                                "service {:?}: view {view_name:?} has no feature {feature:?}",
+                                name.get_ref()
+                            ),
+                        ))
+                    }
+                },
+            };
+            for feature in named {
+                let reference = format!("{}:{}", view.name, feature.name);
+                if features.contains(&reference) {
+                    return Err((
+                        at,
+                        format!("service {:?} lists {reference} twice", name.get_ref()),
+                    ));
+                }
+                features.push(reference);
+            }
+        }
+        services.push(FeatureService {
+            name: name.get_ref().clone(),
+            features,
+        });
+    }
+    Ok(services)
 }
 
 pub(super) fn check_views(
