@@ -32,8 +32,8 @@ const CHUNKS_IN_FLIGHT: usize = 4;
 /// Rows per call of the batch write script: a call costs Redis more than a row, and one call
 /// holds Redis for all of its rows.
 pub const ROWS_PER_CALL: usize = 64;
-/// One entity of a bulk load: fields and key TTL together. Loaded once per bulk load, then
-/// called by its hash in pipelines.
+/// Rows of a bulk load, up to `ROWS_PER_CALL` of one node per call: each entity's fields and
+/// key TTL together. Loaded once per bulk load, then called by its hash in pipelines.
 const BATCH_WRITE_LUA: &str = include_str!("lua/batch_write.lua");
 /// One entity's streaming fields, each with its TTL, only if the entity exists.
 const STREAMING_WRITE_LUA: &str = include_str!("lua/streaming_write.lua");

@@ -1,6 +1,6 @@
 //! Writes: bulk loads (the batch path, which alone creates entities, with their key TTL) and
-//! streaming writes (per-field TTLs, only onto an entity that exists), each one script per
-//! entity so values and TTLs land together.
+//! streaming writes (per-field TTLs, only onto an entity that exists), each entity written by
+//! a script so its values and TTLs land together.
 
 use futures::{stream, StreamExt};
 use redis::cmd;
@@ -14,8 +14,8 @@ use crate::limits::PIPELINE_CHUNK as CHUNK;
 
 impl FeatureStore {
     /// Writes each entity's fields and its key TTL (`ttl_seconds`, else the store's batch TTL)
-    /// in one script per entity: no key is ever visible without its TTL, and a key that holds
-    /// another type is left as it is and counted.
+    /// by the batch write script, several rows per call: no key is ever visible without its TTL,
+    /// and a key that holds another type is left as it is and counted.
     pub async fn bulk_load(
         &self,
         rows: impl IntoIterator<Item = EntityRow>,
