@@ -141,8 +141,8 @@ async fn synthesize(args: SynthesizeArgs) -> Result<String, BuildError> {
     let registry = args.store.registry(args.ttl_seconds, None)?;
     let store = FeatureStore::connect(&args.store.redis_url, StoreConfig::of(&registry)).await?;
     let bar = (std::io::stdout().is_terminal() && args.count >= PROGRESS_THRESHOLD).then(|| {
-        ProgressBar::new(args.count).with_style(
-            ProgressStyle::with_template("{bar:40} {pos}/{len} users · {per_sec} · eta {eta}")
+        ProgressBar::new(args.count * registry.entities.len() as u64).with_style(
+            ProgressStyle::with_template("{bar:40} {pos}/{len} entities · {per_sec} · eta {eta}")
                 .expect("static template"),
         )
     });
@@ -166,7 +166,7 @@ async fn synthesize(args: SynthesizeArgs) -> Result<String, BuildError> {
     if let Some(bar) = bar {
         bar.finish_and_clear();
     }
-    Ok(seeded.summary(&store))
+    Ok(seeded.summary())
 }
 
 /// Materializes each view asked for (or with a source) over `span`.
@@ -188,6 +188,10 @@ async fn materialize_views(args: ViewArgs, span: Span) -> Result<String, BuildEr
         } else {
             Effect::Write
         };
+        let store = store.for_entity(StoreConfig::of_entity(
+            &registry,
+            registry.entity_of(view).1,
+        ));
         let report = materialize::run(&store, view, span, effect, |report| {
             if let Some(bar) = &bar {
                 bar.set_message(progress_text(report));

@@ -22,8 +22,10 @@ pub struct StoreArgs {
     /// it, the built-in demo registry (the repository's features.toml).
     #[arg(long = "features", env = "FS_FEATURES", value_name = "FILE")]
     pub features_file: Option<PathBuf>,
-    /// Prefix of every entity key, overriding the registry's (default fs:user:); must end with
-    /// ':'. Only keys of the form prefix + entity id are ever read, written or deleted.
+    /// Prefix of the first entity's keys, overriding the registry's (default fs:user:); must
+    /// end with ':'. Each other entity's becomes it with `.<entity>` before the last ':'
+    /// (fs:user.merchant:). Only keys of the form prefix + entity id are ever read, written or
+    /// deleted.
     #[arg(long, env = "FS_KEY_PREFIX", value_parser = KeyPrefix::parse)]
     pub key_prefix: Option<KeyPrefix>,
 }

@@ -177,7 +177,7 @@ impl Server {
         let assets = HashedAssets::find(&leptos_options);
         leptos_options.hash_files = assets.hashed();
         if !args.no_reset {
-            bootstrap::reset(&store).await?;
+            bootstrap::reset(&store, &registry).await?;
         }
         if args.initial_users > 0 {
             let seeding = Seeding {
@@ -187,7 +187,7 @@ impl Server {
                 rule: EventRule::NewerOnly,
             };
             let seeded = bootstrap::seed(&store, &registry, seeding, |_| {}).await?;
-            tracing::info!("{}", seeded.summary(&store));
+            tracing::info!("{}", seeded.summary());
         }
         let config = store.config();
         let index = Arc::new(EntityIndex::start(Arc::clone(&store)));
@@ -198,7 +198,8 @@ impl Server {
             WorkerConfig {
                 tick,
                 users_per_tick: args.users_per_tick,
-                registry: Arc::clone(&registry),
+                // The worker streams the first entity's events, as the UI shows them.
+                registry: Arc::new(registry.of_entity(registry.entity())),
                 ..WorkerConfig::default()
             },
         );

@@ -102,7 +102,7 @@ test("bulk-loading 50 users with a 5 s TTL after a reset, the count falls to 0 b
   await page.getByLabel("Key TTL (s)").fill("5");
   await page.getByRole("button", { name: "Bulk-load" }).click();
   // In the order they happened.
-  await expect(page.getByTestId("bulk-result")).toHaveText(/Reset deleted \d+ users\. Loaded 50 users with a 5 s key TTL/);
+  await expect(page.getByTestId("bulk-result")).toHaveText(/Reset deleted \d+ entities\. Loaded 50 users, 50 merchants with a 5 s key TTL/);
   await expect(page.getByTestId("entity-count")).toHaveText("50");
   await expect(page.getByTestId("entity-count")).toHaveText("0", { timeout: 15_000 });
 });
@@ -405,7 +405,7 @@ test("the freshness panel measures a bulk load against the TTL that load used", 
   await page.getByLabel("Users", { exact: true }).first().fill("50");
   await page.getByLabel("Key TTL (s)").fill("3600");
   await page.getByRole("button", { name: "Bulk-load" }).click();
-  await expect(page.getByTestId("bulk-result")).toContainText("Loaded 50 users with a 3600 s key TTL");
+  await expect(page.getByTestId("bulk-result")).toContainText("Loaded 50 users, 50 merchants with a 3600 s key TTL");
   await expect(page.getByTestId("load-age")).toContainText("of a 3600 s TTL");
 });
 

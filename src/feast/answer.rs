@@ -12,8 +12,9 @@ use serde::Serialize;
 use serde_json::value::RawValue;
 use serde_json::Value;
 
+use super::request::EntityColumn;
 use crate::model::{FeatureStatus, OnlineValue};
-use crate::registry::{Feature, Registry, View};
+use crate::registry::{Feature, View};
 
 /// Feast's timestamp for a value without one (the join key's column, a value not found).
 const EPOCH: &str = "1970-01-01T00:00:00Z";
@@ -77,21 +78,24 @@ impl IntoResponse for OnlineAnswer<'_> {
     }
 }
 
-/// The join key's column, then one column per feature.
+/// The join keys' columns, then one column per feature.
 pub(super) fn columns<'a>(
-    registry: &Registry,
     features: &[(&View, &Feature)],
-    id_values: &'a [Value],
+    entities: &'a [EntityColumn],
     rows: &'a [Vec<OnlineValue>],
     times: &'a EventTimes,
     full_names: bool,
 ) -> OnlineAnswer<'a> {
-    let mut feature_names = vec![registry.entity.join_key.clone()];
-    let mut results = vec![Column {
-        values: id_values.iter().collect(),
-        statuses: vec![status_json(FeatureStatus::Present); rows.len()],
-        event_timestamps: vec![&EPOCH_JSON; rows.len()],
-    }];
+    let mut feature_names = Vec::with_capacity(entities.len() + features.len());
+    let mut results = Vec::with_capacity(entities.len() + features.len());
+    for entity in entities {
+        feature_names.push(entity.join_key.to_owned());
+        results.push(Column {
+            values: entity.sent.iter().collect(),
+            statuses: vec![status_json(FeatureStatus::Present); rows.len()],
+            event_timestamps: vec![&EPOCH_JSON; rows.len()],
+        });
+    }
     for (at, (view, feature)) in features.iter().enumerate() {
         feature_names.push(if full_names {
             format!("{}__{}", view.name, feature.name)

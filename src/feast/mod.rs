@@ -19,6 +19,7 @@ mod request;
 
 use crate::api::error::ApiError;
 use crate::api::{deadline_in, DEADLINE_HEADER};
+use crate::domain::EntityId;
 use crate::http::request_id::RequestId;
 use crate::materialize::{Span, Window};
 use crate::ops::Service;
@@ -56,7 +57,7 @@ async fn online_features(
         let request = object(&body)?;
         let registry = service.registry();
         let features = requested_features(registry, &request)?;
-        let (id_values, ids) = entities(registry, &request)?;
+        let entity_columns = entities(registry, &request, &features)?;
         let full_names = match request.get("full_feature_names") {
             None | Some(Value::Null) => false,
             Some(Value::Bool(full)) => *full,
@@ -72,12 +73,22 @@ async fn online_features(
                 .get(DEADLINE_HEADER)
                 .map(|v| v.to_str().unwrap_or("")),
         )?;
+        // The ids of the entities the features need (a column of any other is only echoed).
+        let needed: Vec<usize> = features
+            .iter()
+            .map(|(view, _)| registry.entity_of(view).0)
+            .collect();
+        let ids: Vec<(usize, Vec<EntityId>)> = entity_columns
+            .iter()
+            .filter(|column| needed.contains(&column.entity))
+            .map(|column| (column.entity, column.ids.clone()))
+            .collect();
         let rows = service
             .online_features(&ids, &features, deadline)
             .await
             .map_err(|e| FeastFailure::of(e, &id))?;
         let times = EventTimes::of_rows(&rows);
-        Ok(columns(registry, &features, &id_values, &rows, &times, full_names).into_response())
+        Ok(columns(&features, &entity_columns, &rows, &times, full_names).into_response())
     })
     .await
 }

@@ -40,14 +40,9 @@ pub(super) fn requested_features<'r>(
         }
     };
     if let Some(name) = service {
-        let service = registry
-            .service(name)
-            .ok_or_else(|| FeastFailure::no_service(name))?;
-        return service
-            .features
-            .iter()
-            .map(|reference| feature_of(registry, reference))
-            .collect();
+        return registry
+            .service_features(name)
+            .ok_or_else(|| FeastFailure::no_service(name));
     }
     let Some(Value::Array(refs)) = request.get("features") else {
         return Err(ApiError::invalid(
@@ -79,6 +74,9 @@ fn feature_of<'r>(
     registry: &'r Registry,
     reference: &str,
 ) -> Result<(&'r View, &'r Feature), FeastFailure> {
+    if let Some(found) = registry.reference(reference) {
+        return Ok(found);
+    }
     let (view_name, feature) = reference.split_once(':').unwrap_or((reference, ""));
     let view = registry
         .view(view_name)
@@ -145,27 +143,100 @@ pub(super) fn materialized_views<'r>(
         .collect()
 }
 
-/// `entities: {join_key: [id, …]}`: the ids as sent (echoed in the answer) and as entity ids.
-pub(super) fn entities(
-    registry: &Registry,
+/// One entity's column of a read: which entity (its position in the registry), its ids as
+/// sent (echoed in the answer) and as entity ids.
+#[derive(Debug)]
+pub(super) struct EntityColumn<'r> {
+    pub entity: usize,
+    pub join_key: &'r str,
+    pub sent: Vec<Value>,
+    pub ids: Vec<EntityId>,
+}
+
+/// `entities: {join_key: [id, …], …}`: a list per join key, every list as long, one row per
+/// position. Each entity the features need must have its list (a missing one is named); a list
+/// under a join key of another entity is echoed back, as Feast does, and read for nothing; any
+/// other key is refused. Columns come in the registry's order of entities.
+pub(super) fn entities<'r>(
+    registry: &'r Registry,
     request: &Map<String, Value>,
-) -> Result<(Vec<Value>, Vec<EntityId>), ApiError> {
-    let join_key = &registry.entity.join_key;
-    let Some(Value::Object(entities)) = request.get("entities") else {
+    features: &[(&View, &Feature)],
+) -> Result<Vec<EntityColumn<'r>>, ApiError> {
+    let mut needed: Vec<usize> = features
+        .iter()
+        .map(|(view, _)| registry.entity_of(view).0)
+        .collect();
+    needed.sort_unstable();
+    needed.dedup();
+    let join_keys = |at: &[usize]| -> String {
+        at.iter()
+            .map(|&e| format!("\"{}\": [ids]", registry.entities[e].join_key))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let Some(Value::Object(sent)) = request.get("entities") else {
         return Err(ApiError::invalid(
             "entities",
-            format!("an object {{\"{join_key}\": [ids]}} is required"),
+            format!("an object {{{}}} is required", join_keys(&needed)),
         ));
     };
-    let only_ours = entities.len() == 1 && entities.contains_key(join_key);
-    let Some(Value::Array(values)) = entities.get(join_key).filter(|_| only_ours) else {
+    if let Some(column) = sent
+        .keys()
+        .find(|column| !registry.entities.iter().any(|e| e.join_key == **column))
+    {
         return Err(ApiError::invalid(
             "entities",
-            format!("must hold exactly one list, under the join key {join_key:?}"),
+            format!(
+                "{:?} is no entity's join key; the features asked for need {{{}}}",
+                bounded(column, 60),
+                join_keys(&needed)
+            ),
         ));
-    };
-    let ids = entity_ids(join_key, values)?;
-    Ok((values.clone(), ids))
+    }
+    if let Some(&missing) = needed
+        .iter()
+        .find(|&&e| !sent.contains_key(&registry.entities[e].join_key))
+    {
+        let entity = &registry.entities[missing];
+        return Err(ApiError::invalid(
+            &entity.join_key,
+            format!(
+                "the join key {:?} is required: features of entity {:?} are asked for",
+                entity.join_key, entity.name
+            ),
+        ));
+    }
+    let mut columns: Vec<EntityColumn> = Vec::with_capacity(sent.len());
+    for (at, entity) in registry.entities.iter().enumerate() {
+        let join_key = entity.join_key.as_str();
+        let Some(values) = sent.get(join_key) else {
+            continue;
+        };
+        let Value::Array(values) = values else {
+            return Err(ApiError::invalid(join_key, "must be a list of ids"));
+        };
+        let ids = entity_ids(join_key, values)?;
+        if let Some(first) = columns.first() {
+            if first.ids.len() != ids.len() {
+                return Err(ApiError::invalid(
+                    "entities",
+                    format!(
+                        "{join_key:?} has {} ids and {:?} has {}: each row takes one id of each",
+                        ids.len(),
+                        first.join_key,
+                        first.ids.len()
+                    ),
+                ));
+            }
+        }
+        columns.push(EntityColumn {
+            entity: at,
+            join_key,
+            sent: values.clone(),
+            ids,
+        });
+    }
+    Ok(columns)
 }
 
 /// Ids as a Feast client sends them: strings, or whole numbers for integer keys.
@@ -197,7 +268,7 @@ pub(super) fn push_rows(
     let Some(Value::Object(df)) = df else {
         return Err(ApiError::invalid("df", "an object of columns is required"));
     };
-    let join_key = &registry.entity.join_key;
+    let join_key = &registry.entity_of(view).1.join_key;
     let Some(Value::Array(id_values)) = df.get(join_key) else {
         return Err(ApiError::invalid(
             "df",
@@ -380,27 +451,62 @@ mod tests {
     }
 
     #[test]
-    fn entity_rows_are_read_under_the_join_key_only() {
+    fn entity_rows_take_a_list_per_join_key_the_features_need() {
         let registry = crate::registry_file::demo();
-        let (sent, ids) = entities(
+        let features = |refs: &[&str]| -> Vec<(&View, &Feature)> {
+            refs.iter()
+                .map(|r| registry.reference(r).unwrap())
+                .collect()
+        };
+        let user_only = features(&["user_batch:risk_segment"]);
+        let both = features(&["user_batch:risk_segment", "merchant_batch:category"]);
+        let columns = entities(
             &registry,
             &request(json!({"entities": {"user_id": ["u0001", 7]}})),
+            &user_only,
         )
         .unwrap();
-        assert_eq!(sent, [json!("u0001"), json!(7)]);
+        assert_eq!(columns.len(), 1);
+        assert_eq!(columns[0].sent, [json!("u0001"), json!(7)]);
         assert_eq!(
-            ids.iter().map(EntityId::as_str).collect::<Vec<_>>(),
+            columns[0]
+                .ids
+                .iter()
+                .map(EntityId::as_str)
+                .collect::<Vec<_>>(),
             ["u0001", "7"]
         );
-        for body in [
-            json!({}),
-            json!({"entities": {"merchant_id": ["m1"]}}),
-            json!({"entities": {"user_id": ["u0001"], "merchant_id": ["m1"]}}),
-            json!({"entities": {"user_id": "u0001"}}),
+        // Both entities' columns, in the registry's order whatever the body's; another
+        // entity's column beside what the features need is echoed.
+        for needed in [&both, &user_only] {
+            let columns = entities(
+                &registry,
+                &request(json!({"entities": {"merchant_id": ["m0001"], "user_id": ["u0001"]}})),
+                needed,
+            )
+            .unwrap();
+            let keys: Vec<&str> = columns.iter().map(|c| c.join_key).collect();
+            assert_eq!(keys, ["user_id", "merchant_id"]);
+        }
+        for (body, field) in [
+            (json!({}), "entities"),
+            (json!({"entities": {"merchant_id": ["m1"]}}), "user_id"),
+            (
+                json!({"entities": {"user_id": ["u1"], "card_id": ["c1"]}}),
+                "entities",
+            ),
+            (
+                json!({"entities": {"user_id": "u1", "merchant_id": ["m1"]}}),
+                "user_id",
+            ),
+            (
+                json!({"entities": {"user_id": ["u1"], "merchant_id": ["m1", "m2"]}}),
+                "entities",
+            ),
         ] {
-            let refused = entities(&registry, &request(body.clone())).unwrap_err();
+            let refused = entities(&registry, &request(body.clone()), &both).unwrap_err();
             assert!(
-                matches!(refused, ApiError::InvalidInput { ref field, .. } if field == "entities"),
+                matches!(refused, ApiError::InvalidInput { field: ref f, .. } if f == field),
                 "{body}: {refused}"
             );
         }

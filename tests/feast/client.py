@@ -2,8 +2,10 @@
 `type: remote` at the server's URL, with a local registry mirroring `GET /api/registry`.
 
 Reads several feature lists for entity rows (some missing) through `get_online_features` and
-compares the values and statuses with what `/api/read` answers for the same entities; then
-pushes rows through `POST /push` and reads them back through the SDK; then runs the `feast
+compares the values and statuses with what `/api/read` answers for the same entities; reads the
+feature service `fraud_model`, across the user and merchant entities, with
+`get_feature_service` (the SDK asks view by view) and compares it with the server's own answer
+for the service by name; then pushes rows through `POST /push` and reads them back through the SDK; then runs the `feast
 materialize` CLI over a window (which Feast 0.67 sends to the server's `/materialize`: the
 server reads its own registry's source, the Parquet file this script wrote first) and checks
 that exactly the latest row per entity inside the window is served, ties broken by `created`;
@@ -27,7 +29,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from feast import Entity, FeatureStore, FeatureView, Field, FileSource, ValueType
+from feast import Entity, FeatureService, FeatureStore, FeatureView, Field, FileSource, ValueType
 from feast.errors import FeatureViewNotFoundException
 from feast.protos.feast.serving.ServingService_pb2 import FieldStatus
 from feast.types import Bool, Float64, Int64, String
@@ -73,11 +75,11 @@ def feature_store(base, registry, repo, source_dir):
         "entity_key_serialization_version: 3\n"
     )
     store = FeatureStore(repo_path=str(repo))
-    entity = Entity(
-        name=registry["entity"]["name"],
-        join_keys=[registry["entity"]["join_key"]],
-        value_type=ValueType.STRING,
-    )
+    entities = {
+        e["name"]: Entity(name=e["name"], join_keys=[e["join_key"]], value_type=ValueType.STRING)
+        for e in registry["entities"]
+    }
+    entity = entities[registry["entities"][0]["name"]]
     # The batch view's offline source, which `feast materialize` reads; the others are never
     # read (the online store is the server): a source is only what a view must name.
     source = FileSource(path=str(repo / "unused.parquet"), timestamp_field="event_timestamp")
@@ -89,7 +91,7 @@ def feature_store(base, registry, repo, source_dir):
     views = [
         FeatureView(
             name=view["name"],
-            entities=[entity],
+            entities=[entities[view["entity"]]],
             ttl=timedelta(seconds=view["ttl_seconds"]),
             schema=[Field(name=f["name"], dtype=TYPES[f["type"]]) for f in view["features"]],
             source=batch_source if view["name"] == "user_batch" else source,
@@ -106,7 +108,17 @@ def feature_store(base, registry, repo, source_dir):
         source=source,
         online=True,
     )
-    store.apply([entity, *views, retired])
+    # The server's feature services, each a FeatureService of view projections.
+    by_name = {view.name: view for view in views}
+    services = []
+    for service in registry["services"]:
+        projections = {}
+        for reference in service["features"]:
+            view, feature = reference.split(":")
+            projections.setdefault(view, []).append(feature)
+        features = [by_name[view][names] for view, names in projections.items()]
+        services.append(FeatureService(name=service["name"], features=features))
+    store.apply([*entities.values(), *views, retired, *services])
     return store
 
 
@@ -174,6 +186,40 @@ def materialize(base, registry, store, repo, join_key, source_dir):
     expect("a row written with write_to_online_store", got["risk_segment"], ["medium"])
 
 
+def service(base, store, registry):
+    """A feature service across both entities, read by the SDK (which asks the server view by
+    view, each with its own entity's ids) and by name in one request to the server: the same
+    values and statuses, row by row, with NOT_FOUND only where an entity is absent."""
+    (fraud,) = [s for s in registry["services"] if s["name"] == "fraud_model"]
+    rows = [
+        {"user_id": "u0001", "merchant_id": "m0001"},
+        {"user_id": "ghost", "merchant_id": "m0002"},
+        {"user_id": "u0003", "merchant_id": "ghost"},
+    ]
+    response = store.get_online_features(
+        features=store.get_feature_service("fraud_model"), entity_rows=rows
+    )
+    got = response.to_dict()
+    statuses = {
+        name: [FieldStatus.Name(s) for s in result.statuses]
+        for name, result in zip(response.proto.metadata.feature_names.val, response.proto.results)
+    }
+    print(f"     get_online_features(fraud_model, {rows}) -> {json.dumps(got)}")
+    columns = {key: [row[key] for row in rows] for key in ("user_id", "merchant_id")}
+    ours = call(base, "POST", "/get-online-features", {"features": "fraud_model", "entities": columns})
+    names = ours["metadata"]["feature_names"]
+    expect("the join keys first, then the service's features", names, ["user_id", "merchant_id"] + [r.split(":")[1] for r in fraud["features"]])
+    for name, result in zip(names, ours["results"]):
+        expect(f"fraud_model {name}", got[name], result["values"])
+        if name not in columns:
+            expect(f"fraud_model {name} statuses", statuses[name], result["statuses"])
+    merchant = [r.split(":")[1] for r in fraud["features"] if r.startswith("merchant")]
+    user = [r.split(":")[1] for r in fraud["features"] if r.startswith("user")]
+    expect("a ghost merchant's features", [got[n][2] for n in merchant], [None] * len(merchant))
+    expect("a ghost user's features", [got[n][1] for n in user], [None] * len(user))
+    expect("a stored merchant's batch features", all(got[n][0] is not None for n in merchant if n != "declines_5m"), True)
+
+
 def expect(what, got, wanted):
     if got != wanted:
         sys.exit(f"FAIL {what}: the SDK got {got!r}, /api/read says {wanted!r}")
@@ -208,7 +254,7 @@ def main():
     base = sys.argv[1].rstrip("/")
     source_dir = Path(sys.argv[2])
     registry = call(base, "GET", "/api/registry")
-    join_key = registry["entity"]["join_key"]
+    join_key = registry["entities"][0]["join_key"]
     with tempfile.TemporaryDirectory() as repo:
         store = feature_store(base, registry, Path(repo), source_dir)
         compare(base, store, join_key, ["user_batch:risk_segment", "user_batch:tx_count_7d"], ["u0001", "u0002"])
@@ -248,6 +294,7 @@ def main():
         expect("pushed session_country", got["session_country"], ["NL", "BR"])
         expect("pushed last_login_ts", got["last_login_ts"], [1764115200000, 1764115201000])
         compare(base, store, join_key, refs, ["u0005", "u0006"])
+        service(base, store, registry)
         materialize(base, registry, store, Path(repo), join_key, source_dir)
         try:
             store.get_online_features(features=["retired_view:gone"], entity_rows=[{join_key: "u0001"}])

@@ -58,7 +58,11 @@ async fn build_features_materializes_users_with_a_key_ttl() {
     );
     assert_eq!(
         String::from_utf8_lossy(&out.stdout).trim(),
-        format!("Materialized 500 users at {prefix}* with a 3600s key-level TTL.")
+        format!(
+            "Materialized 500 user entities at {prefix}* with a 3600s key-level TTL. \
+             Materialized 500 merchant entities at {}.merchant:* with a 3600s key-level TTL.",
+            prefix.trim_end_matches(':')
+        )
     );
     let mut conn = raw().await;
     let fields: Vec<(String, String)> = conn.hgetall(format!("{prefix}u0001")).await.unwrap();

@@ -121,7 +121,9 @@ async fn the_server_runs_on_the_cluster_and_says_so() {
     assert_eq!(status, 200, "{answer}");
     let (status, answer) = server.request("POST", "/api/reset", &[], b"").await;
     assert_eq!(status, 200, "{answer}");
-    assert!(answer.contains(r#""deleted":20"#), "{answer}");
+    // 20 of each of the demo's entities.
+    let deleted = format!(r#""deleted":{}"#, 20 * crate::support::demo_entities());
+    assert!(answer.contains(&deleted), "{answer}");
 }
 
 /// Moves `slots` slots from the master that serves `key` to another master, keys and all, with
@@ -198,4 +200,74 @@ async fn bulk_loads_keep_writing_while_slots_move() {
     mover.await.unwrap();
     assert_eq!(store.count().await.unwrap(), 2_000);
     assert_eq!(store.reset().await.unwrap(), 2_000);
+}
+
+/// Per master: (HMGET calls, read events) since the node started.
+fn hmgets_and_reads(port: &str) -> (u64, u64) {
+    let field = |section: &str, name: &str| -> u64 {
+        let info = crate::support::cluster::cli_on(port, &["info", section]).unwrap_or_default();
+        info.lines()
+            .find_map(|line| line.strip_prefix(name))
+            .map_or(0, |rest| {
+                rest.trim_start_matches(':')
+                    .split([',', '\r'])
+                    .next()
+                    .unwrap_or("0")
+                    .trim_start_matches("calls=")
+                    .parse()
+                    .unwrap_or(0)
+            })
+    };
+    (
+        field("commandstats", "cmdstat_hmget:"),
+        field("stats", "total_reads_processed"),
+    )
+}
+
+#[tokio::test]
+async fn a_read_of_two_entities_is_one_hmget_per_entity_key_in_one_pipeline_per_master() {
+    // Alone on the cluster: its counters are global.
+    let _alone = CLUSTER_TOPOLOGY.write().await;
+    let server = TestServer::start_on(&cluster_url(), "cluster-two-entities", &[]).await;
+    let users: Vec<String> = (1..=20).map(|n| format!("u{n:04}")).collect();
+    let merchants: Vec<String> = (1..=20).map(|n| format!("m{n:04}")).collect();
+    let body = serde_json::json!({
+        "features": "fraud_model",
+        "entities": {"user_id": users, "merchant_id": merchants},
+    });
+    let keys_read = || async {
+        let (_, state) = server.request("GET", "/api/state", &[], b"").await;
+        let state: serde_json::Value = serde_json::from_str(&state).unwrap();
+        state["store"]["reads_total"].as_u64().unwrap()
+    };
+    let masters = crate::support::cluster::masters();
+    let before: Vec<(u64, u64)> = masters.iter().map(|m| hmgets_and_reads(&m.port)).collect();
+    let read_before = keys_read().await;
+    const READS: u64 = 30;
+    for _ in 0..READS {
+        let (status, answer) = server.feast("/get-online-features", &body).await;
+        assert_eq!(status, 200, "{answer}");
+        assert_eq!(answer["results"][5]["statuses"][19], "PRESENT", "{answer}");
+    }
+    let deltas: Vec<(u64, u64)> = masters
+        .iter()
+        .zip(&before)
+        .map(|(m, (hmgets, reads))| {
+            let (h, r) = hmgets_and_reads(&m.port);
+            (h - hmgets, r - reads)
+        })
+        .collect();
+    // 40 keys a read (two entities × 20 rows), each one HMGET holding every view of its entity.
+    assert_eq!(keys_read().await - read_before, READS * 40);
+    let hmgets: u64 = deltas.iter().map(|(h, _)| h).sum();
+    assert!(hmgets >= READS * 40, "{deltas:?}");
+    let serving = deltas.iter().filter(|(h, _)| *h > 0).count();
+    assert!(serving >= 2, "the keys sit on one master only: {deltas:?}");
+    // One pipeline per master a read: about one read event each, beside replication acks and
+    // the index's paced SCANs; a command per key would be some 13 per master a read.
+    for (hmgets, reads) in &deltas {
+        if *hmgets > 0 {
+            assert!(*reads <= READS * 3, "{deltas:?}");
+        }
+    }
 }

@@ -155,8 +155,11 @@ async fn every_path_answers(
                                 .to_string()
                                 .contains(&new_master)
                     }
-                    Path::BulkLoad | Path::BulkLoadAgain => json["loaded"] == ENTITIES,
-                    Path::Reset => json["deleted"] == ENTITIES,
+                    // As many of each of the demo's entities.
+                    Path::BulkLoad | Path::BulkLoadAgain => {
+                        json["loaded"] == ENTITIES * crate::support::demo_entities()
+                    }
+                    Path::Reset => json["deleted"] == ENTITIES * crate::support::demo_entities(),
                     Path::Ready | Path::Read => true,
                 };
             if answered {

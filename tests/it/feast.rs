@@ -379,9 +379,9 @@ features = ["card_activity", "card_profile:limit_eur"]
     let (status, registry) = server.request("GET", "/api/registry", &[], b"").await;
     assert_eq!(status, 200, "{registry}");
     let registry: Value = serde_json::from_str(&registry).unwrap();
-    assert_eq!(registry["entity"]["join_key"], "card_id");
+    assert_eq!(registry["entities"][0]["join_key"], "card_id");
     assert_eq!(
-        registry["entity"]["key_prefix"], server.prefix,
+        registry["entities"][0]["key_prefix"], server.prefix,
         "the flag wins"
     );
     assert_eq!(registry["views"][1]["push_source"], "card_push");
@@ -391,8 +391,8 @@ features = ["card_activity", "card_profile:limit_eur"]
     );
     // A feature service is asked for by name, either way Feast's clients send it.
     for body in [
-        json!({"features": "card_risk", "entities": {"card_id": ["u0001"]}}),
-        json!({"feature_service": "card_risk", "entities": {"card_id": ["u0001"]}}),
+        json!({"features": "card_risk", "entities": {"card_id": ["c0001"]}}),
+        json!({"feature_service": "card_risk", "entities": {"card_id": ["c0001"]}}),
     ] {
         let answer = online(&server, body).await;
         assert_eq!(
@@ -406,7 +406,7 @@ features = ["card_activity", "card_profile:limit_eur"]
         &server,
         json!({
             "features": ["card_profile:limit_eur", "card_profile:blocked", "card_activity:swipes_1m"],
-            "entities": {"card_id": ["u0001"]},
+            "entities": {"card_id": ["c0001"]},
         }),
     )
     .await;
@@ -415,7 +415,7 @@ features = ["card_activity", "card_profile:limit_eur"]
     let (status, pushed) = feast(
         &server,
         "/push",
-        &json!({"push_source_name": "card_push", "df": {"card_id": ["u0001"], "swipes_1m": [3]}}),
+        &json!({"push_source_name": "card_push", "df": {"card_id": ["c0001"], "swipes_1m": [3]}}),
     )
     .await;
     assert_eq!(
@@ -702,4 +702,102 @@ async fn write_to_online_store_takes_what_feast_materialize_sends() {
         answer.to_string().contains("transform_on_write"),
         "{answer}"
     );
+}
+
+/// The demo's `fraud_model` across its two entities: join keys first, then its features.
+const FRAUD_MODEL: [&str; 10] = [
+    "user_id",
+    "merchant_id",
+    "risk_segment",
+    "avg_amount_30d",
+    "tx_count_5m",
+    "category",
+    "merchant_risk",
+    "chargeback_rate_90d",
+    "avg_ticket_30d",
+    "declines_5m",
+];
+
+#[tokio::test]
+async fn a_service_across_two_entities_reads_aligned_rows_not_found_only_where_absent() {
+    let server = TestServer::start("feast-two-entities", &[]).await;
+    let answer = online(
+        &server,
+        json!({
+            "features": "fraud_model",
+            "entities": {"merchant_id": ["m0003", "m0001", "nobody"], "user_id": ["u0001", "ghost", "u0002"]},
+        }),
+    )
+    .await;
+    assert_eq!(answer["metadata"]["feature_names"], json!(FRAUD_MODEL));
+    assert_eq!(
+        column(&answer, 0).0,
+        [json!("u0001"), json!("ghost"), json!("u0002")]
+    );
+    assert_eq!(
+        column(&answer, 1).0,
+        [json!("m0003"), json!("m0001"), json!("nobody")]
+    );
+    let statuses = |at: usize| column(&answer, at).1;
+    // The user's batch features: absent only for the ghost; the merchant's: only for nobody.
+    for at in [2, 3] {
+        assert_eq!(
+            statuses(at),
+            ["PRESENT", "NOT_FOUND", "PRESENT"],
+            "{answer}"
+        );
+    }
+    for at in 5..=8 {
+        assert_eq!(
+            statuses(at),
+            ["PRESENT", "PRESENT", "NOT_FOUND"],
+            "{answer}"
+        );
+    }
+    // Each row holds its own ids' values: what a read of one entity alone answers.
+    for (row, view, feature, at, key, id) in [
+        (0, "merchant_batch", "category", 5, "merchant_id", "m0003"),
+        (
+            1,
+            "merchant_batch",
+            "avg_ticket_30d",
+            8,
+            "merchant_id",
+            "m0001",
+        ),
+        (2, "user_batch", "risk_segment", 2, "user_id", "u0002"),
+    ] {
+        let alone = online(
+            &server,
+            json!({"features": [format!("{view}:{feature}")], "entities": {key: [id]}}),
+        )
+        .await;
+        assert_eq!(
+            column(&alone, 1).0[0],
+            column(&answer, at).0[row],
+            "{id} {feature}"
+        );
+    }
+    refused(
+        &server,
+        "/get-online-features",
+        [
+            (
+                json!({"features": "fraud_model", "entities": {"user_id": ["u0001"]}}),
+                422,
+                "merchant_id",
+            ),
+            (
+                json!({"features": "fraud_model", "entities": {"user_id": ["u0001"], "merchant_id": ["m0001", "m0002"]}}),
+                422,
+                "each row takes one id of each",
+            ),
+            (
+                json!({"features": "fraud_model", "entities": {"user_id": ["u0001"], "merchant_id": ["m0001"], "card_id": ["c"]}}),
+                422,
+                "card_id",
+            ),
+        ],
+    )
+    .await;
 }

@@ -107,7 +107,8 @@ async fn redis_down_is_a_503_the_server_recovers_from_and_sigterm_exits_cleanly(
         .collect();
     let logged = |text: &str| messages.iter().any(|m| m.contains(text));
     assert!(logged("listening on http://127.0.0.1:"), "{log}");
-    assert!(logged("Materialized 20 users"), "{log}");
+    assert!(logged("Materialized 20 user entities"), "{log}");
+    assert!(logged("Materialized 20 merchant entities"), "{log}");
     assert!(logged("shutting down"), "{log}");
     drop(redis);
 }

@@ -12,7 +12,18 @@ use crate::store::{unix_ms_now, EntityRow};
 
 /// The id of the `n`th synthetic user (1-based): u0001 … u9999, u10000, …
 pub fn user_id(n: u64) -> EntityId {
-    EntityId::parse(&format!("u{n:04}")).expect("synthetic ids are valid")
+    entity_id("user", n)
+}
+
+/// The id of the `n`th synthetic entity named `entity` (1-based): its initial, then `n`
+/// (`m0001` for a merchant).
+pub fn entity_id(entity: &str, n: u64) -> EntityId {
+    let initial = entity
+        .chars()
+        .next()
+        .filter(char::is_ascii_alphanumeric)
+        .unwrap_or('e');
+    EntityId::parse(&format!("{initial}{n:04}")).expect("synthetic ids are valid")
 }
 
 /// How one feature's values are drawn: as the registry says, else by its type.
@@ -43,12 +54,13 @@ pub fn synthesize_users(count: u64, seed: u64) -> impl Iterator<Item = EntityRow
     synthesize(&crate::registry_file::demo(), count, seed)
 }
 
-/// `count` batch rows for u0001 onwards: every batch feature of `registry`, then each batch
-/// view's event and write times, both now. Generated lazily, so a million rows never sit in
-/// memory.
+/// `count` batch rows of the registry's first entity (u0001 onwards for a user): each of its
+/// batch features, then each of its batch views' event and write times, both now. Generated
+/// lazily, so a million rows never sit in memory.
 pub fn synthesize(registry: &Registry, count: u64, seed: u64) -> impl Iterator<Item = EntityRow> {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let (features, views) = plan(registry, FeatureKind::Batch);
+    let entity = registry.entity().name.clone();
+    let (features, views) = plan(&registry.of_entity(registry.entity()), FeatureKind::Batch);
     (1..=count).map(move |n| {
         let now_ms = unix_ms_now();
         let mut fields: Vec<(String, String)> = features
@@ -57,7 +69,7 @@ pub fn synthesize(registry: &Registry, count: u64, seed: u64) -> impl Iterator<I
             .collect();
         fields.extend(views.iter().flat_map(|view| view.stamps(now_ms, now_ms)));
         EntityRow {
-            id: user_id(n),
+            id: entity_id(&entity, n),
             fields,
             cleared: Vec::new(),
         }
@@ -140,7 +152,8 @@ mod tests {
 
     #[test]
     fn rows_carry_exactly_the_batch_features_in_range_then_their_event_and_write_times() {
-        let registry = crate::registry_file::demo();
+        let demo = crate::registry_file::demo();
+        let registry = demo.of_entity(demo.entity());
         let mut expected: Vec<_> = registry.names_of(FeatureKind::Batch).collect();
         expected.extend(["_ts:user_batch", "_wt:user_batch"]);
         let before = unix_ms_now();
@@ -182,7 +195,8 @@ mod tests {
 
     #[test]
     fn streaming_events_carry_exactly_the_streaming_features_and_the_view_times() {
-        let registry = crate::registry_file::demo();
+        let demo = crate::registry_file::demo();
+        let registry = demo.of_entity(demo.entity());
         let mut rng = ChaCha8Rng::seed_from_u64(1337);
         let event = streaming_features(&registry, &mut rng, 1_700_000_000_000);
         let names: Vec<_> = event.iter().map(|(n, _)| n.as_str()).collect();

@@ -1,7 +1,10 @@
-//! The feature registry: the entity and its feature views, as data. Loaded from a TOML file at
+//! The feature registry: the entities and their feature views, as data. Loaded from a TOML file at
 //! startup (`features.toml` unless `--features` names another) and read by everything that once
 //! read a constant schema: the store's TTL layers, the worker, the synthesizer, the API
 //! defaults, the Feast routes and the UI.
+
+use std::collections::HashMap;
+use std::sync::OnceLock;
 
 use serde::{Deserialize, Serialize};
 
@@ -39,11 +42,69 @@ pub fn stamp_label(field: &str) -> Option<&'static str> {
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Registry {
-    pub entity: EntityDef,
+    /// Each entity the store keys by, with a key prefix of its own. The first is the one the
+    /// UI's panels, the index and the worker serve; Feast's routes serve all of them.
+    pub entities: Vec<EntityDef>,
     pub views: Vec<View>,
     /// Named sets of features, asked for by name as Feast's feature services are.
     #[serde(default)]
     pub services: Vec<FeatureService>,
+    /// Maps from names to views, features and services, built at the first lookup: a read
+    /// resolves its features by hash, not by a walk over the registry.
+    #[serde(skip)]
+    pub lookup: Lookup,
+}
+
+/// Where each view, `view:feature` and service is in a registry; derived from it, so never
+/// compared nor sent.
+#[derive(Clone, Debug, Default)]
+pub struct Lookup(OnceLock<Maps>);
+
+impl PartialEq for Lookup {
+    fn eq(&self, _: &Lookup) -> bool {
+        true
+    }
+}
+
+#[derive(Clone, Debug)]
+struct Maps {
+    views: HashMap<String, usize>,
+    /// `view:feature` to the view's and the feature's positions.
+    features: HashMap<String, (usize, usize)>,
+    services: HashMap<String, Vec<(usize, usize)>>,
+}
+
+impl Maps {
+    fn of(registry: &Registry) -> Maps {
+        let mut features = HashMap::new();
+        for (v, view) in registry.views.iter().enumerate() {
+            for (f, feature) in view.features.iter().enumerate() {
+                features.insert(format!("{}:{}", view.name, feature.name), (v, f));
+            }
+        }
+        let services = registry
+            .services
+            .iter()
+            .map(|service| {
+                let at = service
+                    .features
+                    .iter()
+                    .filter_map(|reference| features.get(reference).copied())
+                    .collect();
+                (service.name.clone(), at)
+            })
+            .collect();
+        Maps {
+            views: registry
+                .views
+                .iter()
+                .enumerate()
+                .map(|(v, view)| (view.name.clone(), v))
+                .collect(),
+            features,
+            services,
+        }
+    }
 }
 
 /// The features a model reads together, under one name (Feast's feature service).
@@ -55,7 +116,7 @@ pub struct FeatureService {
     pub features: Vec<String>,
 }
 
-/// The one entity the store keys by.
+/// An entity the store keys by: one hash per id under its prefix.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct EntityDef {
     pub name: String,
@@ -68,6 +129,8 @@ pub struct EntityDef {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct View {
     pub name: String,
+    /// The entity whose hash holds this view's features, by name.
+    pub entity: String,
     /// `batch`: the key-level TTL; `streaming`: a per-field TTL.
     pub kind: FeatureKind,
     pub ttl_seconds: u64,
@@ -150,7 +213,10 @@ impl View {
 }
 
 impl Registry {
-    /// This registry with the prefix and TTLs a flag overrides: a flag wins over the file.
+    /// This registry with the prefix and TTLs a flag overrides: a flag wins over the file. The
+    /// prefix is the first entity's; each other entity's becomes it with `.<entity>` before its
+    /// last ':' (`t:` gives `t.merchant:`), so two servers given two prefixes share no key, and
+    /// no entity's keys match another's prefix (an id holds no ':').
     pub fn with_overrides(
         mut self,
         key_prefix: Option<&KeyPrefix>,
@@ -158,7 +224,14 @@ impl Registry {
         streaming_ttl_seconds: Option<u64>,
     ) -> Registry {
         if let Some(prefix) = key_prefix {
-            self.entity.key_prefix = prefix.clone();
+            let stem = prefix.as_str().trim_end_matches(':');
+            for (at, entity) in self.entities.iter_mut().enumerate() {
+                entity.key_prefix = match at {
+                    0 => prefix.clone(),
+                    _ => KeyPrefix::parse(&format!("{stem}.{}:", entity.name))
+                        .unwrap_or_else(|_| entity.key_prefix.clone()),
+                };
+            }
         }
         for view in &mut self.views {
             let ttl = match view.kind {
@@ -172,9 +245,41 @@ impl Registry {
         self
     }
 
-    /// The entity's key prefix.
+    /// The first entity: the one the UI, the index and the worker serve (the loader refuses a
+    /// registry without one).
+    pub fn entity(&self) -> &EntityDef {
+        &self.entities[0]
+    }
+
+    /// The first entity's key prefix.
     pub fn key_prefix(&self) -> &KeyPrefix {
-        &self.entity.key_prefix
+        &self.entity().key_prefix
+    }
+
+    /// The entity a view's features are stored under, and its position (the loader checks
+    /// that every view names one of the registry's entities; the first otherwise).
+    pub fn entity_of(&self, view: &View) -> (usize, &EntityDef) {
+        self.entities
+            .iter()
+            .enumerate()
+            .find(|(_, e)| e.name == view.entity)
+            .unwrap_or((0, self.entity()))
+    }
+
+    /// This registry narrowed to one entity: its views, and no services. What serves a single
+    /// entity (a store's TTLs, the synthesizer, the worker, the UI's panels) reads this.
+    pub fn of_entity(&self, entity: &EntityDef) -> Registry {
+        Registry {
+            entities: vec![entity.clone()],
+            views: self
+                .views
+                .iter()
+                .filter(|v| v.entity == entity.name)
+                .cloned()
+                .collect(),
+            services: Vec::new(),
+            lookup: Lookup::default(),
+        }
     }
 
     /// Every feature with its view, views in file order.
@@ -184,17 +289,38 @@ impl Registry {
             .flat_map(|view| view.features.iter().map(move |f| (view, f)))
     }
 
-    /// A feature by its name, unique across views.
+    /// A feature by its name, unique across the views of an entity (the first match across
+    /// entities; narrow the registry with `of_entity` first).
     pub fn find(&self, name: &str) -> Option<(&View, &Feature)> {
         self.features().find(|(_, f)| f.name == name)
     }
 
+    fn maps(&self) -> &Maps {
+        self.lookup.0.get_or_init(|| Maps::of(self))
+    }
+
     pub fn view(&self, name: &str) -> Option<&View> {
-        self.views.iter().find(|v| v.name == name)
+        Some(&self.views[*self.maps().views.get(name)?])
+    }
+
+    /// The view and feature of a `view:feature` reference.
+    pub fn reference(&self, reference: &str) -> Option<(&View, &Feature)> {
+        let (v, f) = *self.maps().features.get(reference)?;
+        Some((&self.views[v], &self.views[v].features[f]))
     }
 
     pub fn service(&self, name: &str) -> Option<&FeatureService> {
         self.services.iter().find(|s| s.name == name)
+    }
+
+    /// A service's features with their views, in its order.
+    pub fn service_features(&self, name: &str) -> Option<Vec<(&View, &Feature)>> {
+        let at = self.maps().services.get(name)?;
+        Some(
+            at.iter()
+                .map(|&(v, f)| (&self.views[v], &self.views[v].features[f]))
+                .collect(),
+        )
     }
 
     /// The view a push source feeds.

@@ -19,12 +19,21 @@ pub const TX_7D: &str = "tx_count_7d";
 pub const DEVICE: &str = "last_device_id";
 pub const TX_5M: &str = "tx_count_5m";
 
-/// The built-in registry's feature names of one kind.
+/// The built-in registry's feature names of one kind, of its first entity (the user).
 pub fn names_of(kind: FeatureKind) -> Vec<&'static str> {
-    static DEMO: std::sync::OnceLock<std::sync::Arc<Registry>> = std::sync::OnceLock::new();
-    DEMO.get_or_init(feature_store_core::registry_file::demo)
+    static USERS: std::sync::OnceLock<Registry> = std::sync::OnceLock::new();
+    USERS
+        .get_or_init(|| {
+            let demo = feature_store_core::registry_file::demo();
+            demo.of_entity(demo.entity())
+        })
         .names_of(kind)
         .collect()
+}
+
+/// How many entities the built-in registry defines: a bulk load writes each of them.
+pub fn demo_entities() -> u64 {
+    feature_store_core::registry_file::demo().entities.len() as u64
 }
 
 #[test]

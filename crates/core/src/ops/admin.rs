@@ -5,7 +5,7 @@ use std::time::Instant;
 
 use super::bootstrap::{self, Seeding};
 use super::{elapsed_ms, Service, ServiceError};
-use crate::model::{BulkLoaded, ResetDone, WorkerAction, WorkerToggled};
+use crate::model::{BulkLoaded, EntityLoaded, ResetDone, WorkerAction, WorkerToggled};
 use crate::store::EventRule;
 
 impl Service {
@@ -27,8 +27,16 @@ impl Service {
         let seeded = bootstrap::seed(&self.store, &self.registry, seeding, |_| {}).await?;
         self.index.refresh().await;
         Ok(BulkLoaded {
-            loaded: seeded.report.written as u64,
-            skipped: seeded.report.not_hashes.len() as u64,
+            loaded: seeded.written() as u64,
+            entities: seeded
+                .loads
+                .iter()
+                .map(|load| EntityLoaded {
+                    entity: load.entity.clone(),
+                    loaded: load.report.written as u64,
+                })
+                .collect(),
+            skipped: seeded.not_hashes() as u64,
             ttl_seconds,
             elapsed_ms: elapsed_ms(started),
         })
@@ -58,7 +66,7 @@ impl Service {
         };
         self.worker.pause();
         self.worker.wait_for_idle().await;
-        let deleted = self.store.reset().await;
+        let deleted = bootstrap::reset(&self.store, &self.registry).await;
         self.store.reset_stats();
         self.worker.forget_recent();
         self.index.refresh().await;

@@ -32,7 +32,7 @@ impl Service {
     ) -> Result<BatchResult, ServiceError> {
         let names: Vec<String> = match names {
             Some(names) => names.into_iter().map(String::from).collect(),
-            None => self.registry.batch_read_default(),
+            None => self.first.batch_read_default(),
         };
         let ids = match entities {
             BatchEntities::Ids(ids) => ids,
@@ -81,48 +81,73 @@ impl Service {
         })
     }
 
-    /// Feast's online read: for each entity (in order, repeats allowed) each of `features`
+    /// Feast's online read: for each row (in order, repeats allowed) each of `features`
     /// (resolved in the registry by the caller) with its status and its view's event time.
-    /// Features and event times come from one HMGET per entity. A row whose key is not an
-    /// entity hash has every value `INVALID`, as Feast marks a value it cannot serve.
+    /// `ids` gives, for each entity the features' views belong to (by its position in the
+    /// registry), that entity's id in each row; the lists are aligned. One HMGET per entity per
+    /// row reads its features and its views' event times, every HMGET of the request in one
+    /// pipeline per node. A row whose key of an entity is not an entity hash has every value of
+    /// that entity `INVALID`, as Feast marks a value it cannot serve.
     pub async fn online_features(
         &self,
-        ids: &[EntityId],
+        ids: &[(usize, Vec<EntityId>)],
         features: &[(&View, &Feature)],
         deadline: Option<Duration>,
     ) -> Result<Vec<Vec<OnlineValue>>, ServiceError> {
-        let mut fields: Vec<String> = features.iter().map(|(_, f)| f.name.clone()).collect();
-        // Where each feature's event time sits among the fields read.
-        let stamp_at: Vec<usize> = features
-            .iter()
-            .map(|(view, _)| {
-                let stamp = view.stamp_field();
-                fields.iter().position(|f| *f == stamp).unwrap_or_else(|| {
-                    fields.push(stamp);
-                    fields.len() - 1
+        // Per entity of the request, the fields its HMGET reads; per feature, which entity's
+        // read holds it, and where it and its view's event time are among that read's fields.
+        let mut fields: Vec<Vec<String>> = vec![Vec::new(); ids.len()];
+        let mut at: Vec<(usize, usize, usize)> = Vec::with_capacity(features.len());
+        for (view, feature) in features {
+            let entity = self.registry.entity_of(view).0;
+            let Some(slot) = ids.iter().position(|(e, _)| *e == entity) else {
+                return Err(ServiceError::MissingEntity(
+                    self.registry.entities[entity].join_key.clone(),
+                ));
+            };
+            let read = &mut fields[slot];
+            let mut position = |name: &str| {
+                read.iter().position(|f| f == name).unwrap_or_else(|| {
+                    read.push(name.to_owned());
+                    read.len() - 1
                 })
-            })
-            .collect();
-        let rows = self.rows(ids, &fields, deadline).await?;
-        let now_ms = crate::store::unix_ms_now();
-        // One log line per read, not per row: a read of a thousand foreign keys is one event.
-        let invalid = rows.iter().zip(ids).filter(|(row, _)| row.is_err());
-        if let Some((_, first)) = invalid.clone().next() {
-            let count = invalid.count();
-            tracing::warn!("{count} rows not served: {}", self.failure(first).error);
+            };
+            let value = position(&feature.name);
+            let stamp = position(&view.stamp_field());
+            at.push((slot, value, stamp));
         }
-        Ok(rows
-            .into_iter()
-            .map(|row| {
-                let Ok(stored) = row else {
-                    return features.iter().map(|_| OnlineValue::invalid()).collect();
-                };
+        let rows = ids.first().map_or(0, |(_, ids)| ids.len());
+        let mut reads: Vec<(String, &[String])> = Vec::with_capacity(rows * ids.len());
+        for row in 0..rows {
+            for ((entity, ids), fields) in ids.iter().zip(&fields) {
+                reads.push((self.stores[*entity].key(&ids[row]), &fields[..]));
+            }
+        }
+        let cells = reads.iter().map(|(_, fields)| fields.len()).sum();
+        let replies = self
+            .timed_read(cells, deadline, self.store.read_keys(&reads))
+            .await?;
+        // One log line per read, not per row: a read of a thousand foreign keys is one event.
+        let invalid = replies
+            .iter()
+            .zip(&reads)
+            .filter(|(reply, _)| reply.is_err());
+        if let Some((_, (key, _))) = invalid.clone().next() {
+            let count = invalid.count();
+            tracing::warn!("{count} rows not served: {key} is not an entity hash");
+        }
+        let now_ms = crate::store::unix_ms_now();
+        Ok(replies
+            .chunks(ids.len().max(1))
+            .map(|stored| {
                 features
                     .iter()
-                    .zip(&stamp_at)
-                    .enumerate()
-                    .map(|(at, ((view, feature), &stamp))| {
-                        let Some(raw) = stored[at].as_deref() else {
+                    .zip(&at)
+                    .map(|((view, feature), &(slot, value, stamp))| {
+                        let Ok(stored) = &stored[slot] else {
+                            return OnlineValue::invalid();
+                        };
+                        let Some(raw) = stored[value].as_deref() else {
                             return OnlineValue::not_found();
                         };
                         let event_unix_ms: Option<u64> =
@@ -138,18 +163,27 @@ impl Service {
             .collect())
     }
 
-    /// The one path both reads take: admitted, under the deadline, timed.
+    /// Batch scoring's read of the first entity.
     async fn rows(
         &self,
         ids: &[EntityId],
         fields: &[String],
         deadline: Option<Duration>,
     ) -> Result<Rows, ServiceError> {
-        let started = Instant::now();
         let cells = ids.len() * fields.len();
-        let rows = self
-            .admitted(cells, deadline, self.store.batch_read(ids, fields))
-            .await;
+        self.timed_read(cells, deadline, self.store.batch_read(ids, fields))
+            .await
+    }
+
+    /// The one path both reads take: admitted, under the deadline, timed.
+    async fn timed_read<T>(
+        &self,
+        cells: usize,
+        deadline: Option<Duration>,
+        read: impl std::future::Future<Output = Result<T, crate::store::StoreError>>,
+    ) -> Result<T, ServiceError> {
+        let started = Instant::now();
+        let rows = self.admitted(cells, deadline, read).await;
         self.batch_read_latency.observe(started.elapsed());
         rows
     }

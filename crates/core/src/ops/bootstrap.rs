@@ -3,10 +3,11 @@
 //! operation all seed through `seed`, and say what they did with `Seeded::summary`.
 
 use crate::registry::Registry;
-use crate::store::{EventRule, FeatureStore, LoadReport, StoreError};
+use crate::store::{EventRule, FeatureStore, LoadReport, StoreConfig, StoreError};
 use crate::synth::synthesize;
 
-/// What to write: `count` synthetic entities (u0001 onwards) drawn from `seed`.
+/// What to write: `count` synthetic entities of each entity (u0001 onwards for `user`, m0001
+/// for `merchant`: the entity's initial) drawn from `seed`.
 #[derive(Clone, Copy, Debug)]
 pub struct Seeding {
     pub count: u64,
@@ -16,22 +17,45 @@ pub struct Seeding {
     pub rule: EventRule,
 }
 
-/// What a seeding did.
+/// What a seeding did, per entity.
 #[derive(Clone, Debug)]
 pub struct Seeded {
+    pub loads: Vec<EntityLoad>,
+}
+
+/// What a seeding wrote of one entity.
+#[derive(Clone, Debug)]
+pub struct EntityLoad {
+    pub entity: String,
+    pub key_prefix: String,
     pub report: LoadReport,
     pub ttl_seconds: u64,
 }
 
 impl Seeded {
-    /// One line for a person: written, and what was skipped and why.
-    pub fn summary(&self, store: &FeatureStore) -> String {
+    /// Entities written, all entities together.
+    pub fn written(&self) -> usize {
+        self.loads.iter().map(|l| l.report.written).sum()
+    }
+
+    /// Rows left out because their key is not a hash, all entities together.
+    pub fn not_hashes(&self) -> usize {
+        self.loads.iter().map(|l| l.report.not_hashes.len()).sum()
+    }
+
+    /// One line for a person: per entity, written, and what was skipped and why.
+    pub fn summary(&self) -> String {
+        let lines: Vec<String> = self.loads.iter().map(EntityLoad::summary).collect();
+        lines.join(" ")
+    }
+}
+
+impl EntityLoad {
+    fn summary(&self) -> String {
         let report = &self.report;
         let mut line = format!(
-            "Materialized {} users at {}* with a {}s key-level TTL.",
-            report.written,
-            store.config().key_prefix,
-            self.ttl_seconds
+            "Materialized {} {} entities at {}* with a {}s key-level TTL.",
+            report.written, self.entity, self.key_prefix, self.ttl_seconds
         );
         if !report.older.is_empty() {
             line.push_str(&format!(
@@ -49,32 +73,46 @@ impl Seeded {
     }
 }
 
-/// Deletes every entity under the store's prefix (nothing else); the count deleted.
-pub async fn reset(store: &FeatureStore) -> Result<u64, StoreError> {
-    let deleted = store.reset().await?;
-    tracing::info!(
-        "reset: deleted {deleted} entities under {}",
-        store.config().key_prefix
-    );
+/// Deletes every entity under each entity's prefix (nothing else); the count deleted. `store`
+/// is any of the registry's stores: each entity's is made from it.
+pub async fn reset(store: &FeatureStore, registry: &Registry) -> Result<u64, StoreError> {
+    let mut deleted = 0;
+    for entity in &registry.entities {
+        let store = store.for_entity(StoreConfig::of_entity(registry, entity));
+        let gone = store.reset().await?;
+        tracing::info!("reset: deleted {gone} entities under {}", entity.key_prefix);
+        deleted += gone;
+    }
     Ok(deleted)
 }
 
-/// Writes the synthetic entities `seeding` asks for, calling `progress` with the rows done so
-/// far after each chunk.
+/// Writes the synthetic entities `seeding` asks for, `count` of each entity of the registry,
+/// calling `progress` with the rows done so far (all entities together) after each chunk.
 pub async fn seed(
     store: &FeatureStore,
     registry: &Registry,
     seeding: Seeding,
-    progress: impl FnMut(usize),
+    mut progress: impl FnMut(usize),
 ) -> Result<Seeded, StoreError> {
-    let rows = synthesize(registry, seeding.count, seeding.seed);
-    let report = store
-        .bulk_load_with_progress(rows, seeding.ttl_seconds, seeding.rule, progress)
-        .await?;
-    Ok(Seeded {
-        report,
-        ttl_seconds: seeding
-            .ttl_seconds
-            .unwrap_or(store.config().batch_ttl_seconds),
-    })
+    let mut loads = Vec::with_capacity(registry.entities.len());
+    let mut done_before = 0;
+    for entity in &registry.entities {
+        let store = store.for_entity(StoreConfig::of_entity(registry, entity));
+        let rows = synthesize(&registry.of_entity(entity), seeding.count, seeding.seed);
+        let report = store
+            .bulk_load_with_progress(rows, seeding.ttl_seconds, seeding.rule, |done| {
+                progress(done_before + done)
+            })
+            .await?;
+        done_before += report.written + report.not_hashes.len() + report.older.len();
+        loads.push(EntityLoad {
+            entity: entity.name.clone(),
+            key_prefix: entity.key_prefix.to_string(),
+            report,
+            ttl_seconds: seeding
+                .ttl_seconds
+                .unwrap_or(store.config().batch_ttl_seconds),
+        });
+    }
+    Ok(Seeded { loads })
 }

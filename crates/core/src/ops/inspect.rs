@@ -11,14 +11,10 @@ impl Service {
     pub async fn inspect(&self, id: &EntityId) -> Result<Inspection, ServiceError> {
         let store = &self.store;
         let mut stored = self.within(None, store.read_all(id)).await?;
-        let mut names: Vec<String> = self
-            .registry
-            .features()
-            .map(|(_, f)| f.name.clone())
-            .collect();
+        let mut names: Vec<String> = self.first.features().map(|(_, f)| f.name.clone()).collect();
         let mut others: Vec<String> = stored
             .iter()
-            .filter(|(name, _)| self.registry.find(name).is_none())
+            .filter(|(name, _)| self.first.find(name).is_none())
             .map(|(name, _)| name.clone())
             .collect();
         // Write times after the other extra fields, each group sorted: a stable order to read.
@@ -35,7 +31,7 @@ impl Service {
                     .iter()
                     .position(|(stored_name, _)| *stored_name == name)
                     .map(|at| stored.swap_remove(at).1);
-                FeatureValue::new(&self.registry, name, value, ttl)
+                FeatureValue::new(&self.first, name, value, ttl)
             })
             .collect();
         Ok(Inspection {

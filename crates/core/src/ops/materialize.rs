@@ -17,7 +17,8 @@ impl Service {
         let _admin = self.admin.lock().await;
         let mut done = Materialized { views: Vec::new() };
         for view in views {
-            let report = materialize::run(&self.store, view, span, Effect::Write, |_| {}).await?;
+            let report =
+                materialize::run(self.store_of(view), view, span, Effect::Write, |_| {}).await?;
             tracing::info!(
                 "materialized {}: {} rows read, {} written, {} older",
                 view.name,

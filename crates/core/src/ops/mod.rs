@@ -26,8 +26,8 @@ pub use push::PushRow;
 pub use state::STATE_ID_LIMIT;
 
 use crate::index::EntityIndex;
-use crate::registry::Registry;
-use crate::store::{FeatureStore, RedisTelemetry, StoreError};
+use crate::registry::{Registry, View};
+use crate::store::{FeatureStore, RedisTelemetry, StoreConfig, StoreError};
 use crate::worker::StreamingWorker;
 
 /// The longest a read waits in line for room among the reads in flight before it is shed.
@@ -49,14 +49,23 @@ pub enum ServiceError {
     Overloaded(usize),
     #[error(transparent)]
     Materialize(#[from] crate::materialize::MaterializeError),
+    /// A read of several entities was not given the ids of one of them: its join key.
+    #[error("the entity column {0:?} is required: a feature asked for is stored by that entity")]
+    MissingEntity(String),
 }
 
 /// One per process: the store, the worker and the index it reads, and the lock that keeps admin
 /// operations from interleaving.
 pub struct Service {
-    /// The entity and feature views everything here serves.
+    /// Every entity and feature view: what Feast's routes serve.
     registry: Arc<Registry>,
+    /// The first entity's views: what the UI's operations (read, batch read, inspect, bulk
+    /// load) and the worker serve.
+    first: Registry,
+    /// The first entity's store.
     store: Arc<FeatureStore>,
+    /// One store per entity of the registry, in its order, over the same connection.
+    stores: Vec<FeatureStore>,
     worker: StreamingWorker,
     index: Arc<EntityIndex>,
     /// Held by bulk load, reset and the worker switch, so they run one at a time.
@@ -84,11 +93,18 @@ impl Service {
         read_deadline: Duration,
         max_read_cells: usize,
     ) -> Self {
+        let stores = registry
+            .entities
+            .iter()
+            .map(|entity| store.for_entity(StoreConfig::of_entity(&registry, entity)))
+            .collect();
         Service {
             read_cells: Semaphore::new(max_read_cells),
             max_read_cells,
+            first: registry.of_entity(registry.entity()),
             registry,
             store,
+            stores,
             worker,
             index,
             admin: Mutex::new(()),
@@ -109,6 +125,11 @@ impl Service {
 
     pub fn registry(&self) -> &Registry {
         &self.registry
+    }
+
+    /// The store of the entity whose hash holds `view`.
+    fn store_of(&self, view: &View) -> &FeatureStore {
+        &self.stores[self.registry.entity_of(view).0]
     }
 
     pub fn worker(&self) -> &StreamingWorker {

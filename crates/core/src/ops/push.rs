@@ -51,7 +51,7 @@ impl Service {
         match view.kind {
             FeatureKind::Batch => {
                 let report = self
-                    .store
+                    .store_of(view)
                     .bulk_load_with_progress(rows, None, rule, |_| {})
                     .await?;
                 pushed.written = report.written as u64;
@@ -67,7 +67,10 @@ impl Service {
             }
             FeatureKind::Streaming => {
                 let writes = rows.map(|row| async move {
-                    let outcome = self.store.write_streaming(&row.id, &row.fields, rule).await;
+                    let outcome = self
+                        .store_of(view)
+                        .write_streaming(&row.id, &row.fields, rule)
+                        .await;
                     (row.id, outcome)
                 });
                 let outcomes: Vec<_> = futures::stream::iter(writes)

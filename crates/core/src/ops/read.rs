@@ -26,7 +26,7 @@ impl Service {
             .zip(read.values)
             .zip(read.field_ttls)
             .map(|((name, value), ttl)| {
-                FeatureValue::new(&self.registry, name.to_string(), value, ttl)
+                FeatureValue::new(&self.first, name.to_string(), value, ttl)
             })
             .collect();
         Ok(ReadResult {

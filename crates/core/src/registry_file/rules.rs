@@ -20,7 +20,37 @@ pub(super) type Refusal = (usize, String);
 /// view, to one script, and Redis's Lua unpacks at most about 8,000 values.
 const MAX_FEATURES_PER_KIND: usize = 1_000;
 
-pub(super) fn check_entity(raw: &RawEntity) -> Result<EntityDef, Refusal> {
+/// At least one entity; names and join keys unique; no key prefix a prefix of another, so
+/// one entity's SCAN never walks another's keys.
+pub(super) fn check_entities(raw: Vec<Spanned<RawEntity>>) -> Result<Vec<EntityDef>, Refusal> {
+    if raw.is_empty() {
+        return Err((0, "[[entities]] must list at least one entity".into()));
+    }
+    let mut entities: Vec<EntityDef> = Vec::with_capacity(raw.len());
+    for spanned in &raw {
+        let entity = check_entity(spanned.get_ref())?;
+        let at = spanned.span().start;
+        for other in &entities {
+            if other.name == entity.name || other.join_key == entity.join_key {
+                return Err((
+                    at,
+                    format!(
+                        "entities {:?} and {:?} share a name or a join key",
+                        other.name, entity.name
+                    ),
+                ));
+            }
+            let (a, b) = (other.key_prefix.as_str(), entity.key_prefix.as_str());
+            if a.starts_with(b) || b.starts_with(a) {
+                return Err((at, format!("key prefixes {a:?} ({}) and {b:?} ({}) overlap: each entity's keys must be its own", other.name, entity.name)));
+            }
+        }
+        entities.push(entity);
+    }
+    Ok(entities)
+}
+
+fn check_entity(raw: &RawEntity) -> Result<EntityDef, Refusal> {
     for (field, value) in [("name", &raw.name), ("join_key", &raw.join_key)] {
         identifier(value).map_err(|rule| (value.span().start, format!("entity {field} {rule}")))?;
     }
@@ -123,17 +153,23 @@ pub(super) fn check_services(
     Ok(services)
 }
 
+/// What the views of one entity share: one hash, so one key TTL and one name per field.
+#[derive(Default)]
+struct PerEntity {
+    feature_names: HashSet<String>,
+    ttls: [Option<u64>; 2],
+    features_of_kind: [usize; 2],
+}
+
 pub(super) fn check_views(
     raw: Vec<RawView>,
-    join_key: &str,
+    entities: &[EntityDef],
     base: &Path,
 ) -> Result<Vec<View>, Refusal> {
     let mut views = Vec::with_capacity(raw.len());
     let mut view_names = HashSet::new();
-    let mut feature_names = HashSet::new();
     let mut push_sources = HashSet::new();
-    let mut ttls: [Option<u64>; 2] = [None, None];
-    let mut features_of_kind = [0_usize; 2];
+    let mut per_entity: Vec<PerEntity> = entities.iter().map(|_| PerEntity::default()).collect();
     for view in raw {
         let name = &view.name;
         identifier(name).map_err(|rule| (name.span().start, format!("view name {rule}")))?;
@@ -143,6 +179,37 @@ pub(super) fn check_views(
                 format!("view {:?} is defined twice", name.get_ref()),
             ));
         }
+        let at_entity = match &view.entity {
+            None if entities.len() == 1 => 0,
+            None => {
+                return Err((
+                    name.span().start,
+                    format!(
+                        "view {:?} must name its entity (entity = \"…\"): the registry has several",
+                        name.get_ref()
+                    ),
+                ))
+            }
+            Some(entity) => entities
+                .iter()
+                .position(|e| e.name == *entity.get_ref())
+                .ok_or_else(|| {
+                    (
+                        entity.span().start,
+                        format!(
+                            "view {:?}: no entity {:?}",
+                            name.get_ref(),
+                            entity.get_ref()
+                        ),
+                    )
+                })?,
+        };
+        let entity = &entities[at_entity];
+        let PerEntity {
+            feature_names,
+            ttls,
+            features_of_kind,
+        } = &mut per_entity[at_entity];
         let kind = *view.kind.get_ref();
         let ttl = *view.ttl_seconds.get_ref();
         if !(1..=MAX_TTL_SECONDS).contains(&ttl) {
@@ -160,7 +227,7 @@ pub(super) fn check_views(
                 };
                 return Err((
                     view.ttl_seconds.span().start,
-                    format!("every {} view must have the same ttl_seconds ({why}): {other} before, {ttl} here", kind.label()),
+                    format!("every {} view of entity {:?} must have the same ttl_seconds ({why}): {other} before, {ttl} here", kind.label(), entity.name),
                 ));
             }
             _ => *shared = Some(ttl),
@@ -215,6 +282,7 @@ pub(super) fn check_views(
         }
         let mut checked = View {
             name: view.name.into_inner(),
+            entity: entity.name.clone(),
             kind,
             ttl_seconds: ttl,
             push_source: view.push_source.map(Spanned::into_inner),
@@ -223,7 +291,7 @@ pub(super) fn check_views(
         };
         if let Some(raw) = view.source {
             let at = raw.span().start;
-            let source = source(raw.into_inner(), join_key, base);
+            let source = source(raw.into_inner(), &entity.join_key, base);
             if kind != FeatureKind::Batch {
                 return Err((at, format!("view {:?}: only a batch view has a source to materialize (a streaming view is pushed to)", checked.name)));
             }
@@ -233,8 +301,10 @@ pub(super) fn check_views(
         }
         views.push(checked);
     }
-    if ttls[FeatureKind::Batch as usize].is_none() {
-        return Err((0, "at least one view must be of kind \"batch\": only the batch path creates an entity, with its key TTL".into()));
+    for (entity, seen) in entities.iter().zip(&per_entity) {
+        if seen.ttls[FeatureKind::Batch as usize].is_none() {
+            return Err((0, format!("entity {:?} needs at least one view of kind \"batch\": only the batch path creates an entity, with its key TTL", entity.name)));
+        }
     }
     Ok(views)
 }

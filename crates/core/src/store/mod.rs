@@ -24,7 +24,7 @@ pub use stats::RedisTelemetry;
 
 use crate::domain::{EntityId, KeyPrefix};
 use crate::model::{StoreStats, Ttl};
-use crate::registry::Registry;
+use crate::registry::{EntityDef, Registry};
 use crate::schema::FeatureKind;
 
 /// Chunks of a bulk load awaiting their reply at once.
@@ -48,8 +48,15 @@ pub struct StoreConfig {
 }
 
 impl StoreConfig {
-    /// The prefix and the two TTL layers as the registry (with its overrides) says.
+    /// The prefix and the two TTL layers of the registry's first entity, as the registry (with
+    /// its overrides) says.
     pub fn of(registry: &Registry) -> Self {
+        Self::of_entity(registry, registry.entity())
+    }
+
+    /// The prefix and the two TTL layers of `entity`, as its views say.
+    pub fn of_entity(registry: &Registry, entity: &EntityDef) -> Self {
+        let registry = registry.of_entity(entity);
         let default = StoreConfig::default();
         StoreConfig {
             key_prefix: registry.key_prefix().clone(),
@@ -170,11 +177,13 @@ enum StreamingWrite {
     HSetThenHExpire,
 }
 
+/// Cheap to clone: clones share the connection, the counters and the telemetry.
+#[derive(Clone)]
 pub struct FeatureStore {
     link: RedisLink,
     config: StoreConfig,
     streaming_write: StreamingWrite,
-    counters: Counters,
+    counters: std::sync::Arc<Counters>,
     telemetry: RedisTelemetry,
     streaming_script: Script,
     batch_script: Script,
@@ -193,11 +202,20 @@ impl FeatureStore {
             link,
             config,
             streaming_write,
-            counters: Counters::default(),
+            counters: Default::default(),
             telemetry: RedisTelemetry::default(),
             streaming_script: Script::new(STREAMING_WRITE_LUA),
             batch_script: Script::new(BATCH_WRITE_LUA),
         })
+    }
+
+    /// This store keyed by another entity's prefix and TTLs, over the same connection, counters
+    /// and telemetry.
+    pub fn for_entity(&self, config: StoreConfig) -> FeatureStore {
+        FeatureStore {
+            config,
+            ..self.clone()
+        }
     }
 
     /// Writes streaming fields the Redis 7.4 way (HSET + HEXPIRE) even on a server with

@@ -88,49 +88,56 @@ impl FeatureStore {
         if names.is_empty() {
             return Ok(ids.iter().map(|_| Ok(Vec::new())).collect());
         }
+        let names: Vec<String> = names.iter().map(|n| n.as_ref().to_owned()).collect();
+        let reads: Vec<(String, &[String])> =
+            ids.iter().map(|id| (self.key(id), &names[..])).collect();
+        self.read_keys(&reads).await
+    }
+
+    /// HMGETs of any keys, each with its own names (the rows of several entities, each under
+    /// its own prefix), pipelined per node in chunks sent together, answered in input order as
+    /// `batch_read` answers. The keys need not share this store's prefix.
+    pub async fn read_keys(
+        &self,
+        reads: &[(String, &[String])],
+    ) -> Result<Vec<Result<Vec<Option<String>>, WrongType>>, StoreError> {
         // Every chunk in flight at once: a batch of up to the API's 1,000 ids costs one round
         // trip of latency, while no single pipeline grows past a chunk.
-        let replies = futures::future::try_join_all(ids.chunks(CHUNK).map(|chunk| {
-            let reads: Vec<(String, redis::Cmd)> = chunk
+        let replies = futures::future::try_join_all(reads.chunks(CHUNK).map(|chunk| {
+            let commands: Vec<(String, redis::Cmd)> = chunk
                 .iter()
-                .map(|id| {
-                    let key = self.key(id);
-                    let read = hmget(&key, names);
-                    (key, read)
-                })
+                .map(|(key, names)| (key.clone(), hmget(key, names)))
                 .collect();
             self.timed(
                 "batch_read",
-                self.link.per_key::<Vec<Option<String>>>(reads),
+                self.link.per_key::<Vec<Option<String>>>(commands),
             )
         }))
         .await?;
         // Feature values asked for and found, for the counters: the views' write times that a
         // read may ask for alongside are not features.
-        let is_feature: Vec<bool> = names
-            .iter()
-            .map(|name| !is_reserved(name.as_ref()))
-            .collect();
-        let features_asked = is_feature.iter().filter(|&&feature| feature).count();
-        let mut found = 0;
+        let (mut asked, mut found) = (0, 0);
         let rows = replies
             .into_iter()
             .flatten()
-            .map(|reply| match reply {
-                Ok(values) => {
-                    found += values
-                        .iter()
-                        .zip(&is_feature)
-                        .filter(|(value, &feature)| feature && value.is_some())
-                        .count();
-                    Ok(Ok(values))
+            .zip(reads)
+            .map(|(reply, (_, names))| {
+                asked += names.iter().filter(|n| !is_reserved(n)).count();
+                match reply {
+                    Ok(values) => {
+                        found += values
+                            .iter()
+                            .zip(names.iter())
+                            .filter(|(value, name)| value.is_some() && !is_reserved(name))
+                            .count();
+                        Ok(Ok(values))
+                    }
+                    Err(e) if is_wrong_type(&e) => Ok(Err(WrongType)),
+                    Err(e) => Err(StoreError::from(e)),
                 }
-                Err(e) if is_wrong_type(&e) => Ok(Err(WrongType)),
-                Err(e) => Err(StoreError::from(e)),
             })
             .collect::<Result<Vec<_>, _>>()?;
-        self.counters
-            .read(ids.len(), ids.len() * features_asked, found);
+        self.counters.read(reads.len(), asked, found);
         Ok(rows)
     }
 

@@ -4,11 +4,21 @@ use serde::{Deserialize, Serialize};
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct BulkLoaded {
+    /// Entities written, every entity of the registry together.
     pub loaded: u64,
+    /// Per entity of the registry, in its order: its name and how many were written.
+    pub entities: Vec<EntityLoaded>,
     /// Rows left out because their key holds something other than an entity hash.
     pub skipped: u64,
     pub ttl_seconds: u64,
     pub elapsed_ms: f64,
+}
+
+/// How many of one entity a bulk load wrote.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EntityLoaded {
+    pub entity: String,
+    pub loaded: u64,
 }
 
 /// What a caller asks of the worker. Each says the outcome it wants, so a request sent from a

@@ -29,9 +29,16 @@ pub fn MaterializePanel() -> impl IntoView {
             shared.report("Bulk load", &result);
             shared.changed.update(|n| *n += 1);
             if let Ok(loaded) = result {
+                let each: Vec<String> = loaded
+                    .entities
+                    .iter()
+                    .map(|e| format!("{} {}s", e.loaded, e.entity))
+                    .collect();
                 note(format!(
-                    "Loaded {} users with a {} s key TTL in {:.1} ms.",
-                    loaded.loaded, loaded.ttl_seconds, loaded.elapsed_ms
+                    "Loaded {} with a {} s key TTL in {:.1} ms.",
+                    each.join(", "),
+                    loaded.ttl_seconds,
+                    loaded.elapsed_ms
                 ));
             }
         }
@@ -42,7 +49,7 @@ pub fn MaterializePanel() -> impl IntoView {
             shared.changed.update(|n| *n += 1);
             if let Ok(reset) = result {
                 shared.resets.update(|n| *n += 1);
-                note(format!("Reset deleted {} users.", reset.deleted));
+                note(format!("Reset deleted {} entities.", reset.deleted));
             }
         }
     });

@@ -165,7 +165,13 @@ pub fn App() -> impl IntoView {
             shared.report("Feature registry", &result);
         }
     });
-    let registry = Signal::derive(move || registry.get().and_then(Result::ok));
+    // The panels serve the first entity: its views alone.
+    let registry = Signal::derive(move || {
+        registry
+            .get()
+            .and_then(Result::ok)
+            .map(|r| r.of_entity(r.entity()))
+    });
 
     view! {
         <Title text="feature-store"/>
