@@ -47,24 +47,34 @@ impl Backend for ServiceBackend {
 
     fn read(
         &self,
+        entity: Option<String>,
         id: EntityId,
         fields: Vec<FeatureName>,
         deadline: Option<Duration>,
     ) -> Answer<'_, ReadResult> {
-        Box::pin(async move { answered(self.0.read(&id, &fields, deadline).await) })
+        Box::pin(
+            async move { answered(self.0.read(entity.as_deref(), &id, &fields, deadline).await) },
+        )
     }
 
     fn batch_read(
         &self,
+        entity: Option<String>,
         entities: BatchEntities,
         fields: Option<Vec<FeatureName>>,
         deadline: Option<Duration>,
     ) -> Answer<'_, BatchResult> {
-        Box::pin(async move { answered(self.0.batch_read(entities, fields, deadline).await) })
+        Box::pin(async move {
+            answered(
+                self.0
+                    .batch_read(entity.as_deref(), entities, fields, deadline)
+                    .await,
+            )
+        })
     }
 
-    fn inspect(&self, id: EntityId) -> Answer<'_, Inspection> {
-        Box::pin(async move { answered(self.0.inspect(&id).await) })
+    fn inspect(&self, entity: Option<String>, id: EntityId) -> Answer<'_, Inspection> {
+        Box::pin(async move { answered(self.0.inspect(entity.as_deref(), &id).await) })
     }
 
     fn reset(&self) -> Answer<'_, ResetDone> {

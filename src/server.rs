@@ -225,6 +225,8 @@ impl Server {
             Duration::from_millis(args.read_timeout_ms),
             usize::try_from(args.max_read_cells).unwrap_or(usize::MAX),
         ));
+        // The other entities' indexes, started with the service, count before it answers.
+        service.refresh_indexes().await;
         let allowed_hosts = AllowedHosts::new(local, &args.allowed_hosts);
         Ok(Server {
             listener,

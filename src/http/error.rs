@@ -21,6 +21,7 @@ pub fn api_error(e: ServiceError, request: Option<&str>) -> ApiError {
             ref cause @ (MaterializeError::NoSource(_) | MaterializeError::EmptyWindow),
         ) => ApiError::invalid("feature_views", cause.to_string()),
         ServiceError::MissingEntity(ref join_key) => ApiError::invalid(join_key, e.to_string()),
+        ServiceError::UnknownEntity { .. } => ApiError::invalid("entity", e.to_string()),
         ServiceError::Deadline(_) => {
             tracing::warn!("{e}");
             ApiError::Timeout {

@@ -345,3 +345,84 @@ async fn reads_past_the_work_in_flight_are_shed_at_once_with_retry_after() {
         "room again once the first read is done: {body}"
     );
 }
+
+#[tokio::test]
+async fn read_batch_read_and_inspect_serve_the_entity_they_name() {
+    let server = TestServer::start("api-entities", &[]).await;
+    let json = |text: &str| -> serde_json::Value { serde_json::from_str(text).unwrap() };
+    // Each entity is counted by its own index, under its own prefix.
+    let (status, state) = server.request("GET", "/api/state", &[], b"").await;
+    assert_eq!(status, 200, "{state}");
+    let state = json(&state);
+    let entities = state["entities"].as_array().unwrap();
+    let names: Vec<&str> = entities
+        .iter()
+        .map(|e| e["entity"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["user", "merchant"], "{state}");
+    assert_eq!(entities[0]["key_prefix"], server.prefix);
+    let merchant_prefix = format!("{}.merchant:", server.prefix.trim_end_matches(':'));
+    assert_eq!(entities[1]["key_prefix"], merchant_prefix.as_str());
+    for entity in entities {
+        assert_eq!(entity["count"], 20, "{state}");
+    }
+    assert_eq!(entities[1]["ids"][0], "m0001", "{state}");
+
+    let body =
+        r#"{"user": "m0002", "fields": ["category", "avg_ticket_30d"], "entity": "merchant"}"#;
+    let (status, read) = server.post_json("/api/read", body).await;
+    assert_eq!(status, 200, "{read}");
+    assert_eq!(json(&read)["returned_count"], 2, "{read}");
+    // The same id and fields without the entity are the first entity's: no such user.
+    let body = r#"{"user": "m0002", "fields": ["category"]}"#;
+    let (status, read) = server.post_json("/api/read", body).await;
+    assert_eq!(
+        (status, json(&read)["returned_count"].clone()),
+        (200, 0.into()),
+        "{read}"
+    );
+
+    let body = r#"{"count": 5, "entity": "merchant"}"#;
+    let (status, batch) = server.post_json("/api/batch-read", body).await;
+    assert_eq!(status, 200, "{batch}");
+    let batch = json(&batch);
+    assert_eq!(batch["entity_count"], 5, "{batch}");
+    assert_eq!(batch["sample"][0]["id"], "m0001", "{batch}");
+    // By default, a batch read of merchants asks for their streaming feature beside every batch
+    // feature the registry marks (none for merchants): their own views, never the user's.
+    assert_eq!(
+        batch["fields"],
+        serde_json::json!(["tx_count_1m", "declines_5m"]),
+        "{batch}"
+    );
+
+    let (status, inspected) = server
+        .request("GET", "/api/inspect?user=m0003&entity=merchant", &[], b"")
+        .await;
+    assert_eq!(status, 200, "{inspected}");
+    let inspected = json(&inspected);
+    assert_eq!(inspected["exists"], true, "{inspected}");
+    let fields: Vec<&str> = inspected["fields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        &fields[..4],
+        [
+            "category",
+            "merchant_risk",
+            "chargeback_rate_90d",
+            "avg_ticket_30d"
+        ]
+    );
+
+    let body = r#"{"user": "m0002", "fields": ["category"], "entity": "card"}"#;
+    let (status, refused) = server.post_json("/api/read", body).await;
+    assert_eq!(status, 422, "{refused}");
+    assert!(
+        refused.contains("no entity \\\"card\\\": the registry defines user, merchant"),
+        "{refused}"
+    );
+}

@@ -18,7 +18,8 @@ use crate::registry::Registry;
 /// An answer on its way.
 pub type Answer<'a, T> = Pin<Box<dyn Future<Output = Result<T, ApiError>> + Send + 'a>>;
 
-/// One method per server function.
+/// One method per server function. `entity` names which of the registry's entities a read
+/// serves; the first when `None`.
 pub trait Backend: Send + Sync + 'static {
     fn health(&self) -> Answer<'_, Health>;
     fn registry(&self) -> Registry;
@@ -27,17 +28,19 @@ pub trait Backend: Send + Sync + 'static {
     fn switch_worker(&self, action: WorkerAction) -> Answer<'_, WorkerToggled>;
     fn read(
         &self,
+        entity: Option<String>,
         id: EntityId,
         fields: Vec<FeatureName>,
         deadline: Option<Duration>,
     ) -> Answer<'_, ReadResult>;
     fn batch_read(
         &self,
+        entity: Option<String>,
         entities: BatchEntities,
         fields: Option<Vec<FeatureName>>,
         deadline: Option<Duration>,
     ) -> Answer<'_, BatchResult>;
-    fn inspect(&self, id: EntityId) -> Answer<'_, Inspection>;
+    fn inspect(&self, entity: Option<String>, id: EntityId) -> Answer<'_, Inspection>;
     fn reset(&self) -> Answer<'_, ResetDone>;
 }
 

@@ -24,8 +24,8 @@ impl Service {
             ttl_seconds: Some(ttl_seconds),
             rule: EventRule::NewerOnly,
         };
-        let seeded = bootstrap::seed(&self.store, &self.registry, seeding, |_| {}).await?;
-        self.index.refresh().await;
+        let seeded = bootstrap::seed(&self.first().store, &self.registry, seeding, |_| {}).await?;
+        self.refresh_indexes().await;
         Ok(BulkLoaded {
             loaded: seeded.written() as u64,
             entities: seeded
@@ -66,10 +66,10 @@ impl Service {
         };
         self.worker.pause();
         self.worker.wait_for_idle().await;
-        let deleted = bootstrap::reset(&self.store, &self.registry).await;
-        self.store.reset_stats();
+        let deleted = bootstrap::reset(&self.first().store, &self.registry).await;
+        self.first().store.reset_stats();
         self.worker.forget_recent();
-        self.index.refresh().await;
+        self.refresh_indexes().await;
         if was_writing {
             self.worker.resume();
         }

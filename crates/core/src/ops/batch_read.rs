@@ -17,26 +17,24 @@ use crate::store::WrongType;
 /// Rows of a batch read echoed back as a sample.
 pub const BATCH_SAMPLE: usize = 10;
 
-/// Per entity, in input order: one value or `None` per field asked for, or the entity's key
-/// holds something other than a hash.
-type Rows = Vec<Result<Vec<Option<String>>, WrongType>>;
-
 impl Service {
-    /// Batch scoring: the features `names` (by default the registry's batch read fields) of the
+    /// Batch scoring of one entity (`entity` names which; the first when `None`): the features `names` (by default the registry's batch read fields) of the
     /// entities asked for.
     pub async fn batch_read(
         &self,
+        entity: Option<&str>,
         entities: BatchEntities,
         names: Option<Vec<FeatureName>>,
         deadline: Option<Duration>,
     ) -> Result<BatchResult, ServiceError> {
+        let served = self.served(entity)?;
         let names: Vec<String> = match names {
             Some(names) => names.into_iter().map(String::from).collect(),
-            None => self.first.batch_read_default(),
+            None => served.registry.batch_read_default(),
         };
         let ids = match entities {
             BatchEntities::Ids(ids) => ids,
-            BatchEntities::First(count) => self
+            BatchEntities::First(count) => served
                 .index
                 .snapshot()
                 .ids
@@ -46,21 +44,27 @@ impl Service {
                 .collect(),
         };
         let started = Instant::now();
-        let rows = self.rows(&ids, &names, deadline).await?;
+        let cells = ids.len() * names.len();
+        let rows = self
+            .timed_read(cells, deadline, served.store.batch_read(&ids, &names))
+            .await?;
         let elapsed_ms = elapsed_ms(started);
-        let mut served = Vec::with_capacity(rows.len());
+        let mut answered = Vec::with_capacity(rows.len());
         let mut failed = Vec::new();
         for (id, row) in ids.into_iter().zip(rows) {
             match row {
-                Ok(values) => served.push((id, values)),
-                Err(WrongType) => failed.push(self.failure(&id)),
+                Ok(values) => answered.push((id, values)),
+                Err(WrongType) => failed.push(BatchFailure {
+                    error: format!("{} is not an entity hash", served.store.key(&id)),
+                    id: id.to_string(),
+                }),
             }
         }
         Ok(BatchResult {
-            entity_count: served.len(),
+            entity_count: answered.len(),
             field_count: names.len(),
             elapsed_ms,
-            sample: served
+            sample: answered
                 .into_iter()
                 .take(BATCH_SAMPLE)
                 .map(|(id, values)| {
@@ -120,12 +124,12 @@ impl Service {
         let mut reads: Vec<(String, &[String])> = Vec::with_capacity(rows * ids.len());
         for row in 0..rows {
             for ((entity, ids), fields) in ids.iter().zip(&fields) {
-                reads.push((self.stores[*entity].key(&ids[row]), &fields[..]));
+                reads.push((self.served[*entity].store.key(&ids[row]), &fields[..]));
             }
         }
         let cells = reads.iter().map(|(_, fields)| fields.len()).sum();
         let replies = self
-            .timed_read(cells, deadline, self.store.read_keys(&reads))
+            .timed_read(cells, deadline, self.first().store.read_keys(&reads))
             .await?;
         // One log line per read, not per row: a read of a thousand foreign keys is one event.
         let invalid = replies
@@ -163,18 +167,6 @@ impl Service {
             .collect())
     }
 
-    /// Batch scoring's read of the first entity.
-    async fn rows(
-        &self,
-        ids: &[EntityId],
-        fields: &[String],
-        deadline: Option<Duration>,
-    ) -> Result<Rows, ServiceError> {
-        let cells = ids.len() * fields.len();
-        self.timed_read(cells, deadline, self.store.batch_read(ids, fields))
-            .await
-    }
-
     /// The one path both reads take: admitted, under the deadline, timed.
     async fn timed_read<T>(
         &self,
@@ -186,14 +178,6 @@ impl Service {
         let rows = self.admitted(cells, deadline, read).await;
         self.batch_read_latency.observe(started.elapsed());
         rows
-    }
-
-    /// A row whose key holds something other than an entity hash.
-    fn failure(&self, id: &EntityId) -> BatchFailure {
-        BatchFailure {
-            error: format!("{} is not an entity hash", self.store.key(id)),
-            id: id.to_string(),
-        }
     }
 }
 

@@ -6,15 +6,24 @@ use crate::model::{FeatureValue, Inspection, Ttl};
 use crate::registry::is_reserved;
 
 impl Service {
-    /// Everything about one entity: every registry feature, present or not, then any other
+    /// Everything about one entity (of the entity `entity` names; the first when `None`): every registry feature, present or not, then any other
     /// fields (the views' write times, foreign fields), each with its TTL.
-    pub async fn inspect(&self, id: &EntityId) -> Result<Inspection, ServiceError> {
-        let store = &self.store;
+    pub async fn inspect(
+        &self,
+        entity: Option<&str>,
+        id: &EntityId,
+    ) -> Result<Inspection, ServiceError> {
+        let served = self.served(entity)?;
+        let store = &served.store;
         let mut stored = self.within(None, store.read_all(id)).await?;
-        let mut names: Vec<String> = self.first.features().map(|(_, f)| f.name.clone()).collect();
+        let mut names: Vec<String> = served
+            .registry
+            .features()
+            .map(|(_, f)| f.name.clone())
+            .collect();
         let mut others: Vec<String> = stored
             .iter()
-            .filter(|(name, _)| self.first.find(name).is_none())
+            .filter(|(name, _)| served.registry.find(name).is_none())
             .map(|(name, _)| name.clone())
             .collect();
         // Write times after the other extra fields, each group sorted: a stable order to read.
@@ -31,7 +40,7 @@ impl Service {
                     .iter()
                     .position(|(stored_name, _)| *stored_name == name)
                     .map(|at| stored.swap_remove(at).1);
-                FeatureValue::new(&self.first, name, value, ttl)
+                FeatureValue::new(&served.registry, name, value, ttl)
             })
             .collect();
         Ok(Inspection {

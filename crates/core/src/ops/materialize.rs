@@ -28,7 +28,7 @@ impl Service {
             );
             done.views.push(report);
         }
-        self.index.refresh().await;
+        self.refresh_indexes().await;
         Ok(done)
     }
 }

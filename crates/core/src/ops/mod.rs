@@ -49,25 +49,30 @@ pub enum ServiceError {
     Overloaded(usize),
     #[error(transparent)]
     Materialize(#[from] crate::materialize::MaterializeError),
+    /// A caller named an entity the registry does not define.
+    #[error("no entity {name:?}: the registry defines {known}")]
+    UnknownEntity { name: String, known: String },
     /// A read of several entities was not given the ids of one of them: its join key.
     #[error("the entity column {0:?} is required: a feature asked for is stored by that entity")]
     MissingEntity(String),
 }
 
-/// One per process: the store, the worker and the index it reads, and the lock that keeps admin
+/// What serves one entity: its views, its store (the process's connection, keyed by the
+/// entity's prefix and TTLs) and the index of its keys.
+pub struct Served {
+    pub registry: Registry,
+    pub store: Arc<FeatureStore>,
+    pub index: Arc<EntityIndex>,
+}
+
+/// One per process: each entity's store and index, the worker, and the lock that keeps admin
 /// operations from interleaving.
 pub struct Service {
     /// Every entity and feature view: what Feast's routes serve.
     registry: Arc<Registry>,
-    /// The first entity's views: what the UI's operations (read, batch read, inspect, bulk
-    /// load) and the worker serve.
-    first: Registry,
-    /// The first entity's store.
-    store: Arc<FeatureStore>,
-    /// One store per entity of the registry, in its order, over the same connection.
-    stores: Vec<FeatureStore>,
+    /// Per entity of the registry, in its order. The first is the one the worker writes.
+    served: Vec<Served>,
     worker: StreamingWorker,
-    index: Arc<EntityIndex>,
     /// Held by bulk load, reset and the worker switch, so they run one at a time.
     admin: Mutex<()>,
     /// Seed of the synthetic entities that bulk load writes.
@@ -84,6 +89,8 @@ pub struct Service {
 }
 
 impl Service {
+    /// `store` and `index` serve the registry's first entity (the worker's); every other
+    /// entity gets a store over the same connection and an index of its own, started here.
     pub fn new(
         registry: Arc<Registry>,
         store: Arc<FeatureStore>,
@@ -93,20 +100,25 @@ impl Service {
         read_deadline: Duration,
         max_read_cells: usize,
     ) -> Self {
-        let stores = registry
-            .entities
-            .iter()
-            .map(|entity| store.for_entity(StoreConfig::of_entity(&registry, entity)))
-            .collect();
+        let mut served = vec![Served {
+            registry: registry.of_entity(registry.entity()),
+            store: Arc::clone(&store),
+            index,
+        }];
+        for entity in registry.entities.iter().skip(1) {
+            let store = Arc::new(store.for_entity(StoreConfig::of_entity(&registry, entity)));
+            served.push(Served {
+                registry: registry.of_entity(entity),
+                index: Arc::new(EntityIndex::start(Arc::clone(&store))),
+                store,
+            });
+        }
         Service {
             read_cells: Semaphore::new(max_read_cells),
             max_read_cells,
-            first: registry.of_entity(registry.entity()),
             registry,
-            store,
-            stores,
+            served,
             worker,
-            index,
             admin: Mutex::new(()),
             seed,
             read_deadline,
@@ -129,7 +141,39 @@ impl Service {
 
     /// The store of the entity whose hash holds `view`.
     fn store_of(&self, view: &View) -> &FeatureStore {
-        &self.stores[self.registry.entity_of(view).0]
+        &self.served[self.registry.entity_of(view).0].store
+    }
+
+    /// The first entity: the worker's, and what a caller who names none reads.
+    fn first(&self) -> &Served {
+        &self.served[0]
+    }
+
+    /// The entity named `entity`, the first when `None`.
+    fn served(&self, entity: Option<&str>) -> Result<&Served, ServiceError> {
+        let Some(name) = entity else {
+            return Ok(self.first());
+        };
+        self.registry
+            .entities
+            .iter()
+            .position(|e| e.name == name)
+            .map(|at| &self.served[at])
+            .ok_or_else(|| ServiceError::UnknownEntity {
+                name: crate::domain::bounded(name, 60),
+                known: self
+                    .registry
+                    .entities
+                    .iter()
+                    .map(|e| e.name.clone())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            })
+    }
+
+    /// Waits for every entity's index to see the store as it is now.
+    pub async fn refresh_indexes(&self) {
+        futures::future::join_all(self.served.iter().map(|s| s.index.refresh())).await;
     }
 
     pub fn worker(&self) -> &StreamingWorker {
@@ -138,7 +182,7 @@ impl Service {
 
     /// The store's Redis round-trip times and errors per operation, for `/metrics`.
     pub fn redis_telemetry(&self) -> &RedisTelemetry {
-        self.store.telemetry()
+        self.first().store.telemetry()
     }
 
     /// Runs a read of `cells` feature values once there is room for it among the reads in

@@ -7,17 +7,23 @@ use crate::domain::{EntityId, FeatureName};
 use crate::model::{FeatureValue, ReadResult};
 
 impl Service {
-    /// The inference read, with the freshness of every field asked for, within `deadline` (or
+    /// The inference read of one entity (`entity` names which; the first when `None`), with the freshness of every field asked for, within `deadline` (or
     /// the server's own, whichever is shorter).
     pub async fn read(
         &self,
+        entity: Option<&str>,
         id: &EntityId,
         names: &[FeatureName],
         deadline: Option<Duration>,
     ) -> Result<ReadResult, ServiceError> {
+        let served = self.served(entity)?;
         let started = Instant::now();
         let read = self
-            .admitted(names.len(), deadline, self.store.read_with_ttls(id, names))
+            .admitted(
+                names.len(),
+                deadline,
+                served.store.read_with_ttls(id, names),
+            )
             .await;
         self.read_latency.observe(started.elapsed());
         let read = read?;
@@ -26,7 +32,7 @@ impl Service {
             .zip(read.values)
             .zip(read.field_ttls)
             .map(|((name, value), ttl)| {
-                FeatureValue::new(&self.first, name.to_string(), value, ttl)
+                FeatureValue::new(&served.registry, name.to_string(), value, ttl)
             })
             .collect();
         Ok(ReadResult {

@@ -3,31 +3,34 @@
 
 use std::time::UNIX_EPOCH;
 
-use super::{Service, ServiceError};
-use crate::model::{Health, MasterCount, StoreState};
+use super::{Served, Service, ServiceError};
+use crate::model::{EntityState, Health, MasterCount, StoreState};
 use crate::store::RedisMode;
 
 /// Most ids `state` lists; the count is always the index's total.
 pub const STATE_ID_LIMIT: usize = 500;
+/// Most ids `state` lists per entity, for the UI's suggestions.
+const ENTITY_ID_LIMIT: usize = 100;
 
 impl Service {
     /// Ready to serve: Redis answers a PING within the read deadline.
     pub async fn ready(&self) -> Result<Health, ServiceError> {
-        self.within(None, self.store.ping()).await?;
+        self.within(None, self.first().store.ping()).await?;
         Ok(self.health())
     }
 
     pub fn health(&self) -> Health {
-        let mode = self.store.redis_mode();
+        let store = &self.first().store;
+        let mode = store.redis_mode();
         Health {
             ok: true,
-            redis_version: self.store.redis_version().to_string(),
+            redis_version: store.redis_version().to_string(),
             redis_mode: mode.name().to_owned(),
             masters: match mode {
                 RedisMode::Single => Vec::new(),
                 RedisMode::Cluster { masters } => masters,
             },
-            key_prefix: self.store.config().key_prefix.to_string(),
+            key_prefix: store.config().key_prefix.to_string(),
         }
     }
 
@@ -36,10 +39,10 @@ impl Service {
     /// deadline, so a stale count is never shown as current: a frozen Redis shows at the next
     /// poll, not when the index's scan finally gives up.
     pub async fn state(&self) -> Result<StoreState, ServiceError> {
-        if self.index.is_failing() {
+        if self.served.iter().any(|s| s.index.is_failing()) {
             return Err(ServiceError::IndexUnavailable);
         }
-        let redis_run_ids = self.within(None, self.store.run_ids()).await?;
+        let redis_run_ids = self.within(None, self.first().store.run_ids()).await?;
         Ok(StoreState {
             redis_run_ids,
             ..self.snapshot()
@@ -49,21 +52,22 @@ impl Service {
     /// `state` whether or not Redis is reachable now, for metrics: the count says its age; no
     /// run ids (they need Redis).
     pub fn snapshot(&self) -> StoreState {
-        let index = self.index.snapshot();
-        let config = self.store.config();
+        let Served { store, index, .. } = self.first();
+        let index = index.snapshot();
+        let config = store.config();
         let as_of = index.as_of.map(|time| {
             let unix_ms = time.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis());
             let age_ms = time.elapsed().map_or(0, |d| d.as_millis());
             (unix_ms as u64, age_ms as u64)
         });
         StoreState {
-            redis_version: self.store.redis_version().to_string(),
-            redis_mode: self.store.redis_mode().name().to_owned(),
+            redis_version: store.redis_version().to_string(),
+            redis_mode: store.redis_mode().name().to_owned(),
             redis_run_ids: Vec::new(),
             key_prefix: config.key_prefix.to_string(),
             batch_ttl_seconds: config.batch_ttl_seconds,
             streaming_ttl_seconds: config.streaming_ttl_seconds,
-            streaming_write: self.store.streaming_write_command().to_owned(),
+            streaming_write: store.streaming_write_command().to_owned(),
             entity_count: index.count,
             entity_count_as_of: as_of.map(|(unix_ms, _)| unix_ms),
             entity_count_age_ms: as_of.map(|(_, age_ms)| age_ms),
@@ -81,8 +85,28 @@ impl Service {
                 .take(STATE_ID_LIMIT)
                 .map(ToString::to_string)
                 .collect(),
+            entities: self
+                .served
+                .iter()
+                .zip(&self.registry.entities)
+                .map(|(served, entity)| {
+                    let index = served.index.snapshot();
+                    EntityState {
+                        entity: entity.name.clone(),
+                        join_key: entity.join_key.clone(),
+                        key_prefix: entity.key_prefix.to_string(),
+                        count: index.count,
+                        ids: index
+                            .ids
+                            .iter()
+                            .take(ENTITY_ID_LIMIT)
+                            .map(ToString::to_string)
+                            .collect(),
+                    }
+                })
+                .collect(),
             as_of_unix_ms: crate::store::unix_ms_now(),
-            store: self.store.stats(),
+            store: store.stats(),
             worker: self.worker.stats(),
             read_latency: self.read_latency.snapshot(),
             batch_read_latency: self.batch_read_latency.snapshot(),

@@ -73,6 +73,17 @@ pub struct Health {
     pub key_prefix: String,
 }
 
+/// One entity as its index last saw it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EntityState {
+    pub entity: String,
+    pub join_key: String,
+    pub key_prefix: String,
+    pub count: u64,
+    /// The first ids of its index, at most 100.
+    pub ids: Vec<String>,
+}
+
 /// `GET /api/state`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct StoreState {
@@ -96,6 +107,10 @@ pub struct StoreState {
     /// On a cluster, the same count per master (`host:port`); empty on a single Redis.
     pub entities_per_master: Vec<MasterCount>,
     pub entity_ids: Vec<String>,
+    /// Every entity of the registry, in its order (the first is the one counted above): its
+    /// prefix, its index's count and first ids.
+    #[serde(default)]
+    pub entities: Vec<EntityState>,
     /// When this answer was made, by the server's clock, in Unix milliseconds: the base for
     /// the ages of the times below.
     pub as_of_unix_ms: u64,
@@ -104,6 +119,25 @@ pub struct StoreState {
     /// Time the service took per single-entity read, and per batch read, since start.
     pub read_latency: LatencyHistogram,
     pub batch_read_latency: LatencyHistogram,
+}
+
+impl StoreState {
+    /// This state as the panels of the registry's `at`th entity see it: its prefix, count and
+    /// ids in place of the first entity's; no recent streamed writes unless it is the first
+    /// (the worker's). The same state for an `at` it does not list.
+    pub fn for_entity(mut self, at: usize) -> StoreState {
+        if at == 0 {
+            return self;
+        }
+        if let Some(entity) = self.entities.get(at) {
+            self.key_prefix = entity.key_prefix.clone();
+            self.entity_count = entity.count;
+            self.entity_ids = entity.ids.clone();
+            self.entities_per_master.clear();
+            self.worker.recent.clear();
+        }
+        self
+    }
 }
 
 /// A latency histogram as Prometheus keeps it, cumulative since start: `counts[i]` observations

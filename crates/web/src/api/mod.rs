@@ -52,13 +52,18 @@ pub async fn switch_worker(action: WorkerAction) -> Result<WorkerToggled, ApiErr
     backend()?.switch_worker(action).await
 }
 
-/// The inference read: one HMGET of `fields`, pipelined with their TTLs for display.
+/// The inference read: one HMGET of `fields`, pipelined with their TTLs for display. `entity`
+/// names which of the registry's entities `user` is (the first when absent).
 #[server(prefix = "/api", endpoint = "read", input = StrictJson)]
-pub async fn read_features(user: String, fields: Vec<String>) -> Result<ReadResult, ApiError> {
+pub async fn read_features(
+    user: String,
+    fields: Vec<String>,
+    #[server(default)] entity: Option<String>,
+) -> Result<ReadResult, ApiError> {
     let user = input::entity_id("user", &user)?;
     let fields = input::feature_names("fields", fields)?;
     let deadline = requested_deadline()?;
-    backend()?.read(user, fields, deadline).await
+    backend()?.read(entity, user, fields, deadline).await
 }
 
 /// Batch scoring: pipelined HMGET over explicit `ids` (as a scoring service calls it; duplicates
@@ -70,6 +75,7 @@ pub async fn batch_read(
     #[server(default)] count: Option<i64>,
     #[server(default)] ids: Option<Vec<String>>,
     #[server(default)] fields: Option<Vec<String>>,
+    #[server(default)] entity: Option<String>,
 ) -> Result<BatchResult, ApiError> {
     use crate::model::BatchEntities;
     use input::{entity_ids, feature_names, in_range, BATCH_COUNT};
@@ -89,15 +95,20 @@ pub async fn batch_read(
         }
     };
     let deadline = requested_deadline()?;
-    backend()?.batch_read(entities, fields, deadline).await
+    backend()?
+        .batch_read(entity, entities, fields, deadline)
+        .await
 }
 
 /// Everything about one entity, for inspection: HGETALL, HTTL and TTL. Every registry feature
 /// is listed, present or not, followed by any other fields.
 #[server(prefix = "/api", endpoint = "inspect", input = GetUrl)]
-pub async fn inspect(user: String) -> Result<Inspection, ApiError> {
+pub async fn inspect(
+    user: String,
+    #[server(default)] entity: Option<String>,
+) -> Result<Inspection, ApiError> {
     let user = input::entity_id("user", &user)?;
-    backend()?.inspect(user).await
+    backend()?.inspect(entity, user).await
 }
 
 /// Deletes every entity under the prefix with the worker held still, and resets the counters.

@@ -36,6 +36,7 @@ pub fn BatchPanel(registry: Signal<Option<Registry>>) -> impl IntoView {
                 count: None,
                 ids: Some(ids),
                 fields: Some(chosen.names()),
+                entity: shared.entity_name.get_untracked(),
             });
             return;
         }
@@ -45,6 +46,7 @@ pub fn BatchPanel(registry: Signal<Option<Registry>>) -> impl IntoView {
                     count: Some(count),
                     ids: None,
                     fields: Some(chosen.names()),
+                    entity: shared.entity_name.get_untracked(),
                 });
             }
             Err(message) => shared.banner.set(Some(("Batch scoring", message))),

@@ -31,7 +31,10 @@ pub fn InspectPanel(latest: Signal<Option<StoreState>>) -> impl IntoView {
             <form
                 on:submit=move |ev: leptos::ev::SubmitEvent| {
                     ev.prevent_default();
-                    run_inspect(Inspect { user: user.get_untracked() });
+                    run_inspect(Inspect {
+                        user: user.get_untracked(),
+                        entity: shared.entity_name.get_untracked(),
+                    });
                 }
                 on:input=move |_| shared.clear("Inspect")
             >

@@ -62,6 +62,10 @@ struct Shared {
     /// False in the server-rendered page until the WASM has taken over: every button is
     /// disabled until then, so a click before hydration is refused visibly, never lost.
     hydrated: RwSignal<bool>,
+    /// Which of the registry's entities Read, Batch scoring and Inspect serve, by position.
+    entity: RwSignal<usize>,
+    /// Its name, for the server functions; `None` for the first.
+    entity_name: RwSignal<Option<String>>,
 }
 
 impl Shared {
@@ -99,6 +103,8 @@ pub fn App() -> impl IntoView {
         changed: RwSignal::new(0),
         resets: RwSignal::new(0),
         hydrated: RwSignal::new(false),
+        entity: RwSignal::new(0),
+        entity_name: RwSignal::new(None),
     };
     provide_context(shared);
     // Effects run only in the browser: start the clock, and mark the page as hydrated.
@@ -165,13 +171,15 @@ pub fn App() -> impl IntoView {
             shared.report("Feature registry", &result);
         }
     });
-    // The panels serve the first entity: its views alone.
+    let full = Signal::derive(move || registry.get().and_then(Result::ok));
+    // Read, Batch scoring and Inspect serve the picked entity: its views, prefix and ids.
     let registry = Signal::derive(move || {
-        registry
-            .get()
-            .and_then(Result::ok)
-            .map(|r| r.of_entity(r.entity()))
+        full.get().map(|r| {
+            let at = shared.entity.get().min(r.entities.len().saturating_sub(1));
+            r.of_entity(&r.entities[at])
+        })
     });
+    let picked = Signal::derive(move || latest.get().map(|s| s.for_entity(shared.entity.get())));
 
     view! {
         <Title text="feature-store"/>
@@ -195,18 +203,55 @@ pub fn App() -> impl IntoView {
         // Every panel reads the polled state, so they all sit inside one Transition: rendered
         // with the first state on the server, and kept on screen while it refreshes.
         <Transition fallback=|| view! { <p class="result">"Loading the store…"</p> }>
+            <EntityPicker registry=full/>
             <main class="grid">
                 <health::HealthPanel latest outage/>
                 <state::StatePanel latest outage/>
                 <materialize::MaterializePanel/>
                 <worker::WorkerPanel latest outage/>
                 // Read and Inspect take a whole row (style/main.css), so no cell stays empty.
-                <read::ReadPanel latest registry/>
+                <read::ReadPanel latest=picked registry/>
                 <freshness::FreshnessPanel latest outage/>
                 <batch::BatchPanel registry/>
-                <inspect::InspectPanel latest/>
+                <inspect::InspectPanel latest=picked/>
             </main>
         </Transition>
+    }
+}
+
+/// Which entity Read, Batch scoring and Inspect serve; shown only when the registry has more
+/// than one.
+#[component]
+fn EntityPicker(registry: Signal<Option<crate::registry::Registry>>) -> impl IntoView {
+    let shared = expect_context::<Shared>();
+    let names = move || {
+        registry.with(|r| {
+            r.as_ref()
+                .map(|r| {
+                    r.entities
+                        .iter()
+                        .map(|e| e.name.clone())
+                        .collect::<Vec<_>>()
+                })
+                .unwrap_or_default()
+        })
+    };
+    view! {
+        <Show when=move || { names().len() > 1 }>
+            <p class="entity-picker">
+                <label for="entity">"Entity for Read, Batch scoring and Inspect "</label>
+                <select id="entity" data-testid="entity-picker"
+                    on:change=move |ev| {
+                        let at: usize = event_target_value(&ev).parse().unwrap_or(0);
+                        shared.entity.set(at);
+                        shared.entity_name.set((at > 0).then(|| names()[at].clone()));
+                    }>
+                    {names().into_iter().enumerate().map(|(at, name)| view! {
+                        <option value=at.to_string() selected=move || shared.entity.get() == at>{name}</option>
+                    }).collect_view()}
+                </select>
+            </p>
+        </Show>
     }
 }
 

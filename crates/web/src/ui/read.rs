@@ -93,6 +93,7 @@ pub fn ReadPanel(
                 run_read(ReadFeatures {
                     user: linked,
                     fields,
+                    entity: None,
                 });
             }
         }
@@ -111,6 +112,7 @@ pub fn ReadPanel(
         run_read(ReadFeatures {
             user: user.get_untracked(),
             fields: chosen.names(),
+            entity: shared.entity_name.get_untracked(),
         });
     };
     // The exact command this read sends, for trying it in redis-cli.

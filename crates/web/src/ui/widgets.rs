@@ -103,6 +103,16 @@ pub fn UserPicker(
                 .or_else(|| state.entity_ids.first().cloned())
         })
     });
+    // Another entity picked: its ids, not the last one's.
+    let shared = expect_context::<super::Shared>();
+    Effect::new(move |before: Option<usize>| {
+        let entity = shared.entity.get();
+        if before.is_some_and(|before| before != entity) {
+            touched.set(false);
+            user.set(start.get_untracked().unwrap_or_default());
+        }
+        entity
+    });
     Effect::new(move |_| {
         let start = start.get();
         if touched.get_untracked() || latest.with(Option::is_none) {
