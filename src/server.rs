@@ -14,10 +14,9 @@ use tokio::net::TcpListener;
 use crate::cli::StoreArgs;
 use crate::connections::{self, ConnectionLimits};
 use crate::http::hosts::AllowedHosts;
-use crate::index::EntityIndex;
 use crate::limits::MAX_TTL_SECONDS;
 use crate::ops::bootstrap::{self, Seeding};
-use crate::ops::Service;
+use crate::ops::{Served, Service};
 use crate::registry_file::RegistryError;
 use crate::router::{router, HashedAssets};
 use crate::store::{redact_url, EventRule, FeatureStore, StoreConfig, StoreError};
@@ -190,16 +189,16 @@ impl Server {
             tracing::info!("{}", seeded.summary());
         }
         let config = store.config();
-        let index = Arc::new(EntityIndex::start(Arc::clone(&store)));
-        index.refresh().await;
-        let worker = StreamingWorker::new(
-            Arc::clone(&store),
-            Arc::clone(&index),
+        let served = Served::start_all(&registry, &store);
+        let worker = StreamingWorker::over(
+            served
+                .iter()
+                .map(|s| (Arc::clone(&s.store), Arc::clone(&s.index)))
+                .collect(),
             WorkerConfig {
                 tick,
                 users_per_tick: args.users_per_tick,
-                // The worker streams the first entity's events, as the UI shows them.
-                registry: Arc::new(registry.of_entity(registry.entity())),
+                registry: Arc::clone(&registry),
                 ..WorkerConfig::default()
             },
         );
@@ -218,14 +217,13 @@ impl Server {
         );
         let service = Arc::new(Service::new(
             registry,
-            store,
+            served,
             worker,
-            index,
             USERS_SEED,
             Duration::from_millis(args.read_timeout_ms),
             usize::try_from(args.max_read_cells).unwrap_or(usize::MAX),
         ));
-        // The other entities' indexes, started with the service, count before it answers.
+        // Every index has counted before the server answers (and before the worker samples).
         service.refresh_indexes().await;
         let allowed_hosts = AllowedHosts::new(local, &args.allowed_hosts);
         Ok(Server {

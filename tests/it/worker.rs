@@ -238,3 +238,77 @@ async fn the_worker_remembers_its_last_writes_newest_first_until_a_reset() {
         "a reset deleted them"
     );
 }
+
+#[tokio::test]
+async fn the_worker_streams_every_entity_with_streaming_views_under_its_own_prefix() {
+    use feature_store_core::ops::bootstrap::{self, Seeding};
+    use feature_store_core::ops::Served;
+    let store = store_with("worker-entities", 3600, 60).await;
+    let prefix = store.config().key_prefix.clone();
+    let registry = Arc::new(
+        feature_store_core::registry_file::demo()
+            .as_ref()
+            .clone()
+            .with_overrides(Some(&prefix), None, None),
+    );
+    let seeding = Seeding {
+        count: 5,
+        seed: 1,
+        ttl_seconds: None,
+        rule: feature_store_core::store::EventRule::NewerOnly,
+    };
+    bootstrap::seed(&store, &registry, seeding, |_| {})
+        .await
+        .unwrap();
+    let served = Served::start_all(&registry, &store);
+    for entity in &served {
+        entity.index.refresh().await;
+    }
+    let worker = StreamingWorker::over(
+        served
+            .iter()
+            .map(|s| (Arc::clone(&s.store), Arc::clone(&s.index)))
+            .collect(),
+        WorkerConfig {
+            registry: Arc::clone(&registry),
+            ..fast(5)
+        },
+    );
+    worker.start();
+    eventually(
+        Duration::from_secs(10),
+        "both entities streamed",
+        || async {
+            let recent = worker.stats().recent;
+            ["user", "merchant"]
+                .iter()
+                .all(|entity| recent.iter().any(|w| w.entity == *entity))
+        },
+    )
+    .await;
+    worker.stop().await;
+    let merchants = &served[1];
+    let written = worker
+        .stats()
+        .recent
+        .into_iter()
+        .find(|w| w.entity == "merchant")
+        .unwrap();
+    let id = feature_store_types::domain::EntityId::parse(&written.id).unwrap();
+    let all = merchants.store.read_all(&id).await.unwrap();
+    let names: Vec<&str> = all.iter().map(|(name, _)| name.as_str()).collect();
+    // The merchant's streaming features and its view's times, none of the user's.
+    for name in [
+        "tx_count_1m",
+        "declines_5m",
+        "_ts:merchant_stream",
+        "category",
+    ] {
+        assert!(names.contains(&name), "{names:?}");
+    }
+    assert!(!names.contains(&"tx_count_5m"), "{names:?}");
+    assert!(merchants.store.key(&id).starts_with(&format!(
+        "{}.merchant:",
+        prefix.as_str().trim_end_matches(':')
+    )));
+}

@@ -1,5 +1,6 @@
 //! The streaming worker: a tokio task standing in for a Flink or Kafka Streams job. Each tick
-//! it writes fresh real-time features for a few existing users, each field with its own TTL.
+//! it writes fresh real-time features for a few existing entities of each entity of the
+//! registry that has streaming views, each field with its own TTL.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::SeqCst};
@@ -16,6 +17,7 @@ use crate::domain::EntityId;
 use crate::index::EntityIndex;
 use crate::model::{RecentWrite, WorkerStats};
 use crate::registry::Registry;
+use crate::schema::FeatureKind;
 use crate::store::{unix_ms_now, FeatureStore, StoreError, StreamingOutcome};
 use crate::synth;
 
@@ -30,7 +32,7 @@ pub struct WorkerConfig {
     pub tick: Duration,
     pub users_per_tick: usize,
     pub seed: u64,
-    /// Which features it streams: every streaming view's.
+    /// Which features it streams: each entity's streaming views.
     pub registry: Arc<Registry>,
 }
 
@@ -57,10 +59,17 @@ struct Running {
     stop: oneshot::Sender<()>,
 }
 
-struct Shared {
+/// One entity the worker streams.
+struct Target {
     store: Arc<FeatureStore>,
     /// Where the worker samples entities from: the index's uniform sample, never a scan.
     index: Arc<EntityIndex>,
+    /// The entity's own views.
+    registry: Registry,
+}
+
+struct Shared {
+    targets: Vec<Target>,
     config: WorkerConfig,
     paused: AtomicBool,
     /// Held for the whole of a tick. `wait_for_idle` takes it, so once it returns after a
@@ -81,11 +90,30 @@ struct Shared {
 }
 
 impl StreamingWorker {
+    /// A worker of the registry's first entity, on its store and index.
     pub fn new(store: Arc<FeatureStore>, index: Arc<EntityIndex>, config: WorkerConfig) -> Self {
-        StreamingWorker {
-            shared: Arc::new(Shared {
+        Self::over(vec![(store, index)], config)
+    }
+
+    /// A worker of every entity of the registry: `entities` holds each one's store and index,
+    /// in the registry's order (fewer is the first ones only).
+    pub fn over(
+        entities: Vec<(Arc<FeatureStore>, Arc<EntityIndex>)>,
+        config: WorkerConfig,
+    ) -> Self {
+        let targets = entities
+            .into_iter()
+            .zip(&config.registry.entities)
+            .map(|((store, index), entity)| Target {
                 store,
                 index,
+                registry: config.registry.of_entity(entity),
+            })
+            .filter(|t| t.registry.views_of(FeatureKind::Streaming).next().is_some())
+            .collect();
+        StreamingWorker {
+            shared: Arc::new(Shared {
+                targets,
                 config,
                 paused: AtomicBool::new(false),
                 tick_gate: Mutex::new(()),
@@ -228,37 +256,42 @@ impl Shared {
         }
     }
 
-    /// Keeps `id` as the newest write, once.
-    fn remember(&self, id: &EntityId, unix_ms: u64) {
+    /// Keeps `id` of `entity` as the newest write, once.
+    fn remember(&self, entity: &str, id: &EntityId, unix_ms: u64) {
         let mut recent = self.recent.lock().expect("recent lock");
-        recent.retain(|write| write.id != id.as_str());
+        recent.retain(|write| write.id != id.as_str() || write.entity != entity);
         if recent.len() == RECENT {
             recent.pop_back();
         }
         recent.push_front(RecentWrite {
+            entity: entity.to_owned(),
             id: id.to_string(),
             unix_ms,
         });
     }
 
+    /// `users_per_tick` entities of each target, sampled from its index.
     async fn write_some(&self, rng: &mut ChaCha8Rng) -> Result<(), StoreError> {
-        let snapshot = self.index.snapshot();
-        let chosen: Vec<&EntityId> = snapshot
-            .sample
-            .choose_multiple(rng, self.config.users_per_tick)
-            .collect();
-        for id in chosen {
-            let event = synth::streaming_features(&self.config.registry, rng, unix_ms_now());
-            let counter = match self.store.update_streaming(id, &event).await? {
-                StreamingOutcome::Written => {
-                    let now = unix_ms_now();
-                    self.last_write_unix_ms.store(now, SeqCst);
-                    self.remember(id, now);
-                    &self.writes_count
-                }
-                StreamingOutcome::Skipped(_) => &self.skipped_count,
-            };
-            counter.fetch_add(1, SeqCst);
+        for target in &self.targets {
+            let snapshot = target.index.snapshot();
+            let chosen: Vec<&EntityId> = snapshot
+                .sample
+                .choose_multiple(rng, self.config.users_per_tick)
+                .collect();
+            let entity = &target.registry.entity().name;
+            for id in chosen {
+                let event = synth::streaming_features(&target.registry, rng, unix_ms_now());
+                let counter = match target.store.update_streaming(id, &event).await? {
+                    StreamingOutcome::Written => {
+                        let now = unix_ms_now();
+                        self.last_write_unix_ms.store(now, SeqCst);
+                        self.remember(entity, id, now);
+                        &self.writes_count
+                    }
+                    StreamingOutcome::Skipped(_) => &self.skipped_count,
+                };
+                counter.fetch_add(1, SeqCst);
+            }
         }
         Ok(())
     }

@@ -65,12 +65,31 @@ pub struct Served {
     pub index: Arc<EntityIndex>,
 }
 
+impl Served {
+    /// Each entity of `registry`: a store over `store`'s connection keyed by the entity's
+    /// prefix and TTLs, and its index, started (its first pass under way).
+    pub fn start_all(registry: &Registry, store: &FeatureStore) -> Vec<Served> {
+        registry
+            .entities
+            .iter()
+            .map(|entity| {
+                let store = Arc::new(store.for_entity(StoreConfig::of_entity(registry, entity)));
+                Served {
+                    registry: registry.of_entity(entity),
+                    index: Arc::new(EntityIndex::start(Arc::clone(&store))),
+                    store,
+                }
+            })
+            .collect()
+    }
+}
+
 /// One per process: each entity's store and index, the worker, and the lock that keeps admin
 /// operations from interleaving.
 pub struct Service {
     /// Every entity and feature view: what Feast's routes serve.
     registry: Arc<Registry>,
-    /// Per entity of the registry, in its order. The first is the one the worker writes.
+    /// Per entity of the registry, in its order.
     served: Vec<Served>,
     worker: StreamingWorker,
     /// Held by bulk load, reset and the worker switch, so they run one at a time.
@@ -89,30 +108,15 @@ pub struct Service {
 }
 
 impl Service {
-    /// `store` and `index` serve the registry's first entity (the worker's); every other
-    /// entity gets a store over the same connection and an index of its own, started here.
+    /// `served` holds each entity of `registry`, in its order (`Served::start_all`).
     pub fn new(
         registry: Arc<Registry>,
-        store: Arc<FeatureStore>,
+        served: Vec<Served>,
         worker: StreamingWorker,
-        index: Arc<EntityIndex>,
         seed: u64,
         read_deadline: Duration,
         max_read_cells: usize,
     ) -> Self {
-        let mut served = vec![Served {
-            registry: registry.of_entity(registry.entity()),
-            store: Arc::clone(&store),
-            index,
-        }];
-        for entity in registry.entities.iter().skip(1) {
-            let store = Arc::new(store.for_entity(StoreConfig::of_entity(&registry, entity)));
-            served.push(Served {
-                registry: registry.of_entity(entity),
-                index: Arc::new(EntityIndex::start(Arc::clone(&store))),
-                store,
-            });
-        }
         Service {
             read_cells: Semaphore::new(max_read_cells),
             max_read_cells,

@@ -46,6 +46,9 @@ pub struct WorkerStats {
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RecentWrite {
+    /// Which entity of the registry.
+    #[serde(default)]
+    pub entity: String,
     pub id: String,
     pub unix_ms: u64,
 }
@@ -123,19 +126,20 @@ pub struct StoreState {
 
 impl StoreState {
     /// This state as the panels of the registry's `at`th entity see it: its prefix, count and
-    /// ids in place of the first entity's; no recent streamed writes unless it is the first
-    /// (the worker's). The same state for an `at` it does not list.
+    /// ids in place of the first entity's, and the worker's recent writes of it alone. The same
+    /// state for an `at` it does not list.
     pub fn for_entity(mut self, at: usize) -> StoreState {
-        if at == 0 {
+        let Some(entity) = self.entities.get(at) else {
             return self;
-        }
-        if let Some(entity) = self.entities.get(at) {
+        };
+        let name = entity.entity.clone();
+        if at > 0 {
             self.key_prefix = entity.key_prefix.clone();
             self.entity_count = entity.count;
             self.entity_ids = entity.ids.clone();
             self.entities_per_master.clear();
-            self.worker.recent.clear();
         }
+        self.worker.recent.retain(|write| write.entity == name);
         self
     }
 }
