@@ -13,7 +13,12 @@ test("state reports the true count, ids, both TTLs and both sets of counters", a
   expect(state.entity_ids.slice(0, 2)).toEqual(["u0001", "u0002"]);
   expect(state.key_prefix).toBe("e2e:user:");
   expect(state.streaming_ttl_seconds).toBe(3);
-  expect(state.store.batch_writes_total).toBe(200);
+  // 200 of each of the registry's two entities, each counted by its own index.
+  expect(state.store.batch_writes_total).toBe(400);
+  expect(state.entities.map((e: { entity: string; count: number }) => [e.entity, e.count])).toEqual([
+    ["user", 200],
+    ["merchant", 200],
+  ]);
   expect(state.worker.running).toBe(true);
 });
 

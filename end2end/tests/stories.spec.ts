@@ -167,7 +167,11 @@ test("bad input shows an error banner and changes nothing", async ({ page }) => 
   await page.getByRole("button", { name: "Bulk-load" }).click();
   await expect(page.getByTestId("banner")).toContainText("invalid ttl_seconds: must be between 5 and 172800");
   await expect(page.getByTestId("entity-count")).toHaveText("200");
-  await expect(page.getByTestId("batch-writes")).toHaveText("200");
+  // The 200 users and 200 merchants of the last load, and nothing since.
+  await expect(page.getByTestId("batch-writes")).toHaveText("400");
+  await expect(page.getByTestId("entity-counts")).toHaveText(
+    "user 200 at e2e:user: · merchant 200 at e2e:user.merchant:",
+  );
 });
 
 test("the layout fits a 390 px phone screen", async ({ page }) => {

@@ -1,4 +1,5 @@
-//! The store state panel: the index's entity count and how old it is, the TTLs, the counters.
+//! The store state panel: the index's entity count and how old it is (and each entity's), the
+//! TTLs, the counters (every entity's together).
 
 use leptos::prelude::*;
 
@@ -49,6 +50,16 @@ pub fn StatePanel(
                 })}</dd>
                 <dt>"Key prefix"</dt>
                 <dd><code>{fact(|s| s.key_prefix.clone())}</code></dd>
+                // The count above is the first entity's; with several, each one's.
+                <Show when=move || latest.with(|s| s.as_ref().is_some_and(|s| s.entities.len() > 1))>
+                    <dt>"Each entity"</dt>
+                    <dd data-testid="entity-counts">{fact(|s| {
+                        let each: Vec<String> = s.entities.iter()
+                            .map(|e| format!("{} {} at {}", e.entity, e.count, e.key_prefix))
+                            .collect();
+                        each.join(" · ")
+                    })}</dd>
+                </Show>
                 <dt>"Batch TTL (key)"</dt>
                 <dd data-testid="batch-ttl">{fact(|s| format!("{} s", s.batch_ttl_seconds))}</dd>
                 <dt>"Streaming TTL (field)"</dt>
