@@ -20,7 +20,7 @@ use crate::ops::{Served, Service};
 use crate::registry_file::RegistryError;
 use crate::router::{router, HashedAssets};
 use crate::store::{redact_url, EventRule, FeatureStore, StoreConfig, StoreError};
-use crate::worker::{StreamingWorker, WorkerConfig};
+use crate::worker::WorkerConfig;
 
 /// Seed of the users the server materializes, so every start shows the same users.
 const USERS_SEED: u64 = 42;
@@ -190,11 +190,8 @@ impl Server {
         }
         let config = store.config();
         let served = Served::start_all(&registry, &store);
-        let worker = StreamingWorker::over(
-            served
-                .iter()
-                .map(|s| (Arc::clone(&s.store), Arc::clone(&s.index)))
-                .collect(),
+        let worker = Served::worker(
+            &served,
             WorkerConfig {
                 tick,
                 users_per_tick: args.users_per_tick,

@@ -264,11 +264,8 @@ async fn the_worker_streams_every_entity_with_streaming_views_under_its_own_pref
     for entity in &served {
         entity.index.refresh().await;
     }
-    let worker = StreamingWorker::over(
-        served
-            .iter()
-            .map(|s| (Arc::clone(&s.store), Arc::clone(&s.index)))
-            .collect(),
+    let worker = Served::worker(
+        &served,
         WorkerConfig {
             registry: Arc::clone(&registry),
             ..fast(5)

@@ -28,7 +28,7 @@ pub use state::STATE_ID_LIMIT;
 use crate::index::EntityIndex;
 use crate::registry::{Registry, View};
 use crate::store::{FeatureStore, RedisTelemetry, StoreConfig, StoreError};
-use crate::worker::StreamingWorker;
+use crate::worker::{StreamingWorker, WorkerConfig};
 
 /// The longest a read waits in line for room among the reads in flight before it is shed.
 const ADMISSION_WAIT: Duration = Duration::from_millis(100);
@@ -81,6 +81,15 @@ impl Served {
                 }
             })
             .collect()
+    }
+
+    /// The worker of every entity in `all` (each from its own index).
+    pub fn worker(all: &[Served], config: WorkerConfig) -> StreamingWorker {
+        let entities = all
+            .iter()
+            .map(|s| (Arc::clone(&s.store), Arc::clone(&s.index)))
+            .collect();
+        StreamingWorker::over(entities, config)
     }
 }
 
