@@ -212,10 +212,12 @@ async fn the_worker_remembers_its_last_writes_newest_first_until_a_reset() {
     let server = crate::support::TestServer::start("recent", &["--tick-seconds", "0.05"]).await;
     server.switch_worker("start").await;
     let recent = |state: &serde_json::Value| state["worker"]["recent"].as_array().unwrap().clone();
+    // Twenty of each of the demo's entities.
+    let remembered = 20 * crate::support::demo_entities() as usize;
     eventually(
         Duration::from_secs(10),
-        "twenty remembered writes",
-        || async { recent(&server.state().await).len() == 20 },
+        "twenty remembered writes of each entity",
+        || async { recent(&server.state().await).len() == remembered },
     )
     .await;
     let writes = recent(&server.state().await);
@@ -224,11 +226,16 @@ async fn the_worker_remembers_its_last_writes_newest_first_until_a_reset() {
         .map(|write| write["unix_ms"].as_u64().unwrap())
         .collect();
     assert!(times.windows(2).all(|pair| pair[0] >= pair[1]), "{times:?}");
-    let ids: std::collections::HashSet<&str> = writes
+    let ids: std::collections::HashSet<(&str, &str)> = writes
         .iter()
-        .map(|write| write["id"].as_str().unwrap())
+        .map(|write| {
+            (
+                write["entity"].as_str().unwrap(),
+                write["id"].as_str().unwrap(),
+            )
+        })
         .collect();
-    assert_eq!(ids.len(), 20, "each entity once");
+    assert_eq!(ids.len(), remembered, "each entity once");
     server.switch_worker("pause").await;
     let (status, body) = server.request("POST", "/api/reset", &[], b"").await;
     assert_eq!(status, 200, "{body}");
@@ -251,8 +258,9 @@ async fn the_worker_streams_every_entity_with_streaming_views_under_its_own_pref
             .clone()
             .with_overrides(Some(&prefix), None, None),
     );
+    // More of each per tick than the worker remembers: one entity must not push the other out.
     let seeding = Seeding {
-        count: 5,
+        count: 30,
         seed: 1,
         ttl_seconds: None,
         rule: feature_store_core::store::EventRule::NewerOnly,
@@ -268,7 +276,7 @@ async fn the_worker_streams_every_entity_with_streaming_views_under_its_own_pref
         &served,
         WorkerConfig {
             registry: Arc::clone(&registry),
-            ..fast(5)
+            ..fast(30)
         },
     );
     worker.start();
@@ -279,7 +287,7 @@ async fn the_worker_streams_every_entity_with_streaming_views_under_its_own_pref
             let recent = worker.stats().recent;
             ["user", "merchant"]
                 .iter()
-                .all(|entity| recent.iter().any(|w| w.entity == *entity))
+                .all(|entity| recent.iter().filter(|w| w.entity == *entity).count() == 20)
         },
     )
     .await;

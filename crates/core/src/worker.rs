@@ -21,7 +21,8 @@ use crate::schema::FeatureKind;
 use crate::store::{unix_ms_now, FeatureStore, StoreError, StreamingOutcome};
 use crate::synth;
 
-/// Entities the worker remembers having written, for the UI's pickers.
+/// Entities the worker remembers having written, of each entity of the registry, for the UI's
+/// pickers.
 const RECENT: usize = 20;
 
 /// The shortest time a tick may take before it is given up: its interval, or this.
@@ -256,12 +257,15 @@ impl Shared {
         }
     }
 
-    /// Keeps `id` of `entity` as the newest write, once.
+    /// Keeps `id` of `entity` as the newest write, once; at most `RECENT` of each entity, so a
+    /// busy entity never pushes another's out.
     fn remember(&self, entity: &str, id: &EntityId, unix_ms: u64) {
         let mut recent = self.recent.lock().expect("recent lock");
         recent.retain(|write| write.id != id.as_str() || write.entity != entity);
-        if recent.len() == RECENT {
-            recent.pop_back();
+        if recent.iter().filter(|write| write.entity == entity).count() == RECENT {
+            if let Some(oldest) = recent.iter().rposition(|write| write.entity == entity) {
+                recent.remove(oldest);
+            }
         }
         recent.push_front(RecentWrite {
             entity: entity.to_owned(),

@@ -238,7 +238,7 @@ fn EntityPicker(registry: Signal<Option<crate::registry::Registry>>) -> impl Int
     };
     view! {
         <Show when=move || { names().len() > 1 }>
-            <p class="entity-picker">
+            <nav class="entity-picker" aria-label="Entity">
                 <label for="entity">"Entity for Read, Batch scoring and Inspect "</label>
                 <select id="entity" data-testid="entity-picker"
                     on:change=move |ev| {
@@ -250,7 +250,7 @@ fn EntityPicker(registry: Signal<Option<crate::registry::Registry>>) -> impl Int
                         <option value=at.to_string() selected=move || shared.entity.get() == at>{name}</option>
                     }).collect_view()}
                 </select>
-            </p>
+            </nav>
         </Show>
     }
 }
