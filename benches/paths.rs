@@ -8,7 +8,8 @@
 //! API under `wrk`. Shared 2-core machines swing by a third from one run to the next, so every
 //! targeted row is measured in ROUNDS rounds, floor and path interleaved, and reports the median
 //! of its per-round ratios with their min–max. Figures are times (smaller is better), so each
-//! ratio is figure / floor.
+//! ratio is figure / floor. `paths/materialize.rs` adds the materialize rows, `paths/matrix.rs`
+//! the rows beside Feast's benchmark matrix.
 
 use std::process::Command;
 use std::sync::Arc;
