@@ -37,12 +37,12 @@ impl StoreArgs {
         batch_ttl_seconds: Option<u64>,
         streaming_ttl_seconds: Option<u64>,
     ) -> Result<Registry, RegistryError> {
-        Ok(
-            registry_file::load(self.features_file.as_deref())?.with_overrides(
+        registry_file::load(self.features_file.as_deref())?
+            .with_overrides(
                 self.key_prefix.as_ref(),
                 batch_ttl_seconds,
                 streaming_ttl_seconds,
-            ),
-        )
+            )
+            .map_err(RegistryError::KeyPrefix)
     }
 }

@@ -256,7 +256,8 @@ async fn the_worker_streams_every_entity_with_streaming_views_under_its_own_pref
         feature_store_core::registry_file::demo()
             .as_ref()
             .clone()
-            .with_overrides(Some(&prefix), None, None),
+            .with_overrides(Some(&prefix), None, None)
+            .unwrap(),
     );
     // More of each per tick than the worker remembers: one entity must not push the other out.
     let seeding = Seeding {

@@ -216,20 +216,22 @@ impl Registry {
     /// This registry with the prefix and TTLs a flag overrides: a flag wins over the file. The
     /// prefix is the first entity's; each other entity's becomes it with `.<entity>` before its
     /// last ':' (`t:` gives `t.merchant:`), so two servers given two prefixes share no key, and
-    /// no entity's keys match another's prefix (an id holds no ':').
+    /// no entity's keys match another's prefix (an id holds no ':'). Refused, naming the
+    /// entity, when a prefix made so would be no valid prefix (too long).
     pub fn with_overrides(
         mut self,
         key_prefix: Option<&KeyPrefix>,
         batch_ttl_seconds: Option<u64>,
         streaming_ttl_seconds: Option<u64>,
-    ) -> Registry {
+    ) -> Result<Registry, String> {
         if let Some(prefix) = key_prefix {
             let stem = prefix.as_str().trim_end_matches(':');
             for (at, entity) in self.entities.iter_mut().enumerate() {
                 entity.key_prefix = match at {
                     0 => prefix.clone(),
-                    _ => KeyPrefix::parse(&format!("{stem}.{}:", entity.name))
-                        .unwrap_or_else(|_| entity.key_prefix.clone()),
+                    _ => KeyPrefix::parse(&format!("{stem}.{}:", entity.name)).map_err(|rule| {
+                        format!("entity {:?}'s prefix, made from it, {rule}", entity.name)
+                    })?,
                 };
             }
         }
@@ -242,7 +244,7 @@ impl Registry {
                 view.ttl_seconds = ttl;
             }
         }
-        self
+        Ok(self)
     }
 
     /// The first entity: the one the UI, the index and the worker serve (the loader refuses a

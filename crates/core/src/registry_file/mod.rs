@@ -30,6 +30,9 @@ pub enum RegistryError {
         line: usize,
         rule: String,
     },
+    /// `--key-prefix` cannot give every entity a prefix of its own.
+    #[error("--key-prefix: {0}")]
+    KeyPrefix(String),
 }
 
 #[derive(Deserialize)]

@@ -217,11 +217,24 @@ fn flags_override_the_file() {
     let registry = crate::registry_file::demo()
         .as_ref()
         .clone()
-        .with_overrides(Some(&prefix), None, Some(3));
+        .with_overrides(Some(&prefix), None, Some(3))
+        .unwrap();
     assert_eq!(registry.entity().key_prefix.as_str(), "t:");
     assert_eq!(registry.entities[1].key_prefix.as_str(), "t.merchant:");
     assert_eq!(registry.ttl_of(FeatureKind::Batch), Some(86_400));
     assert_eq!(registry.ttl_of(FeatureKind::Streaming), Some(3));
+    // A prefix the other entity's could not be made from is refused, not replaced silently by
+    // the file's (two servers would then share that entity's keys).
+    let long = crate::domain::KeyPrefix::parse(&format!("{}:", "p".repeat(60))).unwrap();
+    let refused = crate::registry_file::demo()
+        .as_ref()
+        .clone()
+        .with_overrides(Some(&long), None, None)
+        .unwrap_err();
+    assert!(
+        refused.starts_with("entity \"merchant\"'s prefix"),
+        "{refused}"
+    );
 }
 
 #[test]
