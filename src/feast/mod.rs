@@ -57,7 +57,7 @@ async fn online_features(
         let request = object(&body)?;
         let registry = service.registry();
         let features = requested_features(registry, &request)?;
-        let entity_columns = entities(registry, &request, &features)?;
+        let mut entity_columns = entities(registry, &request, &features)?;
         let full_names = match request.get("full_feature_names") {
             None | Some(Value::Null) => false,
             Some(Value::Bool(full)) => *full,
@@ -73,15 +73,11 @@ async fn online_features(
                 .get(DEADLINE_HEADER)
                 .map(|v| v.to_str().unwrap_or("")),
         )?;
-        // The ids of the entities the features need (a column of any other is only echoed).
-        let needed: Vec<usize> = features
-            .iter()
-            .map(|(view, _)| registry.entity_of(view).0)
-            .collect();
+        // The ids of the entities the features need; the answer echoes only what was sent.
         let ids: Vec<(usize, Vec<EntityId>)> = entity_columns
-            .iter()
-            .filter(|column| needed.contains(&column.entity))
-            .map(|column| (column.entity, column.ids.clone()))
+            .iter_mut()
+            .filter(|column| column.needed)
+            .map(|column| (column.entity, std::mem::take(&mut column.ids)))
             .collect();
         let rows = service
             .online_features(&ids, &features, deadline)

@@ -143,11 +143,13 @@ pub(super) fn materialized_views<'r>(
         .collect()
 }
 
-/// One entity's column of a read: which entity (its position in the registry), its ids as
-/// sent (echoed in the answer) and as entity ids.
+/// One entity's column of a read: which entity (its position in the registry), whether a
+/// requested feature is stored by it (else the column is only echoed), its ids as sent (echoed
+/// in the answer) and as entity ids.
 #[derive(Debug)]
 pub(super) struct EntityColumn<'r> {
     pub entity: usize,
+    pub needed: bool,
     pub join_key: &'r str,
     pub sent: Vec<Value>,
     pub ids: Vec<EntityId>,
@@ -231,6 +233,7 @@ pub(super) fn entities<'r>(
         }
         columns.push(EntityColumn {
             entity: at,
+            needed: needed.binary_search(&at).is_ok(),
             join_key,
             sent: values.clone(),
             ids,

@@ -3,6 +3,7 @@
 //! one deadline, one latency series (`batch_read`) and one policy for a key that is not an
 //! entity hash: that row fails, named, and the others are served.
 
+use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use super::{elapsed_ms, Service, ServiceError};
@@ -101,6 +102,9 @@ impl Service {
         // Per entity of the request, the fields its HMGET reads; per feature, which entity's
         // read holds it, and where it and its view's event time are among that read's fields.
         let mut fields: Vec<Vec<String>> = vec![Vec::new(); ids.len()];
+        // Where each field already is in its read: a service of hundreds of features finds it
+        // by hash, not by a walk over the fields listed so far.
+        let mut known: Vec<HashMap<String, usize>> = vec![HashMap::new(); ids.len()];
         let mut at: Vec<(usize, usize, usize)> = Vec::with_capacity(features.len());
         for (view, feature) in features {
             let entity = self.registry.entity_of(view).0;
@@ -109,15 +113,15 @@ impl Service {
                     self.registry.entities[entity].join_key.clone(),
                 ));
             };
-            let read = &mut fields[slot];
-            let mut position = |name: &str| {
-                read.iter().position(|f| f == name).unwrap_or_else(|| {
-                    read.push(name.to_owned());
+            let (read, known) = (&mut fields[slot], &mut known[slot]);
+            let mut position = |name: String| {
+                *known.entry(name).or_insert_with_key(|name| {
+                    read.push(name.clone());
                     read.len() - 1
                 })
             };
-            let value = position(&feature.name);
-            let stamp = position(&view.stamp_field());
+            let value = position(feature.name.clone());
+            let stamp = position(view.stamp_field());
             at.push((slot, value, stamp));
         }
         let rows = ids.first().map_or(0, |(_, ids)| ids.len());
