@@ -42,7 +42,7 @@ impl Backend for ServiceBackend {
     }
 
     fn switch_worker(&self, action: WorkerAction) -> Answer<'_, WorkerToggled> {
-        Box::pin(async move { Ok(self.0.switch_worker(action).await) })
+        Box::pin(async move { answered(self.0.switch_worker(action).await) })
     }
 
     fn read(

@@ -3,7 +3,7 @@
 //! probes, metrics and its own connection handling.
 
 // The layers below, under the names this crate's modules use for them.
-use feature_store_core::{chain, materialize, ops, registry_file, store, worker};
+use feature_store_core::{chain, lease, materialize, ops, registry_file, store, worker};
 use feature_store_types::{domain, limits, model, registry, schema};
 use feature_store_web::api;
 

@@ -209,6 +209,11 @@ impl Collector for ServiceCollector {
                 "Worker ticks that failed",
                 worker.error_count,
             ),
+            (
+                "worker_fenced",
+                "Worker writes the lease's fence refused: this server had lost the lease",
+                worker.fenced_count,
+            ),
         ];
         for (name, help, value) in counters {
             counter(&mut encoder, name, help, value)?;
@@ -252,6 +257,21 @@ impl Collector for ServiceCollector {
                 "worker_last_write_age_seconds",
                 "Seconds since the worker last wrote; compare with the streaming TTL",
                 age_seconds(worker.last_write_unix_ms),
+            ),
+            (
+                "lease_held",
+                "1 while this server holds the lease: it streams and walks the keyspace",
+                Some(f64::from(u8::from(state.lease.held_here))),
+            ),
+            (
+                "lease_token",
+                "The lease's fencing token as last seen; it grows at each new holder",
+                state.lease.token.map(|token| token as f64),
+            ),
+            (
+                "lease_held_seconds",
+                "Seconds the lease holder has held it",
+                age_seconds(state.lease.holder_since_unix_ms),
             ),
             (
                 "last_bulk_load_age_seconds",
@@ -324,7 +344,20 @@ impl Collector for ServiceCollector {
             ("version", env!("CARGO_PKG_VERSION")),
             ("redis_version", state.redis_version.as_str()),
             ("redis_mode", state.redis_mode.as_str()),
+            ("role", state.lease.role.as_str()),
+            ("replica", state.lease.replica.as_str()),
         ])?)?;
+        // Who holds the lease, by name: one series, the value when it took it.
+        if let Some(holder) = &state.lease.holder {
+            let since = ConstGauge::new(state.lease.holder_since_unix_ms.unwrap_or(0) as f64 / 1e3);
+            let mut family = encoder.encode_descriptor(
+                "lease_holder",
+                "The server holding the lease (label holder); the value is when it took it, in Unix seconds",
+                None,
+                since.metric_type(),
+            )?;
+            since.encode(family.encode_family(&[("holder", holder.as_str())])?)?;
+        }
         Ok(())
     }
 }

@@ -12,6 +12,7 @@ use leptos_axum::{generate_route_list, LeptosRoutes};
 
 use crate::backend::ServiceBackend;
 use crate::http::hosts::AllowedHosts;
+use crate::lease::Role;
 use crate::metrics::Metrics;
 use crate::ops::Service;
 use feature_store_web::backend::Backend;
@@ -34,6 +35,7 @@ pub(crate) fn router(
     service: Arc<Service>,
     allowed_hosts: AllowedHosts,
     assets: HashedAssets,
+    role: Role,
 ) -> Router {
     let routes = generate_route_list(App);
     let state = AppState(Arc::new(leptos_options.clone()));
@@ -48,24 +50,28 @@ pub(crate) fn router(
         "{}/{}",
         leptos_options.site_root, leptos_options.site_pkg_dir
     ));
-    Router::new()
-        .nest_service(&format!("/{}", leptos_options.site_pkg_dir), pkg)
-        .leptos_routes_with_context(
-            &state,
-            routes,
-            {
-                let backend = Arc::clone(&backend);
-                move || provide_context(Arc::clone(&backend))
-            },
-            {
-                let leptos_options = leptos_options.clone();
-                move || shell(leptos_options.clone())
-            },
-        )
-        .fallback(fallback(backend))
-        .with_state(state)
-        .merge(probes)
-        .merge(feast)
+    let app = if role.serves() {
+        Router::new()
+            .nest_service(&format!("/{}", leptos_options.site_pkg_dir), pkg)
+            .leptos_routes_with_context(
+                &state,
+                routes,
+                {
+                    let backend = Arc::clone(&backend);
+                    move || provide_context(Arc::clone(&backend))
+                },
+                {
+                    let leptos_options = leptos_options.clone();
+                    move || shell(leptos_options.clone())
+                },
+            )
+            .fallback(fallback(backend))
+            .with_state(state)
+            .merge(feast)
+    } else {
+        Router::new().fallback(only_probes)
+    };
+    app.merge(probes)
         .merge(crate::metrics::routes(Arc::clone(&metrics)))
         .layer(axum::middleware::from_fn(crate::http::guard::guard))
         .layer(axum::middleware::from_fn_with_state(
@@ -84,6 +90,18 @@ pub(crate) fn router(
         .layer(axum::middleware::from_fn(
             crate::http::request_id::request_id,
         ))
+}
+
+/// Every path but the probes and `/metrics` of a `--role worker` server.
+async fn only_probes() -> axum::response::Response {
+    use axum::response::IntoResponse;
+    (
+        axum::http::StatusCode::NOT_FOUND,
+        axum::Json(serde_json::json!({
+            "error": "this server runs with --role worker: it serves only /livez, /readyz and /metrics",
+        })),
+    )
+        .into_response()
 }
 
 /// What no route matched: a JSON 404 for an API call; for a page or a file, a file from the

@@ -14,6 +14,7 @@ use tokio::net::TcpListener;
 use crate::cli::StoreArgs;
 use crate::connections::{self, ConnectionLimits};
 use crate::http::hosts::AllowedHosts;
+use crate::lease::{index_board, Lease, LeaseConfig, Role, SWITCH_BOARD, WORKER_BOARD};
 use crate::limits::MAX_TTL_SECONDS;
 use crate::ops::bootstrap::{self, Seeding};
 use crate::ops::{Served, Service};
@@ -88,6 +89,16 @@ pub struct ServerArgs {
     #[arg(long, env = "FS_MAX_READ_CELLS", default_value_t = 256_000,
           value_parser = clap::value_parser!(u64).range(1..=100_000_000))]
     pub max_read_cells: u64,
+    /// What this process does: `all` (serve, and stream and walk the keyspace while holding
+    /// the lease), `serve` (reads and writes only), `worker` (the lease's work, and only probes
+    /// and /metrics). Servers sharing a --key-prefix share one lease.
+    #[arg(long, env = "FS_ROLE", default_value = "all")]
+    pub role: Role,
+    /// How long the lease lasts without renewal, in milliseconds: a dead holder's stream and
+    /// index move to another server within twice this. Renewed at a third of it.
+    #[arg(long, env = "FS_LEASE_TTL_MS", default_value_t = 5_000,
+          value_parser = clap::value_parser!(u64).range(300..=600_000))]
+    pub lease_ttl_ms: u64,
     /// How log lines are written: `text` for people, `json` for log shippers.
     #[arg(long, env = "FS_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
@@ -189,7 +200,23 @@ impl Server {
             tracing::info!("{}", seeded.summary());
         }
         let config = store.config();
-        let served = Served::start_all(&registry, &store);
+        let lease = Arc::new(Lease::start(
+            Arc::clone(&store),
+            LeaseConfig {
+                group: config.key_prefix.to_string(),
+                replica: replica_id(local),
+                ttl: Duration::from_millis(args.lease_ttl_ms),
+                role: args.role,
+                boards: registry
+                    .entities
+                    .iter()
+                    .map(|entity| index_board(&entity.name))
+                    .chain([WORKER_BOARD, SWITCH_BOARD].map(str::to_owned))
+                    .collect(),
+            },
+        ));
+        lease.settle().await;
+        let served = Served::start_all(&registry, &store, &lease);
         let worker = Served::worker(
             &served,
             WorkerConfig {
@@ -199,11 +226,12 @@ impl Server {
                 ..WorkerConfig::default()
             },
         );
-        if !args.no_worker {
+        if !args.no_worker && args.role.competes() {
             worker.start();
         }
         tracing::info!(
-            "listening on http://{local} · Redis {} ({}, {}) · prefix {} · batch TTL {}s · streaming TTL {}s · {} feature views",
+            "listening on http://{local} · role {} · Redis {} ({}, {}) · prefix {} · batch TTL {}s · streaming TTL {}s · {} feature views",
+            args.role.name(),
             redact_url(&args.store.redis_url),
             store.redis_version(),
             store.redis_mode().name(),
@@ -216,6 +244,7 @@ impl Server {
             registry,
             served,
             worker,
+            lease,
             USERS_SEED,
             Duration::from_millis(args.read_timeout_ms),
             usize::try_from(args.max_read_cells).unwrap_or(usize::MAX),
@@ -225,7 +254,13 @@ impl Server {
         let allowed_hosts = AllowedHosts::new(local, &args.allowed_hosts);
         Ok(Server {
             listener,
-            router: router(leptos_options, Arc::clone(&service), allowed_hosts, assets),
+            router: router(
+                leptos_options,
+                Arc::clone(&service),
+                allowed_hosts,
+                assets,
+                args.role,
+            ),
             service,
             local,
             limits: ConnectionLimits {
@@ -246,9 +281,21 @@ impl Server {
     ) -> Result<(), ServerError> {
         connections::serve(self.listener, self.router, self.limits, shutdown).await;
         self.service.worker().stop().await;
+        // Another server takes over at once rather than when the lease runs out.
+        self.service.lease().release().await;
         tracing::info!("stopped");
         Ok(())
     }
+}
+
+/// This process among the servers sharing a lease: its address, pid and a nonce, so two
+/// processes never share a name (in a container every one may listen on 0.0.0.0:8093).
+fn replica_id(local: SocketAddr) -> String {
+    format!(
+        "{local}#{}-{:04x}",
+        std::process::id(),
+        rand::random::<u16>()
+    )
 }
 
 /// Resolves on Ctrl-C or SIGTERM, whichever comes first.

@@ -7,12 +7,14 @@ use std::time::Duration;
 use feature_store_core::index::EntityIndex;
 use feature_store_core::synth::synthesize_users;
 
-use crate::support::{eventually, free_port, id, store_with, OwnRedis, TestServer, RISK, TX_7D};
+use crate::support::{
+    eventually, free_port, id, lease_of, store_with, OwnRedis, TestServer, RISK, TX_7D,
+};
 
 #[tokio::test]
 async fn the_index_converges_after_loads_resets_and_expiry() {
     let store = Arc::new(store_with("index", 3600, 300).await);
-    let index = EntityIndex::start(Arc::clone(&store));
+    let index = EntityIndex::start(Arc::clone(&store), lease_of(&store).await, "user");
     assert_eq!(index.refresh().await.count, 0);
     store
         .bulk_load(synthesize_users(1_500, 1), None)

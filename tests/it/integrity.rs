@@ -16,7 +16,7 @@ use feature_store_types::schema::FeatureKind;
 use rand::SeedableRng;
 use redis::AsyncCommands;
 
-use crate::support::{id, names_of, present, raw, redis_url, store_with, unique_prefix};
+use crate::support::{id, lease_of, names_of, present, raw, redis_url, store_with, unique_prefix};
 
 fn event() -> Vec<(String, String)> {
     streaming_features(
@@ -44,7 +44,11 @@ async fn key_ttls(prefix: &str) -> Vec<(String, i64)> {
 async fn expired_entities_stay_expired_while_the_worker_runs() {
     let store = Arc::new(store_with("zombies", 3, 300).await);
     let prefix = store.config().key_prefix.to_string();
-    let index = Arc::new(EntityIndex::start(Arc::clone(&store)));
+    let index = Arc::new(EntityIndex::start(
+        Arc::clone(&store),
+        lease_of(&store).await,
+        "user",
+    ));
     let worker = StreamingWorker::new(
         Arc::clone(&store),
         Arc::clone(&index),

@@ -9,6 +9,7 @@ mod index;
 mod integrity;
 mod materialize;
 mod metrics;
+mod replicas;
 mod security;
 mod server;
 mod store;

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::support::{eventually, names_of, present, store_with};
+use crate::support::{eventually, lease_of, names_of, present, store_with};
 use feature_store_core::index::EntityIndex;
 use feature_store_core::store::{FeatureStore, StoreConfig};
 use feature_store_core::synth::synthesize_users;
@@ -32,7 +32,11 @@ async fn loaded_store(test: &str, users: u64) -> Arc<FeatureStore> {
 
 /// The store's entity index, after one complete pass.
 async fn index_of(store: &Arc<FeatureStore>) -> Arc<EntityIndex> {
-    let index = Arc::new(EntityIndex::start(Arc::clone(store)));
+    let index = Arc::new(EntityIndex::start(
+        Arc::clone(store),
+        lease_of(store).await,
+        "user",
+    ));
     index.refresh().await;
     index
 }
@@ -74,7 +78,7 @@ async fn lifecycle_run_pause_resume_and_a_double_stop() {
     let worker = StreamingWorker::new(Arc::clone(&store), index_of(&store).await, fast(2));
     assert!(!worker.stats().running);
 
-    worker.run();
+    worker.run().await.unwrap();
     let started = worker.stats();
     assert!(started.running && !started.paused);
     eventually(Duration::from_secs(10), "ticks", || async {
@@ -82,8 +86,8 @@ async fn lifecycle_run_pause_resume_and_a_double_stop() {
     })
     .await;
 
-    worker.pause();
-    worker.pause();
+    worker.pause().await.unwrap();
+    worker.pause().await.unwrap();
     let paused = worker.stats();
     assert!(
         paused.running && paused.paused,
@@ -94,8 +98,8 @@ async fn lifecycle_run_pause_resume_and_a_double_stop() {
     tokio::time::sleep(Duration::from_millis(150)).await; // several ticks' worth
     assert_eq!(worker.stats().writes_count, frozen, "a paused worker wrote");
 
-    worker.run();
-    worker.run();
+    worker.run().await.unwrap();
+    worker.run().await.unwrap();
     let resumed = worker.stats();
     assert!(
         resumed.running && !resumed.paused,
@@ -134,7 +138,7 @@ async fn after_pause_and_wait_for_idle_no_tick_ever_writes() {
     );
     worker.start();
     for round in 0..100 {
-        worker.pause();
+        worker.pause().await.unwrap();
         worker.wait_for_idle().await;
         let writes = worker.stats().writes_count;
         store.reset().await.unwrap();
@@ -149,7 +153,7 @@ async fn after_pause_and_wait_for_idle_no_tick_ever_writes() {
             .bulk_load(synthesize_users(50, 42), Some(3600))
             .await
             .unwrap();
-        worker.resume();
+        worker.resume().await.unwrap();
         let resumed_at = worker.stats().writes_count;
         eventually(Duration::from_secs(10), "a write after resume", || async {
             worker.stats().writes_count > resumed_at
@@ -269,7 +273,8 @@ async fn the_worker_streams_every_entity_with_streaming_views_under_its_own_pref
     bootstrap::seed(&store, &registry, seeding, |_| {})
         .await
         .unwrap();
-    let served = Served::start_all(&registry, &store);
+    let lease = lease_of(&Arc::new(store.clone())).await;
+    let served = Served::start_all(&registry, &store, &lease);
     for entity in &served {
         entity.index.refresh().await;
     }

@@ -1,8 +1,10 @@
-//! The entity index: one background task per process that walks the store in bounded steps
-//! (one `SCAN … COUNT` round trip each) and publishes what requests need to know about the whole
-//! store: how many entities there are, the first ids for the pickers and the count form of batch
-//! read, and a uniform sample for the worker. No request scans; each reads the last snapshot,
-//! which says how old it is.
+//! The entity index: one background task per process and entity that keeps what requests need
+//! to know about the whole store: how many entities there are, the first ids for the pickers
+//! and the count form of batch read, and a uniform sample for the worker. No request scans;
+//! each reads the last snapshot, which says how old it is. Among servers sharing a lease
+//! (`crate::lease`) only the holder walks the store, in bounded steps (one `SCAN … COUNT` round
+//! trip each), and publishes each pass; the others take what it published, so the keyspace is
+//! walked once however many servers there are.
 
 use std::cmp::Ordering;
 use std::collections::{BTreeMap, BinaryHeap};
@@ -15,7 +17,10 @@ use rand_chacha::ChaCha8Rng;
 use tokio::sync::{watch, Notify};
 use tokio::task::JoinHandle;
 
+use serde::{Deserialize, Serialize};
+
 use crate::domain::EntityId;
+use crate::lease::{index_board, Lease};
 use crate::store::{FeatureStore, StoreError};
 
 /// Ids the index keeps in order: enough for the largest batch read by count.
@@ -28,6 +33,8 @@ const PAUSE: Duration = Duration::from_secs(1);
 /// most a fifth of the time however large the store (a million entities: about 1 s of SCAN,
 /// then 4 s of rest).
 const REST_PER_PASS: u32 = 4;
+/// How often a server that does not hold the lease looks at what the holder published.
+const FOLLOW_EVERY: Duration = Duration::from_secs(1);
 /// How long `refresh` waits for a pass before giving up (Redis down, say).
 const REFRESH_DEADLINE: Duration = Duration::from_secs(30);
 
@@ -45,6 +52,40 @@ pub struct Snapshot {
     pub as_of: Option<SystemTime>,
 }
 
+/// A snapshot as the lease holder publishes it (the sample stays with the holder: only its
+/// worker draws from it).
+#[derive(Serialize, Deserialize)]
+struct Published {
+    count: u64,
+    ids: Vec<EntityId>,
+    per_master: BTreeMap<String, u64>,
+    as_of_unix_ms: u64,
+}
+
+impl Published {
+    fn of(snapshot: &Snapshot) -> Self {
+        Published {
+            count: snapshot.count,
+            ids: snapshot.ids.clone(),
+            per_master: snapshot.per_master.clone(),
+            as_of_unix_ms: snapshot.as_of.map_or(0, |time| {
+                time.duration_since(SystemTime::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_millis() as u64)
+            }),
+        }
+    }
+
+    fn into_snapshot(self) -> Snapshot {
+        Snapshot {
+            count: self.count,
+            ids: self.ids,
+            sample: Vec::new(),
+            per_master: self.per_master,
+            as_of: Some(SystemTime::UNIX_EPOCH + Duration::from_millis(self.as_of_unix_ms)),
+        }
+    }
+}
+
 /// Owns the task; dropping the index stops it.
 pub struct EntityIndex {
     shared: Arc<Shared>,
@@ -53,6 +94,9 @@ pub struct EntityIndex {
 
 struct Shared {
     store: Arc<FeatureStore>,
+    lease: Arc<Lease>,
+    /// Where the holder publishes this entity's snapshot.
+    board: String,
     snapshot: RwLock<Arc<Snapshot>>,
     /// Raised by `refresh`: a pass that starts after it sees every change made before it.
     requested: AtomicU64,
@@ -64,9 +108,13 @@ struct Shared {
 }
 
 impl EntityIndex {
-    pub fn start(store: Arc<FeatureStore>) -> Self {
+    /// The index of `entity`'s keys in `store`: walked here while this process holds `lease`,
+    /// else read from what its holder publishes.
+    pub fn start(store: Arc<FeatureStore>, lease: Arc<Lease>, entity: &str) -> Self {
         let shared = Arc::new(Shared {
             store,
+            lease,
+            board: index_board(entity),
             snapshot: RwLock::new(Arc::default()),
             requested: AtomicU64::new(0),
             wake: Notify::new(),
@@ -75,6 +123,11 @@ impl EntityIndex {
         });
         let task = tokio::spawn(Arc::clone(&shared).run());
         EntityIndex { shared, task }
+    }
+
+    /// The lease that decides whether this process walks.
+    pub fn lease(&self) -> &Arc<Lease> {
+        &self.shared.lease
     }
 
     /// The last complete pass.
@@ -87,8 +140,9 @@ impl EntityIndex {
         self.shared.failing.load(SeqCst)
     }
 
-    /// Starts a pass now and waits for it: after a change the caller made, the next snapshot
-    /// shows it. Gives up after a deadline (the last snapshot stays).
+    /// Starts a pass now, here whether or not this process holds the lease, and waits for it:
+    /// after a change the caller made, the next snapshot shows it. Gives up after a deadline
+    /// (the last snapshot stays).
     pub async fn refresh(&self) -> Arc<Snapshot> {
         let ticket = self.shared.requested.fetch_add(1, SeqCst) + 1;
         self.shared.wake.notify_one();
@@ -110,13 +164,15 @@ impl Shared {
         let mut rng = ChaCha8Rng::seed_from_u64(7);
         loop {
             let ticket = self.requested.load(SeqCst);
+            let walk = ticket > *self.finished.borrow() || self.lease.holds();
             let started = Instant::now();
-            match self.pass(&mut rng).await {
-                Ok(snapshot) => {
-                    *self.snapshot.write().expect("snapshot lock") = Arc::new(snapshot);
-                    self.failing.store(false, SeqCst);
-                    self.finished.send_replace(ticket);
-                }
+            let outcome = if walk {
+                self.walk(&mut rng, ticket).await
+            } else {
+                self.follow().await
+            };
+            match outcome {
+                Ok(()) => self.failing.store(false, SeqCst),
                 Err(e) => {
                     // Logged once per outage, not once per pass.
                     if !self.failing.swap(true, SeqCst) {
@@ -124,12 +180,46 @@ impl Shared {
                     }
                 }
             }
-            let rest = PAUSE.max(started.elapsed() * REST_PER_PASS);
+            let rest = if walk {
+                PAUSE.max(started.elapsed() * REST_PER_PASS)
+            } else {
+                FOLLOW_EVERY
+            };
             tokio::select! {
                 () = tokio::time::sleep(rest) => {}
                 () = self.wake.notified() => {}
             }
         }
+    }
+
+    /// A pass here, published when this process holds the lease.
+    async fn walk(&self, rng: &mut ChaCha8Rng, ticket: u64) -> Result<(), StoreError> {
+        let snapshot = self.pass(rng).await?;
+        if self.lease.holds() {
+            let published =
+                serde_json::to_string(&Published::of(&snapshot)).expect("a snapshot serializes");
+            self.lease.publish(&[(&self.board, published)]).await?;
+        }
+        *self.snapshot.write().expect("snapshot lock") = Arc::new(snapshot);
+        self.finished.send_replace(ticket);
+        Ok(())
+    }
+
+    /// Takes the holder's last published pass, if newer than the one here.
+    async fn follow(&self) -> Result<(), StoreError> {
+        let board = self.lease.board().await?;
+        let Some(published) = board
+            .get(&self.board)
+            .and_then(|text| serde_json::from_str::<Published>(text).ok())
+        else {
+            return Ok(());
+        };
+        let published = published.into_snapshot();
+        let mut snapshot = self.snapshot.write().expect("snapshot lock");
+        if published.as_of > snapshot.as_of {
+            *snapshot = Arc::new(published);
+        }
+        Ok(())
     }
 
     async fn pass(&self, rng: &mut ChaCha8Rng) -> Result<Snapshot, StoreError> {

@@ -6,6 +6,7 @@
 use feature_store_types::{domain, limits, model, registry, schema};
 
 pub mod index;
+pub mod lease;
 pub mod materialize;
 pub mod ops;
 pub mod registry_file;

@@ -1,6 +1,8 @@
 //! The streaming worker: a tokio task standing in for a Flink or Kafka Streams job. Each tick
 //! it writes fresh real-time features for a few existing entities of each entity of the
-//! registry that has streaming views, each field with its own TTL.
+//! registry that has streaming views, each field with its own TTL. Among servers sharing a
+//! lease only the holder's worker writes, each write fenced by its token; it publishes its
+//! stats for the others, and obeys the pause switch any of them may set.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::SeqCst};
@@ -15,10 +17,11 @@ use tokio::task::JoinHandle;
 
 use crate::domain::EntityId;
 use crate::index::EntityIndex;
+use crate::lease::{Lease, SWITCH_BOARD, WORKER_BOARD};
 use crate::model::{RecentWrite, WorkerStats};
 use crate::registry::Registry;
 use crate::schema::FeatureKind;
-use crate::store::{unix_ms_now, FeatureStore, StoreError, StreamingOutcome};
+use crate::store::{unix_ms_now, FeatureStore, Fence, SkipReason, StoreError, StreamingOutcome};
 use crate::synth;
 
 /// Entities the worker remembers having written, of each entity of the registry, for the UI's
@@ -72,15 +75,23 @@ struct Target {
 struct Shared {
     targets: Vec<Target>,
     config: WorkerConfig,
-    paused: AtomicBool,
+    lease: Arc<Lease>,
+    /// The pause switch as last seen here, and how many times this process flipped it: set at
+    /// once by `pause` and `resume` here, and from the group's switch at each tick (wherever it
+    /// was set) unless flipped here meanwhile, so a read older than the flip never undoes it.
+    paused: StdMutex<(bool, u64)>,
+    /// Set by `hold` (an admin operation here), whatever the switch says.
+    held: AtomicBool,
     /// Held for the whole of a tick. `wait_for_idle` takes it, so once it returns after a
-    /// pause, no tick can write: the next one sees `paused` while holding this gate.
+    /// hold, no tick can write: the next one sees `held` while holding this gate.
     tick_gate: Mutex<()>,
     tick_count: AtomicU64,
     writes_count: AtomicU64,
     /// Sampled entities the store refused to write: gone by the time of the write, or a key
     /// that is not an entity.
     skipped_count: AtomicU64,
+    /// Writes the fence refused: this process had lost the lease.
+    fenced_count: AtomicU64,
     error_count: AtomicU64,
     /// The last failure, when it happened (Unix ms) and the writes counted by then.
     last_error: StdMutex<Option<(String, u64, u64)>>,
@@ -97,11 +108,16 @@ impl StreamingWorker {
     }
 
     /// A worker of every entity of the registry: `entities` holds each one's store and index,
-    /// in the registry's order (fewer is the first ones only).
+    /// in the registry's order (fewer is the first ones only). It writes while this process
+    /// holds the indexes' lease.
+    ///
+    /// # Panics
+    /// With no entity: there would be no lease to write under.
     pub fn over(
         entities: Vec<(Arc<FeatureStore>, Arc<EntityIndex>)>,
         config: WorkerConfig,
     ) -> Self {
+        let lease = Arc::clone(entities[0].1.lease());
         let targets = entities
             .into_iter()
             .zip(&config.registry.entities)
@@ -116,11 +132,14 @@ impl StreamingWorker {
             shared: Arc::new(Shared {
                 targets,
                 config,
-                paused: AtomicBool::new(false),
+                lease,
+                paused: StdMutex::new((false, 0)),
+                held: AtomicBool::new(false),
                 tick_gate: Mutex::new(()),
                 tick_count: AtomicU64::new(0),
                 writes_count: AtomicU64::new(0),
                 skipped_count: AtomicU64::new(0),
+                fenced_count: AtomicU64::new(0),
                 error_count: AtomicU64::new(0),
                 last_error: StdMutex::new(None),
                 last_write_unix_ms: AtomicU64::new(0),
@@ -130,13 +149,12 @@ impl StreamingWorker {
         }
     }
 
-    /// Starts the task, unpaused. Does nothing if it is already running.
+    /// Starts the task. Does nothing if it is already running.
     pub fn start(&self) {
         let mut running = self.running.lock().expect("worker lock");
         if running.is_some() {
             return;
         }
-        self.shared.paused.store(false, SeqCst);
         let (stop, stopped) = oneshot::channel();
         let task = tokio::spawn(Arc::clone(&self.shared).run(stopped));
         *running = Some(Running { task, stop });
@@ -153,54 +171,48 @@ impl StreamingWorker {
         }
     }
 
-    /// Stops writing at the next tick; the task keeps running.
-    pub fn pause(&self) {
-        self.shared.paused.store(true, SeqCst);
+    /// Pauses the stream of every server sharing the lease: the holder stops writing at its
+    /// next tick (this process at once); the task keeps running.
+    pub async fn pause(&self) -> Result<(), StoreError> {
+        self.switch(true).await
     }
 
-    pub fn resume(&self) {
-        self.shared.paused.store(false, SeqCst);
+    /// Undoes `pause`, wherever it was sent.
+    pub async fn resume(&self) -> Result<(), StoreError> {
+        self.switch(false).await
     }
 
-    /// Waits for the tick in flight, if any. After `pause`, no write follows this.
+    async fn switch(&self, paused: bool) -> Result<(), StoreError> {
+        let value = if paused { "pause" } else { "run" };
+        self.shared.lease.command(SWITCH_BOARD, value).await?;
+        let mut switch = self.shared.paused.lock().expect("switch lock");
+        *switch = (paused, switch.1 + 1);
+        Ok(())
+    }
+
+    /// Keeps this process's worker from writing, whatever the switch says, until `unhold`.
+    pub fn hold(&self) {
+        self.shared.held.store(true, SeqCst);
+    }
+
+    pub fn unhold(&self) {
+        self.shared.held.store(false, SeqCst);
+    }
+
+    /// Waits for the tick in flight, if any. After `hold`, no write follows this.
     pub async fn wait_for_idle(&self) {
         drop(self.shared.tick_gate.lock().await);
     }
 
-    /// Makes the worker write: starts it if stopped, resumes it if paused, else nothing.
-    pub fn run(&self) {
-        if self.stats().running {
-            self.resume();
-        } else {
-            self.start();
-        }
+    /// Makes the worker write: starts it if stopped, resumes it if paused.
+    pub async fn run(&self) -> Result<(), StoreError> {
+        self.start();
+        self.resume().await
     }
 
     pub fn stats(&self) -> WorkerStats {
         let running = self.running.lock().expect("worker lock").is_some();
-        let shared = &self.shared;
-        let last_error = shared.last_error.lock().expect("error lock").clone();
-        WorkerStats {
-            running,
-            paused: running && shared.paused.load(SeqCst),
-            tick_count: shared.tick_count.load(SeqCst),
-            writes_count: shared.writes_count.load(SeqCst),
-            skipped_count: shared.skipped_count.load(SeqCst),
-            error_count: shared.error_count.load(SeqCst),
-            last_error: last_error.as_ref().map(|(message, _, _)| message.clone()),
-            last_error_unix_ms: last_error.as_ref().map(|&(_, at, _)| at),
-            writes_since_last_error: last_error.as_ref().map_or(0, |&(_, _, writes_then)| {
-                shared.writes_count.load(SeqCst).saturating_sub(writes_then)
-            }),
-            last_write_unix_ms: Some(shared.last_write_unix_ms.load(SeqCst)).filter(|&ms| ms > 0),
-            recent: shared
-                .recent
-                .lock()
-                .expect("recent lock")
-                .iter()
-                .cloned()
-                .collect(),
-        }
+        self.shared.stats(running)
     }
 
     /// Forgets the entities it wrote: a reset deleted them.
@@ -221,6 +233,37 @@ impl Drop for StreamingWorker {
 }
 
 impl Shared {
+    fn stats(&self, running: bool) -> WorkerStats {
+        let shared = self;
+        let last_error = shared.last_error.lock().expect("error lock").clone();
+        WorkerStats {
+            running,
+            paused: running && (shared.is_paused() || shared.held.load(SeqCst)),
+            tick_count: shared.tick_count.load(SeqCst),
+            writes_count: shared.writes_count.load(SeqCst),
+            skipped_count: shared.skipped_count.load(SeqCst),
+            fenced_count: shared.fenced_count.load(SeqCst),
+            error_count: shared.error_count.load(SeqCst),
+            last_error: last_error.as_ref().map(|(message, _, _)| message.clone()),
+            last_error_unix_ms: last_error.as_ref().map(|&(_, at, _)| at),
+            writes_since_last_error: last_error.as_ref().map_or(0, |&(_, _, writes_then)| {
+                shared.writes_count.load(SeqCst).saturating_sub(writes_then)
+            }),
+            last_write_unix_ms: Some(shared.last_write_unix_ms.load(SeqCst)).filter(|&ms| ms > 0),
+            recent: shared
+                .recent
+                .lock()
+                .expect("recent lock")
+                .iter()
+                .cloned()
+                .collect(),
+        }
+    }
+
+    fn is_paused(&self) -> bool {
+        self.paused.lock().expect("switch lock").0
+    }
+
     async fn run(self: Arc<Self>, mut stopped: oneshot::Receiver<()>) {
         let mut rng = ChaCha8Rng::seed_from_u64(self.config.seed);
         let mut ticks = tokio::time::interval(self.config.tick);
@@ -233,15 +276,17 @@ impl Shared {
         }
     }
 
+    /// Writes while this process holds the lease, the switch says run and nothing here holds
+    /// the worker; then publishes its stats for the other servers.
     async fn tick(&self, rng: &mut ChaCha8Rng) {
         let _gate = self.tick_gate.lock().await;
-        if self.paused.load(SeqCst) {
+        let Some(fence) = self.lease.fence() else {
             return;
-        }
+        };
         self.tick_count.fetch_add(1, SeqCst);
         // A frozen Redis must not hold a tick (and the gate a reset waits on) for long.
         let limit = self.config.tick.max(MIN_TICK_LIMIT);
-        let outcome = match tokio::time::timeout(limit, self.write_some(rng)).await {
+        let outcome = match tokio::time::timeout(limit, self.write_some(rng, &fence)).await {
             Ok(written) => written.map_err(|e| e.to_string()),
             Err(_) => Err(format!(
                 "the tick did not finish within {} ms",
@@ -274,8 +319,25 @@ impl Shared {
         });
     }
 
-    /// `users_per_tick` entities of each target, sampled from its index.
-    async fn write_some(&self, rng: &mut ChaCha8Rng) -> Result<(), StoreError> {
+    /// `users_per_tick` entities of each target, sampled from its index, unless paused; then
+    /// the stats, published.
+    async fn write_some(&self, rng: &mut ChaCha8Rng, fence: &Fence) -> Result<(), StoreError> {
+        let flips = self.paused.lock().expect("switch lock").1;
+        if let Some(paused) = self.lease.switch().await? {
+            let mut switch = self.paused.lock().expect("switch lock");
+            if switch.1 == flips {
+                switch.0 = paused;
+            }
+        }
+        if !self.is_paused() && !self.held.load(SeqCst) {
+            self.write_targets(rng, fence).await?;
+        }
+        let stats = serde_json::to_string(&self.stats(true)).expect("stats serialize");
+        self.lease.publish(&[(WORKER_BOARD, stats)]).await?;
+        Ok(())
+    }
+
+    async fn write_targets(&self, rng: &mut ChaCha8Rng, fence: &Fence) -> Result<(), StoreError> {
         for target in &self.targets {
             let snapshot = target.index.snapshot();
             let chosen: Vec<&EntityId> = snapshot
@@ -285,12 +347,21 @@ impl Shared {
             let entity = &target.registry.entity().name;
             for id in chosen {
                 let event = synth::streaming_features(&target.registry, rng, unix_ms_now());
-                let counter = match target.store.update_streaming(id, &event).await? {
+                let outcome = target
+                    .store
+                    .update_streaming_fenced(id, &event, fence)
+                    .await?;
+                let counter = match outcome {
                     StreamingOutcome::Written => {
                         let now = unix_ms_now();
                         self.last_write_unix_ms.store(now, SeqCst);
                         self.remember(entity, id, now);
                         &self.writes_count
+                    }
+                    StreamingOutcome::Skipped(SkipReason::Fenced) => {
+                        self.fenced_count.fetch_add(1, SeqCst);
+                        self.lease.lost(fence.token);
+                        return Ok(());
                     }
                     StreamingOutcome::Skipped(_) => &self.skipped_count,
                 };

@@ -7,6 +7,7 @@ use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use feature_store_core::lease::{index_board, Lease, LeaseConfig, Role};
 use feature_store_core::store::{FeatureStore, StoreConfig};
 use feature_store_types::domain::{EntityId, KeyPrefix};
 use feature_store_types::registry::Registry;
@@ -106,6 +107,24 @@ pub async fn cluster_store(test: &str) -> FeatureStore {
     )
     .await
     .expect("connect to the test cluster")
+}
+
+/// A lease of the store's own prefix that this process holds (it is the only candidate), as a
+/// single `--role all` server's: its index walks and its worker writes.
+pub async fn lease_of(store: &std::sync::Arc<FeatureStore>) -> std::sync::Arc<Lease> {
+    let lease = Lease::start(
+        std::sync::Arc::clone(store),
+        LeaseConfig {
+            group: store.config().key_prefix.to_string(),
+            replica: "test".into(),
+            ttl: Duration::from_secs(5),
+            role: Role::All,
+            boards: vec![index_board("user")],
+        },
+    );
+    lease.settle().await;
+    assert!(lease.holds(), "the only candidate takes the lease");
+    std::sync::Arc::new(lease)
 }
 
 /// Polls `check` every 50 ms until it returns true; panics with `what` after `deadline`.

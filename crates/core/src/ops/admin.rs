@@ -42,37 +42,32 @@ impl Service {
         })
     }
 
-    /// Does what `action` asks of the worker, idempotently, and says where it stands.
-    pub async fn switch_worker(&self, action: WorkerAction) -> WorkerToggled {
+    /// Does what `action` asks of the stream, idempotently, whichever server holds the lease,
+    /// and says where it stands.
+    pub async fn switch_worker(&self, action: WorkerAction) -> Result<WorkerToggled, ServiceError> {
         let _admin = self.admin.lock().await;
         match action {
-            WorkerAction::Start | WorkerAction::Resume => self.worker.run(),
-            WorkerAction::Pause => self.worker.pause(),
+            WorkerAction::Start | WorkerAction::Resume => self.worker.run().await?,
+            WorkerAction::Pause => self.worker.pause().await?,
         }
         let stats = self.worker.stats();
-        WorkerToggled {
+        Ok(WorkerToggled {
             running: stats.running,
             paused: stats.paused,
-        }
+        })
     }
 
     /// Deletes every entity under the prefix with the worker held still, resets the counters,
     /// and waits for the index to see the empty store.
     pub async fn reset(&self) -> Result<ResetDone, ServiceError> {
         let _admin = self.admin.lock().await;
-        let was_writing = {
-            let worker = self.worker.stats();
-            worker.running && !worker.paused
-        };
-        self.worker.pause();
+        self.worker.hold();
         self.worker.wait_for_idle().await;
         let deleted = bootstrap::reset(&self.first().store, &self.registry).await;
         self.first().store.reset_stats();
         self.worker.forget_recent();
         self.refresh_indexes().await;
-        if was_writing {
-            self.worker.resume();
-        }
+        self.worker.unhold();
         Ok(ResetDone { deleted: deleted? })
     }
 }

@@ -26,6 +26,7 @@ pub use push::PushRow;
 pub use state::STATE_ID_LIMIT;
 
 use crate::index::EntityIndex;
+use crate::lease::Lease;
 use crate::registry::{Registry, View};
 use crate::store::{FeatureStore, RedisTelemetry, StoreConfig, StoreError};
 use crate::worker::{StreamingWorker, WorkerConfig};
@@ -67,8 +68,8 @@ pub struct Served {
 
 impl Served {
     /// Each entity of `registry`: a store over `store`'s connection keyed by the entity's
-    /// prefix and TTLs, and its index, started (its first pass under way).
-    pub fn start_all(registry: &Registry, store: &FeatureStore) -> Vec<Served> {
+    /// prefix and TTLs, and its index, started (walking while this process holds `lease`).
+    pub fn start_all(registry: &Registry, store: &FeatureStore, lease: &Arc<Lease>) -> Vec<Served> {
         registry
             .entities
             .iter()
@@ -76,7 +77,11 @@ impl Served {
                 let store = Arc::new(store.for_entity(StoreConfig::of_entity(registry, entity)));
                 Served {
                     registry: registry.of_entity(entity),
-                    index: Arc::new(EntityIndex::start(Arc::clone(&store))),
+                    index: Arc::new(EntityIndex::start(
+                        Arc::clone(&store),
+                        Arc::clone(lease),
+                        &entity.name,
+                    )),
                     store,
                 }
             })
@@ -101,6 +106,8 @@ pub struct Service {
     /// Per entity of the registry, in its order.
     served: Vec<Served>,
     worker: StreamingWorker,
+    /// Which of the servers sharing the prefix streams and walks.
+    lease: Arc<Lease>,
     /// Held by bulk load, reset and the worker switch, so they run one at a time.
     admin: Mutex<()>,
     /// Seed of the synthetic entities that bulk load writes.
@@ -122,6 +129,7 @@ impl Service {
         registry: Arc<Registry>,
         served: Vec<Served>,
         worker: StreamingWorker,
+        lease: Arc<Lease>,
         seed: u64,
         read_deadline: Duration,
         max_read_cells: usize,
@@ -132,6 +140,7 @@ impl Service {
             registry,
             served,
             worker,
+            lease,
             admin: Mutex::new(()),
             seed,
             read_deadline,
@@ -191,6 +200,10 @@ impl Service {
 
     pub fn worker(&self) -> &StreamingWorker {
         &self.worker
+    }
+
+    pub fn lease(&self) -> &Lease {
+        &self.lease
     }
 
     /// The store's Redis round-trip times and errors per operation, for `/metrics`.

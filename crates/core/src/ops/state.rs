@@ -4,7 +4,8 @@
 use std::time::UNIX_EPOCH;
 
 use super::{Served, Service, ServiceError};
-use crate::model::{EntityState, Health, MasterCount, StoreState};
+use crate::lease::{SWITCH_BOARD, WORKER_BOARD};
+use crate::model::{EntityState, Health, MasterCount, StoreState, WorkerStats};
 use crate::store::RedisMode;
 
 /// Most ids `state` lists; the count is always the index's total.
@@ -38,15 +39,32 @@ impl Service {
     /// while the index cannot reach Redis, or while Redis does not answer a PING within the read
     /// deadline, so a stale count is never shown as current: a frozen Redis shows at the next
     /// poll, not when the index's scan finally gives up.
+    ///
+    /// On a server that does not hold the lease, the worker is the holder's, as it last
+    /// published it (one read of the board a second, shared by every caller).
     pub async fn state(&self) -> Result<StoreState, ServiceError> {
         if self.served.iter().any(|s| s.index.is_failing()) {
             return Err(ServiceError::IndexUnavailable);
         }
         let redis_run_ids = self.within(None, self.first().store.run_ids()).await?;
-        Ok(StoreState {
+        let mut state = StoreState {
             redis_run_ids,
             ..self.snapshot()
-        })
+        };
+        if !self.lease.holds() {
+            let board = self.within(None, self.lease.board()).await?;
+            if let Some(worker) = board
+                .get(WORKER_BOARD)
+                .and_then(|text| serde_json::from_str::<WorkerStats>(text).ok())
+            {
+                state.worker = worker;
+            }
+            if let Some(switch) = board.get(SWITCH_BOARD) {
+                state.worker.paused = state.worker.running && switch == "pause";
+            }
+            state.lease = self.lease.state();
+        }
+        Ok(state)
     }
 
     /// `state` whether or not Redis is reachable now, for metrics: the count says its age; no
@@ -108,6 +126,7 @@ impl Service {
             as_of_unix_ms: crate::store::unix_ms_now(),
             store: store.stats(),
             worker: self.worker.stats(),
+            lease: self.lease.state(),
             read_latency: self.read_latency.snapshot(),
             batch_read_latency: self.batch_read_latency.snapshot(),
         }

@@ -3,12 +3,14 @@
 
 mod error;
 mod keyspace;
+mod lease;
 mod link;
 mod read;
 mod stats;
 mod write;
 
 pub use keyspace::{escape_glob, EntityScan};
+pub use lease::{Fence, Holding};
 
 use std::time::Instant;
 
@@ -162,6 +164,9 @@ pub enum SkipReason {
     /// The event-time rule: the stored event of this view is as new or newer.
     #[error("an event at least as new is stored; send \"overwrite\": true to write it anyway")]
     Older,
+    /// The writer's lease token is no longer the latest: another server took the lease over.
+    #[error("another server holds the worker's lease now")]
+    Fenced,
 }
 
 /// A key under the prefix that holds something other than a hash.

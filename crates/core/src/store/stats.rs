@@ -122,7 +122,7 @@ pub struct RedisTelemetry {
 }
 
 /// Every store operation that times its round trips.
-const OPS: [&str; 8] = [
+const OPS: [&str; 9] = [
     "read",
     "batch_read",
     "bulk_load",
@@ -131,6 +131,7 @@ const OPS: [&str; 8] = [
     "scan",
     "reset",
     "ping",
+    "lease",
 ];
 /// Every kind of error counted.
 const ERROR_KINDS: [&str; 4] = ["unavailable", "deadline", "wrong_type", "other"];

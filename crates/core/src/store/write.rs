@@ -6,8 +6,9 @@ use futures::{stream, StreamExt};
 use redis::cmd;
 
 use super::{
-    EntityRow, EventRule, FeatureStore, LoadReport, SkipReason, StoreError, StreamingOutcome,
-    StreamingWrite, BATCH_WRITE_LUA, CHUNKS_IN_FLIGHT, ROWS_PER_CALL, STREAMING_WRITE_LUA,
+    EntityRow, EventRule, FeatureStore, Fence, LoadReport, SkipReason, StoreError,
+    StreamingOutcome, StreamingWrite, BATCH_WRITE_LUA, CHUNKS_IN_FLIGHT, ROWS_PER_CALL,
+    STREAMING_WRITE_LUA,
 };
 use crate::domain::EntityId;
 use crate::limits::PIPELINE_CHUNK as CHUNK;
@@ -144,7 +145,20 @@ impl FeatureStore {
         id: &EntityId,
         fields: &[(impl AsRef<str>, String)],
     ) -> Result<StreamingOutcome, StoreError> {
-        self.write_streaming(id, fields, EventRule::NewerOnly).await
+        self.streaming(id, fields, EventRule::NewerOnly, None).await
+    }
+
+    /// `update_streaming` by the holder of a lease: written only while `fence` is still the
+    /// lease's latest token, checked in the same script as the write, so a holder that lost the
+    /// lease (paused past it) can never write after another took over.
+    pub async fn update_streaming_fenced(
+        &self,
+        id: &EntityId,
+        fields: &[(impl AsRef<str>, String)],
+        fence: &Fence,
+    ) -> Result<StreamingOutcome, StoreError> {
+        self.streaming(id, fields, EventRule::NewerOnly, Some(fence))
+            .await
     }
 
     /// `update_streaming` under `rule`.
@@ -154,19 +168,39 @@ impl FeatureStore {
         fields: &[(impl AsRef<str>, String)],
         rule: EventRule,
     ) -> Result<StreamingOutcome, StoreError> {
+        self.streaming(id, fields, rule, None).await
+    }
+
+    async fn streaming(
+        &self,
+        id: &EntityId,
+        fields: &[(impl AsRef<str>, String)],
+        rule: EventRule,
+        fence: Option<&Fence>,
+    ) -> Result<StreamingOutcome, StoreError> {
         if fields.is_empty() {
             return Ok(StreamingOutcome::Written);
         }
         let use_hsetex = self.streaming_write == StreamingWrite::HSetEx;
         let key = self.key(id);
         let mut write = cmd("EVALSHA");
+        write.arg(self.streaming_script.get_hash());
+        match fence {
+            Some(fence) => write
+                .arg(2)
+                .arg(&key)
+                .arg(self.link.fence_key(&fence.group, &key)),
+            None => write.arg(1).arg(&key),
+        };
         write
-            .arg(self.streaming_script.get_hash())
-            .arg(1)
-            .arg(&key)
             .arg(self.config.streaming_ttl_seconds)
             .arg(if use_hsetex { "1" } else { "0" })
-            .arg(rule.arg());
+            .arg(rule.arg())
+            .arg(
+                fence
+                    .map(|fence| fence.token.to_string())
+                    .unwrap_or_default(),
+            );
         for (name, value) in fields {
             write.arg(name.as_ref()).arg(value);
         }
@@ -181,6 +215,7 @@ impl FeatureStore {
             0 => StreamingOutcome::Skipped(SkipReason::NoEntity),
             -1 => StreamingOutcome::Skipped(SkipReason::NotAHash),
             -2 => StreamingOutcome::Skipped(SkipReason::NoKeyTtl),
+            -4 => StreamingOutcome::Skipped(SkipReason::Fenced),
             _ => StreamingOutcome::Skipped(SkipReason::Older),
         };
         match outcome {

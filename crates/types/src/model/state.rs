@@ -30,6 +30,9 @@ pub struct WorkerStats {
     pub writes_count: u64,
     /// Writes skipped because the entity was gone (expired or deleted) or not an entity hash.
     pub skipped_count: u64,
+    /// Writes refused by the lease's fence: the server had lost the lease (paused past it).
+    #[serde(default)]
+    pub fenced_count: u64,
     pub error_count: u64,
     pub last_error: Option<String>,
     /// When the last error happened, in Unix milliseconds.
@@ -61,6 +64,23 @@ impl WorkerStats {
             (true, false) => "running",
         }
     }
+}
+
+/// The lease that picks, among servers sharing a prefix, the one that streams and walks.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LeaseState {
+    /// This server: `host:port#pid-nonce`.
+    pub replica: String,
+    /// `all`, `serve` or `worker`.
+    pub role: String,
+    /// The server holding the lease, as last seen; `None` while nobody holds it.
+    pub holder: Option<String>,
+    /// Since when it holds it, in Unix milliseconds.
+    pub holder_since_unix_ms: Option<u64>,
+    /// Its fencing token: a new holder always has a greater one.
+    pub token: Option<u64>,
+    /// Whether this server holds it.
+    pub held_here: bool,
 }
 
 /// `GET /api/health`: proof that the whole chain (SSR, hydration, server function, Redis) works.
@@ -118,7 +138,12 @@ pub struct StoreState {
     /// the ages of the times below.
     pub as_of_unix_ms: u64,
     pub store: StoreStats,
+    /// The stream's worker: this server's while it holds the lease, else the holder's as it
+    /// last published them.
     pub worker: WorkerStats,
+    /// Which server streams and walks the keyspace for all servers sharing the prefix.
+    #[serde(default)]
+    pub lease: LeaseState,
     /// Time the service took per single-entity read, and per batch read, since start.
     pub read_latency: LatencyHistogram,
     pub batch_read_latency: LatencyHistogram,

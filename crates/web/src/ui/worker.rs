@@ -21,6 +21,29 @@ pub fn WorkerPanel(
         }
     });
     let worker = move || latest.with(|s| s.as_ref().map(|s| s.worker.clone()));
+    // Among servers sharing the prefix, one holds the lease and streams; this panel may be
+    // served by another, and shows the holder's counters.
+    let streams_on = move || {
+        latest.with(|s| {
+            s.as_ref().map(|s| match &s.lease.holder {
+                Some(holder) => format!(
+                    "{holder} ({}, lease token {}, since {})",
+                    if s.lease.held_here {
+                        "this server"
+                    } else {
+                        "another server"
+                    },
+                    s.lease.token.unwrap_or(0),
+                    s.lease
+                        .holder_since_unix_ms
+                        .map_or_else(|| "…".to_owned(), crate::format::utc_text),
+                ),
+                None => {
+                    "no server holds the lease now: nothing streams until one takes it".to_owned()
+                }
+            })
+        })
+    };
     let label = move || worker().map_or("…", |w| w.label());
     // The button names what it asks for, from the worker's last known state.
     let action = move || match worker() {
@@ -66,12 +89,16 @@ pub fn WorkerPanel(
                 }}</p>
             </Show>
             <dl class="facts">
+                <dt>"Streams on"</dt>
+                <dd data-testid="worker-holder">{streams_on}</dd>
                 <dt>"Ticks"</dt>
                 <dd data-testid="worker-ticks">{move || worker().map(|w| w.tick_count)}</dd>
                 <dt>"Users written"</dt>
                 <dd data-testid="worker-writes">{move || worker().map(|w| w.writes_count)}</dd>
                 <dt>"Skipped (entity gone)"</dt>
                 <dd data-testid="worker-skipped">{move || worker().map(|w| w.skipped_count)}</dd>
+                <dt>"Refused by the fence"</dt>
+                <dd data-testid="worker-fenced">{move || worker().map(|w| w.fenced_count)}</dd>
                 <dt>"Failed ticks"</dt>
                 <dd data-testid="worker-failed">{move || worker().map(|w| w.error_count)}</dd>
                 <dt>"Last error"</dt>

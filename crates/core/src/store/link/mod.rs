@@ -15,11 +15,13 @@ use redis::{
 };
 
 mod cluster;
+mod fence;
 mod info;
 mod scan;
 mod slots;
 
 use cluster::ClusterLink;
+pub(crate) use fence::{group_key, FENCE};
 use info::{info_field, server_info};
 pub use info::{redact_url, RedisMode, RedisVersion, CLUSTER_SCHEME};
 pub(crate) use scan::KeyScan;
