@@ -21,6 +21,8 @@ use feature_store_core::store::{FeatureStore, StoreConfig, ROWS_PER_CALL};
 mod materialize;
 #[path = "paths/matrix.rs"]
 mod matrix;
+#[path = "paths/replicas.rs"]
+mod replicas;
 use feature_store_core::synth::{streaming_features, synthesize_users, user_id};
 use feature_store_types::domain::{EntityId, KeyPrefix};
 use rand::SeedableRng;
@@ -300,6 +302,63 @@ fn wrk_any(url: &str, connections: usize, seconds: u64, body: Option<&str>) -> W
         requests,
         refused,
     }
+}
+
+/// A release server started by the bench itself, with `args`, until dropped.
+struct ReleaseServer {
+    child: std::process::Child,
+    url: String,
+    port: u16,
+}
+
+impl ReleaseServer {
+    fn start(args: &[&str]) -> ReleaseServer {
+        let port = free_port();
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        let child = Command::new(root.join("target/release/feature-store"))
+            .current_dir(root)
+            .args(["--port", &port.to_string()])
+            .args(args)
+            .env("RUST_LOG", "warn")
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("run target/release/feature-store");
+        let url = format!("http://127.0.0.1:{port}");
+        let started = Instant::now();
+        while !Command::new("curl")
+            .args(["-sf", &format!("{url}/readyz")])
+            .stdout(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+        {
+            assert!(
+                started.elapsed() < Duration::from_secs(60),
+                "a release server did not come up"
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        ReleaseServer { child, url, port }
+    }
+
+    fn pid(&self) -> String {
+        self.child.id().to_string()
+    }
+}
+
+impl Drop for ReleaseServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A port nothing listens on now.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// User plus system CPU time of a process so far, in µs.
@@ -1076,6 +1135,13 @@ async fn main() {
         (256.0, "the 256 MB bound"),
         Some(1.0),
         "VmHWM of the server since it started".into(),
+    ));
+
+    rows.extend(replicas::rows(
+        &redis_url,
+        &read_body,
+        &large,
+        &env("LARGE_PID"),
     ));
 
     say("server RSS across 1,000,000 materialized rows (10 × POST /api/bulk-load 100,000)");

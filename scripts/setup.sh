@@ -51,6 +51,7 @@ fi
 if [[ $purpose == bench ]]; then
   command -v redis-benchmark >/dev/null || apt_install redis-tools
   command -v wrk >/dev/null || apt_install wrk
+  [[ -x /usr/sbin/haproxy ]] || apt_install haproxy
 fi
 
 if [[ $purpose == test ]]; then

@@ -5,15 +5,15 @@
 //! second entity (`wide`) of the same registry.
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Instant;
 
 use feature_store_core::registry_file;
 use feature_store_core::store::{FeatureStore, StoreConfig};
 use feature_store_core::synth::{entity_id, synthesize};
 use serde_json::json;
 
-use crate::{back_to_back, say, single, wrk, Row, WRK_SECONDS};
+use crate::{back_to_back, say, single, wrk, ReleaseServer, Row, WRK_SECONDS};
 
 /// Items stored while the matrix is read.
 const ITEMS: u64 = 1_000_000;
@@ -75,55 +75,6 @@ fn registry(dir: &Path) -> PathBuf {
     path
 }
 
-/// The release server on `redis_url` with the matrix registry, until dropped.
-struct Server {
-    child: Child,
-    url: String,
-}
-
-impl Server {
-    fn start(registry: &Path, redis_url: &str) -> Server {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-        let child = Command::new(root.join("target/release/feature-store"))
-            .current_dir(root)
-            .args(["--port", &port.to_string(), "--features"])
-            .arg(registry)
-            .args(["--redis-url", redis_url, "--no-worker", "--no-reset"])
-            .args(["--initial-users", "0"])
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("run target/release/feature-store");
-        let url = format!("http://127.0.0.1:{port}");
-        let started = Instant::now();
-        while !Command::new("curl")
-            .args(["-sf", &format!("{url}/api/health")])
-            .stdout(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success())
-        {
-            assert!(
-                started.elapsed() < Duration::from_secs(60),
-                "the matrix server did not come up"
-            );
-            std::thread::sleep(Duration::from_millis(200));
-        }
-        Server { child, url }
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 /// A read of `service` for the first `rows` entities of `entity`.
 fn body(service: &str, join_key: &str, entity: &str, rows: u64) -> String {
     let ids: Vec<String> = (1..=rows)
@@ -171,7 +122,16 @@ pub async fn rows(redis_url: &str, port: &str, db: u8) -> Vec<Row> {
             started.elapsed().as_secs_f64()
         ));
     }
-    let server = Server::start(&registry_path, &url);
+    let server = ReleaseServer::start(&[
+        "--features",
+        registry_path.to_str().unwrap(),
+        "--redis-url",
+        &url,
+        "--no-worker",
+        "--no-reset",
+        "--initial-users",
+        "0",
+    ]);
     let endpoint = format!("{}/get-online-features", server.url);
     let stored = format!("{ITEMS} items stored");
     let mut rows = Vec::new();

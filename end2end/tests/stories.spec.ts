@@ -568,3 +568,11 @@ test("picking another entity, Read, Batch scoring and Inspect serve its own hash
   await page.getByTestId("entity-picker").selectOption({ label: "user" });
   await expect(page.getByTestId("read-command")).toHaveText(/^HMGET e2e:user:u\d{4} risk_segment /);
 });
+
+test("the worker panel names the server that streams, and says it is this one", async ({ page }) => {
+  await openApp(page);
+  const holder = page.getByTestId("worker-holder");
+  // One server on its prefix: it holds the deployment's lease, under a token, since its start.
+  await expect(holder).toContainText(/^127\.0\.0\.1:\d+#\d+-[0-9a-f]{4} \(this server, lease token \d+, since \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC\)$/);
+  await expect(page.getByTestId("worker-fenced")).toHaveText("0");
+});

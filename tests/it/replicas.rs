@@ -287,6 +287,10 @@ async fn three_servers_stream_once_and_hand_over(on: Target, url: &str) {
         "taken over {took:?} after the freeze (held {} s)",
         second_own.held_seconds
     );
+    eprintln!(
+        "{on:?}: taken over {:?} after the freeze",
+        took.saturating_sub(Duration::from_secs_f64(second_own.held_seconds))
+    );
     replicas[holder].signal("-CONT");
     let thawed = replicas[holder]
         .own()
@@ -312,6 +316,10 @@ async fn three_servers_stream_once_and_hand_over(on: Target, url: &str) {
     let third = streaming_holder(&replicas, Some(second), "a third server to take over").await;
     let took = killed_at.elapsed();
     let third_own = replicas[third].own().await.unwrap();
+    eprintln!(
+        "{on:?}: taken over {:?} after the kill",
+        took.saturating_sub(Duration::from_secs_f64(third_own.held_seconds))
+    );
     assert!(
         took.saturating_sub(Duration::from_secs_f64(third_own.held_seconds)) <= LEASE_TTL * 2,
         "taken over {took:?} after the kill (held {} s)",

@@ -5,7 +5,6 @@
 //! holder's death; a holder that stops renewing (paused past its lease) stops writing before
 //! its lease ends, and if it writes anyway the fence refuses it.
 
-use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
 use std::sync::{Arc, Mutex as StdMutex};
 use std::time::{Duration, Instant};
 
@@ -114,7 +113,8 @@ struct Shared {
     seen: StdMutex<Option<Holding>>,
     /// Set once the first attempt finished.
     settled: watch::Sender<bool>,
-    failing: AtomicBool,
+    /// Why the last attempt failed (Redis unreachable, say); `None` when it succeeded.
+    failure: StdMutex<Option<String>>,
     board: Mutex<Option<(Instant, Arc<Board>)>>,
 }
 
@@ -128,7 +128,7 @@ impl Lease {
             held: StdMutex::new(None),
             seen: StdMutex::new(None),
             settled: watch::Sender::new(!candidate),
-            failing: AtomicBool::new(false),
+            failure: StdMutex::new(None),
             board: Mutex::new(None),
         });
         let task = candidate.then(|| tokio::spawn(Arc::clone(&shared).run()));
@@ -173,6 +173,11 @@ impl Lease {
     /// Who holds the lease, as last seen (this process or another).
     pub fn holder(&self) -> Option<Holding> {
         self.shared.seen.lock().expect("lease lock").clone()
+    }
+
+    /// Why this candidate's last attempt to take or renew the lease failed, if it did.
+    pub fn failure(&self) -> Option<String> {
+        self.shared.failure.lock().expect("lease lock").clone()
     }
 
     /// The lease as `/api/state` shows it.
@@ -301,17 +306,26 @@ impl Shared {
         let every = self.config.ttl / 3;
         loop {
             let started = Instant::now();
-            match self.attempt(started).await {
-                Ok(()) => self.failing.store(false, SeqCst),
-                Err(e) => {
-                    *self.held.lock().expect("lease lock") = None;
-                    if !self.failing.swap(true, SeqCst) {
-                        tracing::warn!("cannot take or renew the lease: {}", crate::chain(&e));
-                    }
-                }
-            }
+            let outcome = self.attempt(started).await;
+            self.record(outcome);
             self.settled.send_replace(true);
             tokio::time::sleep(every.saturating_sub(started.elapsed())).await;
+        }
+    }
+
+    fn record(&self, outcome: Result<(), StoreError>) {
+        let mut failure = self.failure.lock().expect("lease lock");
+        match outcome {
+            Ok(()) => *failure = None,
+            Err(e) => {
+                *self.held.lock().expect("lease lock") = None;
+                let message = format!("cannot take or renew the lease: {}", crate::chain(&e));
+                // Logged once per outage, not once per attempt.
+                if failure.is_none() {
+                    tracing::warn!("{message}");
+                }
+                *failure = Some(message);
+            }
         }
     }
 

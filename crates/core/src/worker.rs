@@ -280,19 +280,25 @@ impl Shared {
     /// the worker; then publishes its stats for the other servers.
     async fn tick(&self, rng: &mut ChaCha8Rng) {
         let _gate = self.tick_gate.lock().await;
-        let Some(fence) = self.lease.fence() else {
-            return;
+        let outcome = match self.lease.fence() {
+            Some(fence) => {
+                // A frozen Redis must not hold a tick (and the gate a reset waits on) for long.
+                let limit = self.config.tick.max(MIN_TICK_LIMIT);
+                match tokio::time::timeout(limit, self.write_some(rng, &fence)).await {
+                    Ok(written) => written.map_err(|e| e.to_string()),
+                    Err(_) => Err(format!(
+                        "the tick did not finish within {} ms",
+                        limit.as_millis()
+                    )),
+                }
+            }
+            // Another server streams; unless nobody can, Redis being out of reach.
+            None => match self.lease.failure() {
+                Some(failure) => Err(failure),
+                None => return,
+            },
         };
         self.tick_count.fetch_add(1, SeqCst);
-        // A frozen Redis must not hold a tick (and the gate a reset waits on) for long.
-        let limit = self.config.tick.max(MIN_TICK_LIMIT);
-        let outcome = match tokio::time::timeout(limit, self.write_some(rng, &fence)).await {
-            Ok(written) => written.map_err(|e| e.to_string()),
-            Err(_) => Err(format!(
-                "the tick did not finish within {} ms",
-                limit.as_millis()
-            )),
-        };
         if let Err(e) = outcome {
             // A failing tick is counted and reported; the worker itself carries on.
             tracing::warn!("streaming tick failed: {e}");
