@@ -324,19 +324,7 @@ impl ReleaseServer {
             .spawn()
             .expect("run target/release/feature-store");
         let url = format!("http://127.0.0.1:{port}");
-        let started = Instant::now();
-        while !Command::new("curl")
-            .args(["-sf", &format!("{url}/readyz")])
-            .stdout(std::process::Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success())
-        {
-            assert!(
-                started.elapsed() < Duration::from_secs(60),
-                "a release server did not come up"
-            );
-            std::thread::sleep(Duration::from_millis(200));
-        }
+        wait_for(&format!("{url}/readyz"), Duration::from_secs(60));
         ReleaseServer { child, url, port }
     }
 
@@ -349,6 +337,20 @@ impl Drop for ReleaseServer {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// Waits for `url` to answer 2xx; panics after `deadline`.
+fn wait_for(url: &str, deadline: Duration) {
+    let started = Instant::now();
+    while !Command::new("curl")
+        .args(["-sf", url])
+        .stdout(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+    {
+        assert!(started.elapsed() < deadline, "{url} did not answer");
+        std::thread::sleep(Duration::from_millis(100));
     }
 }
 

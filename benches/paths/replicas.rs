@@ -4,9 +4,11 @@
 
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use crate::{back_to_back, cpu_us, free_port, say, single, wrk, ReleaseServer, Row, WRK_SECONDS};
+use crate::{
+    back_to_back, cpu_us, free_port, say, single, wait_for, wrk, ReleaseServer, Row, WRK_SECONDS,
+};
 
 /// Connections of the throughput rows.
 const CONNECTIONS: usize = 64;
@@ -44,19 +46,7 @@ impl Proxy {
             .spawn()
             .expect("run haproxy (scripts/setup.sh bench installs it)");
         let url = format!("http://127.0.0.1:{port}");
-        let started = Instant::now();
-        while !Command::new("curl")
-            .args(["-sf", &format!("{url}/livez")])
-            .stdout(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success())
-        {
-            assert!(
-                started.elapsed() < Duration::from_secs(20),
-                "haproxy did not come up"
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        wait_for(&format!("{url}/livez"), Duration::from_secs(20));
         Proxy { child, url }
     }
 }

@@ -6,7 +6,7 @@
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use feature_store_core::store::{FeatureStore, SkipReason, StoreConfig, StreamingOutcome};
+use feature_store_core::store::{FeatureStore, Fence, SkipReason, StoreConfig, StreamingOutcome};
 use feature_store_core::synth::synthesize_users;
 use feature_store_types::domain::KeyPrefix;
 use prometheus_parse::{Scrape, Value};
@@ -359,6 +359,25 @@ async fn three_servers_on_the_cluster_stream_once_and_hand_over() {
     three_servers_stream_once_and_hand_over(Target::Cluster, &Target::Cluster.url()).await;
 }
 
+/// A streaming write of each of `ids` under `fence`: what each did.
+async fn written(
+    store: &FeatureStore,
+    ids: &[feature_store_types::domain::EntityId],
+    fence: &Fence,
+) -> Vec<StreamingOutcome> {
+    let event = [("tx_count_5m", "1".to_owned())];
+    let mut outcomes = Vec::new();
+    for id in ids {
+        outcomes.push(
+            store
+                .update_streaming_fenced(id, &event, fence)
+                .await
+                .unwrap(),
+        );
+    }
+    outcomes
+}
+
 /// The fence alone, without the lease's own timing: a write under a token older than the
 /// lease's latest is refused wherever its key lands (each slot has its fence on a cluster).
 async fn a_write_under_an_old_token_is_refused(on: Target) {
@@ -369,24 +388,18 @@ async fn a_write_under_an_old_token_is_refused(on: Target) {
         .await
         .unwrap();
     let ids: Vec<_> = (1..=40).map(|n| id(&format!("u{n:04}"))).collect();
-    let event = |n: u64| vec![("tx_count_5m".to_owned(), n.to_string())];
 
     let first = store.take_lease(&group, "a", 200, 1).await.unwrap();
     assert_eq!(first.holder, "a");
     store.raise_fences(&group, first.token).await.unwrap();
-    let old = feature_store_core::store::Fence {
+    let old = Fence {
         group: group.clone(),
         token: first.token,
     };
-    for id in &ids {
-        assert_eq!(
-            store
-                .update_streaming_fenced(id, &event(1), &old)
-                .await
-                .unwrap(),
-            StreamingOutcome::Written
-        );
-    }
+    assert!(written(&store, &ids, &old)
+        .await
+        .iter()
+        .all(|outcome| *outcome == StreamingOutcome::Written));
     let mut second = store.take_lease(&group, "b", 60_000, 2).await.unwrap();
     let started = Instant::now();
     while second.holder != "b" {
@@ -401,27 +414,19 @@ async fn a_write_under_an_old_token_is_refused(on: Target) {
     store.raise_fences(&group, second.token).await.unwrap();
     // The deposed holder raising its own fences late cannot lower them.
     store.raise_fences(&group, first.token).await.unwrap();
-    let new = feature_store_core::store::Fence {
+    let new = Fence {
         group: group.clone(),
         token: second.token,
     };
-    for id in &ids {
-        assert_eq!(
-            store
-                .update_streaming_fenced(id, &event(2), &old)
-                .await
-                .unwrap(),
-            StreamingOutcome::Skipped(SkipReason::Fenced),
-            "{id}"
-        );
-        assert_eq!(
-            store
-                .update_streaming_fenced(id, &event(3), &new)
-                .await
-                .unwrap(),
-            StreamingOutcome::Written
-        );
-    }
+    // Every slot's fence refuses the old token, and takes the new one.
+    assert!(written(&store, &ids, &old)
+        .await
+        .iter()
+        .all(|outcome| *outcome == StreamingOutcome::Skipped(SkipReason::Fenced)));
+    assert!(written(&store, &ids, &new)
+        .await
+        .iter()
+        .all(|outcome| *outcome == StreamingOutcome::Written));
     assert!(!store
         .publish_fenced(&group, first.token, &[("worker", "old".into())])
         .await
