@@ -149,10 +149,11 @@ impl StreamingWorker {
         }
     }
 
-    /// Starts the task. Does nothing if it is already running.
+    /// Starts the task. Does nothing if it is already running, or on a server that never
+    /// competes for the lease (`--role serve`): it could never write.
     pub fn start(&self) {
         let mut running = self.running.lock().expect("worker lock");
-        if running.is_some() {
+        if running.is_some() || !self.shared.lease.config().role.competes() {
             return;
         }
         let (stop, stopped) = oneshot::channel();

@@ -50,7 +50,7 @@ impl Service {
             WorkerAction::Start | WorkerAction::Resume => self.worker.run().await?,
             WorkerAction::Pause => self.worker.pause().await?,
         }
-        let stats = self.worker.stats();
+        let stats = self.stream().await?;
         Ok(WorkerToggled {
             running: stats.running,
             paused: stats.paused,

@@ -51,20 +51,29 @@ impl Service {
             redis_run_ids,
             ..self.snapshot()
         };
+        state.worker = self.stream().await?;
+        // Again: reading the board may have shown a `serve` server a new holder.
+        state.lease = self.lease.state();
+        Ok(state)
+    }
+
+    /// The worker that streams: this server's while it holds the lease, else the holder's as
+    /// it last published it, with the pause switch as any server last set it.
+    pub(super) async fn stream(&self) -> Result<WorkerStats, ServiceError> {
+        let mut worker = self.worker.stats();
         if !self.lease.holds() {
             let board = self.within(None, self.lease.board()).await?;
-            if let Some(worker) = board
+            if let Some(published) = board
                 .get(WORKER_BOARD)
                 .and_then(|text| serde_json::from_str::<WorkerStats>(text).ok())
             {
-                state.worker = worker;
+                worker = published;
             }
             if let Some(switch) = board.get(SWITCH_BOARD) {
-                state.worker.paused = state.worker.running && switch == "pause";
+                worker.paused = worker.running && switch == "pause";
             }
-            state.lease = self.lease.state();
         }
-        Ok(state)
+        Ok(worker)
     }
 
     /// `state` whether or not Redis is reachable now, for metrics: the count says its age; no
