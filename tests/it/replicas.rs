@@ -238,6 +238,15 @@ async fn three_servers_stream_once_and_hand_over(on: Target, url: &str) {
             "Redis ran {redis_ran} SCANs in the window, the holder {own}"
         );
     }
+    // The holder's sample, for the next holder's worker: every id, at this size.
+    let (_, sample) = store.read_group(&prefix, &["sample:user"]).await.unwrap();
+    let sample: Vec<String> = serde_json::from_str(
+        sample[0]
+            .as_deref()
+            .expect("the holder publishes its sample"),
+    )
+    .unwrap();
+    assert_eq!(sample.len(), 2_500);
     let state = serve.state().await;
     assert_eq!(state["lease"]["role"], "serve");
     assert_eq!(state["lease"]["held_here"], false);

@@ -20,7 +20,7 @@ use tokio::task::JoinHandle;
 use serde::{Deserialize, Serialize};
 
 use crate::domain::EntityId;
-use crate::lease::{index_board, Lease};
+use crate::lease::{index_board, sample_board, Lease};
 use crate::store::{FeatureStore, StoreError};
 
 /// Ids the index keeps in order: enough for the largest batch read by count.
@@ -52,8 +52,8 @@ pub struct Snapshot {
     pub as_of: Option<SystemTime>,
 }
 
-/// A snapshot as the lease holder publishes it (the sample stays with the holder: only its
-/// worker draws from it).
+/// A snapshot as the lease holder publishes it for the others' state polls; the sample goes
+/// apart (`sample_board`), for the next holder's worker only.
 #[derive(Serialize, Deserialize)]
 struct Published {
     count: u64,
@@ -95,8 +95,9 @@ pub struct EntityIndex {
 struct Shared {
     store: Arc<FeatureStore>,
     lease: Arc<Lease>,
-    /// Where the holder publishes this entity's snapshot.
+    /// Where the holder publishes this entity's snapshot, and its sample.
     board: String,
+    sample_board: String,
     snapshot: RwLock<Arc<Snapshot>>,
     /// Raised by `refresh`: a pass that starts after it sees every change made before it.
     requested: AtomicU64,
@@ -115,6 +116,7 @@ impl EntityIndex {
             store,
             lease,
             board: index_board(entity),
+            sample_board: sample_board(entity),
             snapshot: RwLock::new(Arc::default()),
             requested: AtomicU64::new(0),
             wake: Notify::new(),
@@ -194,14 +196,45 @@ impl Shared {
 
     /// A pass here, published when this process holds the lease.
     async fn walk(&self, rng: &mut ChaCha8Rng, ticket: u64) -> Result<(), StoreError> {
+        let sampled = !self
+            .snapshot
+            .read()
+            .expect("snapshot lock")
+            .sample
+            .is_empty();
+        if self.lease.holds() && !sampled {
+            self.adopt_sample().await?;
+        }
         let snapshot = self.pass(rng).await?;
         if self.lease.holds() {
             let published =
                 serde_json::to_string(&Published::of(&snapshot)).expect("a snapshot serializes");
-            self.lease.publish(&[(&self.board, published)]).await?;
+            let sample = serde_json::to_string(&snapshot.sample).expect("ids serialize");
+            self.lease
+                .publish(&[(&self.board, published), (&self.sample_board, sample)])
+                .await?;
         }
         *self.snapshot.write().expect("snapshot lock") = Arc::new(snapshot);
         self.finished.send_replace(ticket);
+        Ok(())
+    }
+
+    /// A new holder's first step: the last holder's sample, so the worker has entities to
+    /// stream while this server's own first pass runs.
+    async fn adopt_sample(&self) -> Result<(), StoreError> {
+        let Some(sample) = self
+            .lease
+            .read(&self.sample_board)
+            .await?
+            .and_then(|text| serde_json::from_str::<Vec<EntityId>>(&text).ok())
+        else {
+            return Ok(());
+        };
+        let mut snapshot = self.snapshot.write().expect("snapshot lock");
+        *snapshot = Arc::new(Snapshot {
+            sample,
+            ..(**snapshot).clone()
+        });
         Ok(())
     }
 

@@ -26,6 +26,12 @@ pub fn index_board(entity: &str) -> String {
     format!("index:{entity}")
 }
 
+/// Where the holder keeps `entity`'s uniform sample: read only by a new holder, so its worker
+/// streams before its own first pass over a large store ends.
+pub fn sample_board(entity: &str) -> String {
+    format!("sample:{entity}")
+}
+
 /// What a server process does (`--role`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Role {
@@ -255,16 +261,17 @@ impl Lease {
 
     /// The pause switch as any replica last set it: `Some(true)` paused, `None` never set.
     pub async fn switch(&self) -> Result<Option<bool>, StoreError> {
+        Ok(self.read(SWITCH_BOARD).await?.map(|value| value == "pause"))
+    }
+
+    /// One board value, read now (not from the once-a-second board).
+    pub async fn read(&self, name: &str) -> Result<Option<String>, StoreError> {
         let (_, values) = self
             .shared
             .store
-            .read_group(&self.shared.config.group, &[SWITCH_BOARD])
+            .read_group(&self.shared.config.group, &[name])
             .await?;
-        Ok(values
-            .into_iter()
-            .next()
-            .flatten()
-            .map(|value| value == "pause"))
+        Ok(values.into_iter().next().flatten())
     }
 
     /// Stops renewing and gives the lease up, so another candidate takes over at once.
