@@ -87,10 +87,9 @@ pub struct LeaseConfig {
     pub boards: Vec<String>,
 }
 
-/// What the holder last published, with who holds the lease; read in one `MGET`.
+/// What the holder last published; read in one `MGET` with the lease.
 #[derive(Clone, Debug, Default)]
 pub struct Board {
-    pub holder: Option<Holding>,
     values: Vec<(String, String)>,
 }
 
@@ -218,7 +217,6 @@ impl Lease {
                 .clone_from(&holder);
         }
         let board = Arc::new(Board {
-            holder,
             values: config
                 .boards
                 .iter()
@@ -252,7 +250,7 @@ impl Lease {
         let config = &self.shared.config;
         self.shared
             .store
-            .set_group(&config.group, name, Some(value))
+            .set_group(&config.group, name, value)
             .await?;
         // The next state poll here shows it.
         *self.shared.board.lock().await = None;

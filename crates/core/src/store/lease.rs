@@ -170,19 +170,15 @@ impl FeatureStore {
         Ok((lease, values))
     }
 
-    /// Sets one group key, or deletes it for `None`: a command to the holder, such as a pause.
-    pub async fn set_group(
-        &self,
-        group: &str,
-        name: &str,
-        value: Option<&str>,
-    ) -> Result<(), StoreError> {
+    /// Sets one group key: a command to the holder, such as a pause.
+    pub async fn set_group(&self, group: &str, name: &str, value: &str) -> Result<(), StoreError> {
         let key = group_key(group, name);
-        let command = match value {
-            Some(value) => cmd("SET").arg(&key).arg(value).clone(),
-            None => cmd("DEL").arg(&key).clone(),
-        };
-        let _: redis::Value = self.timed("lease", self.link.query(&key, &command)).await?;
+        let _: redis::Value = self
+            .timed(
+                "lease",
+                self.link.query(&key, cmd("SET").arg(&key).arg(value)),
+            )
+            .await?;
         Ok(())
     }
 
