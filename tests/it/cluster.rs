@@ -271,3 +271,23 @@ async fn a_read_of_two_entities_is_one_hmget_per_entity_key_in_one_pipeline_per_
         }
     }
 }
+
+/// A master promoted after a failover has an empty script cache. A store that has loaded no
+/// script yet must still run its lease on it: the NOSCRIPT answer loads the script and runs the
+/// call again, where it used to send an empty pipeline of "the scripts loaded so far" and fail
+/// with "empty command" on every renewal.
+#[tokio::test]
+async fn a_store_that_loaded_no_script_runs_its_scripts_on_masters_that_forgot_them() {
+    // Flushing the masters' script caches is a change every cluster test sees.
+    let _alone = CLUSTER_TOPOLOGY.write().await;
+    let store = cluster_store("cl-noscript").await;
+    for master in crate::support::cluster::masters() {
+        let flushed = crate::support::cluster::cli_on(&master.port, &["script", "flush"]);
+        assert_eq!(flushed.as_deref().map(str::trim), Some("OK"), "{master:?}");
+    }
+    let group = "cl-noscript-group";
+    let held = store.take_lease(group, "me", 5_000, 1).await.unwrap();
+    assert_eq!(held.holder, "me");
+    store.raise_fences(group, held.token).await.unwrap();
+    assert!(store.release_lease(group, "me").await.unwrap());
+}

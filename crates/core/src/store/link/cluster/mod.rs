@@ -185,6 +185,10 @@ impl ClusterLink {
 
     async fn load_scripts_on(&self, node: &Node) -> RedisResult<()> {
         let scripts = self.scripts.lock().expect("scripts lock").clone();
+        // None yet: the command is sent again, its NOSCRIPT stands, and the caller loads it.
+        if scripts.is_empty() {
+            return Ok(());
+        }
         let mut loads = redis::pipe();
         for source in &scripts {
             loads.cmd("SCRIPT").arg("LOAD").arg(source);
