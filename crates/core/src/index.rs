@@ -30,8 +30,8 @@ const SAMPLE_SIZE: usize = 10_000;
 /// Shortest rest between two passes over the store.
 const PAUSE: Duration = Duration::from_secs(1);
 /// A pass is followed by a rest this many times its length, so the index keeps Redis busy at
-/// most a fifth of the time however large the store (a million entities: about 1 s of SCAN,
-/// then 4 s of rest).
+/// most a fifth of the time however large the store (a million entities: about 2 s of SCAN,
+/// then 8 s of rest).
 const REST_PER_PASS: u32 = 4;
 /// How often a server that does not hold the lease looks at what the holder published.
 const FOLLOW_EVERY: Duration = Duration::from_secs(1);
@@ -164,6 +164,7 @@ impl Drop for EntityIndex {
 impl Shared {
     async fn run(self: Arc<Self>) {
         let mut rng = ChaCha8Rng::seed_from_u64(7);
+        let mut masters_changes = self.store.masters_changes();
         loop {
             let ticket = self.requested.load(SeqCst);
             let walk = ticket > *self.finished.borrow() || self.lease.holds();
@@ -190,6 +191,8 @@ impl Shared {
             tokio::select! {
                 () = tokio::time::sleep(rest) => {}
                 () = self.wake.notified() => {}
+                // A failover: the counts per master are wrong until the next pass.
+                () = masters_changes.next() => {}
             }
         }
     }

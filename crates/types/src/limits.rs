@@ -5,8 +5,10 @@
 /// never build one giant buffer and every chunk answers well inside the client's timeout.
 pub const PIPELINE_CHUNK: usize = 500;
 
-/// The `COUNT` hint of each `SCAN` step of the background entity index.
-pub const SCAN_COUNT: usize = 1000;
+/// The `COUNT` hint of each `SCAN` step of the background entity index. Redis serves nothing
+/// else while a step runs, so a step's length is the most a read can wait behind the index: at
+/// a million keys COUNT 1000 held Redis about 1 ms a step, COUNT 100 about 0.14 ms.
+pub const SCAN_COUNT: usize = 100;
 
 /// The longest TTL of either layer, in seconds (100 years). Redis refuses a hash field expiry
 /// past 2^48 ms since the epoch (year 10889) and a key expiry whose milliseconds overflow; this

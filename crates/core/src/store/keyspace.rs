@@ -4,7 +4,7 @@
 
 use redis::cmd;
 
-use super::link::KeyScan;
+use super::link::{KeyScan, ScanBatch};
 use super::{FeatureStore, StoreError};
 use crate::domain::EntityId;
 
@@ -15,6 +15,8 @@ impl FeatureStore {
         EntityScan {
             store: self,
             scan: self.link.scan(self.match_pattern()),
+            found: Vec::new(),
+            master: None,
         }
     }
 
@@ -40,7 +42,8 @@ impl FeatureStore {
     pub async fn reset(&self) -> Result<u64, StoreError> {
         let mut deleted = 0;
         let mut scan = self.link.scan(self.match_pattern());
-        while let Some(keys) = scan.next_batch().await? {
+        while let Some(batches) = scan.next_step().await? {
+            let keys = batches.into_iter().flat_map(|batch| batch.keys).collect();
             // One UNLINK per key: on a cluster, keys of different slots never share a command.
             let unlinks: Vec<(String, redis::Cmd)> = self
                 .entities_among(keys)
@@ -50,6 +53,9 @@ impl FeatureStore {
                     (key, unlink)
                 })
                 .collect();
+            if unlinks.is_empty() {
+                continue;
+            }
             for removed in self
                 .timed("reset", self.link.per_key::<u64>(unlinks))
                 .await?
@@ -78,23 +84,45 @@ impl FeatureStore {
 pub struct EntityScan<'a> {
     store: &'a FeatureStore,
     scan: KeyScan<'a>,
+    /// What the last step found and `next_batch` has not given yet, a batch per node.
+    found: Vec<ScanBatch>,
+    /// The master of the batch `next_batch` gave last.
+    master: Option<String>,
 }
 
 impl EntityScan<'_> {
-    /// The ids of the next non-empty batch, or `None` when the walk is complete.
+    /// The ids of the next non-empty batch, all from one master, or `None` when the walk is
+    /// complete. Each SCAN call is timed as one `scan`, so the metric counts Redis's calls.
     pub async fn next_batch(&mut self) -> Result<Option<Vec<EntityId>>, StoreError> {
-        while let Some(keys) = self.store.timed("scan", self.scan.next_batch()).await? {
-            let ids: Vec<EntityId> = self.store.entities_among(keys).map(|(_, id)| id).collect();
-            if !ids.is_empty() {
-                return Ok(Some(ids));
+        loop {
+            while let Some(batch) = self.found.pop() {
+                let ids: Vec<EntityId> = self
+                    .store
+                    .entities_among(batch.keys)
+                    .map(|(_, id)| id)
+                    .collect();
+                if !ids.is_empty() {
+                    self.master = batch.master;
+                    return Ok(Some(ids));
+                }
+            }
+            let timings: Vec<_> = (0..self.scan.calls())
+                .map(|_| self.store.telemetry.start("scan"))
+                .collect();
+            let step = self.scan.next_step().await;
+            for timing in timings {
+                timing.finish(step.as_ref().err());
+            }
+            match step? {
+                Some(found) => self.found = found,
+                None => return Ok(None),
             }
         }
-        Ok(None)
     }
 
     /// The master (`host:port`) the last batch came from; `None` on a single Redis.
     pub fn master(&self) -> Option<&str> {
-        self.scan.master()
+        self.master.as_deref()
     }
 }
 

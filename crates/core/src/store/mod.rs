@@ -19,7 +19,7 @@ use redis::{cmd, Script};
 use error::is_wrong_type;
 pub use error::StoreError;
 use link::RedisLink;
-pub use link::{redact_url, RedisMode, RedisVersion, CLUSTER_SCHEME};
+pub use link::{redact_url, MastersChanges, RedisMode, RedisVersion, CLUSTER_SCHEME};
 pub use stats::unix_ms_now;
 use stats::Counters;
 pub use stats::RedisTelemetry;
@@ -236,6 +236,12 @@ impl FeatureStore {
 
     pub fn redis_version(&self) -> RedisVersion {
         self.link.version()
+    }
+
+    /// Each change of a cluster's set of masters (a failover): what was counted per master is
+    /// stale after one.
+    pub fn masters_changes(&self) -> MastersChanges {
+        self.link.masters_changes()
     }
 
     /// One Redis or a cluster, and its masters.

@@ -24,7 +24,7 @@ use cluster::ClusterLink;
 pub(crate) use fence::{group_key, FENCE};
 use info::{info_field, server_info};
 pub use info::{redact_url, RedisMode, RedisVersion, CLUSTER_SCHEME};
-pub(crate) use scan::KeyScan;
+pub(crate) use scan::{KeyScan, ScanBatch};
 
 use super::StoreError;
 
@@ -45,6 +45,22 @@ pub(crate) struct RedisLink {
 enum Conn {
     Single(ConnectionManager),
     Cluster(Arc<ClusterLink>),
+}
+
+/// Changes of a cluster's masters, as `RedisLink::masters_changes` gives them.
+pub struct MastersChanges(Option<tokio::sync::watch::Receiver<u64>>);
+
+impl MastersChanges {
+    /// Waits for the next change not yet seen.
+    pub async fn next(&mut self) {
+        if let Some(changes) = &mut self.0 {
+            if changes.changed().await.is_ok() {
+                return;
+            }
+        }
+        // A single Redis, or a link that is gone: nothing will change.
+        std::future::pending().await
+    }
 }
 
 /// Redis could not be reached, as opposed to a command being refused.
@@ -98,6 +114,15 @@ impl RedisLink {
     }
 
     /// How many servers share the keys: 1, or a cluster's masters.
+    /// Resolves each time a cluster's set of masters changes (never on a single Redis); a
+    /// change that came while the caller was busy resolves the next call at once.
+    pub(crate) fn masters_changes(&self) -> MastersChanges {
+        MastersChanges(match &self.conn {
+            Conn::Single(_) => None,
+            Conn::Cluster(cluster) => Some(cluster.masters_changes()),
+        })
+    }
+
     pub(crate) fn masters(&self) -> usize {
         match &self.conn {
             Conn::Single(_) => 1,

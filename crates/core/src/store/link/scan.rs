@@ -1,5 +1,8 @@
-//! SCAN over the keyspace: one node's, or every master's of a cluster, one after the other.
+//! SCAN over the keyspace: one node's, or every master's of a cluster, all at once (a step is
+//! one SCAN on each master still walking, in parallel: a pass takes as long as the largest
+//! master's walk, and each master is held only by its own step).
 
+use futures::future::try_join_all;
 use redis::{Cmd, RedisError};
 
 use super::slots::Node;
@@ -8,8 +11,8 @@ use crate::limits::SCAN_COUNT;
 use crate::store::StoreError;
 
 impl RedisLink {
-    /// Starts a SCAN with MATCH over the hashes of the keyspace: of every master, one after the
-    /// other, on a cluster.
+    /// Starts a SCAN with MATCH over the hashes of the keyspace: of every master, in
+    /// parallel, on a cluster.
     pub(crate) fn scan(&self, pattern: String) -> KeyScan<'_> {
         let nodes = match &self.conn {
             Conn::Single(_) => vec![None],
@@ -18,9 +21,7 @@ impl RedisLink {
         KeyScan {
             link: self,
             pattern,
-            nodes,
-            cursor: 0,
-            last_master: None,
+            walking: nodes.into_iter().map(|node| (node, 0)).collect(),
         }
     }
 
@@ -39,23 +40,37 @@ impl RedisLink {
     }
 }
 
-/// A SCAN in progress: each `next_batch` is one round trip.
+/// A SCAN in progress: each `next_step` is one round trip to each node still walking.
 pub(crate) struct KeyScan<'a> {
     link: &'a RedisLink,
     pattern: String,
-    /// The nodes still to walk, the current one first; empty when the scan is complete.
-    nodes: Vec<Option<Node>>,
-    cursor: u64,
-    /// The master the last batch came from, on a cluster.
-    last_master: Option<String>,
+    /// The nodes still to walk (the one Redis is `None`), each with its cursor.
+    walking: Vec<(Option<Node>, u64)>,
+}
+
+/// The keys one SCAN step found on one node.
+pub(crate) struct ScanBatch {
+    /// The master (`host:port`) they came from; `None` on a single Redis.
+    pub master: Option<String>,
+    pub keys: Vec<String>,
 }
 
 impl KeyScan<'_> {
-    /// The next non-empty batch of matching keys, or `None` when the scan is complete.
-    pub(crate) async fn next_batch(&mut self) -> Result<Option<Vec<String>>, StoreError> {
-        while let Some(node) = self.nodes.first() {
+    /// How many SCAN calls the next step sends: one per node still walking.
+    pub(crate) fn calls(&self) -> usize {
+        self.walking.len()
+    }
+
+    /// The matching keys of the next SCAN step on each node still walking (often none: a step
+    /// visits COUNT slots of the keyspace, whoever's keys they hold), or `None` when the scan
+    /// is complete.
+    pub(crate) async fn next_step(&mut self) -> Result<Option<Vec<ScanBatch>>, StoreError> {
+        if self.walking.is_empty() {
+            return Ok(None);
+        }
+        let steps = self.walking.iter().map(|(node, cursor)| {
             let mut scan = redis::cmd("SCAN");
-            scan.arg(self.cursor)
+            scan.arg(cursor)
                 .arg("MATCH")
                 .arg(&self.pattern)
                 .arg("COUNT")
@@ -63,21 +78,19 @@ impl KeyScan<'_> {
                 // Entities are hashes; a key of another type is never ours.
                 .arg("TYPE")
                 .arg("hash");
-            let (next, keys) = self.link.scan_step(node.as_ref(), scan).await?;
-            self.last_master = node.as_ref().map(ToString::to_string);
-            if next == 0 {
-                self.nodes.remove(0);
-            }
-            self.cursor = next;
-            if !keys.is_empty() {
-                return Ok(Some(keys));
-            }
+            self.link.scan_step(node.as_ref(), scan)
+        });
+        let replies = try_join_all(steps).await?;
+        let mut batches = Vec::with_capacity(replies.len());
+        for ((node, cursor), (next, keys)) in self.walking.iter_mut().zip(replies) {
+            *cursor = next;
+            batches.push(ScanBatch {
+                master: node.as_ref().map(ToString::to_string),
+                keys,
+            });
         }
-        Ok(None)
-    }
-
-    /// The master (`host:port`) the last batch came from; `None` on a single Redis.
-    pub(crate) fn master(&self) -> Option<&str> {
-        self.last_master.as_deref()
+        // A cursor back at 0 ends that node's walk.
+        self.walking.retain(|(_, cursor)| *cursor != 0);
+        Ok(Some(batches))
     }
 }

@@ -34,7 +34,15 @@ impl ClusterLink {
                     || map.replicas.contains(node)
                     || self.seeds.contains(node)
             });
-        *self.map.write().expect("slot map lock") = Arc::new(map);
+        let masters_moved = {
+            let mut installed = self.map.write().expect("slot map lock");
+            let moved = installed.masters != map.masters;
+            *installed = Arc::new(map);
+            moved
+        };
+        if masters_moved {
+            self.masters_changed.send_modify(|changes| *changes += 1);
+        }
     }
 
     /// Asks the known masters, then their replicas, then the URL's nodes for `CLUSTER SLOTS`;

@@ -18,7 +18,7 @@ use redis::{
     AsyncConnectionConfig, Client, Cmd, ErrorKind, IntoConnectionInfo, Pipeline, RedisError,
     RedisResult, ServerErrorKind, Value,
 };
-use tokio::sync::Notify;
+use tokio::sync::{watch, Notify};
 use tokio::task::JoinHandle;
 
 use super::slots::{key_slot, Node, SlotMap};
@@ -44,6 +44,9 @@ pub(super) struct ClusterLink {
     stale: Arc<Notify>,
     /// Whether the last read of the map failed, so an outage is logged once.
     map_failing: AtomicBool,
+    /// Counts the maps installed with another set of masters than the one before: a failover or
+    /// a node added, after which whatever was counted per master is stale.
+    masters_changed: watch::Sender<u64>,
     refresher: Mutex<Option<JoinHandle<()>>>,
 }
 
@@ -83,6 +86,7 @@ impl ClusterLink {
             scripts: Mutex::default(),
             stale: Arc::new(Notify::new()),
             map_failing: AtomicBool::new(false),
+            masters_changed: watch::Sender::new(0),
             refresher: Mutex::new(None),
         });
         link.install(link.read_map().await?);
@@ -163,6 +167,11 @@ impl ClusterLink {
                 }
             })
             .collect()
+    }
+
+    /// Marks a change of the set of masters as seen, and says when the next one happens.
+    pub fn masters_changes(&self) -> watch::Receiver<u64> {
+        self.masters_changed.subscribe()
     }
 
     /// One command on one node, for work that walks the masters (SCAN).
