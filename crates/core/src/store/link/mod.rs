@@ -113,7 +113,6 @@ impl RedisLink {
         self.version
     }
 
-    /// How many servers share the keys: 1, or a cluster's masters.
     /// Resolves each time a cluster's set of masters changes (never on a single Redis); a
     /// change that came while the caller was busy resolves the next call at once.
     pub(crate) fn masters_changes(&self) -> MastersChanges {
@@ -123,6 +122,7 @@ impl RedisLink {
         })
     }
 
+    /// How many servers share the keys: 1, or a cluster's masters.
     pub(crate) fn masters(&self) -> usize {
         match &self.conn {
             Conn::Single(_) => 1,

@@ -169,7 +169,7 @@ impl ClusterLink {
             .collect()
     }
 
-    /// Marks a change of the set of masters as seen, and says when the next one happens.
+    /// A receiver that has seen the current set of masters and wakes at the next change.
     pub fn masters_changes(&self) -> watch::Receiver<u64> {
         self.masters_changed.subscribe()
     }
