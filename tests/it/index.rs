@@ -5,7 +5,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use feature_store_core::index::EntityIndex;
+use feature_store_core::store::{FeatureStore, StoreConfig};
 use feature_store_core::synth::synthesize_users;
+use feature_store_types::domain::KeyPrefix;
 
 use crate::support::{
     eventually, free_port, id, lease_of, store_with, OwnRedis, TestServer, RISK, TX_7D,
@@ -57,6 +59,60 @@ async fn scan_calls(url: &str) -> u64 {
     info.lines()
         .find_map(|line| line.strip_prefix("cmdstat_scan:calls="))
         .map_or(0, |rest| rest.split(',').next().unwrap().parse().unwrap())
+}
+
+/// Several entities, even of prefixes with no common start, are counted in one walk: a pass
+/// costs Redis the SCAN calls of one prefix's walk, not one walk per entity.
+#[tokio::test]
+async fn one_walk_indexes_every_entity() {
+    let redis = OwnRedis::start(free_port()).await;
+    let store_of = |prefix: &str| StoreConfig {
+        key_prefix: KeyPrefix::parse(prefix).unwrap(),
+        ..StoreConfig::default()
+    };
+    let users = Arc::new(
+        FeatureStore::connect(&redis.url(), store_of("p:user:"))
+            .await
+            .unwrap(),
+    );
+    let merchants = Arc::new(users.for_entity(store_of("p:user.merchant:")));
+    let devices = Arc::new(users.for_entity(store_of("q:device:")));
+    for (store, count) in [(&users, 300), (&merchants, 200), (&devices, 100)] {
+        store
+            .bulk_load(synthesize_users(count, 1), Some(600))
+            .await
+            .unwrap();
+    }
+    let indexes = EntityIndex::start_all(
+        vec![
+            (Arc::clone(&users), "user"),
+            (Arc::clone(&merchants), "merchant"),
+            (Arc::clone(&devices), "device"),
+        ],
+        lease_of(&users).await,
+    );
+    let counts = |indexes: &[EntityIndex]| -> Vec<u64> {
+        indexes.iter().map(|index| index.snapshot().count).collect()
+    };
+    indexes[0].refresh().await;
+    assert_eq!(counts(&indexes), [300, 200, 100]);
+    assert_eq!(indexes[1].snapshot().ids[0], id("u0001"));
+    // The fewest SCAN calls of a few refreshes (a pass of the index's own may overlap one).
+    let mut pass = u64::MAX;
+    let mut walk = u64::MAX;
+    for _ in 0..3 {
+        let before = scan_calls(&redis.url()).await;
+        indexes[2].refresh().await;
+        pass = pass.min(scan_calls(&redis.url()).await - before);
+        let before = scan_calls(&redis.url()).await;
+        assert_eq!(devices.count().await.unwrap(), 100);
+        walk = walk.min(scan_calls(&redis.url()).await - before);
+    }
+    assert!(
+        pass <= walk,
+        "a pass over 3 entities made {pass} SCAN calls, a walk of one prefix {walk}"
+    );
+    assert_eq!(counts(&indexes), [300, 200, 100]);
 }
 
 #[tokio::test]

@@ -243,8 +243,8 @@ async fn housekeeping_lists_counts_and_deletes(on: Target) {
     assert_eq!(store.count().await.unwrap(), 13);
     let mut scanned = Vec::new();
     let mut scan = store.scan_entities();
-    while let Some(ids) = scan.next_batch().await.unwrap() {
-        scanned.extend(ids);
+    while let Some(batch) = scan.next_batch().await.unwrap() {
+        scanned.extend(batch.ids.into_iter().map(|(_, id)| id));
     }
     scanned.sort();
     assert_eq!(scanned.len(), 13);

@@ -70,20 +70,27 @@ impl Served {
     /// Each entity of `registry`: a store over `store`'s connection keyed by the entity's
     /// prefix and TTLs, and its index, started (walking while this process holds `lease`).
     pub fn start_all(registry: &Registry, store: &FeatureStore, lease: &Arc<Lease>) -> Vec<Served> {
+        let stores: Vec<Arc<FeatureStore>> = registry
+            .entities
+            .iter()
+            .map(|entity| Arc::new(store.for_entity(StoreConfig::of_entity(registry, entity))))
+            .collect();
+        let indexes = EntityIndex::start_all(
+            stores
+                .iter()
+                .zip(&registry.entities)
+                .map(|(store, entity)| (Arc::clone(store), entity.name.as_str()))
+                .collect(),
+            Arc::clone(lease),
+        );
         registry
             .entities
             .iter()
-            .map(|entity| {
-                let store = Arc::new(store.for_entity(StoreConfig::of_entity(registry, entity)));
-                Served {
-                    registry: registry.of_entity(entity),
-                    index: Arc::new(EntityIndex::start(
-                        Arc::clone(&store),
-                        Arc::clone(lease),
-                        &entity.name,
-                    )),
-                    store,
-                }
+            .zip(stores.into_iter().zip(indexes))
+            .map(|(entity, (store, index))| Served {
+                registry: registry.of_entity(entity),
+                index: Arc::new(index),
+                store,
             })
             .collect()
     }

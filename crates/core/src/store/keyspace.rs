@@ -12,20 +12,15 @@ impl FeatureStore {
     /// A walk over this store's entities, one `SCAN … COUNT` round trip per batch. For the
     /// background index and tools, never for a request: it costs O(stored entities).
     pub fn scan_entities(&self) -> EntityScan<'_> {
-        EntityScan {
-            store: self,
-            scan: self.link.scan(self.match_pattern()),
-            found: Vec::new(),
-            master: None,
-        }
+        EntityScan::over(vec![self])
     }
 
     /// How many entities exist under this prefix: a full SCAN, exact, for tools and tests.
     pub async fn count(&self) -> Result<u64, StoreError> {
         let mut count = 0;
         let mut scan = self.scan_entities();
-        while let Some(ids) = scan.next_batch().await? {
-            count += ids.len() as u64;
+        while let Some(batch) = scan.next_batch().await? {
+            count += batch.ids.len() as u64;
         }
         Ok(count)
     }
@@ -80,34 +75,69 @@ impl FeatureStore {
     }
 }
 
-/// A SCAN in progress over one store's entities.
+/// A SCAN in progress over the entities of one store, or of several sharing a connection (each
+/// entity of a registry): one walk however many there are, its MATCH the prefixes' common
+/// start, each key going to the store whose prefix it has (prefixes never overlap).
 pub struct EntityScan<'a> {
-    store: &'a FeatureStore,
+    stores: Vec<&'a FeatureStore>,
     scan: KeyScan<'a>,
     /// What the last step found and `next_batch` has not given yet, a batch per node.
     found: Vec<ScanBatch>,
-    /// The master of the batch `next_batch` gave last.
-    master: Option<String>,
 }
 
-impl EntityScan<'_> {
+/// Entities one SCAN call found on one master.
+pub struct EntityBatch {
+    /// Each id with the position of its store among those walked.
+    pub ids: Vec<(usize, EntityId)>,
+    /// The master (`host:port`) they came from; `None` on a single Redis.
+    pub master: Option<String>,
+}
+
+impl<'a> EntityScan<'a> {
+    /// One walk over the entities of `stores`, which share a connection (`for_entity`).
+    pub fn over(stores: Vec<&'a FeatureStore>) -> Self {
+        let first = stores.first().expect("a walk over at least one store");
+        let mut common = first.config.key_prefix.as_str();
+        for store in &stores[1..] {
+            let prefix = store.config.key_prefix.as_str();
+            let shared = common
+                .char_indices()
+                .zip(prefix.chars())
+                .find(|((_, a), b)| a != b)
+                .map_or(common.len().min(prefix.len()), |((at, _), _)| at);
+            common = &common[..shared];
+        }
+        EntityScan {
+            scan: first.link.scan(format!("{}*", escape_glob(common))),
+            stores,
+            found: Vec::new(),
+        }
+    }
+
     /// The ids of the next non-empty batch, all from one master, or `None` when the walk is
     /// complete. Each SCAN call is timed as one `scan`, so the metric counts Redis's calls.
-    pub async fn next_batch(&mut self) -> Result<Option<Vec<EntityId>>, StoreError> {
+    pub async fn next_batch(&mut self) -> Result<Option<EntityBatch>, StoreError> {
         loop {
             while let Some(batch) = self.found.pop() {
-                let ids: Vec<EntityId> = self
-                    .store
-                    .entities_among(batch.keys)
-                    .map(|(_, id)| id)
+                let ids: Vec<(usize, EntityId)> = batch
+                    .keys
+                    .iter()
+                    .filter_map(|key| {
+                        self.stores.iter().enumerate().find_map(|(at, store)| {
+                            Some((at, store.config.key_prefix.entity_of(key)?))
+                        })
+                    })
                     .collect();
                 if !ids.is_empty() {
-                    self.master = batch.master;
-                    return Ok(Some(ids));
+                    return Ok(Some(EntityBatch {
+                        ids,
+                        master: batch.master,
+                    }));
                 }
             }
+            let telemetry = &self.stores[0].telemetry;
             let timings: Vec<_> = (0..self.scan.calls())
-                .map(|_| self.store.telemetry.start("scan"))
+                .map(|_| telemetry.start("scan"))
                 .collect();
             let step = self.scan.next_step().await;
             for timing in timings {
@@ -118,11 +148,6 @@ impl EntityScan<'_> {
                 None => return Ok(None),
             }
         }
-    }
-
-    /// The master (`host:port`) the last batch came from; `None` on a single Redis.
-    pub fn master(&self) -> Option<&str> {
-        self.master.as_deref()
     }
 }
 
