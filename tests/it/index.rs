@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use feature_store_core::index::EntityIndex;
-use feature_store_core::store::{FeatureStore, StoreConfig};
+use feature_store_core::store::{reset_all, FeatureStore, StoreConfig};
 use feature_store_core::synth::synthesize_users;
 use feature_store_types::domain::KeyPrefix;
 
@@ -113,6 +113,36 @@ async fn one_walk_indexes_every_entity() {
         "a pass over 3 entities made {pass} SCAN calls, a walk of one prefix {walk}"
     );
     assert_eq!(counts(&indexes), [300, 200, 100]);
+    // A reset of all three is one walk too, and leaves what is no entity of theirs.
+    let mut raw = redis::Client::open(redis.url())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let _: () = redis::pipe()
+        .set("p:user:u9999", "a string")
+        .hset("p:other:x", "f", "1")
+        .hset("p:user:a:b", "f", "1")
+        .query_async(&mut raw)
+        .await
+        .unwrap();
+    // No pass of the index's own meanwhile: dropping the last entity's index stops its task.
+    drop(indexes);
+    let before = scan_calls(&redis.url()).await;
+    let deleted = reset_all(&[&*users, &*merchants, &*devices]).await.unwrap();
+    let calls = scan_calls(&redis.url()).await - before;
+    assert_eq!(deleted, [300, 200, 100]);
+    assert!(
+        calls <= walk + 1,
+        "a reset of 3 entities made {calls} SCAN calls, a walk {walk}"
+    );
+    let left: u64 = redis::cmd("DBSIZE").query_async(&mut raw).await.unwrap();
+    let kept: u64 = redis::cmd("EXISTS")
+        .arg(&["p:user:u9999", "p:other:x", "p:user:a:b"])
+        .query_async(&mut raw)
+        .await
+        .unwrap();
+    assert_eq!(kept, 3, "{left} keys left");
 }
 
 #[tokio::test]

@@ -3,7 +3,7 @@
 //! operation all seed through `seed`, and say what they did with `Seeded::summary`.
 
 use crate::registry::Registry;
-use crate::store::{EventRule, FeatureStore, LoadReport, StoreConfig, StoreError};
+use crate::store::{reset_all, EventRule, FeatureStore, LoadReport, StoreConfig, StoreError};
 use crate::synth::synthesize;
 
 /// What to write: `count` synthetic entities of each entity (u0001 onwards for `user`, m0001
@@ -73,17 +73,19 @@ impl EntityLoad {
     }
 }
 
-/// Deletes every entity under each entity's prefix (nothing else); the count deleted. `store`
-/// is any of the registry's stores: each entity's is made from it.
+/// Deletes every entity under each entity's prefix (nothing else), all in one walk; the count
+/// deleted. `store` is any of the registry's stores: each entity's is made from it.
 pub async fn reset(store: &FeatureStore, registry: &Registry) -> Result<u64, StoreError> {
-    let mut deleted = 0;
-    for entity in &registry.entities {
-        let store = store.for_entity(StoreConfig::of_entity(registry, entity));
-        let gone = store.reset().await?;
+    let stores: Vec<FeatureStore> = registry
+        .entities
+        .iter()
+        .map(|entity| store.for_entity(StoreConfig::of_entity(registry, entity)))
+        .collect();
+    let deleted = reset_all(&stores.iter().collect::<Vec<_>>()).await?;
+    for (entity, gone) in registry.entities.iter().zip(&deleted) {
         tracing::info!("reset: deleted {gone} entities under {}", entity.key_prefix);
-        deleted += gone;
     }
-    Ok(deleted)
+    Ok(deleted.iter().sum())
 }
 
 /// Writes the synthetic entities `seeding` asks for, `count` of each entity of the registry,

@@ -35,44 +35,64 @@ impl FeatureStore {
     /// Deletes every entity under this store's prefix with SCAN + UNLINK: only hashes whose key
     /// is exactly prefix + a valid entity id. Nothing else is touched.
     pub async fn reset(&self) -> Result<u64, StoreError> {
-        let mut deleted = 0;
-        let mut scan = self.link.scan(self.match_pattern());
-        while let Some(batches) = scan.next_step().await? {
-            let keys = batches.into_iter().flat_map(|batch| batch.keys).collect();
-            // One UNLINK per key: on a cluster, keys of different slots never share a command.
-            let unlinks: Vec<(String, redis::Cmd)> = self
-                .entities_among(keys)
-                .map(|(key, _)| {
-                    let mut unlink = cmd("UNLINK");
-                    unlink.arg(&key);
-                    (key, unlink)
-                })
-                .collect();
-            if unlinks.is_empty() {
-                continue;
-            }
-            for removed in self
-                .timed("reset", self.link.per_key::<u64>(unlinks))
-                .await?
-            {
-                deleted += removed?;
-            }
+        Ok(reset_all(&[self]).await?[0])
+    }
+}
+
+/// Deletes every entity of `stores`, which share a connection (each entity of a registry), in
+/// one SCAN walk + UNLINK: only hashes whose key is exactly a store's prefix + a valid entity
+/// id. Nothing else is touched. How many were deleted of each store, in their order.
+pub async fn reset_all(stores: &[&FeatureStore]) -> Result<Vec<u64>, StoreError> {
+    let first = stores.first().expect("a reset of at least one store");
+    let mut deleted = vec![0; stores.len()];
+    let mut scan = first.link.scan(common_pattern(stores));
+    while let Some(batches) = scan.next_step().await? {
+        // One UNLINK per key: on a cluster, keys of different slots never share a command.
+        let (owners, unlinks): (Vec<usize>, Vec<(String, redis::Cmd)>) = batches
+            .into_iter()
+            .flat_map(|batch| batch.keys)
+            .filter_map(|key| {
+                let at = owner(stores, &key)?.0;
+                let mut unlink = cmd("UNLINK");
+                unlink.arg(&key);
+                Some((at, (key, unlink)))
+            })
+            .unzip();
+        if unlinks.is_empty() {
+            continue;
         }
-        Ok(deleted)
+        let removed = first
+            .timed("reset", first.link.per_key::<u64>(unlinks))
+            .await?;
+        for (at, removed) in owners.into_iter().zip(removed) {
+            deleted[at] += removed?;
+        }
     }
+    Ok(deleted)
+}
 
-    /// The keys of a SCAN batch that are entity keys of this store, with their ids.
-    fn entities_among(&self, keys: Vec<String>) -> impl Iterator<Item = (String, EntityId)> + '_ {
-        keys.into_iter().filter_map(|key| {
-            let id = self.config.key_prefix.entity_of(&key)?;
-            Some((key, id))
-        })
+/// The SCAN MATCH pattern of every key of `stores`: their prefixes' longest common start, its
+/// glob characters escaped.
+fn common_pattern(stores: &[&FeatureStore]) -> String {
+    let mut common = stores[0].config.key_prefix.as_str();
+    for store in &stores[1..] {
+        let prefix = store.config.key_prefix.as_str();
+        let shared = common
+            .char_indices()
+            .zip(prefix.chars())
+            .find(|((_, a), b)| a != b)
+            .map_or(common.len().min(prefix.len()), |((at, _), _)| at);
+        common = &common[..shared];
     }
+    format!("{}*", escape_glob(common))
+}
 
-    /// The SCAN MATCH pattern for this prefix, with its glob characters escaped.
-    fn match_pattern(&self) -> String {
-        format!("{}*", escape_glob(self.config.key_prefix.as_str()))
-    }
+/// Which of `stores` `key` is an entity key of (its position), with the entity's id.
+fn owner(stores: &[&FeatureStore], key: &str) -> Option<(usize, EntityId)> {
+    stores
+        .iter()
+        .enumerate()
+        .find_map(|(at, store)| Some((at, store.config.key_prefix.entity_of(key)?)))
 }
 
 /// A SCAN in progress over the entities of one store, or of several sharing a connection (each
@@ -97,18 +117,8 @@ impl<'a> EntityScan<'a> {
     /// One walk over the entities of `stores`, which share a connection (`for_entity`).
     pub fn over(stores: Vec<&'a FeatureStore>) -> Self {
         let first = stores.first().expect("a walk over at least one store");
-        let mut common = first.config.key_prefix.as_str();
-        for store in &stores[1..] {
-            let prefix = store.config.key_prefix.as_str();
-            let shared = common
-                .char_indices()
-                .zip(prefix.chars())
-                .find(|((_, a), b)| a != b)
-                .map_or(common.len().min(prefix.len()), |((at, _), _)| at);
-            common = &common[..shared];
-        }
         EntityScan {
-            scan: first.link.scan(format!("{}*", escape_glob(common))),
+            scan: first.link.scan(common_pattern(&stores)),
             stores,
             found: Vec::new(),
         }
@@ -122,11 +132,7 @@ impl<'a> EntityScan<'a> {
                 let ids: Vec<(usize, EntityId)> = batch
                     .keys
                     .iter()
-                    .filter_map(|key| {
-                        self.stores.iter().enumerate().find_map(|(at, store)| {
-                            Some((at, store.config.key_prefix.entity_of(key)?))
-                        })
-                    })
+                    .filter_map(|key| owner(&self.stores, key))
                     .collect();
                 if !ids.is_empty() {
                     return Ok(Some(EntityBatch {

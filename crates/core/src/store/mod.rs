@@ -9,7 +9,7 @@ mod read;
 mod stats;
 mod write;
 
-pub use keyspace::{escape_glob, EntityBatch, EntityScan};
+pub use keyspace::{escape_glob, reset_all, EntityBatch, EntityScan};
 pub use lease::{Fence, Holding};
 
 use std::time::Instant;
