@@ -1,6 +1,6 @@
-//! The keyspace under one store's prefix: walking it (the index's SCAN), counting, deleting.
-//! Only hashes whose key is exactly the prefix and a valid entity id are entities; nothing else
-//! is touched.
+//! The keyspace under a store's prefix, or under those of every entity of a registry in one
+//! walk: walking it (the index's SCAN), counting, deleting. Only hashes whose key is exactly a
+//! prefix and a valid entity id are entities; nothing else is touched.
 
 use redis::cmd;
 
