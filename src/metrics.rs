@@ -8,7 +8,6 @@ use std::time::{Duration, Instant};
 
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::header::CONTENT_TYPE;
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric, NoLabelSet};
@@ -104,18 +103,36 @@ impl Metrics {
     }
 }
 
-/// The axum middleware that counts and times every request.
-pub async fn record(State(metrics): State<Arc<Metrics>>, request: Request, next: Next) -> Response {
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or("unmatched", MatchedPath::as_str)
-        .to_owned();
-    let method = method_label(request.method());
-    let started = Instant::now();
-    let response = next.run(request).await;
-    metrics.observe(route, method, response.status().as_u16(), started.elapsed());
-    response
+/// A request being timed, from its arrival to its response head.
+pub struct Timing {
+    route: String,
+    method: &'static str,
+    started: Instant,
+}
+
+impl Metrics {
+    /// Starts timing `request`, labelled by its route's template.
+    pub fn start(&self, request: &Request) -> Timing {
+        Timing {
+            route: request
+                .extensions()
+                .get::<MatchedPath>()
+                .map_or("unmatched", MatchedPath::as_str)
+                .to_owned(),
+            method: method_label(request.method()),
+            started: Instant::now(),
+        }
+    }
+
+    /// Counts and times the request, answered with `status`.
+    pub fn finish(&self, timing: Timing, status: axum::http::StatusCode) {
+        self.observe(
+            timing.route,
+            timing.method,
+            status.as_u16(),
+            timing.started.elapsed(),
+        );
+    }
 }
 
 /// A method's label: one of a closed set, so invented methods add no series.

@@ -1,6 +1,6 @@
 //! The one router: the Leptos app and its server functions, Feast's routes, probes and metrics,
-//! behind the edges every request passes (request id, compression, asset caching, metrics, the
-//! Host allow-list, the API guard).
+//! behind the edge every request passes (request id, the Host allow-list, the API guard,
+//! metrics, asset caching: `http::edge`) and compression.
 
 use std::collections::HashSet;
 use std::future::Future;
@@ -42,7 +42,6 @@ pub(crate) fn router(
     let probes = crate::http::probes::routes(Arc::clone(&service));
     let feast = crate::feast::routes(Arc::clone(&service));
     let metrics = Arc::new(Metrics::new(Arc::clone(&service)));
-    let assets = Arc::new(assets);
     let backend: Arc<dyn Backend> = Arc::new(ServiceBackend(Arc::clone(&service)));
     // The build's files, served by a ServeDir of our own: Leptos's file fallback passes on only
     // Accept-Encoding, so a revalidation (If-Modified-Since) would never get its 304.
@@ -71,25 +70,20 @@ pub(crate) fn router(
     } else {
         Router::new().fallback(only_probes)
     };
+    let edge = crate::http::edge::Edge {
+        hosts: allowed_hosts,
+        metrics: Arc::clone(&metrics),
+        assets,
+    };
     app.merge(probes)
-        .merge(crate::metrics::routes(Arc::clone(&metrics)))
-        .layer(axum::middleware::from_fn(crate::http::guard::guard))
+        .merge(crate::metrics::routes(metrics))
         .layer(axum::middleware::from_fn_with_state(
-            Arc::new(allowed_hosts),
-            crate::http::hosts::allow_hosts,
+            Arc::new(edge),
+            crate::http::edge::edge,
         ))
-        .layer(axum::middleware::from_fn_with_state(
-            metrics,
-            crate::metrics::record,
-        ))
-        .layer(axum::middleware::from_fn_with_state(assets, cache_assets))
         // Only when the client asks for it (curl and wrk do not): the page's WASM shrinks to a
         // third.
         .layer(tower_http::compression::CompressionLayer::new())
-        // Outermost, so even a refused request has an id.
-        .layer(axum::middleware::from_fn(
-            crate::http::request_id::request_id,
-        ))
 }
 
 /// Every path but the probes and `/metrics` of a `--role worker` server.
@@ -180,18 +174,19 @@ impl HashedAssets {
     }
 }
 
+impl HashedAssets {
+    /// Whether `path` is one of the build's hashed files.
+    pub(crate) fn contains(&self, path: &str) -> bool {
+        self.0.contains(path)
+    }
+}
+
 /// Hashed assets are cached for a year. Any other file the server serves (under `/pkg/` in a
 /// build without hashed names, or from `public/`, such as the favicon: a file carries a
 /// `last-modified`, which browsers would otherwise cache by heuristics) is revalidated each
 /// time (a 304 when unchanged), so a new build is never served stale.
-async fn cache_assets(
-    axum::extract::State(hashed): axum::extract::State<Arc<HashedAssets>>,
-    request: axum::extract::Request,
-    next: axum::middleware::Next,
-) -> axum::response::Response {
-    let immutable = hashed.0.contains(request.uri().path());
-    let mut response = next.run(request).await;
-    let policy = if immutable {
+pub(crate) fn set_cache_control(response: &mut axum::response::Response, hashed: bool) {
+    let policy = if hashed {
         "public, max-age=31536000, immutable"
     } else if response
         .headers()
@@ -199,11 +194,10 @@ async fn cache_assets(
     {
         "no-cache"
     } else {
-        return response;
+        return;
     };
     response.headers_mut().insert(
         axum::http::header::CACHE_CONTROL,
         axum::http::HeaderValue::from_static(policy),
     );
-    response
 }

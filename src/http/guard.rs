@@ -6,7 +6,6 @@ use axum::body::Body;
 use axum::extract::Request;
 use axum::http::header::{CONTENT_TYPE, HOST, ORIGIN};
 use axum::http::{HeaderMap, StatusCode};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use crate::api::error::ApiError;
@@ -14,14 +13,6 @@ use crate::api::error::ApiError;
 /// The largest request body accepted. The biggest legitimate one, a batch read of 1,000 ids of
 /// 128 characters with 64 field names, is about 140 KB.
 pub const MAX_BODY_BYTES: usize = 512 * 1024;
-
-/// The axum middleware: passes the request on, or answers with why it was refused.
-pub async fn guard(request: Request, next: Next) -> Response {
-    match check(request).await {
-        Ok(request) => next.run(request).await,
-        Err(refusal) => error_response(&refusal),
-    }
-}
 
 /// Paths whose unknown children are API calls, never pages: ours and Feast's feature server's.
 const API_PREFIXES: [&str; 6] = [
@@ -68,7 +59,8 @@ pub fn retry_after(response: &mut Response, seconds: Option<u32>) {
     }
 }
 
-async fn check(request: Request) -> Result<Request, ApiError> {
+/// The request, its body read and checked, or why it is refused.
+pub async fn check(request: Request) -> Result<Request, ApiError> {
     let (parts, body) = request.into_parts();
     if let Some(query) = parts.uri.query() {
         if percent_encoding::percent_decode_str(query)

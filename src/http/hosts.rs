@@ -5,14 +5,10 @@
 //! scrapers call them by pod IP.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
 
-use axum::extract::{Request, State};
+use axum::extract::Request;
 use axum::http::header::HOST;
-use axum::middleware::Next;
-use axum::response::Response;
 
-use super::guard::error_response;
 use crate::api::error::ApiError;
 use crate::domain::bounded;
 
@@ -67,34 +63,33 @@ impl AllowedHosts {
     }
 }
 
-/// The axum middleware: 421 Misdirected Request for a Host not on the list.
-pub async fn allow_hosts(
-    State(allowed): State<Arc<AllowedHosts>>,
-    request: Request,
-    next: Next,
-) -> Response {
-    if OPEN_PATHS.contains(&request.uri().path()) {
-        return next.run(request).await;
-    }
-    let host = request
-        .headers()
-        .get(HOST)
-        .and_then(|host| host.to_str().ok())
-        .or_else(|| {
-            request
-                .uri()
-                .authority()
-                .map(|authority| authority.as_str())
-        });
-    match host {
-        Some(host) if allowed.allows(host) => next.run(request).await,
-        host => error_response(&ApiError::MisdirectedRequest {
-            message: format!(
-                "this server does not answer to the host name {:?}; start it with \
-                 --allowed-hosts naming it",
-                bounded(host.unwrap_or(""), 100)
-            ),
-        }),
+impl AllowedHosts {
+    /// Passes a request whose Host is on the list (or for an open path); a 421 Misdirected
+    /// Request otherwise.
+    pub fn admit(&self, request: &Request) -> Result<(), ApiError> {
+        if OPEN_PATHS.contains(&request.uri().path()) {
+            return Ok(());
+        }
+        let host = request
+            .headers()
+            .get(HOST)
+            .and_then(|host| host.to_str().ok())
+            .or_else(|| {
+                request
+                    .uri()
+                    .authority()
+                    .map(|authority| authority.as_str())
+            });
+        match host {
+            Some(host) if self.allows(host) => Ok(()),
+            host => Err(ApiError::MisdirectedRequest {
+                message: format!(
+                    "this server does not answer to the host name {:?}; start it with \
+                     --allowed-hosts naming it",
+                    bounded(host.unwrap_or(""), 100)
+                ),
+            }),
+        }
     }
 }
 

@@ -1,6 +1,7 @@
 //! The HTTP edges every route shares: which hosts and origins are served, request ids, the
 //! API's error answers and probes.
 
+pub mod edge;
 pub mod error;
 pub mod guard;
 pub mod hosts;

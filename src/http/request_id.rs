@@ -5,9 +5,6 @@
 
 use axum::extract::Request;
 use axum::http::HeaderValue;
-use axum::middleware::Next;
-use axum::response::Response;
-use tracing::Instrument;
 
 pub const HEADER: &str = "x-request-id";
 /// Longest incoming id kept; a longer or odd one is replaced, never logged.
@@ -17,15 +14,14 @@ const MAX_LEN: usize = 64;
 #[derive(Clone, Debug)]
 pub struct RequestId(pub String);
 
-/// The axum middleware.
-pub async fn request_id(mut request: Request, next: Next) -> Response {
-    let (id, value) = incoming(&request).unwrap_or_else(fresh);
+/// Gives `request` its id (header and extension); returns the header value the response
+/// carries back and the span every log line about the request is in.
+pub fn assign(request: &mut Request) -> (HeaderValue, tracing::Span) {
+    let (id, value) = incoming(request).unwrap_or_else(fresh);
     request.headers_mut().insert(HEADER, value.clone());
-    request.extensions_mut().insert(RequestId(id.clone()));
     let span = tracing::info_span!("request", id = %id, method = %request.method(), path = %request.uri().path());
-    let mut response = next.run(request).instrument(span).await;
-    response.headers_mut().insert(HEADER, value);
-    response
+    request.extensions_mut().insert(RequestId(id));
+    (value, span)
 }
 
 /// The id of the request being served, from inside a server function.
