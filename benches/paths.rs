@@ -377,6 +377,41 @@ fn cpu_us(pid: &str) -> f64 {
     ticks * 1e6 / 100.0
 }
 
+/// The machine's CPU time so far as `/proc/stat` counts it, in ticks: all of it, and the part
+/// the hypervisor gave to other guests (steal). On a shared VM a latency row means little
+/// without it, so rows and rounds say how much of the machine was taken while they ran.
+#[derive(Clone, Copy)]
+struct HostTicks {
+    total: f64,
+    steal: f64,
+}
+
+impl HostTicks {
+    fn now() -> Self {
+        let stat = std::fs::read_to_string("/proc/stat").unwrap();
+        // `cpu  user nice system idle iowait irq softirq steal guest guest_nice`
+        let ticks: Vec<f64> = stat
+            .lines()
+            .next()
+            .unwrap()
+            .split_whitespace()
+            .skip(1)
+            .take(8)
+            .map(|n| n.parse().unwrap())
+            .collect();
+        HostTicks {
+            total: ticks.iter().sum(),
+            steal: ticks[7],
+        }
+    }
+
+    /// The share of the machine's CPU time stolen since `self`, in percent.
+    fn steal_since(self) -> f64 {
+        let now = Self::now();
+        100.0 * (now.steal - self.steal) / (now.total - self.total).max(1.0)
+    }
+}
+
 fn rss_mb(pid: &str) -> f64 {
     status_mb(pid, "VmRSS:")
 }
@@ -511,6 +546,7 @@ async fn connect(url: &str, prefix: &str) -> FeatureStore {
 
 #[tokio::main]
 async fn main() {
+    let bench_started = HostTicks::now();
     let redis_url = env("REDIS_URL");
     let port = env("REDIS_PORT");
     let small = env("SMALL_URL");
@@ -691,6 +727,7 @@ async fn main() {
         say(&format!(
             "round {round} of {ROUNDS}: floors, then every path"
         ));
+        let round_started = HostTicks::now();
         let (_, hmget_p50) = redis_benchmark(&port, 1, 10_000, 1, &hmget);
         let (hmget_p100_rps, _) = redis_benchmark(&port, 1, 200_000, 100, &hmget6);
         let per_100_ms = 100.0 / hmget_p100_rps * 1e3;
@@ -852,8 +889,13 @@ async fn main() {
         let state_large = wrk(&format!("{large}/api/state"), 1, WRK_SECONDS, None);
         state.push(state_large.p50_ms, state_small.p50_ms);
         notes.push(format!(
-            "round {round}: read c=1 p99 {:.3} ms, c=32 {:.0}/s p99 {:.3} ms; state p50 {:.3} / {:.3} ms",
-            read.p99_ms, loaded.per_second, loaded.p99_ms, state_small.p50_ms, state_large.p50_ms
+            "round {round}: read c=1 p99 {:.3} ms, c=32 {:.0}/s p99 {:.3} ms; state p50 {:.3} / {:.3} ms; host steal {:.0} %",
+            read.p99_ms,
+            loaded.per_second,
+            loaded.p99_ms,
+            state_small.p50_ms,
+            state_large.p50_ms,
+            round_started.steal_since()
         ));
     }
     let hmget_source = "redis-benchmark HMGET 5 fields, -c 1, p50";
@@ -1179,8 +1221,9 @@ async fn main() {
         cpu_model()
     );
     let redis_version = store.redis_version().to_string();
+    let steal = bench_started.steal_since();
     let mut md = format!(
-        "# feature-store benchmark\n\nMachine: {machine}. Redis {redis_version}. Ratio = figure / floor, smaller is better; \
+        "# feature-store benchmark\n\nMachine: {machine}; the hypervisor took {steal:.0} % of its CPU time during this run (steal). Redis {redis_version}. Ratio = figure / floor, smaller is better; \
          a row of {ROUNDS} rounds gives the median ratio and its min–max.\n\n\
          | path | figure | floor | ratio (min–max) | target | holds | detail |\n|---|---:|---:|---:|---:|:-:|---|\n"
     );
