@@ -101,16 +101,7 @@ impl Metrics {
             })
             .inc();
     }
-}
 
-/// A request being timed, from its arrival to its response head.
-pub struct Timing {
-    route: String,
-    method: &'static str,
-    started: Instant,
-}
-
-impl Metrics {
     /// Starts timing `request`, labelled by its route's template.
     pub fn start(&self, request: &Request) -> Timing {
         Timing {
@@ -133,6 +124,13 @@ impl Metrics {
             timing.started.elapsed(),
         );
     }
+}
+
+/// A request being timed, from its arrival to its response head.
+pub struct Timing {
+    route: String,
+    method: &'static str,
+    started: Instant,
 }
 
 /// A method's label: one of a closed set, so invented methods add no series.

@@ -61,9 +61,7 @@ impl AllowedHosts {
             .iter()
             .any(|entry| *entry == host || *entry == name)
     }
-}
 
-impl AllowedHosts {
     /// Passes a request whose Host is on the list (or for an open path); a 421 Misdirected
     /// Request otherwise.
     pub fn admit(&self, request: &Request) -> Result<(), ApiError> {
