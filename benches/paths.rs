@@ -235,7 +235,6 @@ struct Wrk {
     refused: f64,
 }
 
-/// One `wrk` run against the server, every answer a success: a POST of `body`, or a GET.
 /// Two measurements taken A B B A, each the mean of its two: what drifts over the four runs
 /// weighs the same on both.
 fn back_to_back(mut a: impl FnMut() -> f64, mut b: impl FnMut() -> f64) -> (f64, f64) {
@@ -243,6 +242,7 @@ fn back_to_back(mut a: impl FnMut() -> f64, mut b: impl FnMut() -> f64) -> (f64,
     ((a1 + a2) / 2.0, (b1 + b2) / 2.0)
 }
 
+/// One `wrk` run against the server, every answer a success: a POST of `body`, or a GET.
 fn wrk(url: &str, connections: usize, seconds: u64, body: Option<&str>) -> Wrk {
     let run = wrk_any(url, connections, seconds, body);
     assert_eq!(run.refused, 0.0, "wrk saw errors from {url}");
