@@ -238,7 +238,7 @@ impl Shared {
                     }
                 }
             }
-            // A pass someone waited for ran flat out; it rests after, as a paced one did along.
+            // A pass someone waited for ran flat out, so it rests now; a paced one rested as it went.
             let rest = if walk && asked {
                 PAUSE.max(started.elapsed() * REST_PER_WALK)
             } else if walk {
