@@ -8,6 +8,8 @@ use std::process::{Command, Output, Stdio};
 use std::sync::Arc;
 
 use arrow_array::{ArrayRef, Float64Array, Int64Array, RecordBatch, StringArray};
+use feature_store_core::ops::bootstrap;
+use feature_store_core::store::{FeatureStore, StoreConfig};
 use parquet::arrow::ArrowWriter;
 use redis::AsyncCommands;
 
@@ -335,6 +337,33 @@ async fn incremental_runs_continue_from_the_watermark_kept_in_redis() {
         .await
         .unwrap();
     assert_eq!(watermark, T0 + 4 * HOUR);
+
+    // A reset deletes the rows and the mark: the next run starts as the first one did (one view
+    // TTL before its end), not after rows that are gone.
+    let loaded = feature_store_core::registry_file::load(Some(&registry)).unwrap();
+    let store = FeatureStore::connect(
+        &redis_url(),
+        StoreConfig::of_entity(&loaded, &loaded.entities[0]),
+    )
+    .await
+    .unwrap();
+    assert_eq!(bootstrap::reset(&store, &loaded).await.unwrap(), 1);
+    let mark: Option<i64> = raw()
+        .await
+        .get(format!("{prefix}_materialized:card_batch"))
+        .await
+        .unwrap();
+    assert_eq!(mark, None, "the mark outlived the reset");
+    let third = build_features(
+        &registry,
+        &["materialize-incremental", "--end", &rfc3339(T0 + 4 * HOUR)],
+    );
+    assert!(third.status.success(), "{third:?}");
+    assert_eq!(stored(&prefix, "c1").await, pairs("3", "three"));
+    assert_eq!(
+        stored(&prefix, "c2").await,
+        pairs("2", "before the watermark")
+    );
 }
 
 #[tokio::test]

@@ -233,6 +233,20 @@ async fn incremental_window(
     Ok(Window { start_ms, end_ms })
 }
 
+/// Forgets where the incremental runs of `views` stopped, as `reset` deletes what they wrote:
+/// the next run starts as on a view never materialized, not after data that is gone. How many
+/// marks there were.
+pub async fn forget_watermarks(store: &FeatureStore, views: &[&View]) -> Result<u64, StoreError> {
+    let mut forgotten = 0;
+    for view in views {
+        let key = watermark_key(store, view);
+        forgotten += store
+            .query_key::<u64>(&key, cmd("UNLINK").arg(&key))
+            .await?;
+    }
+    Ok(forgotten)
+}
+
 /// Records that `view` is materialized up to `end_ms`.
 async fn advance_watermark(
     store: &FeatureStore,

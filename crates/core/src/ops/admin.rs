@@ -57,8 +57,8 @@ impl Service {
         })
     }
 
-    /// Deletes every entity under the prefix with the worker held still, resets the counters,
-    /// and waits for the index to see the empty store.
+    /// Deletes every entity under the prefix (and the views' materialization marks) with the
+    /// worker held still, resets the counters, and waits for the index to see the empty store.
     pub async fn reset(&self) -> Result<ResetDone, ServiceError> {
         let _admin = self.admin.lock().await;
         self.worker.hold();

@@ -2,7 +2,8 @@
 //! materialize synthetic entities. The server's startup, `build-features` and the bulk-load
 //! operation all seed through `seed`, and say what they did with `Seeded::summary`.
 
-use crate::registry::Registry;
+use crate::materialize::forget_watermarks;
+use crate::registry::{Registry, View};
 use crate::store::{reset_all, EventRule, FeatureStore, LoadReport, StoreConfig, StoreError};
 use crate::synth::synthesize;
 
@@ -73,7 +74,8 @@ impl EntityLoad {
     }
 }
 
-/// Deletes every entity under each entity's prefix (nothing else), all in one walk; the count
+/// Deletes every entity under each entity's prefix, all in one walk, and the marks where
+/// incremental materializations of its views stopped (nothing else); the count of entities
 /// deleted. `store` is any of the registry's stores: each entity's is made from it.
 pub async fn reset(store: &FeatureStore, registry: &Registry) -> Result<u64, StoreError> {
     let stores: Vec<FeatureStore> = registry
@@ -82,8 +84,15 @@ pub async fn reset(store: &FeatureStore, registry: &Registry) -> Result<u64, Sto
         .map(|entity| store.for_entity(StoreConfig::of_entity(registry, entity)))
         .collect();
     let deleted = reset_all(&stores.iter().collect::<Vec<_>>()).await?;
-    for (entity, gone) in registry.entities.iter().zip(&deleted) {
-        tracing::info!("reset: deleted {gone} entities under {}", entity.key_prefix);
+    for ((entity, store), gone) in registry.entities.iter().zip(&stores).zip(&deleted) {
+        let views: Vec<&View> = (registry.views.iter())
+            .filter(|v| v.entity == entity.name)
+            .collect();
+        let marks = forget_watermarks(store, &views).await?;
+        tracing::info!(
+            "reset: deleted {gone} entities and {marks} materialization marks under {}",
+            entity.key_prefix
+        );
     }
     Ok(deleted.iter().sum())
 }
