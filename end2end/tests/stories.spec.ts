@@ -564,9 +564,12 @@ test("picking another entity, Read, Batch scoring and Inspect serve its own hash
   await expect(page.getByTestId("inspect-command")).toHaveText(/^HGETALL e2e:user\.merchant:m\d{4}$/);
   await page.getByRole("button", { name: "Inspect", exact: true }).click();
   await expect(page.getByTestId("inspect-summary")).toContainText(/m\d{4} · key TTL/);
-  // Back to users: their views again.
+  // Back to users: their views again, and no merchant's result left under them.
   await page.getByTestId("entity-picker").selectOption({ label: "user" });
   await expect(page.getByTestId("read-command")).toHaveText(/^HMGET e2e:user:u\d{4} risk_segment /);
+  await expect(page.getByTestId("read-summary")).toHaveCount(0);
+  await expect(page.getByTestId("inspect-summary")).toHaveCount(0);
+  await expect(page.getByTestId("batch-sample")).toHaveCount(0);
 });
 
 test("the worker panel names the server that streams, and says it is this one", async ({ page }) => {

@@ -4,7 +4,7 @@
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use crate::support::{eventually, free_port, http, OwnRedis, TestServer, RISK};
+use crate::support::{eventually, free_port, http, unique_prefix, OwnRedis, TestServer, RISK};
 
 /// A GET to the server on `port`: (status, body), or `None` if it does not answer in time.
 async fn get(port: u16, path: &str) -> Option<(u16, String)> {
@@ -344,6 +344,48 @@ async fn reads_past_the_work_in_flight_are_shed_at_once_with_retry_after() {
         status, 200,
         "room again once the first read is done: {body}"
     );
+}
+
+/// Each entity's TTLs are its own views', not the first entity's: the UI's TTL facts and a
+/// merchant's freshness bars are measured against them.
+#[tokio::test]
+async fn the_state_gives_each_entity_its_own_ttls() {
+    let dir = std::env::temp_dir().join(unique_prefix("state-ttls").replace(':', "-"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("features.toml");
+    let view = |name: &str, entity: &str, kind: &str, ttl: u64, feature: &str| {
+        format!(
+            "[[views]]\nname = \"{name}\"\nentity = \"{entity}\"\nkind = \"{kind}\"\n\
+             ttl_seconds = {ttl}\nfeatures = [{{ name = \"{feature}\", type = \"int\" }}]\n"
+        )
+    };
+    let registry = [
+        "[[entities]]\nname = \"card\"\njoin_key = \"card_id\"\nkey_prefix = \"c:\"\n".to_owned(),
+        "[[entities]]\nname = \"shop\"\njoin_key = \"shop_id\"\nkey_prefix = \"s:\"\n".to_owned(),
+        view("card_profile", "card", "batch", 3600, "limit"),
+        view("card_activity", "card", "streaming", 60, "swipes_1m"),
+        view("shop_profile", "shop", "batch", 7200, "tills"),
+    ];
+    std::fs::write(&file, registry.join("\n")).unwrap();
+    let server = TestServer::start("state-ttls", &["--features", file.to_str().unwrap()]).await;
+    let state = server.state().await;
+    let ttls: Vec<String> = state["entities"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            format!(
+                "{} {} {}",
+                e["entity"], e["batch_ttl_seconds"], e["streaming_ttl_seconds"]
+            )
+        })
+        .collect();
+    assert_eq!(
+        ttls,
+        [r#""card" 3600 60"#, r#""shop" 7200 null"#],
+        "{state}"
+    );
+    std::fs::remove_dir_all(dir).unwrap();
 }
 
 #[tokio::test]

@@ -6,6 +6,7 @@ use std::time::UNIX_EPOCH;
 use super::{Served, Service, ServiceError};
 use crate::lease::{SWITCH_BOARD, WORKER_BOARD};
 use crate::model::{EntityState, Health, MasterCount, StoreState, WorkerStats};
+use crate::schema::FeatureKind;
 use crate::store::RedisMode;
 
 /// Most ids `state` lists; the count is always the index's total.
@@ -129,6 +130,8 @@ impl Service {
                             .take(ENTITY_ID_LIMIT)
                             .map(ToString::to_string)
                             .collect(),
+                        batch_ttl_seconds: served.store.config().batch_ttl_seconds,
+                        streaming_ttl_seconds: served.registry.ttl_of(FeatureKind::Streaming),
                     }
                 })
                 .collect(),

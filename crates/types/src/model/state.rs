@@ -105,6 +105,10 @@ pub struct EntityState {
     pub count: u64,
     /// The first ids of its index, at most 100.
     pub ids: Vec<String>,
+    /// Its batch views' key TTL.
+    pub batch_ttl_seconds: u64,
+    /// Its streaming views' field TTL; `None` when it has no streaming view.
+    pub streaming_ttl_seconds: Option<u64>,
 }
 
 /// `GET /api/state`.
@@ -150,9 +154,9 @@ pub struct StoreState {
 }
 
 impl StoreState {
-    /// This state as the panels of the registry's `at`th entity see it: its prefix, count and
-    /// ids in place of the first entity's, and the worker's recent writes of it alone. The same
-    /// state for an `at` it does not list.
+    /// This state as the panels of the registry's `at`th entity see it: its prefix, count, ids
+    /// and TTLs in place of the first entity's, and the worker's recent writes of it alone. The
+    /// same state for an `at` it does not list.
     pub fn for_entity(mut self, at: usize) -> StoreState {
         let Some(entity) = self.entities.get(at) else {
             return self;
@@ -163,6 +167,10 @@ impl StoreState {
             self.entity_count = entity.count;
             self.entity_ids = entity.ids.clone();
             self.entities_per_master.clear();
+            self.batch_ttl_seconds = entity.batch_ttl_seconds;
+            if let Some(ttl) = entity.streaming_ttl_seconds {
+                self.streaming_ttl_seconds = ttl;
+            }
         }
         self.worker.recent.retain(|write| write.entity == name);
         self

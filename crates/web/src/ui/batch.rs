@@ -3,7 +3,7 @@
 use leptos::prelude::*;
 
 use super::features::{Chosen, FeaturePicker};
-use super::widgets::{cleared_on_reset, whole_number, NumberField, Panel};
+use super::widgets::{cleared_on_change, whole_number, NumberField, Panel};
 use super::Shared;
 use crate::api::BatchRead;
 use crate::limits::PIPELINE_CHUNK;
@@ -20,7 +20,7 @@ pub fn BatchPanel(registry: Signal<Option<Registry>>) -> impl IntoView {
             shared.report("Batch scoring", &result);
         }
     });
-    cleared_on_reset(batch);
+    cleared_on_change(batch);
     let pasted = RwSignal::new(String::new());
     // Pasted ids, as a scoring service sends them, win over the count.
     let submit = move |ev: leptos::ev::SubmitEvent| {

@@ -10,7 +10,7 @@ use leptos::prelude::*;
 
 use super::widgets::Panel;
 use super::{last_seen, Outage};
-use crate::model::{LatencyHistogram, StoreState};
+use crate::model::{EntityState, LatencyHistogram, StoreState};
 
 /// Polls kept: one a second, a minute.
 const WINDOW: usize = 60;
@@ -34,14 +34,19 @@ impl Sample {
         let age = |unix_ms: Option<u64>| {
             unix_ms.map(|ms| state.as_of_unix_ms.saturating_sub(ms) as f64 / 1000.0)
         };
+        // The worker and a bulk load write every entity: what they wrote starts expiring at
+        // the shortest of the entities' TTLs.
+        let shortest = |of: fn(&EntityState) -> Option<u64>, first: u64| {
+            state.entities.iter().filter_map(of).min().unwrap_or(first) as f64
+        };
         Sample {
             worker_age: age(state.worker.last_write_unix_ms),
             load_age: age(state.store.last_bulk_load_unix_ms),
-            streaming_ttl: state.streaming_ttl_seconds as f64,
-            load_ttl: state
-                .store
-                .last_bulk_load_ttl_seconds
-                .unwrap_or(state.batch_ttl_seconds) as f64,
+            streaming_ttl: shortest(|e| e.streaming_ttl_seconds, state.streaming_ttl_seconds),
+            load_ttl: state.store.last_bulk_load_ttl_seconds.map_or_else(
+                || shortest(|e| Some(e.batch_ttl_seconds), state.batch_ttl_seconds),
+                |ttl| ttl as f64,
+            ),
             reads_total: state.store.reads_total,
             as_of_unix_ms: state.as_of_unix_ms,
             read_latency: state.read_latency.clone(),

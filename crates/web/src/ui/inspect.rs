@@ -3,7 +3,7 @@
 use leptos::prelude::*;
 
 use super::widgets::{
-    cleared_on_reset, countdown, picked_key, CommandLine, FeatureTable, Panel, UserPicker,
+    cleared_on_change, countdown, picked_key, CommandLine, FeatureTable, Panel, UserPicker,
 };
 use super::Shared;
 use crate::api::Inspect;
@@ -19,7 +19,7 @@ pub fn InspectPanel(latest: Signal<Option<StoreState>>) -> impl IntoView {
             shared.report("Inspect", &result);
         }
     });
-    cleared_on_reset(inspect);
+    cleared_on_change(inspect);
     let (elapsed, run_inspect) = countdown(inspect, |i: &Inspection| {
         i.fields.iter().map(|f| f.ttl_seconds).collect()
     });

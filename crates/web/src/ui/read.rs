@@ -4,7 +4,7 @@ use leptos::prelude::*;
 
 use super::features::{Chosen, FeaturePicker};
 use super::widgets::{
-    cleared_on_reset, countdown, picked_key, CommandLine, FeatureTable, Panel, UserPicker,
+    cleared_on_change, countdown, picked_key, CommandLine, FeatureTable, Panel, UserPicker,
 };
 use super::Shared;
 use crate::api::ReadFeatures;
@@ -74,7 +74,7 @@ pub fn ReadPanel(
             shared.report("Inference read", &result);
         }
     });
-    cleared_on_reset(read);
+    cleared_on_change(read);
     let (elapsed, run_read) = countdown(read, |r: &ReadResult| {
         r.fields.iter().map(|f| f.ttl_seconds).collect()
     });

@@ -6,7 +6,7 @@ use leptos::prelude::*;
 use super::widgets::Panel;
 use super::{last_seen, Outage};
 use crate::limits::SCAN_COUNT;
-use crate::model::StoreState;
+use crate::model::{EntityState, StoreState};
 
 #[component]
 pub fn StatePanel(
@@ -61,9 +61,9 @@ pub fn StatePanel(
                     })}</dd>
                 </Show>
                 <dt>"Batch TTL (key)"</dt>
-                <dd data-testid="batch-ttl">{fact(|s| format!("{} s", s.batch_ttl_seconds))}</dd>
+                <dd data-testid="batch-ttl">{fact(|s| each_ttl(s, |e| Some(e.batch_ttl_seconds)))}</dd>
                 <dt>"Streaming TTL (field)"</dt>
-                <dd data-testid="streaming-ttl">{fact(|s| format!("{} s", s.streaming_ttl_seconds))}</dd>
+                <dd data-testid="streaming-ttl">{fact(|s| each_ttl(s, |e| e.streaming_ttl_seconds))}</dd>
                 <dt>"Batch writes"</dt>
                 <dd data-testid="batch-writes">{fact(|s| s.store.batch_writes_total.to_string())}</dd>
                 <dt>"Streaming writes"</dt>
@@ -76,5 +76,22 @@ pub fn StatePanel(
                 <dd data-testid="state-worker">{fact(|s| s.worker.label().to_string())}</dd>
             </dl>
         </Panel>
+    }
+}
+
+/// One kind of TTL: the one every entity shares, else each entity's ("none": it has no view of
+/// that kind), never the first entity's alone.
+fn each_ttl(state: &StoreState, of: fn(&EntityState) -> Option<u64>) -> String {
+    let text = |ttl: Option<u64>| ttl.map_or_else(|| "none".to_owned(), |ttl| format!("{ttl} s"));
+    let each: Vec<Option<u64>> = state.entities.iter().map(of).collect();
+    match each.first() {
+        Some(&first) if each.iter().all(|&ttl| ttl == first) => text(first),
+        Some(_) => {
+            let named: Vec<String> = (state.entities.iter().zip(each))
+                .map(|(entity, ttl)| format!("{} {}", entity.entity, text(ttl)))
+                .collect();
+            named.join(" · ")
+        }
+        None => "…".to_owned(),
     }
 }

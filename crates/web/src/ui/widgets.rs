@@ -213,7 +213,8 @@ pub fn FeatureTable(
     testid: &'static str,
     rows: Vec<FeatureValue>,
     elapsed: Signal<u64>,
-    /// The latest state: its streaming TTL is what a field's bar is measured against.
+    /// The latest state of the picked entity: its streaming TTL is what a field's bar is
+    /// measured against.
     latest: Signal<Option<StoreState>>,
 ) -> impl IntoView {
     let field_ttl_seconds =
@@ -298,19 +299,20 @@ pub fn breakable(name: &str) -> impl IntoView {
         .collect_view()
 }
 
-/// Clears `action`'s result when the store is reset: what it showed no longer exists.
-pub fn cleared_on_reset<I, O>(action: ServerAction<I>)
+/// Clears `action`'s result when the store is reset (what it showed no longer exists) or
+/// another entity is picked (the panel no longer serves the one it showed, nor its TTLs).
+pub fn cleared_on_change<I, O>(action: ServerAction<I>)
 where
     I: leptos::server_fn::ServerFn<Output = O, Error = ApiError> + Clone + Send + Sync + 'static,
     O: Clone + Send + Sync + 'static,
 {
     let shared = expect_context::<Shared>();
-    Effect::new(move |previous: Option<u64>| {
-        let resets = shared.resets.get();
-        if previous.is_some_and(|previous| previous != resets) {
+    Effect::new(move |previous: Option<(u64, usize)>| {
+        let now = (shared.resets.get(), shared.entity.get());
+        if previous.is_some_and(|previous| previous != now) {
             action.value().set(None);
         }
-        resets
+        now
     });
 }
 
