@@ -36,6 +36,10 @@ const REST_PER_WALK: u32 = 4;
 /// entities take some 2 s of SCAN spread over 10 s, not 2 s at a stretch during which reads
 /// queue behind the walker for a core (the matrix's c=1 p99 rose by a quarter to a half).
 const SLICE: Duration = Duration::from_millis(1);
+/// The longest slice a rest is measured against: one that took longer waited on Redis (a
+/// failover, a reconnect) more than it loaded it, and resting four times a stall of seconds held
+/// the snapshot, and an index marked failing, back past the failover's end.
+const LONGEST_SLICE: Duration = Duration::from_millis(10);
 /// How often a server that does not hold the lease looks at what the holder published.
 const FOLLOW_EVERY: Duration = Duration::from_secs(1);
 /// How long `refresh` waits for a pass before giving up (Redis down, say).
@@ -320,7 +324,7 @@ impl Shared {
             }
             let walked = slice.elapsed();
             if walked >= SLICE && paced_since == Some(self.requested.load(SeqCst)) {
-                tokio::time::sleep(walked * REST_PER_WALK).await;
+                tokio::time::sleep(walked.min(LONGEST_SLICE) * REST_PER_WALK).await;
                 slice = Instant::now();
             }
         }
