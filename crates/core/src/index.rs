@@ -223,16 +223,21 @@ impl Shared {
     async fn run(self: Arc<Self>) {
         let mut rng = ChaCha8Rng::seed_from_u64(7);
         let mut masters_changes = self.entities[0].store.masters_changes();
+        // The snapshot is wrong (the masters changed) or the index failing (state answers 503)
+        // until a pass succeeds: that pass runs flat out, as one a caller waits for.
+        let mut urgent = false;
         loop {
             let ticket = self.requested.load(SeqCst);
             let asked = ticket > *self.finished.borrow();
             let walk = asked || self.lease.holds();
+            let paced = !asked && !urgent;
             let started = Instant::now();
             let outcome = if walk {
-                self.walk(&mut rng, ticket, !asked).await
+                self.walk(&mut rng, ticket, paced).await
             } else {
                 self.follow().await
             };
+            urgent = outcome.is_err();
             match outcome {
                 Ok(()) => self.failing.store(false, SeqCst),
                 Err(e) => {
@@ -242,8 +247,8 @@ impl Shared {
                     }
                 }
             }
-            // A pass someone waited for ran flat out, so it rests now; a paced one rested as it went.
-            let rest = if walk && asked {
+            // A pass that ran flat out rests now; a paced one rested as it went.
+            let rest = if walk && !paced {
                 PAUSE.max(started.elapsed() * REST_PER_WALK)
             } else if walk {
                 PAUSE
@@ -254,13 +259,13 @@ impl Shared {
                 () = tokio::time::sleep(rest) => {}
                 () = self.wake.notified() => {}
                 // A failover: the counts per master are wrong until the next pass.
-                () = masters_changes.next() => {}
+                () = masters_changes.next() => urgent = true,
             }
         }
     }
 
     /// A pass here, published when this process holds the lease; `paced` when nobody waits for
-    /// it.
+    /// it and the last one stands (no failure, no failover since).
     async fn walk(&self, rng: &mut ChaCha8Rng, ticket: u64, paced: bool) -> Result<(), StoreError> {
         if self.lease.holds() {
             for entity in &self.entities {
