@@ -29,17 +29,10 @@ pub const ID_LIST_LIMIT: usize = 1_000;
 const SAMPLE_SIZE: usize = 10_000;
 /// Shortest rest between two passes over the store.
 const PAUSE: Duration = Duration::from_secs(1);
-/// Walking rests this many times as long as it walked, so the index keeps Redis and a core busy
-/// at most a fifth of the time however large the store.
-const REST_PER_WALK: u32 = 4;
-/// A background pass walks in slices of about this long, each followed by its rest: a million
-/// entities take some 2 s of SCAN spread over 10 s, not 2 s at a stretch during which reads
-/// queue behind the walker for a core (the matrix's c=1 p99 rose by a quarter to a half).
-const SLICE: Duration = Duration::from_millis(1);
-/// The longest slice a rest is measured against: one that took longer waited on Redis (a
-/// failover, a reconnect) more than it loaded it, and resting four times a stall of seconds held
-/// the snapshot, and an index marked failing, back past the failover's end.
-const LONGEST_SLICE: Duration = Duration::from_millis(10);
+/// A pass is followed by a rest this many times its length, so the index keeps Redis busy at
+/// most a fifth of the time however large the store (a million entities: about 2 s of SCAN,
+/// then 8 s of rest).
+const REST_PER_PASS: u32 = 4;
 /// How often a server that does not hold the lease looks at what the holder published.
 const FOLLOW_EVERY: Duration = Duration::from_secs(1);
 /// How long `refresh` waits for a pass before giving up (Redis down, say).
@@ -223,21 +216,15 @@ impl Shared {
     async fn run(self: Arc<Self>) {
         let mut rng = ChaCha8Rng::seed_from_u64(7);
         let mut masters_changes = self.entities[0].store.masters_changes();
-        // The snapshot is wrong (the masters changed) or the index failing (state answers 503)
-        // until a pass succeeds: that pass runs flat out, as one a caller waits for.
-        let mut urgent = false;
         loop {
             let ticket = self.requested.load(SeqCst);
-            let asked = ticket > *self.finished.borrow();
-            let walk = asked || self.lease.holds();
-            let paced = !asked && !urgent;
+            let walk = ticket > *self.finished.borrow() || self.lease.holds();
             let started = Instant::now();
             let outcome = if walk {
-                self.walk(&mut rng, ticket, paced).await
+                self.walk(&mut rng, ticket).await
             } else {
                 self.follow().await
             };
-            urgent = outcome.is_err();
             match outcome {
                 Ok(()) => self.failing.store(false, SeqCst),
                 Err(e) => {
@@ -247,11 +234,8 @@ impl Shared {
                     }
                 }
             }
-            // A pass that ran flat out rests now; a paced one rested as it went.
-            let rest = if walk && !paced {
-                PAUSE.max(started.elapsed() * REST_PER_WALK)
-            } else if walk {
-                PAUSE
+            let rest = if walk {
+                PAUSE.max(started.elapsed() * REST_PER_PASS)
             } else {
                 FOLLOW_EVERY
             };
@@ -259,14 +243,13 @@ impl Shared {
                 () = tokio::time::sleep(rest) => {}
                 () = self.wake.notified() => {}
                 // A failover: the counts per master are wrong until the next pass.
-                () = masters_changes.next() => urgent = true,
+                () = masters_changes.next() => {}
             }
         }
     }
 
-    /// A pass here, published when this process holds the lease; `paced` when nobody waits for
-    /// it and the last one stands (no failure, no failover since).
-    async fn walk(&self, rng: &mut ChaCha8Rng, ticket: u64, paced: bool) -> Result<(), StoreError> {
+    /// A pass here, published when this process holds the lease.
+    async fn walk(&self, rng: &mut ChaCha8Rng, ticket: u64) -> Result<(), StoreError> {
         if self.lease.holds() {
             for entity in &self.entities {
                 if entity.snapshot().sample.is_empty() {
@@ -274,7 +257,7 @@ impl Shared {
                 }
             }
         }
-        let snapshots = self.pass(rng, paced.then_some(ticket)).await?;
+        let snapshots = self.pass(rng).await?;
         if self.lease.holds() {
             let mut published = Vec::with_capacity(2 * snapshots.len());
             for (entity, snapshot) in self.entities.iter().zip(&snapshots) {
@@ -312,25 +295,13 @@ impl Shared {
         Ok(())
     }
 
-    /// One walk over every entity's keys: a snapshot per entity, in their order. Paced in
-    /// slices while `paced_since` (the last request it started after) is the last request; flat
-    /// out from when a `refresh` asks for a pass.
-    async fn pass(
-        &self,
-        rng: &mut ChaCha8Rng,
-        paced_since: Option<u64>,
-    ) -> Result<Vec<Snapshot>, StoreError> {
+    /// One walk over every entity's keys: a snapshot per entity, in their order.
+    async fn pass(&self, rng: &mut ChaCha8Rng) -> Result<Vec<Snapshot>, StoreError> {
         let mut passes: Vec<Pass> = self.entities.iter().map(|_| Pass::default()).collect();
         let mut scan = EntityScan::over(self.entities.iter().map(|e| &*e.store).collect());
-        let mut slice = Instant::now();
         while let Some(batch) = scan.next_batch().await? {
             for (at, id) in batch.ids {
                 passes[at].see(id, batch.master.as_deref(), rng);
-            }
-            let walked = slice.elapsed();
-            if walked >= SLICE && paced_since == Some(self.requested.load(SeqCst)) {
-                tokio::time::sleep(walked.min(LONGEST_SLICE) * REST_PER_WALK).await;
-                slice = Instant::now();
             }
         }
         Ok(passes.into_iter().map(Pass::into_snapshot).collect())
