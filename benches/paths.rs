@@ -446,12 +446,15 @@ fn http(method: &str, url: &str, body: &str) -> String {
     String::from_utf8_lossy(&out.stdout).into()
 }
 
+/// The body of a GET, or `None` if it failed (the server not up yet, say).
+fn fetch(url: &str) -> Option<Vec<u8>> {
+    let out = Command::new("curl").args(["-sf", url]).output().ok()?;
+    out.status.success().then_some(out.stdout)
+}
+
 fn entity_count(server: &str) -> Option<u64> {
-    let out = Command::new("curl")
-        .args(["-sf", &format!("{server}/api/state")])
-        .output()
-        .ok()?;
-    let state: serde_json::Value = serde_json::from_slice(&out.stdout).ok()?;
+    let state: serde_json::Value =
+        serde_json::from_slice(&fetch(&format!("{server}/api/state"))?).ok()?;
     state["entity_count"].as_u64()
 }
 
@@ -459,11 +462,7 @@ fn entity_count(server: &str) -> Option<u64> {
 /// `/metrics` (which never calls Redis): the age of the entity count drops at each one.
 fn after_index_passes(server: &str, passes: usize) {
     let age = || -> Option<f64> {
-        let out = Command::new("curl")
-            .args(["-sf", &format!("{server}/metrics")])
-            .output()
-            .ok()?;
-        String::from_utf8_lossy(&out.stdout)
+        String::from_utf8_lossy(&fetch(&format!("{server}/metrics"))?)
             .lines()
             .find_map(|line| line.strip_prefix("feature_store_entities_age_seconds "))?
             .trim()
