@@ -183,7 +183,7 @@ impl FeatureStore {
     }
 
     /// Runs a script on keys of one slot (routed by the first), loading it where it is missing.
-    async fn eval_script<T: redis::FromRedisValue>(
+    async fn eval_script<T: redis::FromRedisValue + Send>(
         &self,
         source: &str,
         keys: &[String],

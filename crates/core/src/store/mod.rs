@@ -282,7 +282,7 @@ impl FeatureStore {
 
     /// One command on one key of the store's own (not an entity: a materialization's
     /// watermark), routed by that key.
-    pub async fn query_key<T: redis::FromRedisValue>(
+    pub async fn query_key<T: redis::FromRedisValue + Send>(
         &self,
         key: &str,
         command: &redis::Cmd,

@@ -46,13 +46,11 @@ impl FeatureStore {
                 .await?;
             (Vec::new(), Vec::new(), key_ttl)
         } else {
-            let commands = [
-                hmget(&key, names),
-                httl(&key, names),
-                cmd("TTL").arg(&key).clone(),
-            ];
+            let mut ttl = cmd("TTL");
+            ttl.arg(&key);
+            let commands = vec![hmget(&key, names), httl(&key, names), ttl];
             let (values, field_ttls, key_ttl): (Vec<Option<String>>, Option<Vec<i64>>, i64) = self
-                .on_key("read", &key, self.link.pipeline(&key, &commands))
+                .on_key("read", &key, self.link.pipeline(&key, commands))
                 .await?;
             self.counters
                 .read(1, names.len(), values.iter().flatten().count());

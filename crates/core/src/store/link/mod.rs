@@ -4,6 +4,8 @@
 //! node; on a cluster one pipeline per master, sent in parallel and reassembled in input order
 //! (`cluster.rs`). `scan` walks every master.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -46,6 +48,11 @@ enum Conn {
     Single(ConnectionManager),
     Cluster(Arc<ClusterLink>),
 }
+
+/// A reply on its way, boxed: redis-rs's futures take kilobytes, and every layer that holds one
+/// by value (timing, the WRONGTYPE check, admission, the deadline) made an inference read's
+/// future 20 KB, copied several times per request.
+pub(crate) type Reply<'a, T> = Pin<Box<dyn Future<Output = Result<T, StoreError>> + Send + 'a>>;
 
 /// Changes of a cluster's masters, as `RedisLink::masters_changes` gives them.
 pub struct MastersChanges(Option<tokio::sync::watch::Receiver<u64>>);
@@ -154,52 +161,56 @@ impl RedisLink {
     }
 
     /// One command on `key`.
-    pub(crate) async fn query<T: FromRedisValue>(
-        &self,
-        key: &str,
-        command: &Cmd,
-    ) -> Result<T, StoreError> {
-        match &self.conn {
-            // The hot path's single command, as it is: no pipeline around it.
-            Conn::Single(conn) => Ok(command.query_async(&mut conn.clone()).await?),
-            Conn::Cluster(_) => self
-                .pipeline(key, std::slice::from_ref(command))
-                .await
-                .map(|mut values: Vec<Value>| values.remove(0))
-                .and_then(|value| Ok(T::from_redis_value(value).map_err(RedisError::from)?)),
-        }
+    pub(crate) fn query<'a, T: FromRedisValue + Send + 'a>(
+        &'a self,
+        key: &'a str,
+        command: &'a Cmd,
+    ) -> Reply<'a, T> {
+        Box::pin(async move {
+            match &self.conn {
+                // The hot path's single command, as it is: no pipeline around it.
+                Conn::Single(conn) => Ok(command.query_async(&mut conn.clone()).await?),
+                Conn::Cluster(_) => self
+                    .pipeline(key, vec![command.clone()])
+                    .await
+                    .map(|mut values: Vec<Value>| values.remove(0))
+                    .and_then(|value| Ok(T::from_redis_value(value).map_err(RedisError::from)?)),
+            }
+        })
     }
 
     /// Commands that all touch `key`, in one round trip: a tuple or a `Vec` of their replies.
-    pub(crate) async fn pipeline<T: FromRedisValue>(
-        &self,
-        key: &str,
-        commands: &[Cmd],
-    ) -> Result<T, StoreError> {
-        let values = match &self.conn {
-            Conn::Single(conn) => {
-                let mut pipeline = redis::pipe();
-                for command in commands {
-                    pipeline.add_command(command.clone());
+    pub(crate) fn pipeline<'a, T: FromRedisValue + Send + 'a>(
+        &'a self,
+        key: &'a str,
+        commands: Vec<Cmd>,
+    ) -> Reply<'a, T> {
+        Box::pin(async move {
+            let values = match &self.conn {
+                Conn::Single(conn) => {
+                    let mut pipeline = redis::pipe();
+                    for command in commands {
+                        pipeline.add_command(command);
+                    }
+                    pipeline
+                        .query_async::<Vec<Value>>(&mut conn.clone())
+                        .await?
                 }
-                pipeline
-                    .query_async::<Vec<Value>>(&mut conn.clone())
-                    .await?
-            }
-            Conn::Cluster(cluster) => {
-                let keyed: Vec<(String, Cmd)> = commands
-                    .iter()
-                    .map(|command| (key.to_owned(), command.clone()))
-                    .collect();
-                cluster
-                    .per_key(&keyed)
-                    .await?
-                    .into_iter()
-                    .map(checked)
-                    .collect::<RedisResult<Vec<Value>>>()?
-            }
-        };
-        Ok(T::from_redis_value(Value::Array(values)).map_err(RedisError::from)?)
+                Conn::Cluster(cluster) => {
+                    let keyed: Vec<(String, Cmd)> = commands
+                        .into_iter()
+                        .map(|command| (key.to_owned(), command))
+                        .collect();
+                    cluster
+                        .per_key(&keyed)
+                        .await?
+                        .into_iter()
+                        .map(checked)
+                        .collect::<RedisResult<Vec<Value>>>()?
+                }
+            };
+            Ok(T::from_redis_value(Value::Array(values)).map_err(RedisError::from)?)
+        })
     }
 
     /// The run id of the one Redis, or of every master of a cluster (sorted): a new one means a
@@ -227,31 +238,35 @@ impl RedisLink {
 
     /// One command per key, pipelined, one reply per command in input order; a command may fail
     /// on its own (a key of the wrong type, say). A lost connection fails the whole call.
-    pub(crate) async fn per_key<T: FromRedisValue>(
+    pub(crate) fn per_key<T: FromRedisValue + Send + 'static>(
         &self,
         commands: Vec<(String, Cmd)>,
-    ) -> Result<Vec<RedisResult<T>>, StoreError> {
-        if commands.is_empty() {
-            return Ok(Vec::new());
-        }
-        match &self.conn {
-            Conn::Single(conn) => {
-                let mut pipeline = redis::pipe();
-                for (_, command) in commands {
-                    pipeline.add_command(command);
-                }
-                Ok(pipeline
-                    .ignore_errors()
-                    .query_async(&mut conn.clone())
-                    .await?)
+    ) -> Reply<'_, Vec<RedisResult<T>>> {
+        Box::pin(async move {
+            if commands.is_empty() {
+                return Ok(Vec::new());
             }
-            Conn::Cluster(cluster) => Ok(cluster
-                .per_key(&commands)
-                .await?
-                .into_iter()
-                .map(|value| RedisResult::<T>::from_redis_value(value).map_err(RedisError::from)?)
-                .collect()),
-        }
+            match &self.conn {
+                Conn::Single(conn) => {
+                    let mut pipeline = redis::pipe();
+                    for (_, command) in commands {
+                        pipeline.add_command(command);
+                    }
+                    Ok(pipeline
+                        .ignore_errors()
+                        .query_async(&mut conn.clone())
+                        .await?)
+                }
+                Conn::Cluster(cluster) => Ok(cluster
+                    .per_key(&commands)
+                    .await?
+                    .into_iter()
+                    .map(|value| {
+                        RedisResult::<T>::from_redis_value(value).map_err(RedisError::from)?
+                    })
+                    .collect()),
+            }
+        })
     }
 
     /// Loads a script into the script cache of the one Redis, or of every master, so pipelined
@@ -270,21 +285,23 @@ impl RedisLink {
 
     /// Runs `evalsha` (an EVALSHA of `source` on `key`), loading the script first where the
     /// server has forgotten it (a new or restarted Redis).
-    pub(crate) async fn eval<T: FromRedisValue>(
-        &self,
-        key: &str,
-        source: &str,
-        evalsha: &Cmd,
-    ) -> Result<T, StoreError> {
-        match self.query(key, evalsha).await {
-            Err(StoreError::Redis(e))
-                if e.kind() == ErrorKind::Server(ServerErrorKind::NoScript) =>
-            {
-                self.load_script(source).await?;
-                self.query(key, evalsha).await
+    pub(crate) fn eval<'a, T: FromRedisValue + Send + 'a>(
+        &'a self,
+        key: &'a str,
+        source: &'a str,
+        evalsha: &'a Cmd,
+    ) -> Reply<'a, T> {
+        Box::pin(async move {
+            match self.query(key, evalsha).await {
+                Err(StoreError::Redis(e))
+                    if e.kind() == ErrorKind::Server(ServerErrorKind::NoScript) =>
+                {
+                    self.load_script(source).await?;
+                    self.query(key, evalsha).await
+                }
+                other => other,
             }
-            other => other,
-        }
+        })
     }
 }
 
