@@ -17,6 +17,8 @@ use std::time::{Duration, Instant};
 
 use feature_store_core::store::{FeatureStore, StoreConfig, ROWS_PER_CALL};
 
+#[path = "paths/http_floor.rs"]
+mod http_floor;
 #[path = "paths/materialize.rs"]
 mod materialize;
 #[path = "paths/matrix.rs"]
@@ -307,7 +309,7 @@ fn wrk_any(url: &str, connections: usize, seconds: u64, body: Option<&str>) -> W
     }
 }
 
-/// A release server started by the bench itself, with `args`, until dropped.
+/// A server started by the bench itself, until dropped.
 struct ReleaseServer {
     child: std::process::Child,
     url: String,
@@ -315,10 +317,20 @@ struct ReleaseServer {
 }
 
 impl ReleaseServer {
+    /// The release build of the server, with `args`.
     fn start(args: &[&str]) -> ReleaseServer {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        Self::spawn(
+            Command::new(root.join("target/release/feature-store")),
+            args,
+        )
+    }
+
+    /// `command` with `--port` and `args`, once its `/readyz` answers.
+    fn spawn(mut command: Command, args: &[&str]) -> ReleaseServer {
         let port = free_port();
         let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-        let child = Command::new(root.join("target/release/feature-store"))
+        let child = command
             .current_dir(root)
             .args(["--port", &port.to_string()])
             .args(args)
@@ -580,8 +592,13 @@ async fn connect(url: &str, prefix: &str) -> FeatureStore {
     .expect("connect to the bench Redis")
 }
 
+/// The server's allocator, so the HTTP floor (this binary, run as a server) has it too.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() {
+    http_floor::serve_if_asked().await;
     let bench_started = HostTicks::now();
     let redis_url = env("REDIS_URL");
     let port = env("REDIS_PORT");
@@ -743,6 +760,11 @@ async fn main() {
         (Rounds::new(), Rounds::new(), Rounds::new(), Rounds::new());
     let (mut store_c32, mut http_read, mut http_c32, mut read_cpu) =
         (Rounds::new(), Rounds::new(), Rounds::new(), Rounds::new());
+    // The HTTP read against a bare axum + redis-rs server doing the same pipeline: the stack's
+    // own latency and CPU, so the server's are read against what no server on it could beat.
+    let http_floor = http_floor::start(&redis_url, "fs:user:");
+    let (mut floor_read, mut floor_cpu, mut http_read_same_stack, mut read_cpu_same_stack) =
+        (Rounds::new(), Rounds::new(), Rounds::new(), Rounds::new());
     let (mut batch_ids, mut batch_count, mut state) = (Rounds::new(), Rounds::new(), Rounds::new());
     // The same paths against redis-rs's own pipeline of the same round: the store's and the
     // server's cost on the same client stack (redis-benchmark's parser is no floor redis-rs can
@@ -850,6 +872,15 @@ async fn main() {
         let cpu_per_read = (cpu_us(&small_pid) - cpu_before) / loaded.requests;
         http_c32.push(1e6 / loaded.per_second, c32_floor_us);
         read_cpu.push(cpu_per_read, CPU_BUDGET_US);
+        let floor_url = format!("{}/api/read", http_floor.url);
+        let bare = wrk(&floor_url, 1, WRK_SECONDS, Some(&read_body));
+        floor_read.push(bare.p50_ms, hmget_p50);
+        http_read_same_stack.push(read.p50_ms, bare.p50_ms);
+        let cpu_before = cpu_us(&http_floor.pid());
+        let bare_loaded = wrk(&floor_url, CONCURRENCY, WRK_SECONDS, Some(&read_body));
+        let floor_cpu_per_read = (cpu_us(&http_floor.pid()) - cpu_before) / bare_loaded.requests;
+        floor_cpu.push(floor_cpu_per_read, CPU_BUDGET_US);
+        read_cpu_same_stack.push(cpu_per_read, floor_cpu_per_read);
         let by_ids = wrk(
             &format!("{small}/api/batch-read"),
             1,
@@ -934,6 +965,7 @@ async fn main() {
             round_started.steal_since()
         ));
     }
+    drop(http_floor);
     let hmget_source = "redis-benchmark HMGET 5 fields, -c 1, p50";
     let per_100_source = "redis-benchmark HMGET 6 fields -P 100, ms per 100";
     let c32_source = "redis-benchmark HMGET, -c 32, µs per request";
@@ -1008,6 +1040,37 @@ async fn main() {
         "the 35 µs budget",
         Some(1.0),
         "server process CPU time over the requests wrk completed".into(),
+    ));
+    let floor_source = "an axum + redis-rs server doing the same pipeline, same round";
+    rows.push(http_read_same_stack.row(
+        &format!("HTTP POST /api/read, c=1, {SMALL} stored, against the same stack alone (p50 ms)"),
+        "ms",
+        floor_source,
+        None,
+        "information: the server's own cost above hyper, axum, serde_json and redis-rs".into(),
+    ));
+    rows.push(read_cpu_same_stack.row(
+        &format!(
+            "server CPU per HTTP read, c=32, {SMALL} stored, against the same stack alone (µs)"
+        ),
+        "µs",
+        floor_source,
+        None,
+        "information".into(),
+    ));
+    rows.push(floor_read.row(
+        &format!("reference: axum + redis-rs alone, POST /api/read's pipeline, c=1, {SMALL} stored (p50 ms)"),
+        "ms",
+        hmget_source,
+        None,
+        "the stack's own latency against redis-benchmark's (the 3× target's floor)".into(),
+    ));
+    rows.push(floor_cpu.row(
+        &format!("reference: axum + redis-rs alone, CPU per read, c=32, {SMALL} stored (µs)"),
+        "µs",
+        "the 35 µs budget",
+        None,
+        "the stack's own CPU per request against the budget".into(),
     ));
     rows.push(batch_ids_same_stack.row(
         &format!("HTTP POST /api/batch-read, 100 explicit ids × 6 fields, {SMALL} stored (p50 ms)"),
