@@ -30,8 +30,8 @@ const SAMPLE_SIZE: usize = 10_000;
 /// Shortest rest between two passes over the store.
 const PAUSE: Duration = Duration::from_secs(1);
 /// A pass is followed by a rest this many times its length, so the index keeps Redis busy at
-/// most a fifth of the time however large the store (a million entities: about 2 s of SCAN,
-/// then 8 s of rest).
+/// most a fifth of the time however large the store (a million entities: a pass of 2 to 5 s,
+/// by the machine, then four times that of rest).
 const REST_PER_PASS: u32 = 4;
 /// How often a server that does not hold the lease looks at what the holder published.
 const FOLLOW_EVERY: Duration = Duration::from_secs(1);
