@@ -592,6 +592,19 @@ async fn connect(url: &str, prefix: &str) -> FeatureStore {
     .expect("connect to the bench Redis")
 }
 
+/// A plain redis-rs connection with the store's TCP_NODELAY, and no store code.
+async fn bare_connection(url: &str) -> redis::aio::MultiplexedConnection {
+    redis::Client::open(
+        redis::IntoConnectionInfo::into_connection_info(url)
+            .unwrap()
+            .set_tcp_settings(redis::io::tcp::TcpSettings::default().set_nodelay(true)),
+    )
+    .unwrap()
+    .get_multiplexed_async_connection()
+    .await
+    .unwrap()
+}
+
 /// The server's allocator, so the HTTP floor (this binary, run as a server) has it too.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -614,15 +627,7 @@ async fn main() {
         .unwrap();
     let key = store.key(&user_id(1));
     // The bare client, with the same TCP_NODELAY, to separate its cost from the store's.
-    let raw = redis::Client::open(
-        redis::IntoConnectionInfo::into_connection_info(redis_url.as_str())
-            .unwrap()
-            .set_tcp_settings(redis::io::tcp::TcpSettings::default().set_nodelay(true)),
-    )
-    .unwrap()
-    .get_multiplexed_async_connection()
-    .await
-    .unwrap();
+    let raw = bare_connection(&redis_url).await;
     let mut rows = Vec::new();
 
     say("bulk load of 1,000,000 entities into the LARGE server's database");

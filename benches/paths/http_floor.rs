@@ -89,15 +89,7 @@ pub async fn serve_if_asked() {
         .nth(1)
         .and_then(|port| port.parse().ok())
         .expect("--port");
-    let conn = redis::Client::open(
-        redis::IntoConnectionInfo::into_connection_info(redis_url)
-            .unwrap()
-            .set_tcp_settings(redis::io::tcp::TcpSettings::default().set_nodelay(true)),
-    )
-    .unwrap()
-    .get_multiplexed_async_connection()
-    .await
-    .unwrap();
+    let conn = crate::bare_connection(redis_url).await;
     let floor = std::sync::Arc::new(Floor {
         conn,
         prefix: prefix.to_owned(),
