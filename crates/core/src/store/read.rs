@@ -174,21 +174,30 @@ fn ttls_or_missing(ttls: Option<Vec<i64>>, fields: usize) -> Vec<Ttl> {
 }
 
 fn httl(key: &str, names: &[impl AsRef<str>]) -> redis::Cmd {
-    let mut httl = cmd("HTTL");
-    httl.arg(key).arg("FIELDS").arg(names.len());
-    for name in names {
-        httl.arg(name.as_ref());
-    }
-    httl
+    field_command("HTTL", key, &["FIELDS", &names.len().to_string()], names)
 }
 
 fn hmget(key: &str, names: &[impl AsRef<str>]) -> redis::Cmd {
-    let mut hmget = cmd("HMGET");
-    hmget.arg(key);
-    for name in names {
-        hmget.arg(name.as_ref());
+    field_command("HMGET", key, &[], names)
+}
+
+/// `name key head… names…` with its buffers sized once: a batch builds one per entity, and
+/// growing them argument by argument was most of the cost of building them.
+fn field_command(name: &str, key: &str, head: &[&str], names: &[impl AsRef<str>]) -> redis::Cmd {
+    let names_len: usize = names.iter().map(|n| n.as_ref().len()).sum();
+    let head_len: usize = head.iter().map(|h| h.len()).sum();
+    let mut command = redis::Cmd::with_capacity(
+        2 + head.len() + names.len(),
+        name.len() + key.len() + head_len + names_len,
+    );
+    command.arg(name).arg(key);
+    for part in head {
+        command.arg(*part);
     }
-    hmget
+    for name in names {
+        command.arg(name.as_ref());
+    }
+    command
 }
 
 /// Pairs requested names with the values HMGET found, dropping the nils.

@@ -188,7 +188,7 @@ impl RedisLink {
         Box::pin(async move {
             let values = match &self.conn {
                 Conn::Single(conn) => {
-                    let mut pipeline = redis::pipe();
+                    let mut pipeline = redis::Pipeline::with_capacity(commands.len());
                     for command in commands {
                         pipeline.add_command(command);
                     }
@@ -248,7 +248,7 @@ impl RedisLink {
             }
             match &self.conn {
                 Conn::Single(conn) => {
-                    let mut pipeline = redis::pipe();
+                    let mut pipeline = redis::Pipeline::with_capacity(commands.len());
                     for (_, command) in commands {
                         pipeline.add_command(command);
                     }
