@@ -19,6 +19,8 @@ use crate::{median, say, wrk, HostTicks, ReleaseServer, Rounds, Row, Wrk, ROUNDS
 const ITEMS: u64 = 1_000_000;
 /// Entities of the 20-view comparison.
 const WIDES: u64 = 10_000;
+/// Rows of each 20-view (and 1-view) read: one HMGET each.
+const WIDE_ROWS: u64 = 50;
 /// The shapes of Feast's matrix: rows, features, and the feature service that reads them.
 const SHAPES: [(u64, usize, &str); 4] = [
     (1, 50, "s50"),
@@ -164,6 +166,7 @@ pub async fn rows(redis_url: &str, port: &str, db: u8) -> Vec<Row> {
     ]);
     let endpoint = format!("{}/get-online-features", server.url);
     let stored = format!("{ITEMS} items stored");
+    let wide_stored = format!("{WIDES} wide entities stored beside {stored}");
     let mut rows = Vec::new();
     let requests: Vec<String> = SHAPES
         .iter()
@@ -172,12 +175,12 @@ pub async fn rows(redis_url: &str, port: &str, db: u8) -> Vec<Row> {
     // c=1 in interleaved rounds, each row's figure the median p99: one stall of a shared host is
     // not the row's figure, and what drifts over the rounds weighs the same on every shape.
     let mut c1: Vec<Vec<Wrk>> = SHAPES.iter().map(|_| Vec::new()).collect();
-    // 20 features of 50 entities: from 20 views (one feature and one event time each) against
-    // the same from 1 view, in the same rounds, which goes first alternating.
-    let spread = body("spread20", "wide_id", "wide", 50);
-    let solo = body("solo20", "wide_id", "wide", 50);
+    // 20 features of `WIDE_ROWS` entities: from 20 views (one feature and one event time each)
+    // against the same from 1 view, in the same rounds, which goes first alternating.
+    let spread = body("spread20", "wide_id", "wide", WIDE_ROWS);
+    let solo = body("solo20", "wide_id", "wide", WIDE_ROWS);
     // Each also split in two: Redis's own time per HMGET (its command statistics, taken around
-    // the run), and what is left of the read's p50 besides the 50 HMGETs.
+    // the run), and what is left of the read's p50 besides its HMGETs.
     let (mut views, mut redis_views, mut rest_views) =
         (Rounds::new(), Rounds::new(), Rounds::new());
     let read = |request: &str| {
@@ -202,7 +205,8 @@ pub async fn rows(redis_url: &str, port: &str, db: u8) -> Vec<Row> {
         };
         views.push(spread_run.p99_ms, solo_run.p99_ms);
         redis_views.push(spread_us, solo_us);
-        let rest_ms = |run: &Wrk, per_call_us: f64| run.p50_ms - 50.0 * per_call_us / 1000.0;
+        let rest_ms =
+            |run: &Wrk, per_call_us: f64| run.p50_ms - WIDE_ROWS as f64 * per_call_us / 1000.0;
         rest_views.push(rest_ms(&spread_run, spread_us), rest_ms(&solo_run, solo_us));
     }
     let steal = started.steal_since();
@@ -259,7 +263,7 @@ pub async fn rows(redis_url: &str, port: &str, db: u8) -> Vec<Row> {
         });
     }
     rows.push(views.row(
-        &format!("matrix: 50 rows × 20 features from 20 views, c=1, {WIDES} wide entities stored beside {stored} (p99 ms)"),
+        &format!("matrix: {WIDE_ROWS} rows × 20 features from 20 views, c=1, {wide_stored} (p99 ms)"),
         "ms",
         "the same 20 features from 1 view, same round",
         Some(1.5),
@@ -267,7 +271,7 @@ pub async fn rows(redis_url: &str, port: &str, db: u8) -> Vec<Row> {
     ));
     rows.push(
         redis_views.row(
-            "matrix: the 20-view read's HMGET in Redis itself (INFO commandstats, µs per entity)",
+            &format!("matrix: the 20-view read's HMGET in Redis itself (INFO commandstats), {wide_stored} (µs per entity)"),
             "µs",
             "the 1-view read's, same round",
             None,
@@ -278,7 +282,7 @@ pub async fn rows(redis_url: &str, port: &str, db: u8) -> Vec<Row> {
         ),
     );
     rows.push(rest_views.row(
-        "matrix: the 20-view read's c=1 p50 less its 50 HMGETs in Redis (ms)",
+        &format!("matrix: the 20-view read's c=1 p50 less its {WIDE_ROWS} HMGETs in Redis, {wide_stored} (ms)"),
         "ms",
         "the 1-view read's, same round",
         None,
