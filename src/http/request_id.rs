@@ -26,8 +26,9 @@ pub fn assign(request: &mut Request) -> (HeaderValue, tracing::Span) {
 
 /// The id of the request being served, from inside a server function.
 pub fn current() -> Option<String> {
-    let parts = leptos::prelude::use_context::<axum::http::request::Parts>()?;
-    Some(parts.extensions.get::<RequestId>()?.0.clone())
+    leptos::prelude::with_context::<axum::http::request::Parts, _>(|parts| {
+        Some(parts.extensions.get::<RequestId>()?.0.clone())
+    })?
 }
 
 fn is_token(id: &str) -> bool {

@@ -51,6 +51,11 @@ impl<T: DeserializeOwned> Decodes<T> for StrictJsonEncoding {
                 "the request body must be a JSON object",
             )));
         }
+        // A well-formed body decodes once, untracked; only a refused one is decoded again with
+        // each value's path tracked (an allocation per key), to name the field at fault.
+        if let Some(value) = well_formed(&bytes) {
+            return Ok(value);
+        }
         let mut unknown = Vec::new();
         let mut note_unknown = |path: serde_ignored::Path| unknown.push(path.to_string());
         let mut json = serde_json::Deserializer::from_slice(&bytes);
@@ -71,15 +76,69 @@ impl<T: DeserializeOwned> Decodes<T> for StrictJsonEncoding {
         }
         decoded.map_err(|(path, e)| {
             Refused(match path.as_str() {
-                // The body as a whole: malformed JSON, say.
-                "" | "." => ApiError::bad_request(format!("the request body does not decode: {e}")),
-                // A field of the wrong type: named, without serde_json's position.
-                field => {
+                // A value of the wrong type: its field named, without serde_json's position.
+                field if e.is_data() && !matches!(field, "" | ".") => {
                     let text = e.to_string();
                     let rule = text.split(" at line ").next().unwrap_or(&text);
                     ApiError::invalid(field, rule)
                 }
+                // The body as a whole: malformed or cut-off JSON (wherever it breaks off), a
+                // missing argument.
+                _ => ApiError::bad_request(format!("the request body does not decode: {e}")),
             })
         })
+    }
+}
+
+/// The body decoded, if it decodes whole with no field the endpoint does not take.
+fn well_formed<T: DeserializeOwned>(bytes: &[u8]) -> Option<T> {
+    let mut unknown = false;
+    let mut note_unknown = |_: serde_ignored::Path| unknown = true;
+    let mut json = serde_json::Deserializer::from_slice(bytes);
+    let value = T::deserialize(serde_ignored::Deserializer::new(
+        &mut json,
+        &mut note_unknown,
+    ))
+    .ok()?;
+    (json.end().is_ok() && !unknown).then_some(value)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, PartialEq, serde::Deserialize)]
+    struct Load {
+        count: i64,
+        #[serde(default)]
+        ttl_seconds: Option<i64>,
+    }
+
+    fn decoded(body: &str) -> Result<Load, ApiError> {
+        <StrictJsonEncoding as Decodes<Load>>::decode(body.as_bytes().to_vec().into())
+            .map_err(|Refused(e)| e)
+    }
+
+    #[test]
+    fn only_a_whole_object_of_known_fields_decodes() {
+        assert_eq!(
+            decoded(r#" {"count": 5} "#),
+            Ok(Load {
+                count: 5,
+                ttl_seconds: None
+            })
+        );
+        let field_of = |body| match decoded(body) {
+            Err(ApiError::InvalidInput { field, .. }) => field,
+            other => panic!("{body}: {other:?}"),
+        };
+        assert_eq!(field_of(r#"{"count": 5, "ttl_second": 60}"#), "ttl_second");
+        assert_eq!(field_of(r#"{"count": "5"}"#), "count");
+        for body in [r#"{"count": 5} {}"#, r#"{"count": 5"#, "[5]", "{}"] {
+            assert!(
+                matches!(decoded(body), Err(ApiError::BadRequest { .. })),
+                "{body}"
+            );
+        }
     }
 }

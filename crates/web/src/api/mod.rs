@@ -123,18 +123,19 @@ use crate::backend::current as backend;
 /// The header a caller sets to ask for a shorter read deadline than the server's.
 pub const DEADLINE_HEADER: &str = "x-deadline-ms";
 
-/// The caller's own read deadline, if it sent one (see `deadline_in`).
+/// The caller's own read deadline, if it sent one (see `deadline_in`). Read in place: a copy
+/// of the request's parts is a dozen allocations on every read.
 #[cfg(feature = "ssr")]
 fn requested_deadline() -> Result<Option<std::time::Duration>, ApiError> {
-    match leptos::prelude::use_context::<axum::http::request::Parts>() {
-        Some(parts) => deadline_in(
+    leptos::prelude::with_context::<axum::http::request::Parts, _>(|parts| {
+        deadline_in(
             parts
                 .headers
                 .get(DEADLINE_HEADER)
                 .map(|value| value.to_str().unwrap_or("")),
-        ),
-        None => Ok(None),
-    }
+        )
+    })
+    .unwrap_or(Ok(None))
 }
 
 /// The read deadline the `x-deadline-ms` header's value asks for, if there is one: whole
