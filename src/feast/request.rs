@@ -59,8 +59,9 @@ pub(super) fn requested_features<'r>(
             Some(text) if text.contains(':') => feature_of(registry, text),
             _ => Err(ApiError::invalid(
                 "features",
+                // The reference as JSON: quoted and escaped already, whatever its type.
                 format!(
-                    "{:?} must be view:feature",
+                    "{} must be view:feature",
                     bounded(&reference.to_string(), 60)
                 ),
             )
@@ -443,7 +444,14 @@ mod tests {
             |body: Value| refusal(requested_features(&registry, &request(body)).unwrap_err());
         assert!(refused(json!({})).starts_with("features: a list"));
         assert!(refused(json!({"features": []})).contains("at least one"));
-        assert!(refused(json!({"features": ["risk_segment"]})).contains("must be view:feature"));
+        assert_eq!(
+            refused(json!({"features": ["risk_segment"]})),
+            "features: \"risk_segment\" must be view:feature"
+        );
+        assert_eq!(
+            refused(json!({"features": [7]})),
+            "features: 7 must be view:feature"
+        );
         assert!(
             refused(json!({"features": ["nope:x"]})).starts_with("FeatureViewNotFoundException")
         );
