@@ -156,10 +156,11 @@ pub(super) struct EntityColumn<'r> {
     pub ids: Vec<EntityId>,
 }
 
-/// `entities: {join_key: [id, …], …}`: a list per join key, every list as long, one row per
+/// `entities: {join_key: [id, …], …}`: a list per key, every list as long, one row per
 /// position. Each entity the features need must have its list (a missing one is named); a list
-/// under a join key of another entity is echoed back, as Feast does, and read for nothing; any
-/// other key is refused. Columns come in the registry's order of entities.
+/// under a join key of another entity is echoed back, as Feast does, and read for nothing; a
+/// list under any other key is skipped, as Feast 0.67 skips it (a client may send request data
+/// beside its ids). Columns come in the registry's order of entities.
 pub(super) fn entities<'r>(
     registry: &'r Registry,
     request: &Map<String, Value>,
@@ -183,55 +184,58 @@ pub(super) fn entities<'r>(
             format!("an object {{{}}} is required", join_keys(&needed)),
         ));
     };
-    if let Some(column) = sent
+    let foreign = sent
         .keys()
-        .find(|column| !registry.entities.iter().any(|e| e.join_key == **column))
-    {
-        return Err(ApiError::invalid(
-            "entities",
-            format!(
-                "{:?} is no entity's join key; the features asked for need {{{}}}",
-                bounded(column, 60),
-                join_keys(&needed)
-            ),
-        ));
-    }
+        .find(|column| !registry.entities.iter().any(|e| e.join_key == **column));
     if let Some(&missing) = needed
         .iter()
         .find(|&&e| !sent.contains_key(&registry.entities[e].join_key))
     {
         let entity = &registry.entities[missing];
+        // A misspelt join key is skipped like any foreign column; naming it shows the slip.
+        let sent_instead = foreign.map_or(String::new(), |column| {
+            format!(
+                " ({:?}, sent, is no entity's join key)",
+                bounded(column, 60)
+            )
+        });
         return Err(ApiError::invalid(
             &entity.join_key,
             format!(
-                "the join key {:?} is required: features of entity {:?} are asked for",
+                "the join key {:?} is required: features of entity {:?} are asked for{sent_instead}",
                 entity.join_key, entity.name
             ),
         ));
     }
-    let mut columns: Vec<EntityColumn> = Vec::with_capacity(sent.len());
-    for (at, entity) in registry.entities.iter().enumerate() {
-        let join_key = entity.join_key.as_str();
-        let Some(values) = sent.get(join_key) else {
-            continue;
-        };
+    // Every list counts for the rows, a skipped one too, as in Feast.
+    let mut rows: Option<(&str, usize)> = None;
+    for (column, values) in sent {
         let Value::Array(values) = values else {
-            return Err(ApiError::invalid(join_key, "must be a list of ids"));
+            return Err(ApiError::invalid(column, "must be a list, one value a row"));
         };
-        let ids = entity_ids(join_key, values)?;
-        if let Some(first) = columns.first() {
-            if first.ids.len() != ids.len() {
+        match rows {
+            None => rows = Some((column, values.len())),
+            Some((first, count)) if count != values.len() => {
                 return Err(ApiError::invalid(
                     "entities",
                     format!(
-                        "{join_key:?} has {} ids and {:?} has {}: each row takes one id of each",
-                        ids.len(),
-                        first.join_key,
-                        first.ids.len()
+                        "{:?} has {} values and {:?} has {count}: each row takes one of each",
+                        bounded(column, 60),
+                        values.len(),
+                        bounded(first, 60),
                     ),
                 ));
             }
+            Some(_) => {}
         }
+    }
+    let mut columns: Vec<EntityColumn> = Vec::with_capacity(sent.len());
+    for (at, entity) in registry.entities.iter().enumerate() {
+        let join_key = entity.join_key.as_str();
+        let Some(Value::Array(values)) = sent.get(join_key) else {
+            continue;
+        };
+        let ids = entity_ids(join_key, values)?;
         columns.push(EntityColumn {
             entity: at,
             needed: needed.binary_search(&at).is_ok(),
@@ -499,12 +503,32 @@ mod tests {
             let keys: Vec<&str> = columns.iter().map(|c| c.join_key).collect();
             assert_eq!(keys, ["user_id", "merchant_id"]);
         }
+        // A list under a key that is no join key is skipped, as Feast 0.67 skips it.
+        let columns = entities(
+            &registry,
+            &request(json!({"entities": {"user_id": ["u1"], "request_hour": [9]}})),
+            &user_only,
+        )
+        .unwrap();
+        let keys: Vec<&str> = columns.iter().map(|c| c.join_key).collect();
+        assert_eq!(keys, ["user_id"]);
+        let refused = entities(
+            &registry,
+            &request(json!({"entities": {"user_idd": ["u1"]}})),
+            &user_only,
+        )
+        .unwrap_err();
+        assert_eq!(
+            refused.to_string(),
+            "invalid user_id: the join key \"user_id\" is required: features of entity \"user\" \
+             are asked for (\"user_idd\", sent, is no entity's join key)"
+        );
         for (body, field) in [
             (json!({}), "entities"),
             (json!({"entities": {"merchant_id": ["m1"]}}), "user_id"),
             (
                 json!({"entities": {"user_id": ["u1"], "card_id": ["c1"]}}),
-                "entities",
+                "merchant_id",
             ),
             (
                 json!({"entities": {"user_id": "u1", "merchant_id": ["m1"]}}),
@@ -513,6 +537,14 @@ mod tests {
             (
                 json!({"entities": {"user_id": ["u1"], "merchant_id": ["m1", "m2"]}}),
                 "entities",
+            ),
+            (
+                json!({"entities": {"user_id": ["u1"], "merchant_id": ["m1"], "hour": [1, 2]}}),
+                "entities",
+            ),
+            (
+                json!({"entities": {"user_id": ["u1"], "merchant_id": ["m1"], "hour": 1}}),
+                "hour",
             ),
         ] {
             let refused = entities(&registry, &request(body.clone()), &both).unwrap_err();

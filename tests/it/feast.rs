@@ -129,6 +129,21 @@ async fn online_features_answer_column_major_with_true_statuses() {
         full["metadata"]["feature_names"],
         json!(["user_id", "user_stream__tx_count_5m"])
     );
+
+    // A column that is no join key (request data, say) is skipped as Feast skips it.
+    let beside = online(
+        &server,
+        json!({
+            "features": ["user_batch:risk_segment"],
+            "entities": {"user_id": ["u0002"], "request_hour": [9]},
+        }),
+    )
+    .await;
+    assert_eq!(
+        beside["metadata"]["feature_names"],
+        json!(["user_id", "risk_segment"])
+    );
+    assert_eq!(column(&beside, 1).0, column(&answer, 1).0[..1]);
 }
 
 #[tokio::test]
@@ -790,10 +805,10 @@ async fn a_service_across_two_entities_reads_aligned_rows_not_found_only_where_a
             (
                 json!({"features": "fraud_model", "entities": {"user_id": ["u0001"], "merchant_id": ["m0001", "m0002"]}}),
                 422,
-                "each row takes one id of each",
+                "each row takes one of each",
             ),
             (
-                json!({"features": "fraud_model", "entities": {"user_id": ["u0001"], "merchant_id": ["m0001"], "card_id": ["c"]}}),
+                json!({"features": "fraud_model", "entities": {"user_id": ["u0001"], "merchant_id": ["m0001"], "card_id": ["c", "d"]}}),
                 422,
                 "card_id",
             ),
