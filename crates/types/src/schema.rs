@@ -82,7 +82,12 @@ pub fn decode(value_type: ValueType, raw: &str) -> serde_json::Value {
     use serde_json::Value;
     let parsed = match value_type {
         ValueType::Int | ValueType::Timestamp => raw.parse::<i64>().ok().map(Value::from),
-        ValueType::Float => raw.parse::<f64>().ok().map(Value::from),
+        // JSON has no NaN or infinity (serde_json would make them null): kept as written.
+        ValueType::Float => raw
+            .parse::<f64>()
+            .ok()
+            .filter(|f| f.is_finite())
+            .map(Value::from),
         ValueType::Bool => raw.parse::<bool>().ok().map(Value::from),
         ValueType::String => None,
     };
@@ -120,5 +125,11 @@ mod tests {
             serde_json::json!(1_700_000_000_000_i64)
         );
         assert_eq!(decode(ValueType::Int, "x"), serde_json::json!("x"));
+        for not_finite in ["NaN", "inf", "-infinity", "1e400"] {
+            assert_eq!(
+                decode(ValueType::Float, not_finite),
+                serde_json::json!(not_finite)
+            );
+        }
     }
 }
