@@ -55,6 +55,29 @@ pub(super) struct OnlineAnswer<'a> {
 #[derive(Serialize)]
 struct Metadata {
     feature_names: Vec<String>,
+    /// Asked for by `include_feature_view_version_metadata`: each view read, by name. Feast
+    /// adds its version too, omitted when 0 as this registry's views (unversioned) all are.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    feature_view_metadata: Vec<ViewMetadata>,
+}
+
+#[derive(Serialize)]
+struct ViewMetadata {
+    name: String,
+}
+
+impl OnlineAnswer<'_> {
+    /// Names each view the features come from, once, in the order they are first asked.
+    pub(super) fn name_views(&mut self, features: &[(&View, &Feature)]) {
+        let listed = &mut self.metadata.feature_view_metadata;
+        for (view, _) in features {
+            if !listed.iter().any(|listed| listed.name == view.name) {
+                listed.push(ViewMetadata {
+                    name: view.name.clone(),
+                });
+            }
+        }
+    }
 }
 
 /// One feature (or the join key) across all entities.
@@ -109,7 +132,10 @@ pub(super) fn columns<'a>(
         });
     }
     OnlineAnswer {
-        metadata: Metadata { feature_names },
+        metadata: Metadata {
+            feature_names,
+            feature_view_metadata: Vec::new(),
+        },
         results,
     }
 }

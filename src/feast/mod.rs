@@ -58,16 +58,8 @@ async fn online_features(
         let registry = service.registry();
         let features = requested_features(registry, &request)?;
         let mut entity_columns = entities(registry, &request, &features)?;
-        let full_names = match request.get("full_feature_names") {
-            None | Some(Value::Null) => false,
-            Some(Value::Bool(full)) => *full,
-            Some(_) => {
-                return Err(FeastFailure::from(ApiError::invalid(
-                    "full_feature_names",
-                    "must be true or false",
-                )))
-            }
-        };
+        let full_names = flag(&request, "full_feature_names")?;
+        let view_metadata = flag(&request, "include_feature_view_version_metadata")?;
         let deadline = deadline_in(
             headers
                 .get(DEADLINE_HEADER)
@@ -84,9 +76,22 @@ async fn online_features(
             .await
             .map_err(|e| FeastFailure::of(e, &id))?;
         let times = EventTimes::of_rows(&rows);
-        Ok(columns(&features, &entity_columns, &rows, &times, full_names).into_response())
+        let mut answer = columns(&features, &entity_columns, &rows, &times, full_names);
+        if view_metadata {
+            answer.name_views(&features);
+        }
+        Ok(answer.into_response())
     })
     .await
+}
+
+/// A flag of Feast's read request: false when absent.
+fn flag(request: &Map<String, Value>, name: &str) -> Result<bool, FeastFailure> {
+    match request.get(name) {
+        None | Some(Value::Null) => Ok(false),
+        Some(Value::Bool(set)) => Ok(*set),
+        Some(_) => Err(ApiError::invalid(name, "must be true or false").into()),
+    }
 }
 
 async fn push(

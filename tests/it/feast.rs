@@ -129,6 +129,22 @@ async fn online_features_answer_column_major_with_true_statuses() {
         full["metadata"]["feature_names"],
         json!(["user_id", "user_stream__tx_count_5m"])
     );
+    assert_eq!(full["metadata"].get("feature_view_metadata"), None);
+
+    // What the Feast SDK asks for with include_feature_view_version_metadata: each view read.
+    let named = online(
+        &server,
+        json!({
+            "features": ["user_stream:tx_count_5m", "user_batch:risk_segment", "user_stream:failed_logins_15m"],
+            "entities": {"user_id": ["u0001"]},
+            "include_feature_view_version_metadata": true,
+        }),
+    )
+    .await;
+    assert_eq!(
+        named["metadata"]["feature_view_metadata"],
+        json!([{"name": "user_stream"}, {"name": "user_batch"}])
+    );
 
     // A column that is no join key (request data, say) is skipped as Feast skips it.
     let beside = online(
