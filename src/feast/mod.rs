@@ -111,6 +111,7 @@ async fn push(
                 )))
             }
         }
+        write_flags(&request)?;
         let source = required_string(&request, "push_source_name")?;
         let view = service
             .registry()
@@ -142,13 +143,7 @@ async fn write_to_online_store(
 ) -> Response {
     answer(async {
         let request = object(&body)?;
-        // Feast's flags for its registry cache and its on-write transformations: this server
-        // has neither, so either value writes the same.
-        for flag in ["allow_registry_cache", "transform_on_write"] {
-            if !matches!(request.get(flag), None | Some(Value::Null | Value::Bool(_))) {
-                return Err(ApiError::invalid(flag, "must be true or false").into());
-            }
-        }
+        write_flags(&request)?;
         let name = required_string(&request, "feature_view_name")?;
         let view = service
             .registry()
@@ -157,6 +152,15 @@ async fn write_to_online_store(
         write(&service, &id, view, &request, EventRule::NewerOnly).await
     })
     .await
+}
+
+/// Feast's flags of a write for its registry cache and its on-write transformations: this
+/// server has neither, so either value writes the same; anything but a flag is refused.
+fn write_flags(request: &Map<String, Value>) -> Result<(), FeastFailure> {
+    for name in ["allow_registry_cache", "transform_on_write"] {
+        flag(request, name)?;
+    }
+    Ok(())
 }
 
 /// Writes a request's `df` to `view`: what a push and a write to the online store share.

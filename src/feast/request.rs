@@ -104,6 +104,14 @@ pub(super) fn materialized_views<'r>(
         )
         .into());
     }
+    // Feast refuses a version too unless its registry versions views; this one never does.
+    if !matches!(request.get("version"), None | Some(Value::Null)) {
+        return Err(ApiError::invalid(
+            "version",
+            "must be null: this registry's views have no versions",
+        )
+        .into());
+    }
     let names = match request.get("feature_views") {
         None | Some(Value::Null) => {
             return match registry

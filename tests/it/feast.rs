@@ -346,8 +346,28 @@ async fn bad_requests_are_refused_with_the_name_at_fault_and_nothing_written() {
             422,
             "offline",
         ),
+        (
+            json!({"push_source_name": "user_stream_push", "df": {"user_id": ["u0001"]}, "transform_on_write": "yes"}),
+            422,
+            "transform_on_write",
+        ),
     ];
     refused(&server, "/push", pushes).await;
+    let window = |field: &str, value: Value| {
+        let mut body = json!({"start_ts": "2026-11-01T00:00:00", "end_ts": "2026-12-01T00:00:00"});
+        body[field] = value;
+        body
+    };
+    refused(
+        &server,
+        "/materialize",
+        [
+            (window("version", json!("v2")), 422, "version"),
+            (window("disable_event_timestamp", json!(true)), 422, "event"),
+            (window("feature_views", json!(["nope"])), 404, "nope"),
+        ],
+    )
+    .await;
     let answer = online(
         &server,
         json!({"features": ["user_stream:tx_count_5m"], "entities": ids}),
