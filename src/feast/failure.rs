@@ -63,6 +63,29 @@ impl FeastFailure {
         }
     }
 
+    /// A read whose answer would name two columns alike, refused as Feast refuses it; 422
+    /// here (Feast answers 500), for it is the caller's to mend.
+    pub fn name_collision(names: &[String], full_names: bool) -> Self {
+        let mend = if full_names {
+            "To resolve this collision, please ensure that the feature views or their own \
+             features have different names."
+        } else {
+            "To resolve this collision, either use the full feature name by setting \
+             'full_feature_names=True', or ensure that the features in question have \
+             different names."
+        };
+        let names: Vec<String> = names.iter().take(5).map(|name| bounded(name)).collect();
+        FeastFailure::Error {
+            status: 422,
+            class: "FeatureNameCollisionError",
+            message: format!(
+                "Duplicate features named {} found.\n{mend}",
+                names.join(", ")
+            ),
+            retry_after: None,
+        }
+    }
+
     fn not_found(class: &'static str, message: String) -> Self {
         FeastFailure::Error {
             status: 404,

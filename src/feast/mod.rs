@@ -27,7 +27,9 @@ use crate::registry::View;
 use crate::store::EventRule;
 use answer::{columns, EventTimes};
 use failure::FeastFailure;
-use request::{entities, materialized_views, object, push_rows, requested_features};
+use request::{
+    distinct_columns, entities, materialized_views, object, push_rows, requested_features,
+};
 /// The column of a push that gives each row's event time; without it (or for a null) the event
 /// time is the write's.
 const EVENT_TIME_COLUMN: &str = "event_timestamp";
@@ -57,9 +59,10 @@ async fn online_features(
         let request = object(&body)?;
         let registry = service.registry();
         let features = requested_features(registry, &request)?;
-        let mut entity_columns = entities(registry, &request, &features)?;
         let full_names = flag(&request, "full_feature_names")?;
         let view_metadata = flag(&request, "include_feature_view_version_metadata")?;
+        distinct_columns(&features, full_names)?;
+        let mut entity_columns = entities(registry, &request, &features)?;
         let deadline = deadline_in(
             headers
                 .get(DEADLINE_HEADER)

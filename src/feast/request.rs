@@ -152,6 +152,39 @@ pub(super) fn materialized_views<'r>(
         .collect()
 }
 
+/// Refuses a read whose answer would name two columns alike, as Feast does: a feature asked
+/// twice, or, without full names, features of one name from two entities' views.
+pub(super) fn distinct_columns(
+    features: &[(&View, &Feature)],
+    full_names: bool,
+) -> Result<(), FeastFailure> {
+    let mut columns: Vec<(&str, &str)> = features
+        .iter()
+        .map(|(view, feature)| {
+            let view = if full_names { view.name.as_str() } else { "" };
+            (view, feature.name.as_str())
+        })
+        .collect();
+    columns.sort_unstable();
+    let mut twice: Vec<(&str, &str)> = columns
+        .windows(2)
+        .filter(|pair| pair[0] == pair[1])
+        .map(|pair| pair[1])
+        .collect();
+    if twice.is_empty() {
+        return Ok(());
+    }
+    twice.dedup();
+    let names: Vec<String> = twice
+        .iter()
+        .map(|&(view, feature)| match full_names {
+            true => format!("{view}__{feature}"),
+            false => feature.to_owned(),
+        })
+        .collect();
+    Err(FeastFailure::name_collision(&names, full_names))
+}
+
 /// One entity's column of a read: which entity (its position in the registry), whether a
 /// requested feature is stored by it (else the column is only echoed), its ids as sent (echoed
 /// in the answer) and as entity ids.
@@ -561,6 +594,35 @@ mod tests {
                 "{body}: {refused}"
             );
         }
+    }
+
+    #[test]
+    fn columns_named_alike_are_refused_as_feast_refuses_them() {
+        let registry = crate::registry_file::parse(
+            "[[entities]]\nname = \"user\"\njoin_key = \"user_id\"\nkey_prefix = \"u:\"\n\
+             [[entities]]\nname = \"card\"\njoin_key = \"card_id\"\nkey_prefix = \"c:\"\n\
+             [[views]]\nname = \"user_batch\"\nentity = \"user\"\nkind = \"batch\"\n\
+             ttl_seconds = 60\nfeatures = [{ name = \"country\", type = \"string\" }]\n\
+             [[views]]\nname = \"card_batch\"\nentity = \"card\"\nkind = \"batch\"\n\
+             ttl_seconds = 60\nfeatures = [{ name = \"country\", type = \"string\" }]\n",
+            "test",
+        )
+        .unwrap();
+        let features = |refs: &[&str]| -> Vec<(&View, &Feature)> {
+            refs.iter()
+                .map(|r| registry.reference(r).unwrap())
+                .collect()
+        };
+        let both = features(&["user_batch:country", "card_batch:country"]);
+        let collision = |features: &[(&View, &Feature)], full| {
+            refusal(distinct_columns(features, full).unwrap_err())
+        };
+        assert!(collision(&both, false)
+            .starts_with("FeatureNameCollisionError: Duplicate features named country found."));
+        assert!(distinct_columns(&both, true).is_ok());
+        let twice = features(&["user_batch:country", "user_batch:country"]);
+        assert!(collision(&twice, true).contains("named user_batch__country found"));
+        assert!(distinct_columns(&features(&["user_batch:country"]), false).is_ok());
     }
 
     #[test]

@@ -293,6 +293,11 @@ async fn bad_requests_are_refused_with_the_name_at_fault_and_nothing_written() {
             "entities",
         ),
         (
+            json!({"features": ["user_batch:risk_segment", "user_batch:risk_segment"], "entities": ids}),
+            422,
+            "FeatureNameCollisionError",
+        ),
+        (
             json!({"features": ["user_batch:risk_segment"], "entities": {"card": ["1"]}}),
             422,
             "user_id",
