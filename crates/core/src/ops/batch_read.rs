@@ -3,7 +3,6 @@
 //! one deadline, one latency series (`batch_read`) and one policy for a key that is not an
 //! entity hash: that row fails, named, and the others are served.
 
-use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use super::{elapsed_ms, Service, ServiceError};
@@ -99,33 +98,61 @@ impl Service {
         features: &[(&View, &Feature)],
         deadline: Option<Duration>,
     ) -> Result<Vec<Vec<OnlineValue>>, ServiceError> {
-        // Per entity of the request, the fields its HMGET reads; per feature, which entity's
-        // read holds it, and where it and its view's event time are among that read's fields.
-        let mut fields: Vec<Vec<String>> = vec![Vec::new(); ids.len()];
-        // Where each field already is in its read: a service of hundreds of features finds it
-        // by hash, not by a walk over the fields listed so far.
-        let mut known: Vec<HashMap<String, usize>> = vec![HashMap::new(); ids.len()];
-        let mut at: Vec<(usize, usize, usize)> = Vec::with_capacity(features.len());
-        for (view, feature) in features {
-            let entity = self.registry.entity_of(view).0;
-            let Some(slot) = ids.iter().position(|(e, _)| *e == entity) else {
-                return Err(ServiceError::MissingEntity(
-                    self.registry.entities[entity].join_key.clone(),
-                ));
+        // The views read, each with the request's entity (its slot in `ids`) that holds it, and
+        // per feature its slot and view. A request names few views, most features next to
+        // others of their view: the last view found is tried first, then a walk over the few.
+        let mut views: Vec<(usize, &View)> = Vec::new();
+        let mut of_feature: Vec<(usize, usize)> = Vec::with_capacity(features.len());
+        for (view, _) in features {
+            let known = match views.last() {
+                Some((_, last)) if std::ptr::eq(*last, *view) => Some(views.len() - 1),
+                _ => views
+                    .iter()
+                    .position(|(_, seen)| std::ptr::eq(*seen, *view)),
             };
-            let (read, known) = (&mut fields[slot], &mut known[slot]);
-            let mut position = |name: String| {
-                *known.entry(name).or_insert_with_key(|name| {
-                    read.push(name.clone());
-                    read.len() - 1
-                })
+            let at = match known {
+                Some(at) => at,
+                None => {
+                    let entity = self.registry.entity_of(view).0;
+                    let Some(slot) = ids.iter().position(|(e, _)| *e == entity) else {
+                        return Err(ServiceError::MissingEntity(
+                            self.registry.entities[entity].join_key.clone(),
+                        ));
+                    };
+                    views.push((slot, view));
+                    views.len() - 1
+                }
             };
-            let value = position(feature.name.clone());
-            let stamp = position(view.stamp_field());
-            at.push((slot, value, stamp));
+            of_feature.push((views[at].0, at));
         }
+        let stamps: Vec<String> = views.iter().map(|(_, view)| view.stamp_field()).collect();
+        // Per entity of the request, the fields its HMGET reads: the features (a feature's name
+        // is its field, one per entity), then each view's event time once. Per feature, its
+        // read, and where it and its view's event time are among that read's fields.
+        let mut fields: Vec<Vec<&str>> = vec![Vec::new(); ids.len()];
+        let values: Vec<usize> = features
+            .iter()
+            .zip(&of_feature)
+            .map(|((_, feature), &(slot, _))| {
+                fields[slot].push(&feature.name);
+                fields[slot].len() - 1
+            })
+            .collect();
+        let stamp_at: Vec<usize> = views
+            .iter()
+            .zip(&stamps)
+            .map(|(&(slot, _), stamp)| {
+                fields[slot].push(stamp);
+                fields[slot].len() - 1
+            })
+            .collect();
+        let at: Vec<(usize, usize, usize)> = of_feature
+            .iter()
+            .zip(values)
+            .map(|(&(slot, view), value)| (slot, value, stamp_at[view]))
+            .collect();
         let rows = ids.first().map_or(0, |(_, ids)| ids.len());
-        let mut reads: Vec<(String, &[String])> = Vec::with_capacity(rows * ids.len());
+        let mut reads: Vec<(String, &[&str])> = Vec::with_capacity(rows * ids.len());
         for row in 0..rows {
             for ((entity, ids), fields) in ids.iter().zip(&fields) {
                 reads.push((self.served[*entity].store.key(&ids[row]), &fields[..]));

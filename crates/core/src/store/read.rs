@@ -81,14 +81,12 @@ impl FeatureStore {
     pub async fn batch_read(
         &self,
         ids: &[EntityId],
-        names: &[impl AsRef<str>],
+        names: &[impl AsRef<str> + Sync],
     ) -> Result<Vec<Result<Vec<Option<String>>, WrongType>>, StoreError> {
         if names.is_empty() {
             return Ok(ids.iter().map(|_| Ok(Vec::new())).collect());
         }
-        let names: Vec<String> = names.iter().map(|n| n.as_ref().to_owned()).collect();
-        let reads: Vec<(String, &[String])> =
-            ids.iter().map(|id| (self.key(id), &names[..])).collect();
+        let reads: Vec<(String, &[_])> = ids.iter().map(|id| (self.key(id), names)).collect();
         self.read_keys(&reads).await
     }
 
@@ -97,7 +95,7 @@ impl FeatureStore {
     /// `batch_read` answers. The keys need not share this store's prefix.
     pub async fn read_keys(
         &self,
-        reads: &[(String, &[String])],
+        reads: &[(String, &[impl AsRef<str> + Sync])],
     ) -> Result<Vec<Result<Vec<Option<String>>, WrongType>>, StoreError> {
         // Every chunk in flight at once: a batch of up to the API's 1,000 ids costs one round
         // trip of latency, while no single pipeline grows past a chunk.
@@ -120,13 +118,13 @@ impl FeatureStore {
             .flatten()
             .zip(reads)
             .map(|(reply, (_, names))| {
-                asked += names.iter().filter(|n| !is_reserved(n)).count();
+                asked += names.iter().filter(|n| !is_reserved(n.as_ref())).count();
                 match reply {
                     Ok(values) => {
                         found += values
                             .iter()
                             .zip(names.iter())
-                            .filter(|(value, name)| value.is_some() && !is_reserved(name))
+                            .filter(|(value, name)| value.is_some() && !is_reserved(name.as_ref()))
                             .count();
                         Ok(Ok(values))
                     }
