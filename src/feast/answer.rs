@@ -2,6 +2,7 @@
 //! writes them (protobuf's JSON), each distinct event time and each status written as JSON once
 //! and copied into the answer as it is: most of an answer is these.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::LazyLock;
 
@@ -48,51 +49,99 @@ fn status_json(status: FeatureStatus) -> &'static RawValue {
 /// Feast's column-major answer, serialized straight from what the service read.
 #[derive(Serialize)]
 pub(super) struct OnlineAnswer<'a> {
-    metadata: Metadata,
+    metadata: Metadata<'a>,
     results: Vec<Column<'a>>,
+    #[serde(skip)]
+    rows: usize,
 }
 
 #[derive(Serialize)]
-struct Metadata {
-    feature_names: Vec<String>,
+struct Metadata<'a> {
+    feature_names: Vec<Cow<'a, str>>,
     /// Asked for by `include_feature_view_version_metadata`: each view read, by name. Feast
     /// adds its version too, omitted when 0 as this registry's views (unversioned) all are.
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    feature_view_metadata: Vec<ViewMetadata>,
+    feature_view_metadata: Vec<ViewMetadata<'a>>,
 }
 
 #[derive(Serialize)]
-struct ViewMetadata {
-    name: String,
+struct ViewMetadata<'a> {
+    name: &'a str,
 }
 
-impl OnlineAnswer<'_> {
+impl<'a> OnlineAnswer<'a> {
     /// Names each view the features come from, once, in the order they are first asked.
-    pub(super) fn name_views(&mut self, features: &[(&View, &Feature)]) {
+    pub(super) fn name_views(&mut self, features: &[(&'a View, &'a Feature)]) {
         let listed = &mut self.metadata.feature_view_metadata;
         for (view, _) in features {
             if !listed.iter().any(|listed| listed.name == view.name) {
-                listed.push(ViewMetadata {
-                    name: view.name.clone(),
-                });
+                listed.push(ViewMetadata { name: &view.name });
             }
         }
     }
 }
 
-/// One feature (or the join key) across all entities.
-#[derive(Serialize)]
-struct Column<'a> {
-    values: Vec<&'a Value>,
-    statuses: Vec<&'static RawValue>,
-    event_timestamps: Vec<&'a RawValue>,
+/// One column across all rows: a join key's ids as sent (`PRESENT`, at the epoch), or a
+/// feature's values. Written straight from the rows: a Vec per column and field was most of
+/// the allocations of a wide read of one row.
+enum Column<'a> {
+    JoinKey(&'a [Value]),
+    Feature {
+        at: usize,
+        rows: &'a [Vec<OnlineValue>],
+        times: &'a EventTimes,
+    },
+}
+
+impl Serialize for Column<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let mut column = serializer.serialize_struct("Column", 3)?;
+        match *self {
+            Column::JoinKey(ids) => {
+                let present = status_json(FeatureStatus::Present);
+                column.serialize_field("values", ids)?;
+                column.serialize_field("statuses", &Seq(|| ids.iter().map(|_| present)))?;
+                column.serialize_field(
+                    "event_timestamps",
+                    &Seq(|| ids.iter().map(|_| &*EPOCH_JSON)),
+                )?;
+            }
+            Column::Feature { at, rows, times } => {
+                column.serialize_field("values", &Seq(|| rows.iter().map(|row| &row[at].value)))?;
+                column.serialize_field(
+                    "statuses",
+                    &Seq(|| rows.iter().map(|row| status_json(row[at].status))),
+                )?;
+                column.serialize_field(
+                    "event_timestamps",
+                    &Seq(|| rows.iter().map(|row| times.of(&row[at]))),
+                )?;
+            }
+        }
+        column.end()
+    }
+}
+
+/// A JSON list written from an iterator as it goes, never collected.
+struct Seq<F>(F);
+
+impl<F, I> Serialize for Seq<F>
+where
+    F: Fn() -> I,
+    I: IntoIterator,
+    I::Item: Serialize,
+{
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq((self.0)())
+    }
 }
 
 impl IntoResponse for OnlineAnswer<'_> {
     fn into_response(self) -> Response {
         // Sized up front: an answer is mostly its values, statuses and times, under 48 bytes a
         // value, and growing a 30 KB buffer from a few bytes copied it a dozen times.
-        let values: usize = self.results.iter().map(|c| c.values.len()).sum();
+        let values = self.results.len() * self.rows;
         let mut body = Vec::with_capacity(256 + 48 * values);
         match serde_json::to_writer(&mut body, &self) {
             Ok(()) => ([(CONTENT_TYPE, "application/json")], body).into_response(),
@@ -103,7 +152,7 @@ impl IntoResponse for OnlineAnswer<'_> {
 
 /// The join keys' columns, then one column per feature.
 pub(super) fn columns<'a>(
-    features: &[(&View, &Feature)],
+    features: &[(&'a View, &'a Feature)],
     entities: &'a [EntityColumn],
     rows: &'a [Vec<OnlineValue>],
     times: &'a EventTimes,
@@ -112,24 +161,16 @@ pub(super) fn columns<'a>(
     let mut feature_names = Vec::with_capacity(entities.len() + features.len());
     let mut results = Vec::with_capacity(entities.len() + features.len());
     for entity in entities {
-        feature_names.push(entity.join_key.to_owned());
-        results.push(Column {
-            values: entity.sent.iter().collect(),
-            statuses: vec![status_json(FeatureStatus::Present); rows.len()],
-            event_timestamps: vec![&EPOCH_JSON; rows.len()],
-        });
+        feature_names.push(Cow::Borrowed(entity.join_key));
+        results.push(Column::JoinKey(&entity.sent));
     }
     for (at, (view, feature)) in features.iter().enumerate() {
         feature_names.push(if full_names {
-            format!("{}__{}", view.name, feature.name)
+            Cow::Owned(format!("{}__{}", view.name, feature.name))
         } else {
-            feature.name.clone()
+            Cow::Borrowed(feature.name.as_str())
         });
-        results.push(Column {
-            values: rows.iter().map(|row| &row[at].value).collect(),
-            statuses: rows.iter().map(|row| status_json(row[at].status)).collect(),
-            event_timestamps: rows.iter().map(|row| times.of(&row[at])).collect(),
-        });
+        results.push(Column::Feature { at, rows, times });
     }
     OnlineAnswer {
         metadata: Metadata {
@@ -137,6 +178,7 @@ pub(super) fn columns<'a>(
             feature_view_metadata: Vec::new(),
         },
         results,
+        rows: rows.len(),
     }
 }
 
