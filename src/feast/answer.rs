@@ -162,7 +162,7 @@ pub(super) fn columns<'a>(
     let mut results = Vec::with_capacity(entities.len() + features.len());
     for entity in entities {
         feature_names.push(Cow::Borrowed(entity.join_key));
-        results.push(Column::JoinKey(&entity.sent));
+        results.push(Column::JoinKey(entity.sent));
     }
     for (at, (view, feature)) in features.iter().enumerate() {
         feature_names.push(if full_names {

@@ -193,7 +193,7 @@ pub(super) struct EntityColumn<'r> {
     pub entity: usize,
     pub needed: bool,
     pub join_key: &'r str,
-    pub sent: Vec<Value>,
+    pub sent: &'r [Value],
     pub ids: Vec<EntityId>,
 }
 
@@ -204,7 +204,7 @@ pub(super) struct EntityColumn<'r> {
 /// beside its ids). Columns come in the registry's order of entities.
 pub(super) fn entities<'r>(
     registry: &'r Registry,
-    request: &Map<String, Value>,
+    request: &'r Map<String, Value>,
     features: &[(&View, &Feature)],
 ) -> Result<Vec<EntityColumn<'r>>, ApiError> {
     let mut needed: Vec<usize> = features
@@ -281,7 +281,7 @@ pub(super) fn entities<'r>(
             entity: at,
             needed: needed.binary_search(&at).is_ok(),
             join_key,
-            sent: values.clone(),
+            sent: values,
             ids,
         });
     }
@@ -516,12 +516,8 @@ mod tests {
         };
         let user_only = features(&["user_batch:risk_segment"]);
         let both = features(&["user_batch:risk_segment", "merchant_batch:category"]);
-        let columns = entities(
-            &registry,
-            &request(json!({"entities": {"user_id": ["u0001", 7]}})),
-            &user_only,
-        )
-        .unwrap();
+        let sent = request(json!({"entities": {"user_id": ["u0001", 7]}}));
+        let columns = entities(&registry, &sent, &user_only).unwrap();
         assert_eq!(columns.len(), 1);
         assert_eq!(columns[0].sent, [json!("u0001"), json!(7)]);
         assert_eq!(
@@ -534,23 +530,15 @@ mod tests {
         );
         // Both entities' columns, in the registry's order whatever the body's; another
         // entity's column beside what the features need is echoed.
+        let sent = request(json!({"entities": {"merchant_id": ["m0001"], "user_id": ["u0001"]}}));
         for needed in [&both, &user_only] {
-            let columns = entities(
-                &registry,
-                &request(json!({"entities": {"merchant_id": ["m0001"], "user_id": ["u0001"]}})),
-                needed,
-            )
-            .unwrap();
+            let columns = entities(&registry, &sent, needed).unwrap();
             let keys: Vec<&str> = columns.iter().map(|c| c.join_key).collect();
             assert_eq!(keys, ["user_id", "merchant_id"]);
         }
         // A list under a key that is no join key is skipped, as Feast 0.67 skips it.
-        let columns = entities(
-            &registry,
-            &request(json!({"entities": {"user_id": ["u1"], "request_hour": [9]}})),
-            &user_only,
-        )
-        .unwrap();
+        let sent = request(json!({"entities": {"user_id": ["u1"], "request_hour": [9]}}));
+        let columns = entities(&registry, &sent, &user_only).unwrap();
         let keys: Vec<&str> = columns.iter().map(|c| c.join_key).collect();
         assert_eq!(keys, ["user_id"]);
         let refused = entities(
