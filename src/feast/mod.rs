@@ -174,12 +174,25 @@ async fn write(
     request: &Map<String, Value>,
     rule: EventRule,
 ) -> Result<Response, FeastFailure> {
-    let rows = push_rows(service.registry(), view, request.get("df"))?;
+    let request::Pushed { rows, ignored } = push_rows(service.registry(), view, request.get("df"))?;
     let pushed = service
         .push(view, rows, rule)
         .await
         .map_err(|e| FeastFailure::of(e, id))?;
-    Ok(Json(pushed).into_response())
+    Ok(Json(WriteAnswer {
+        pushed,
+        ignored_columns: ignored,
+    })
+    .into_response())
+}
+
+/// What a write did, and the columns it ignored (no feature of the view).
+#[derive(serde::Serialize)]
+struct WriteAnswer {
+    #[serde(flatten)]
+    pushed: crate::model::Pushed,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    ignored_columns: Vec<String>,
 }
 
 /// Feast's `/materialize`, which `feast materialize` calls on a remote online store: the

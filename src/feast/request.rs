@@ -307,13 +307,26 @@ fn entity_ids(column: &str, values: &[Value]) -> Result<Vec<EntityId>, ApiError>
     input::entity_ids(column, texts, BATCH_COUNT)
 }
 
+/// How many of the columns a write ignores it names in its answer.
+const IGNORED_NAMED: usize = 16;
+
+/// A write's rows, and the columns it ignores.
+pub(super) struct Pushed {
+    pub rows: Vec<PushRow>,
+    /// Columns that are no feature of the view (the first `IGNORED_NAMED`, each cut to 60
+    /// characters): Feast writes a view's features and ignores the rest of a frame, and so
+    /// does this server, saying which.
+    pub ignored: Vec<String>,
+}
+
 /// `df: {join_key: [ids], feature: [values], …}`: one row per id, every feature of the view,
-/// each value of its registry type. Checked whole before anything is written.
+/// each value of its registry type; any other column is ignored, as long as the rest. Checked
+/// whole before anything is written.
 pub(super) fn push_rows(
     registry: &Registry,
     view: &View,
     df: Option<&Value>,
-) -> Result<Vec<PushRow>, ApiError> {
+) -> Result<Pushed, ApiError> {
     let Some(Value::Object(df)) = df else {
         return Err(ApiError::invalid("df", "an object of columns is required"));
     };
@@ -325,19 +338,13 @@ pub(super) fn push_rows(
         ));
     };
     let ids = entity_ids(join_key, id_values)?;
+    let mut ignored = Vec::new();
     for (column, values) in df {
         let known = column == join_key
             || view.feature(column).is_some()
             || PUSH_TIME_COLUMNS.contains(&column.as_str());
-        if !known {
-            return Err(ApiError::invalid(
-                "df",
-                format!(
-                    "column {:?} is no feature of view {:?}",
-                    bounded(column, 60),
-                    view.name
-                ),
-            ));
+        if !known && ignored.len() < IGNORED_NAMED {
+            ignored.push(bounded(column, 60));
         }
         match values {
             Value::Array(values) if values.len() == ids.len() => {}
@@ -421,11 +428,12 @@ pub(super) fn push_rows(
             .collect::<Result<Vec<_>, _>>()?,
         _ => vec![None; rows.len()],
     };
-    Ok(rows
+    let rows = rows
         .into_iter()
         .zip(event_times)
         .map(|(row, event_unix_ms)| PushRow { row, event_unix_ms })
-        .collect())
+        .collect();
+    Ok(Pushed { rows, ignored })
 }
 
 /// An event time as a push gives it, in Unix milliseconds: RFC 3339, or the same without a

@@ -335,7 +335,6 @@ async fn bad_requests_are_refused_with_the_name_at_fault_and_nothing_written() {
             422,
             "last_login_ts",
         ),
-        (row("risk_segment", json!(["low"])), 422, "risk_segment"),
         (
             row("session_country", json!(["US", "DE"])),
             422,
@@ -379,6 +378,27 @@ async fn bad_requests_are_refused_with_the_name_at_fault_and_nothing_written() {
     )
     .await;
     assert_eq!(column(&answer, 1).1, ["NOT_FOUND"], "a refused push wrote");
+    // A column that is no feature of the view is ignored, as Feast ignores it, and named.
+    let before = online(
+        &server,
+        json!({"features": ["user_batch:risk_segment"], "entities": ids}),
+    )
+    .await;
+    let (status, pushed) = feast(&server, "/push", &row("risk_segment", json!(["gone"]))).await;
+    assert_eq!(status, 200, "{pushed}");
+    assert_eq!(
+        pushed["ignored_columns"],
+        json!(["risk_segment"]),
+        "{pushed}"
+    );
+    assert_eq!(pushed["written"], 1, "{pushed}");
+    let after = online(
+        &server,
+        json!({"features": ["user_batch:risk_segment", "user_stream:tx_count_5m"], "entities": ids}),
+    )
+    .await;
+    assert_eq!(column(&after, 1).0, column(&before, 1).0);
+    assert_eq!(column(&after, 2).0, [json!(1)]);
     // A page of another site cannot push.
     let (status, _) = server
         .request(
