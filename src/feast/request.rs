@@ -288,7 +288,8 @@ pub(super) fn entities<'r>(
     Ok(columns)
 }
 
-/// Ids as a Feast client sends them: strings, or whole numbers for integer keys.
+/// Ids as a Feast client sends them: strings, or whole numbers for integer keys; none at all
+/// too (an empty batch of a stream, say), which Feast answers with no rows.
 fn entity_ids(column: &str, values: &[Value]) -> Result<Vec<EntityId>, ApiError> {
     let texts = values
         .iter()
@@ -304,7 +305,7 @@ fn entity_ids(column: &str, values: &[Value]) -> Result<Vec<EntityId>, ApiError>
             )),
         })
         .collect::<Result<Vec<_>, _>>()?;
-    input::entity_ids(column, texts, BATCH_COUNT)
+    input::entity_ids(column, texts, (0, BATCH_COUNT.1))
 }
 
 /// How many of the columns a write ignores it names in its answer.

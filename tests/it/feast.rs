@@ -146,6 +146,18 @@ async fn online_features_answer_column_major_with_true_statuses() {
         json!([{"name": "user_stream"}, {"name": "user_batch"}])
     );
 
+    // No rows, as Feast answers them: every column, empty.
+    let none = online(
+        &server,
+        json!({"features": ["user_batch:risk_segment"], "entities": {"user_id": []}}),
+    )
+    .await;
+    assert_eq!(
+        none["metadata"]["feature_names"],
+        json!(["user_id", "risk_segment"])
+    );
+    assert_eq!(column(&none, 1), (vec![], vec![], vec![]));
+
     // A column that is no join key (request data, say) is skipped as Feast skips it.
     let beside = online(
         &server,
@@ -378,6 +390,33 @@ async fn bad_requests_are_refused_with_the_name_at_fault_and_nothing_written() {
     )
     .await;
     assert_eq!(column(&answer, 1).1, ["NOT_FOUND"], "a refused push wrote");
+    // An empty frame (a stream's empty batch) writes nothing, as in Feast.
+    let mut empty = row("tx_count_5m", json!([]));
+    for column in empty["df"].as_object_mut().unwrap().values_mut() {
+        *column = json!([]);
+    }
+    let (status, pushed) = feast(&server, "/push", &empty).await;
+    assert_eq!(status, 200, "{pushed}");
+    assert_eq!(pushed["written"], 0, "{pushed}");
+    let columns = [
+        "user_id",
+        "country_iso",
+        "risk_segment",
+        "account_age_days",
+        "tx_count_7d",
+        "avg_amount_30d",
+        "chargeback_count_180d",
+    ];
+    let df: serde_json::Map<String, Value> =
+        columns.iter().map(|c| (c.to_string(), json!([]))).collect();
+    let (status, written) = feast(
+        &server,
+        "/write-to-online-store",
+        &json!({"feature_view_name": "user_batch", "df": df}),
+    )
+    .await;
+    assert_eq!(status, 200, "{written}");
+    assert_eq!(written["written"], 0, "{written}");
     // A column that is no feature of the view is ignored, as Feast ignores it, and named.
     let before = online(
         &server,
