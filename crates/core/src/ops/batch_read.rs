@@ -99,10 +99,10 @@ impl Service {
         deadline: Option<Duration>,
     ) -> Result<Vec<Vec<OnlineValue>>, ServiceError> {
         // The views read, each with the request's entity (its slot in `ids`) that holds it, and
-        // per feature its slot and view. A request names few views, most features next to
-        // others of their view: the last view found is tried first, then a walk over the few.
+        // per feature its view. A request names few views, most features next to others of
+        // their view: the last view found is tried first, then a walk over the few.
         let mut views: Vec<(usize, &View)> = Vec::new();
-        let mut of_feature: Vec<(usize, usize)> = Vec::with_capacity(features.len());
+        let mut view_of: Vec<usize> = Vec::with_capacity(features.len());
         for (view, _) in features {
             let known = match views.last() {
                 Some((_, last)) if std::ptr::eq(*last, *view) => Some(views.len() - 1),
@@ -123,19 +123,20 @@ impl Service {
                     views.len() - 1
                 }
             };
-            of_feature.push((views[at].0, at));
+            view_of.push(at);
         }
         let stamps: Vec<String> = views.iter().map(|(_, view)| view.stamp_field()).collect();
         // Per entity of the request, the fields its HMGET reads: the features (a feature's name
-        // is its field, one per entity), then each view's event time once. Per feature, its
-        // read, and where it and its view's event time are among that read's fields.
+        // is its field, one per entity), then each view's event time once; where each feature,
+        // and each view's event time, is among its read's fields.
         let mut fields: Vec<Vec<&str>> = vec![Vec::new(); ids.len()];
-        let values: Vec<usize> = features
+        let value_at: Vec<usize> = features
             .iter()
-            .zip(&of_feature)
-            .map(|((_, feature), &(slot, _))| {
-                fields[slot].push(&feature.name);
-                fields[slot].len() - 1
+            .zip(&view_of)
+            .map(|((_, feature), &view)| {
+                let read = &mut fields[views[view].0];
+                read.push(&feature.name);
+                read.len() - 1
             })
             .collect();
         let stamp_at: Vec<usize> = views
@@ -145,11 +146,6 @@ impl Service {
                 fields[slot].push(stamp);
                 fields[slot].len() - 1
             })
-            .collect();
-        let at: Vec<(usize, usize, usize)> = of_feature
-            .iter()
-            .zip(values)
-            .map(|(&(slot, view), value)| (slot, value, stamp_at[view]))
             .collect();
         let rows = ids.first().map_or(0, |(_, ids)| ids.len());
         let mut reads: Vec<(String, &[&str])> = Vec::with_capacity(rows * ids.len());
@@ -172,24 +168,34 @@ impl Service {
             tracing::warn!("{count} rows not served: {key} is not an entity hash");
         }
         let now_ms = crate::store::unix_ms_now();
+        // Each view's event time and status, once a row: all of the view's values share them.
+        let mut events: Vec<(Option<u64>, FeatureStatus)> = Vec::with_capacity(views.len());
         Ok(replies
             .chunks(ids.len().max(1))
             .map(|stored| {
+                events.clear();
+                events.extend(views.iter().zip(&stamp_at).map(|(&(slot, view), &stamp)| {
+                    let event: Option<u64> = stored[slot]
+                        .as_ref()
+                        .ok()
+                        .and_then(|fields| fields[stamp].as_deref())
+                        .and_then(|ms| ms.parse().ok());
+                    (event, status(event, view.ttl_seconds, now_ms))
+                }));
                 features
                     .iter()
-                    .zip(&at)
-                    .map(|((view, feature), &(slot, value, stamp))| {
-                        let Ok(stored) = &stored[slot] else {
+                    .zip(view_of.iter().zip(&value_at))
+                    .map(|((_, feature), (&view, &value))| {
+                        let Ok(stored) = &stored[views[view].0] else {
                             return OnlineValue::invalid();
                         };
                         let Some(raw) = stored[value].as_deref() else {
                             return OnlineValue::not_found();
                         };
-                        let event_unix_ms: Option<u64> =
-                            stored[stamp].as_deref().and_then(|ms| ms.parse().ok());
+                        let (event_unix_ms, status) = events[view];
                         OnlineValue {
                             value: schema::decode(feature.value_type, raw),
-                            status: status(event_unix_ms, view.ttl_seconds, now_ms),
+                            status,
                             event_unix_ms,
                         }
                     })
