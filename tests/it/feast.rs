@@ -398,17 +398,12 @@ async fn bad_requests_are_refused_with_the_name_at_fault_and_nothing_written() {
     let (status, pushed) = feast(&server, "/push", &empty).await;
     assert_eq!(status, 200, "{pushed}");
     assert_eq!(pushed["written"], 0, "{pushed}");
-    let columns = [
-        "user_id",
-        "country_iso",
-        "risk_segment",
-        "account_age_days",
-        "tx_count_7d",
-        "avg_amount_30d",
-        "chargeback_count_180d",
-    ];
-    let df: serde_json::Map<String, Value> =
-        columns.iter().map(|c| (c.to_string(), json!([]))).collect();
+    let registry = feature_store_core::registry_file::demo();
+    let batch = registry.view("user_batch").unwrap();
+    let df: serde_json::Map<String, Value> = std::iter::once("user_id")
+        .chain(batch.features.iter().map(|f| f.name.as_str()))
+        .map(|column| (column.to_owned(), json!([])))
+        .collect();
     let (status, written) = feast(
         &server,
         "/write-to-online-store",
