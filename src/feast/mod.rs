@@ -174,7 +174,8 @@ async fn write(
     request: &Map<String, Value>,
     rule: EventRule,
 ) -> Result<Response, FeastFailure> {
-    let request::Pushed { rows, ignored } = push_rows(service.registry(), view, request.get("df"))?;
+    let request::WriteRows { rows, ignored } =
+        push_rows(service.registry(), view, request.get("df"))?;
     let pushed = service
         .push(view, rows, rule)
         .await

@@ -312,7 +312,7 @@ fn entity_ids(column: &str, values: &[Value]) -> Result<Vec<EntityId>, ApiError>
 const IGNORED_NAMED: usize = 16;
 
 /// A write's rows, and the columns it ignores.
-pub(super) struct Pushed {
+pub(super) struct WriteRows {
     pub rows: Vec<PushRow>,
     /// Columns that are no feature of the view (the first `IGNORED_NAMED`, each cut to 60
     /// characters): Feast writes a view's features and ignores the rest of a frame, and so
@@ -327,7 +327,7 @@ pub(super) fn push_rows(
     registry: &Registry,
     view: &View,
     df: Option<&Value>,
-) -> Result<Pushed, ApiError> {
+) -> Result<WriteRows, ApiError> {
     let Some(Value::Object(df)) = df else {
         return Err(ApiError::invalid("df", "an object of columns is required"));
     };
@@ -434,7 +434,7 @@ pub(super) fn push_rows(
         .zip(event_times)
         .map(|(row, event_unix_ms)| PushRow { row, event_unix_ms })
         .collect();
-    Ok(Pushed { rows, ignored })
+    Ok(WriteRows { rows, ignored })
 }
 
 /// An event time as a push gives it, in Unix milliseconds: RFC 3339, or the same without a
