@@ -1259,7 +1259,7 @@ async fn main() {
         ),
     ));
 
-    say("admission: the largest legal Feast read (1,000 entities × 64 features) at c=8 and c=128");
+    say("admission: a Feast read as large as the largest batch read (1,000 entities × 64 features) at c=8 and c=128");
     let wide = format!("{}/get-online-features", env("WIDE_URL"));
     let wide_pid = env("WIDE_PID");
     let largest = json!({
