@@ -51,8 +51,6 @@ fn status_json(status: FeatureStatus) -> &'static RawValue {
 pub(super) struct OnlineAnswer<'a> {
     metadata: Metadata<'a>,
     results: Vec<Column<'a>>,
-    #[serde(skip)]
-    rows: usize,
 }
 
 #[derive(Serialize)]
@@ -91,6 +89,16 @@ enum Column<'a> {
         rows: &'a [Vec<OnlineValue>],
         times: &'a EventTimes,
     },
+}
+
+impl Column<'_> {
+    /// Its rows.
+    fn len(&self) -> usize {
+        match self {
+            Column::JoinKey(ids) => ids.len(),
+            Column::Feature { rows, .. } => rows.len(),
+        }
+    }
 }
 
 impl Serialize for Column<'_> {
@@ -141,7 +149,7 @@ impl IntoResponse for OnlineAnswer<'_> {
     fn into_response(self) -> Response {
         // Sized up front: an answer is mostly its values, statuses and times, under 48 bytes a
         // value, and growing a 30 KB buffer from a few bytes copied it a dozen times.
-        let values = self.results.len() * self.rows;
+        let values: usize = self.results.iter().map(Column::len).sum();
         let mut body = Vec::with_capacity(256 + 48 * values);
         match serde_json::to_writer(&mut body, &self) {
             Ok(()) => ([(CONTENT_TYPE, "application/json")], body).into_response(),
@@ -178,7 +186,6 @@ pub(super) fn columns<'a>(
             feature_view_metadata: Vec::new(),
         },
         results,
-        rows: rows.len(),
     }
 }
 
