@@ -70,6 +70,7 @@ say "end-to-end tests (Playwright, headless Chromium)"
 status=0
 (cd end2end && BASE_URL="http://127.0.0.1:$E2E_APP_PORT" HASHED_ASSETS=1 \
   CLUSTER_BASE_URL="http://127.0.0.1:$CLUSTER_APP_PORT" \
+  FEAST_BASE_URL="http://127.0.0.1:$FEAST_APP_PORT" \
   DOWN_BASE_URL="http://127.0.0.1:$DOWN_APP_PORT" DOWN_REDIS_PORT=$DOWN_REDIS_PORT \
   DOWN_REDIS_START="$(printf '%q ' "${down_redis[@]}")" \
   GONE_BASE_URL="http://127.0.0.1:$GONE_APP_PORT" GONE_APP_PID=$GONE_APP_PID \

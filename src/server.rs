@@ -274,13 +274,15 @@ impl Server {
         self.local
     }
 
-    /// Serves until `shutdown` resolves, lets requests in flight finish, then stops the worker.
+    /// Serves until `shutdown` resolves, lets requests in flight finish, then stops the worker
+    /// and the background materializations.
     pub async fn run_until(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), ServerError> {
         connections::serve(self.listener, self.router, self.limits, shutdown).await;
         self.service.worker().stop().await;
+        self.service.stop_background().await;
         // Another server takes over at once rather than when the lease runs out.
         self.service.lease().release().await;
         tracing::info!("stopped");

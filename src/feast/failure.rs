@@ -24,8 +24,16 @@ pub enum FeastFailure {
         /// Seconds, for a `Retry-After` header (a shed request).
         retry_after: Option<u32>,
     },
-    /// A body FastAPI's validation would refuse (422).
-    Invalid { field: String, rule: String },
+    /// A request FastAPI's validation would refuse (422): a field of `part`, `body` or
+    /// `query`.
+    Invalid {
+        part: &'static str,
+        field: String,
+        rule: String,
+    },
+    /// A background materialization of views already materializing: 409 in the shape Feast's
+    /// `/materialize` answers it, which the SDK reads (`error`).
+    Busy { message: String, views: Vec<String> },
 }
 
 impl FeastFailure {
@@ -103,8 +111,13 @@ fn bounded(name: &str) -> String {
 impl From<ApiError> for FeastFailure {
     fn from(e: ApiError) -> Self {
         match e {
-            ApiError::InvalidInput { field, rule } => FeastFailure::Invalid { field, rule },
+            ApiError::InvalidInput { field, rule } => FeastFailure::Invalid {
+                part: "body",
+                field,
+                rule,
+            },
             ApiError::BadRequest { message } => FeastFailure::Invalid {
+                part: "body",
                 field: "body".into(),
                 rule: message,
             },
@@ -121,7 +134,13 @@ impl From<ApiError> for FeastFailure {
 impl FeastFailure {
     /// A failed operation of request `id`: an internal failure quotes it, as the API does.
     pub fn of(e: ServiceError, id: &RequestId) -> Self {
-        api_error(e, Some(&id.0)).into()
+        match e {
+            ServiceError::AlreadyMaterializing(ref views) => FeastFailure::Busy {
+                message: e.to_string(),
+                views: views.clone(),
+            },
+            e => api_error(e, Some(&id.0)).into(),
+        }
     }
 }
 
@@ -141,14 +160,19 @@ impl IntoResponse for FeastFailure {
                 crate::http::guard::retry_after(&mut response, retry_after);
                 response
             }
-            FeastFailure::Invalid { field, rule } => {
+            FeastFailure::Invalid { part, field, rule } => {
                 let detail = json!({"detail": [{
                     "type": "value_error",
-                    "loc": ["body", field],
+                    "loc": [part, field],
                     "msg": rule,
                 }]});
                 (StatusCode::UNPROCESSABLE_ENTITY, Json(detail)).into_response()
             }
+            FeastFailure::Busy { message, views } => (
+                StatusCode::CONFLICT,
+                Json(json!({"error": message, "feature_views": views})),
+            )
+                .into_response(),
         }
     }
 }

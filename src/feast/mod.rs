@@ -6,8 +6,9 @@
 use std::sync::Arc;
 
 use axum::body::Bytes;
-use axum::extract::State;
-use axum::http::HeaderMap;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
@@ -201,9 +202,10 @@ struct WriteAnswer {
 async fn materialize(
     State(service): State<Arc<Service>>,
     Extension(id): Extension<RequestId>,
+    query: Result<Query<MaterializeQuery>, QueryRejection>,
     body: Bytes,
 ) -> Response {
-    materialize_views(&service, &id, &body, |request| {
+    materialize_views(&service, &id, query, &body, |request| {
         Ok(Span::Window(Window {
             start_ms: request_time(request, "start_ts")?,
             end_ms: request_time(request, "end_ts")?,
@@ -217,9 +219,10 @@ async fn materialize(
 async fn materialize_incremental(
     State(service): State<Arc<Service>>,
     Extension(id): Extension<RequestId>,
+    query: Result<Query<MaterializeQuery>, QueryRejection>,
     body: Bytes,
 ) -> Response {
-    materialize_views(&service, &id, &body, |request| {
+    materialize_views(&service, &id, query, &body, |request| {
         Ok(Span::Incremental {
             end_ms: request_time(request, "end_ts")?,
         })
@@ -227,17 +230,57 @@ async fn materialize_incremental(
     .await
 }
 
-/// What both materialize routes share: the span their request asks for, then its views.
+/// Feast's `?async=true` (answer 202 at once and run in the background) and `?force=true`
+/// (start even while a run of the same views goes on), as FastAPI reads a boolean.
+#[derive(serde::Deserialize)]
+struct MaterializeQuery {
+    #[serde(rename = "async")]
+    background: Option<String>,
+    force: Option<String>,
+}
+
+impl MaterializeQuery {
+    fn flag(value: Option<&str>, field: &str) -> Result<bool, FeastFailure> {
+        match value.map(str::to_ascii_lowercase).as_deref() {
+            None | Some("0" | "false" | "f" | "no" | "n" | "off") => Ok(false),
+            Some("1" | "true" | "t" | "yes" | "y" | "on") => Ok(true),
+            Some(_) => Err(FeastFailure::Invalid {
+                part: "query",
+                field: field.to_owned(),
+                rule: "Input should be a valid boolean, unable to interpret input".to_owned(),
+            }),
+        }
+    }
+}
+
+/// What both materialize routes share: the span their request asks for, then its views, run
+/// now or in the background.
 async fn materialize_views(
-    service: &Service,
+    service: &Arc<Service>,
     id: &RequestId,
+    query: Result<Query<MaterializeQuery>, QueryRejection>,
     body: &[u8],
     span_of: fn(&Map<String, Value>) -> Result<Span, ApiError>,
 ) -> Response {
     answer(async {
+        let Query(query) = query.map_err(|rejection| FeastFailure::Invalid {
+            part: "query",
+            field: "query".to_owned(),
+            rule: crate::domain::bounded(&rejection.body_text(), 200),
+        })?;
+        let background = MaterializeQuery::flag(query.background.as_deref(), "async")?;
+        // Feast reads `force` on the background path alone.
+        let force = MaterializeQuery::flag(query.force.as_deref(), "force")?;
         let request = object(body)?;
         let span = span_of(&request)?;
         let views = materialized_views(service.registry(), &request)?;
+        if background {
+            let accepted = service
+                .materialize_in_background(&views, span, force)
+                .map_err(|e| FeastFailure::of(e, id))?;
+            let answer = serde_json::json!({"status": "accepted", "feature_views": accepted});
+            return Ok((StatusCode::ACCEPTED, Json(answer)).into_response());
+        }
         let done = service
             .materialize(&views, span)
             .await

@@ -470,7 +470,8 @@ mod tests {
     fn refusal(failure: FeastFailure) -> String {
         match failure {
             FeastFailure::Error { class, message, .. } => format!("{class}: {message}"),
-            FeastFailure::Invalid { field, rule } => format!("{field}: {rule}"),
+            FeastFailure::Invalid { field, rule, .. } => format!("{field}: {rule}"),
+            FeastFailure::Busy { message, .. } => message,
         }
     }
 

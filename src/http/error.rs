@@ -13,10 +13,15 @@ pub fn api_error(e: ServiceError, request: Option<&str>) -> ApiError {
         ServiceError::Store(StoreError::NotAHash { .. }) => ApiError::Conflict {
             message: e.to_string(),
         },
-        ServiceError::IndexUnavailable => ApiError::redis_unavailable(),
-        ServiceError::Overloaded(_) => ApiError::Overloaded {
+        ServiceError::AlreadyMaterializing(_) => ApiError::Conflict {
             message: e.to_string(),
         },
+        ServiceError::IndexUnavailable => ApiError::redis_unavailable(),
+        ServiceError::Overloaded(_) | ServiceError::MaterializeQueueFull(_) => {
+            ApiError::Overloaded {
+                message: e.to_string(),
+            }
+        }
         ServiceError::Materialize(
             ref cause @ (MaterializeError::NoSource(_) | MaterializeError::EmptyWindow),
         ) => ApiError::invalid("feature_views", cause.to_string()),

@@ -9,7 +9,8 @@ for the service by name; then pushes rows through `POST /push` and reads them ba
 materialize` CLI over a window (which Feast 0.67 sends to the server's `/materialize`: the
 server reads its own registry's source, the Parquet file this script wrote first) and checks
 that exactly the latest row per entity inside the window is served, ties broken by `created`;
-then writes through `store.write_to_online_store`; then reads a view the server does not define and
+then writes through `store.write_to_online_store`; then materializes the next window in the
+background (`run_async=True`) and waits for its end in `/api/state`; then reads a view the server does not define and
 expects the SDK to raise FeatureViewNotFoundException, as against `feast serve`. Exits non-zero
 on the first difference.
 
@@ -23,6 +24,7 @@ import json
 import subprocess
 import sys
 import tempfile
+import time
 import urllib.request
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -184,6 +186,22 @@ def materialize(base, registry, store, repo, join_key, source_dir):
         features=["user_batch:risk_segment"], entity_rows=[{join_key: "u9005"}]
     ).to_dict()
     expect("a row written with write_to_online_store", got["risk_segment"], ["medium"])
+
+    # The window after it, in the background (`run_async=True`, which sends `?async=true`): the
+    # SDK returns once the server accepts, the run's end shows in `/api/state`.
+    store.materialize(end, now, feature_views=["user_batch"], run_async=True)
+    print("ok   materialize(..., run_async=True) accepted")
+    deadline = time.monotonic() + 60
+    while not (run := call(base, "GET", "/api/state")["materializations"][0])["finished_unix_ms"]:
+        if time.monotonic() > deadline:
+            sys.exit(f"FAIL the background materialization did not end: {run}")
+        time.sleep(0.05)
+    expect("the background run, ended without error", (run["background"], run["error"]), (True, None))
+    latest = {"u9003": "low", "u9004": "medium"}
+    got = store.get_online_features(
+        features=["user_batch:risk_segment"], entity_rows=[{join_key: e} for e in latest]
+    ).to_dict()
+    expect("the latest rows of the background window", got["risk_segment"], list(latest.values()))
 
 
 def service(base, store, registry):

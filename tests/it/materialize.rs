@@ -6,14 +6,19 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::Arc;
+use std::time::Duration;
 
 use arrow_array::{ArrayRef, Float64Array, Int64Array, RecordBatch, StringArray};
 use feature_store_core::ops::bootstrap;
 use feature_store_core::store::{FeatureStore, StoreConfig};
 use parquet::arrow::ArrowWriter;
 use redis::AsyncCommands;
+use serde_json::json;
 
-use crate::support::{cluster_url, raw, raw_on, redis_url, unique_prefix, Target};
+use crate::support::{
+    cluster_url, eventually, free_port, raw, raw_on, redis_url, unique_prefix, OwnRedis, Target,
+    TestServer,
+};
 
 const BUILD_FEATURES: &str = env!("CARGO_BIN_EXE_build-features");
 /// 2025-11-01T00:00:00Z, and an hour, in Unix ms.
@@ -592,4 +597,103 @@ async fn a_run_killed_half_way_and_run_again_ends_in_the_same_state() {
         unlink.unlink(format!("{prefix}k{n}")).ignore();
     }
     let () = unlink.query_async(&mut conn).await.unwrap();
+}
+
+/// Feast's `?async=true`: accepted at once (202, the views named), a second run of the same
+/// view refused while the first goes on (409 in Feast's shape) unless forced, and each run's
+/// end in `/api/state`: what it wrote, or why it failed where nobody waited for it.
+#[tokio::test]
+async fn a_background_materialization_is_accepted_at_once_and_its_end_shows_in_the_state() {
+    let dir = Dir::new("mat-async");
+    let prefix = unique_prefix("mat-async");
+    dir.parquet("cards.parquet", &WINDOWED);
+    let registry = dir.registry(&prefix, "cards.parquet");
+    // A Redis of its own, frozen while the runs are asked for: the first cannot end before the
+    // second is asked.
+    let redis = OwnRedis::start(free_port()).await;
+    let server = TestServer::start_on(
+        &redis.url(),
+        "mat-async",
+        &["--features", registry.to_str().unwrap()],
+    )
+    .await;
+    let window = json!({
+        "feature_views": ["card_batch"],
+        "start_ts": rfc3339(T0),
+        "end_ts": rfc3339(T0 + 3 * HOUR),
+    });
+    redis.freeze();
+    let (status, accepted) = server.feast("/materialize?async=true", &window).await;
+    assert_eq!(status, 202, "{accepted}");
+    assert_eq!(
+        accepted,
+        json!({"status": "accepted", "feature_views": ["card_batch"]})
+    );
+    let (status, busy) = server.feast("/materialize?async=1", &window).await;
+    assert_eq!(status, 409, "{busy}");
+    assert_eq!(busy["feature_views"], json!(["card_batch"]), "{busy}");
+    assert!(
+        busy["error"].as_str().unwrap().contains("force=true"),
+        "{busy}"
+    );
+    // Forced, a run starts anyway (after the one before), up to the server's 8 going on.
+    for n in 2..=8 {
+        let (status, forced) = server
+            .feast("/materialize?async=true&force=true", &window)
+            .await;
+        assert_eq!(status, 202, "run {n}: {forced}");
+    }
+    let (status, full) = server
+        .feast("/materialize?async=true&force=true", &window)
+        .await;
+    assert_eq!(status, 503, "{full}");
+    redis.thaw();
+    // Every run of the state ended (the last 5 are kept).
+    let ended = || async {
+        let state = server.state().await;
+        let all = state["materializations"].as_array().unwrap().clone();
+        all.iter().all(|run| !run["finished_unix_ms"].is_null())
+    };
+    eventually(Duration::from_secs(30), "the runs to end", ended).await;
+    let state = server.state().await;
+    let runs = state["materializations"].as_array().unwrap();
+    assert_eq!(runs.len(), 5, "{state}");
+    for run in runs {
+        assert_eq!(run["background"], true, "{run}");
+        assert_eq!(run["views"], json!(["card_batch"]), "{run}");
+        assert!(run["error"].is_null(), "{run}");
+        assert_eq!(run["rows_read"], WINDOWED.len(), "{run}");
+        // The first run wrote the window's latest rows; these, after it, found them stored.
+        assert_eq!(run["written"], 0, "{run}");
+    }
+    let mut conn = redis::Client::open(redis.url())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let label: Option<String> = conn
+        .hget(format!("{}c1", server.prefix), "s")
+        .await
+        .unwrap();
+    assert_eq!(label.as_deref(), Some("late"));
+
+    // The file gone since the registry was loaded: accepted, then the run fails, and says so.
+    std::fs::remove_file(dir.0.join("cards.parquet")).unwrap();
+    let (status, accepted) = server
+        .feast(
+            "/materialize-incremental?async=true",
+            &json!({"end_ts": rfc3339(T0)}),
+        )
+        .await;
+    assert_eq!(status, 202, "{accepted}");
+    eventually(Duration::from_secs(30), "the failing run to end", ended).await;
+    let state = server.state().await;
+    let failed = &state["materializations"][0];
+    assert_eq!(failed["incremental"], true, "{failed}");
+    let error = failed["error"].as_str().unwrap_or_default();
+    assert!(error.contains("matches no file"), "{failed}");
+    // A flag FastAPI would not read as a boolean.
+    let (status, refused) = server.feast("/materialize?async=maybe", &window).await;
+    assert_eq!(status, 422, "{refused}");
+    assert_eq!(refused["detail"][0]["loc"], json!(["query", "async"]));
 }

@@ -56,6 +56,15 @@ pub enum ServiceError {
     /// A read of several entities was not given the ids of one of them: its join key.
     #[error("the entity column {0:?} is required: a feature asked for is stored by that entity")]
     MissingEntity(String),
+    /// A background materialization was asked of views a run going on materializes.
+    #[error(
+        "Cannot start async materialization — the following feature views are already \
+         materializing: {0:?}. Use ?force=true to override."
+    )]
+    AlreadyMaterializing(Vec<String>),
+    /// As many materializations as the server takes are running or waiting.
+    #[error("{0} materializations are running or waiting, as many as the server takes; retry once one has ended")]
+    MaterializeQueueFull(usize),
 }
 
 /// What serves one entity: its views, its store (the process's connection, keyed by the
@@ -115,8 +124,13 @@ pub struct Service {
     worker: StreamingWorker,
     /// Which of the servers sharing the prefix streams and walks.
     lease: Arc<Lease>,
-    /// Held by bulk load, reset and the worker switch, so they run one at a time.
+    /// Held by bulk load, reset, materializations and the worker switch, so they run one at
+    /// a time.
     admin: Mutex<()>,
+    /// The materializations running and recently finished.
+    runs: Arc<materialize::Runs>,
+    /// The background materializations' tasks, stopped by `stop_background`.
+    background: std::sync::Mutex<tokio::task::JoinSet<()>>,
     /// Seed of the synthetic entities that bulk load writes.
     seed: u64,
     /// The longest a read waits for Redis; a caller may ask for less.
@@ -149,6 +163,8 @@ impl Service {
             worker,
             lease,
             admin: Mutex::new(()),
+            runs: Arc::default(),
+            background: std::sync::Mutex::default(),
             seed,
             read_deadline,
             read_latency: ReadLatency::default(),

@@ -141,6 +141,7 @@ impl Service {
             lease: self.lease.state(),
             read_latency: self.read_latency.snapshot(),
             batch_read_latency: self.batch_read_latency.snapshot(),
+            materializations: self.materializations(),
         }
     }
 }

@@ -151,6 +151,31 @@ pub struct StoreState {
     /// Time the service took per single-entity read, and per batch read, since start.
     pub read_latency: LatencyHistogram,
     pub batch_read_latency: LatencyHistogram,
+    /// Materializations through Feast's routes on this server: the ones running (oldest
+    /// first), then the last few finished (newest first).
+    #[serde(default)]
+    pub materializations: Vec<MaterializeRun>,
+}
+
+/// One materialization asked for through Feast's `/materialize` or `/materialize-incremental`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MaterializeRun {
+    pub views: Vec<String>,
+    /// From each view's last incremental run (`/materialize-incremental`), not over a window.
+    pub incremental: bool,
+    /// Asked with `?async=true`: answered 202 at once, run by the server afterwards.
+    pub background: bool,
+    /// When it was asked for, in Unix milliseconds.
+    pub asked_unix_ms: u64,
+    /// Waiting for another admin operation (a materialization, bulk load or reset) to end.
+    pub waiting: bool,
+    /// Rows read from the sources and written so far, every view's together.
+    pub rows_read: u64,
+    pub written: u64,
+    /// When it ended, in Unix milliseconds; `None` while it runs.
+    pub finished_unix_ms: Option<u64>,
+    /// Why it stopped before the end; `None` while it runs or once it has done every view.
+    pub error: Option<String>,
 }
 
 impl StoreState {

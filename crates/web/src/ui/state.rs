@@ -5,8 +5,9 @@ use leptos::prelude::*;
 
 use super::widgets::Panel;
 use super::{last_seen, Outage};
+use crate::format::duration_text;
 use crate::limits::SCAN_COUNT;
-use crate::model::{EntityState, StoreState};
+use crate::model::{EntityState, MaterializeRun, StoreState};
 
 #[component]
 pub fn StatePanel(
@@ -74,6 +75,16 @@ pub fn StatePanel(
                 <dd data-testid="read-fields">{fact(|s| s.store.read_fields_total.to_string())}</dd>
                 <dt>"Worker"</dt>
                 <dd data-testid="state-worker">{fact(|s| s.worker.label().to_string())}</dd>
+                // Feast's /materialize runs: going on, then the last few ended.
+                <Show when=move || latest.with(|s| s.as_ref().is_some_and(|s| !s.materializations.is_empty()))>
+                    <dt>"Materializations"</dt>
+                    <dd data-testid="materializations">{move || latest.with(|s| {
+                        s.as_ref().map(|s| s.materializations.iter().map(|run| {
+                            let failed = run.error.is_some();
+                            view! { <div class:error=failed>{run_text(run, s.as_of_unix_ms)}</div> }
+                        }).collect_view())
+                    })}</dd>
+                </Show>
             </dl>
         </Panel>
     }
@@ -93,5 +104,66 @@ fn each_ttl(state: &StoreState, of: fn(&EntityState) -> Option<u64>) -> String {
             named.join(" · ")
         }
         None => "…".to_owned(),
+    }
+}
+
+/// One materialization as the panel lists it: its views, and where it stands `now` (Unix ms).
+fn run_text(run: &MaterializeRun, now: u64) -> String {
+    let ago = |unix_ms: u64| duration_text(now.saturating_sub(unix_ms) / 1000);
+    let rows = format!("{} rows read, {} written", run.rows_read, run.written);
+    let how = match (run.finished_unix_ms, &run.error) {
+        (None, _) if run.waiting => format!(
+            "waiting for another admin operation since {} ago",
+            ago(run.asked_unix_ms)
+        ),
+        (None, _) => format!("running for {}: {rows} so far", ago(run.asked_unix_ms)),
+        (Some(end), None) => format!("done {} ago: {rows}", ago(end)),
+        (Some(end), Some(error)) => format!("failed {} ago after {rows}: {error}", ago(end)),
+    };
+    let kind = match (run.incremental, run.background) {
+        (false, false) => "",
+        (true, false) => " (incremental)",
+        (false, true) => " (background)",
+        (true, true) => " (incremental, background)",
+    };
+    format!("{}{kind}: {how}", run.views.join(", "))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_run_reads_as_waiting_running_done_or_failed() {
+        let now = 1_764_114_074_000;
+        let mut run = MaterializeRun {
+            views: vec!["user_batch".into()],
+            background: true,
+            asked_unix_ms: now - 12_000,
+            waiting: true,
+            ..MaterializeRun::default()
+        };
+        assert_eq!(
+            run_text(&run, now),
+            "user_batch (background): waiting for another admin operation since 12 s ago"
+        );
+        run.waiting = false;
+        (run.rows_read, run.written) = (40, 39);
+        assert_eq!(
+            run_text(&run, now),
+            "user_batch (background): running for 12 s: 40 rows read, 39 written so far"
+        );
+        run.finished_unix_ms = Some(now - 3_000);
+        assert_eq!(
+            run_text(&run, now),
+            "user_batch (background): done 3 s ago: 40 rows read, 39 written"
+        );
+        run.error = Some("source path \"a.parquet\" matches no file".into());
+        (run.background, run.incremental) = (false, true);
+        assert_eq!(
+            run_text(&run, now),
+            "user_batch (incremental): failed 3 s ago after 40 rows read, 39 written: \
+             source path \"a.parquet\" matches no file"
+        );
     }
 }
