@@ -10,7 +10,7 @@ use crate::api::input::{self, BATCH_COUNT};
 use crate::domain::{bounded, EntityId};
 use crate::http::unique_keys;
 use crate::ops::PushRow;
-use crate::registry::{Feature, Registry, View};
+use crate::registry::{EntityDef, Feature, Registry, View};
 use crate::schema;
 use crate::store::EntityRow;
 
@@ -201,7 +201,9 @@ pub(super) struct EntityColumn<'r> {
 /// position. Each entity the features need must have its list (a missing one is named); a list
 /// under a join key of another entity is echoed back, as Feast does, and read for nothing; a
 /// list under any other key is skipped, as Feast 0.67 skips it (a client may send request data
-/// beside its ids). Columns come in the registry's order of entities.
+/// beside its ids). An entity's name stands for its join key, as in Feast (which deprecates
+/// it); the join key wins when both are sent. Columns come in the registry's order of entities,
+/// each named by its join key.
 pub(super) fn entities<'r>(
     registry: &'r Registry,
     request: &'r Map<String, Value>,
@@ -225,12 +227,22 @@ pub(super) fn entities<'r>(
             format!("an object {{{}}} is required", join_keys(&needed)),
         ));
     };
-    let foreign = sent
-        .keys()
-        .find(|column| !registry.entities.iter().any(|e| e.join_key == **column));
+    // An entity's ids under its join key, else under its name (deprecated in Feast, still
+    // read) unless that name is some entity's join key, as Feast tells them apart.
+    let is_join_key = |key: &str| registry.entities.iter().any(|e| e.join_key == key);
+    let list_of = |entity: &EntityDef| -> Option<&'r Value> {
+        sent.get(&entity.join_key).or_else(|| {
+            (!is_join_key(&entity.name))
+                .then(|| sent.get(&entity.name))
+                .flatten()
+        })
+    };
+    let foreign = sent.keys().find(|column| {
+        !(registry.entities.iter()).any(|e| e.join_key == **column || e.name == **column)
+    });
     if let Some(&missing) = needed
         .iter()
-        .find(|&&e| !sent.contains_key(&registry.entities[e].join_key))
+        .find(|&&e| list_of(&registry.entities[e]).is_none())
     {
         let entity = &registry.entities[missing];
         // A misspelt join key is skipped like any foreign column; naming it shows the slip.
@@ -273,7 +285,7 @@ pub(super) fn entities<'r>(
     let mut columns: Vec<EntityColumn> = Vec::with_capacity(sent.len());
     for (at, entity) in registry.entities.iter().enumerate() {
         let join_key = entity.join_key.as_str();
-        let Some(Value::Array(values)) = sent.get(join_key) else {
+        let Some(Value::Array(values)) = list_of(entity) else {
             continue;
         };
         let ids = entity_ids(join_key, values)?;
@@ -551,6 +563,19 @@ mod tests {
         let columns = entities(&registry, &sent, &user_only).unwrap();
         let keys: Vec<&str> = columns.iter().map(|c| c.join_key).collect();
         assert_eq!(keys, ["user_id"]);
+        // An entity's name stands for its join key (deprecated in Feast); the join key wins.
+        for sent in [
+            json!({"entities": {"user": ["u1"]}}),
+            json!({"entities": {"user": ["u2"], "user_id": ["u1"]}}),
+        ] {
+            let sent = request(sent);
+            let columns = entities(&registry, &sent, &user_only).unwrap();
+            assert_eq!(columns.len(), 1);
+            assert_eq!(
+                (columns[0].join_key, columns[0].sent),
+                ("user_id", &[json!("u1")][..])
+            );
+        }
         let refused = entities(
             &registry,
             &request(json!({"entities": {"user_idd": ["u1"]}})),
