@@ -247,7 +247,22 @@ impl Collector for ServiceCollector {
         values.encode(family.encode_family(&[("status", "present")])?)?;
         ConstCounter::new(missing).encode(family.encode_family(&[("status", "missing")])?)?;
 
+        let runs = self.0.materialize_counts();
+        let mut family = encoder.encode_descriptor(
+            "materializations",
+            "Materializations through Feast's /materialize routes that ended, by outcome (done, failed: an error or cut short)",
+            None,
+            MetricType::Counter,
+        )?;
+        for (outcome, count) in [("done", runs.done), ("failed", runs.failed)] {
+            ConstCounter::new(count).encode(family.encode_family(&[("outcome", outcome)])?)?;
+        }
         let gauges = [
+            (
+                "materializations_running",
+                "Materializations going on or waiting for another admin operation",
+                Some(runs.running as f64),
+            ),
             (
                 "entities",
                 "Entities at the index's last pass",

@@ -692,6 +692,15 @@ async fn a_background_materialization_is_accepted_at_once_and_its_end_shows_in_t
     assert_eq!(failed["incremental"], true, "{failed}");
     let error = failed["error"].as_str().unwrap_or_default();
     assert!(error.contains("matches no file"), "{failed}");
+    // Counted for alerts, every run since start, not only the 5 listed.
+    let metrics = crate::metrics::scrape(&server).await;
+    let count = |outcome: &str| {
+        let outcome = [("outcome", outcome)];
+        crate::metrics::value(&metrics, "feature_store_materializations_total", &outcome)
+    };
+    assert_eq!((count("done"), count("failed")), (Some(8.0), Some(1.0)));
+    let running = crate::metrics::value(&metrics, "feature_store_materializations_running", &[]);
+    assert_eq!(running, Some(0.0));
     // A flag FastAPI would not read as a boolean.
     let (status, refused) = server.feast("/materialize?async=maybe", &window).await;
     assert_eq!(status, 422, "{refused}");

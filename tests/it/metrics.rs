@@ -7,14 +7,14 @@ use prometheus_parse::{Scrape, Value};
 
 use crate::support::{eventually, free_port, raw, OwnRedis, TestServer, RISK};
 
-async fn scrape(server: &TestServer) -> Scrape {
+pub async fn scrape(server: &TestServer) -> Scrape {
     let (status, text) = server.request("GET", "/metrics", &[], b"").await;
     assert_eq!(status, 200, "{text}");
     Scrape::parse(text.lines().map(|line| Ok(line.to_owned()))).expect("Prometheus text")
 }
 
 /// The value of the one sample of `metric` whose labels include `labels`.
-fn value(scrape: &Scrape, metric: &str, labels: &[(&str, &str)]) -> Option<f64> {
+pub fn value(scrape: &Scrape, metric: &str, labels: &[(&str, &str)]) -> Option<f64> {
     let sample = scrape.samples.iter().find(|sample| {
         sample.metric == metric
             && labels

@@ -77,6 +77,16 @@ impl Service {
         while tasks.join_next().await.is_some() {}
     }
 
+    /// How many runs go on, and how many ended done or failed since start, for `/metrics`.
+    pub fn materialize_counts(&self) -> MaterializeCounts {
+        let book = self.runs.lock();
+        MaterializeCounts {
+            running: book.running.len() as u64,
+            done: book.done_total,
+            failed: book.failed_total,
+        }
+    }
+
     /// The runs going on, then the last finished, for `/api/state`.
     pub(super) fn materializations(&self) -> Vec<MaterializeRun> {
         self.runs.snapshot()
@@ -136,6 +146,15 @@ struct Book {
     next_id: u64,
     running: Vec<(u64, MaterializeRun)>,
     finished: VecDeque<MaterializeRun>,
+    done_total: u64,
+    failed_total: u64,
+}
+
+/// Materializations of this server: going on, and ended since start by how.
+pub struct MaterializeCounts {
+    pub running: u64,
+    pub done: u64,
+    pub failed: u64,
 }
 
 impl Runs {
@@ -202,6 +221,10 @@ impl Runs {
     fn end(&self, id: u64, record: MaterializeRun) {
         let mut book = self.lock();
         book.running.retain(|(at, _)| *at != id);
+        match record.error {
+            None => book.done_total += 1,
+            Some(_) => book.failed_total += 1,
+        }
         book.finished.push_front(record);
         book.finished.truncate(FINISHED_KEPT);
     }

@@ -22,6 +22,7 @@ mod state;
 
 pub use batch_read::BATCH_SAMPLE;
 pub use latency::ReadLatency;
+pub use materialize::MaterializeCounts;
 pub use push::PushRow;
 pub use state::STATE_ID_LIMIT;
 
