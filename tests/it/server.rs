@@ -244,6 +244,38 @@ async fn a_frozen_redis_answers_reads_with_504_within_the_deadline() {
     .await;
 }
 
+/// Pausing the worker does not wait for a bulk load (or a materialization) to end: the switch
+/// has a lock of its own.
+#[tokio::test]
+async fn the_worker_switch_answers_while_a_long_bulk_load_runs() {
+    let server = TestServer::start("switch-during-load", &["--initial-users", "0"]).await;
+    assert_eq!(server.switch_worker("start").await, (true, false));
+    let addr = server.addr;
+    let load = tokio::spawn(async move {
+        let body = br#"{"count":20000,"ttl_seconds":60}"#;
+        let json = [("content-type", "application/json")];
+        let answer = http(addr, "POST", "/api/bulk-load", &json, body).await;
+        answer.unwrap().status().as_u16()
+    });
+    let conn = crate::support::raw().await;
+    let first = format!("{}u0001", server.prefix);
+    eventually(Duration::from_secs(10), "the load to begin writing", || {
+        let (mut conn, first) = (conn.clone(), &first);
+        async move {
+            redis::AsyncCommands::exists(&mut conn, first)
+                .await
+                .unwrap_or(false)
+        }
+    })
+    .await;
+    assert_eq!(server.switch_worker("pause").await, (true, true));
+    assert!(
+        !load.is_finished(),
+        "the switch was answered once the load had ended"
+    );
+    assert_eq!(load.await.unwrap(), 200);
+}
+
 #[tokio::test]
 async fn worker_actions_name_their_outcome_so_a_stale_page_cannot_invert_them() {
     let server = TestServer::start("worker-actions", &[]).await;

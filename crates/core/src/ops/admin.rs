@@ -1,5 +1,5 @@
-//! The operations that change the whole store or the worker, one at a time under the admin
-//! lock: bulk load, reset and the worker switch.
+//! The operations that change the whole store, one at a time under the admin lock (bulk load,
+//! reset), and the worker switch, under its own.
 
 use std::time::Instant;
 
@@ -45,7 +45,7 @@ impl Service {
     /// Does what `action` asks of the stream, idempotently, whichever server holds the lease,
     /// and says where it stands.
     pub async fn switch_worker(&self, action: WorkerAction) -> Result<WorkerToggled, ServiceError> {
-        let _admin = self.admin.lock().await;
+        let _switch = self.switch.lock().await;
         match action {
             WorkerAction::Start | WorkerAction::Resume => self.worker.run().await?,
             WorkerAction::Pause => self.worker.pause().await?,

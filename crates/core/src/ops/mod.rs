@@ -115,7 +115,7 @@ impl Served {
     }
 }
 
-/// One per process: each entity's store and index, the worker, and the lock that keeps admin
+/// One per process: each entity's store and index, the worker, and the locks that keep admin
 /// operations from interleaving.
 pub struct Service {
     /// Every entity and feature view: what Feast's routes serve.
@@ -125,9 +125,11 @@ pub struct Service {
     worker: StreamingWorker,
     /// Which of the servers sharing the prefix streams and walks.
     lease: Arc<Lease>,
-    /// Held by bulk load, reset, materializations and the worker switch, so they run one at
-    /// a time.
+    /// Held by bulk load, reset and materializations, so they run one at a time.
     admin: Mutex<()>,
+    /// Held by the worker switch alone, so switches apply in turn without waiting for a long
+    /// load (a tick never writes while a reset holds the worker, whatever the switch says).
+    switch: Mutex<()>,
     /// The materializations running and recently finished.
     runs: Arc<materialize::Runs>,
     /// The background materializations' tasks, stopped by `stop_background`.
@@ -164,6 +166,7 @@ impl Service {
             worker,
             lease,
             admin: Mutex::new(()),
+            switch: Mutex::new(()),
             runs: Arc::default(),
             background: std::sync::Mutex::default(),
             seed,
