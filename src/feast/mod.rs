@@ -206,10 +206,15 @@ async fn materialize(
     body: Bytes,
 ) -> Response {
     materialize_views(&service, &id, query, &body, |request| {
-        Ok(Span::Window(Window {
+        let window = Window {
             start_ms: request_time(request, "start_ts")?,
             end_ms: request_time(request, "end_ts")?,
-        }))
+        };
+        // Refused before a background run is accepted, not when it starts.
+        if window.start_ms > window.end_ms {
+            return Err(ApiError::invalid("start_ts", "must not be after end_ts"));
+        }
+        Ok(Span::Window(window))
     })
     .await
 }

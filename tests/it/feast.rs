@@ -381,6 +381,11 @@ async fn bad_requests_are_refused_with_the_name_at_fault_and_nothing_written() {
             (window("version", json!("v2")), 422, "version"),
             (window("disable_event_timestamp", json!(true)), 422, "event"),
             (window("feature_views", json!(["nope"])), 404, "nope"),
+            (
+                window("start_ts", json!("2026-12-02T00:00:00")),
+                422,
+                "start_ts",
+            ),
         ],
     )
     .await;
