@@ -26,4 +26,10 @@ test("a materialization asked through Feast's route in the background shows in t
   const runs = page.getByTestId("materializations");
   await expect(runs).toContainText(/user_batch \(background\): done \d+ s ago: \d+ rows read, 0 written/);
   await expect(runs.locator(".error")).toHaveCount(0);
+  // On a phone the line wraps within the screen.
+  await page.setViewportSize({ width: 390, height: 844 });
+  const box = await runs.boundingBox();
+  expect(box!.x + box!.width).toBeLessThanOrEqual(390);
+  const overflow = await page.evaluate(() => document.documentElement.scrollWidth);
+  expect(overflow).toBeLessThanOrEqual(390);
 });
