@@ -244,6 +244,66 @@ async fn a_frozen_redis_answers_reads_with_504_within_the_deadline() {
     .await;
 }
 
+/// A bulk load goes over a connection of its own, named so in `CLIENT LIST`: reads never queue
+/// behind its pipelined chunks, and never touch it.
+#[tokio::test]
+async fn bulk_loads_have_a_connection_of_their_own() {
+    let redis = OwnRedis::start(free_port()).await;
+    let server = TestServer::start_on(&redis.url(), "bulk-connection", &[]).await;
+    let conn = redis::Client::open(redis.url())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    // (lib-name, last command, commands sent) of each connection of the server.
+    let clients = || {
+        let mut conn = conn.clone();
+        async move {
+            let list: String = redis::cmd("CLIENT")
+                .arg("LIST")
+                .query_async(&mut conn)
+                .await
+                .unwrap();
+            let field = |line: &str, name: &str| -> String {
+                let prefix = format!("{name}=");
+                (line
+                    .split(' ')
+                    .find_map(|f| f.strip_prefix(prefix.as_str())))
+                .unwrap_or_default()
+                .to_owned()
+            };
+            list.lines()
+                .map(|line| {
+                    let commands = field(line, "tot-cmds").parse::<u64>().unwrap_or(0);
+                    (field(line, "lib-name"), field(line, "cmd"), commands)
+                })
+                .filter(|(name, _, _)| name.starts_with("feature-store"))
+                .collect::<Vec<_>>()
+        }
+    };
+    let bulk = |clients: &[(String, String, u64)]| {
+        let bulk: Vec<_> = clients
+            .iter()
+            .filter(|(name, _, _)| name == "feature-store-bulk")
+            .collect();
+        assert_eq!(bulk.len(), 1, "{clients:?}");
+        bulk[0].clone()
+    };
+    // The initial users were loaded over it.
+    let loaded = bulk(&clients().await);
+    assert_eq!(loaded.1, "evalsha", "{loaded:?}");
+    let body = serde_json::json!({"user": "u0001", "fields": [RISK]}).to_string();
+    for _ in 0..5 {
+        assert_eq!(server.post_json("/api/read", &body).await.0, 200);
+    }
+    let after = clients().await;
+    assert_eq!(bulk(&after), loaded, "a read went over the bulk connection");
+    assert!(
+        after.iter().any(|(name, _, _)| name == "feature-store"),
+        "{after:?}"
+    );
+}
+
 /// Pausing the worker does not wait for a bulk load (or a materialization) to end: the switch
 /// has a lock of its own.
 #[tokio::test]

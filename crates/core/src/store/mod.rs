@@ -182,10 +182,13 @@ enum StreamingWrite {
     HSetThenHExpire,
 }
 
-/// Cheap to clone: clones share the connection, the counters and the telemetry.
+/// Cheap to clone: clones share the connections, the counters and the telemetry.
 #[derive(Clone)]
 pub struct FeatureStore {
     link: RedisLink,
+    /// A connection of its own for bulk loads: on the shared one a read queued behind their
+    /// pipelined chunks (a read during a million-row materialization took 20 ms, not 0.3).
+    bulk: RedisLink,
     config: StoreConfig,
     streaming_write: StreamingWrite,
     counters: std::sync::Arc<Counters>,
@@ -197,7 +200,8 @@ pub struct FeatureStore {
 impl FeatureStore {
     /// Connects and checks the server version once; every later call reuses that answer.
     pub async fn connect(url: &str, config: StoreConfig) -> Result<Self, StoreError> {
-        let link = RedisLink::connect(url).await?;
+        let link = RedisLink::connect(url, "feature-store").await?;
+        let bulk = RedisLink::connect(url, "feature-store-bulk").await?;
         let streaming_write = if link.version() >= RedisVersion::HSETEX {
             StreamingWrite::HSetEx
         } else {
@@ -205,6 +209,7 @@ impl FeatureStore {
         };
         Ok(FeatureStore {
             link,
+            bulk,
             config,
             streaming_write,
             counters: Default::default(),
@@ -214,8 +219,8 @@ impl FeatureStore {
         })
     }
 
-    /// This store keyed by another entity's prefix and TTLs, over the same connection, counters
-    /// and telemetry.
+    /// This store keyed by another entity's prefix and TTLs, over the same connections,
+    /// counters and telemetry.
     pub fn for_entity(&self, config: StoreConfig) -> FeatureStore {
         FeatureStore {
             config,

@@ -41,9 +41,9 @@ impl FeatureStore {
         }
         // The pipelined EVALSHAs below need the script loaded; a Redis that restarts mid-load
         // fails the load with NOSCRIPT, and the next load loads it again.
-        self.link.load_script(BATCH_WRITE_LUA).await?;
+        self.bulk.load_script(BATCH_WRITE_LUA).await?;
         // A chunk per server: on a cluster each master still gets about CHUNK rows per round trip.
-        let chunk_rows = CHUNK * self.link.masters();
+        let chunk_rows = CHUNK * self.bulk.masters();
         let chunks = std::iter::from_fn(|| {
             let chunk: Vec<EntityRow> = rows.by_ref().take(chunk_rows).collect();
             (!chunk.is_empty()).then_some(chunk)
@@ -85,7 +85,7 @@ impl FeatureStore {
     ) -> Result<Vec<(EntityId, i64)>, StoreError> {
         let keys: Vec<String> = rows.iter().map(|row| self.key(&row.id)).collect();
         let calls: Vec<Vec<usize>> = self
-            .link
+            .bulk
             .by_node(&keys)
             .iter()
             .flat_map(|group| group.chunks(ROWS_PER_CALL).map(<[usize]>::to_vec))
@@ -111,7 +111,7 @@ impl FeatureStore {
         };
         let sent = calls.iter().map(|positions| call(positions)).collect();
         let replies = self
-            .timed("bulk_load", self.link.per_key::<Vec<i64>>(sent))
+            .timed("bulk_load", self.bulk.per_key::<Vec<i64>>(sent))
             .await?;
         let mut codes = vec![0; rows.len()];
         let mut again = Vec::new();
@@ -128,7 +128,7 @@ impl FeatureStore {
         if !again.is_empty() {
             let sent = again.iter().map(|&at| call(&[at])).collect();
             let replies = self
-                .timed("bulk_load", self.link.per_key::<(i64,)>(sent))
+                .timed("bulk_load", self.bulk.per_key::<(i64,)>(sent))
                 .await?;
             for (&at, reply) in again.iter().zip(replies) {
                 (codes[at],) = reply?;

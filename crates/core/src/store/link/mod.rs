@@ -12,8 +12,8 @@ use std::time::Duration;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::io::tcp::TcpSettings;
 use redis::{
-    Client, Cmd, ErrorKind, FromRedisValue, IntoConnectionInfo, RedisError, RedisResult,
-    ServerErrorKind, Value,
+    Client, Cmd, ConnectionInfo, ErrorKind, FromRedisValue, IntoConnectionInfo, RedisError,
+    RedisResult, ServerErrorKind, Value,
 };
 
 mod cluster;
@@ -86,14 +86,19 @@ fn checked(value: Value) -> RedisResult<Value> {
 impl RedisLink {
     /// Connects (to a cluster for a `redis+cluster://` URL), then refuses a server, or any node
     /// of a cluster, that cannot do per-field TTLs.
-    pub(crate) async fn connect(url: &str) -> Result<Self, StoreError> {
+    /// Its connections tell Redis what they carry (`CLIENT LIST`'s `lib-name`): `name`.
+    pub(crate) async fn connect(url: &str, name: &'static str) -> Result<Self, StoreError> {
         let connect_error = |source| StoreError::Connect {
             url: redact_url(url),
             source,
         };
         let conn = match url.strip_prefix(CLUSTER_SCHEME) {
-            Some(nodes) => Conn::Cluster(ClusterLink::connect(nodes).await.map_err(connect_error)?),
-            None => Conn::Single(connect_single(url).await.map_err(connect_error)?),
+            Some(nodes) => Conn::Cluster(
+                ClusterLink::connect(nodes, name)
+                    .await
+                    .map_err(connect_error)?,
+            ),
+            None => Conn::Single(connect_single(url, name).await.map_err(connect_error)?),
         };
         let texts = server_info(&conn).await;
         let texts = texts.map_err(connect_error)?;
@@ -305,12 +310,14 @@ impl RedisLink {
     }
 }
 
-async fn connect_single(url: &str) -> RedisResult<ConnectionManager> {
-    let info = url
-        .into_connection_info()?
-        // Nagle's algorithm delays small writes by up to 40 ms on some stacks; every request
-        // here is small.
-        .set_tcp_settings(TcpSettings::default().set_nodelay(true));
+async fn connect_single(url: &str, name: &str) -> RedisResult<ConnectionManager> {
+    let info = named(
+        url.into_connection_info()?
+            // Nagle's algorithm delays small writes by up to 40 ms on some stacks; every request
+            // here is small.
+            .set_tcp_settings(TcpSettings::default().set_nodelay(true)),
+        name,
+    );
     let client = Client::open(info)?;
     let config = ConnectionManagerConfig::new()
         .set_connection_timeout(Some(CONNECT_TIMEOUT))
@@ -318,4 +325,13 @@ async fn connect_single(url: &str) -> RedisResult<ConnectionManager> {
         .set_number_of_retries(2)
         .set_max_delay(Duration::from_millis(500));
     ConnectionManager::new_with_config(client, config).await
+}
+
+/// `info` whose connections name themselves `name` to Redis, with this crate's version.
+fn named(info: ConnectionInfo, name: &str) -> ConnectionInfo {
+    let settings = info
+        .redis_settings()
+        .clone()
+        .set_lib_name(name, env!("CARGO_PKG_VERSION"));
+    info.set_redis_settings(settings)
 }

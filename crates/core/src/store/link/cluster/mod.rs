@@ -35,6 +35,8 @@ pub(super) struct ClusterLink {
     seeds: Vec<Node>,
     /// `user:password` of the URL, for every node.
     credentials: Option<String>,
+    /// What its connections tell Redis they carry.
+    name: &'static str,
     map: RwLock<Arc<SlotMap>>,
     connections: Mutex<HashMap<Node, MultiplexedConnection>>,
     /// The sources of the scripts loaded so far, loaded again on a node that answers NOSCRIPT
@@ -60,7 +62,7 @@ struct Route {
 impl ClusterLink {
     /// Reads the map from the nodes of a `redis+cluster://` URL (without its scheme) and
     /// starts the refresher, which ends with the link.
-    pub async fn connect(nodes: &str) -> RedisResult<Arc<ClusterLink>> {
+    pub async fn connect(nodes: &str, name: &'static str) -> RedisResult<Arc<ClusterLink>> {
         let (credentials, hosts) = match nodes.rsplit_once('@') {
             Some((credentials, hosts)) => (Some(credentials.to_owned()), hosts),
             None => (None, nodes),
@@ -81,6 +83,7 @@ impl ClusterLink {
         let link = Arc::new(ClusterLink {
             seeds,
             credentials,
+            name,
             map: RwLock::default(),
             connections: Mutex::default(),
             scripts: Mutex::default(),
@@ -107,9 +110,11 @@ impl ClusterLink {
             Some(credentials) => format!("redis://{credentials}@{node}"),
             None => format!("redis://{node}"),
         };
-        let info = url
-            .into_connection_info()?
-            .set_tcp_settings(TcpSettings::default().set_nodelay(true));
+        let info = super::named(
+            url.into_connection_info()?
+                .set_tcp_settings(TcpSettings::default().set_nodelay(true)),
+            self.name,
+        );
         let config = AsyncConnectionConfig::new()
             .set_connection_timeout(Some(CONNECT_TIMEOUT))
             .set_response_timeout(Some(RESPONSE_TIMEOUT));
