@@ -77,6 +77,14 @@ async fn redis_down_is_a_503_the_server_recovers_from_and_sigterm_exits_cleanly(
         },
     )
     .await;
+    // The bulk loads' connection sat idle through the outage: the first load after it works.
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    let json = [("content-type", "application/json")];
+    let body = br#"{"count":5,"ttl_seconds":60}"#;
+    let loaded = http(addr, "POST", "/api/bulk-load", &json, body)
+        .await
+        .unwrap();
+    assert_eq!(loaded.status(), 200, "{}", loaded.body());
 
     let terminated = Command::new("kill")
         .args(["-TERM", &server.0.id().to_string()])

@@ -276,16 +276,28 @@ impl RedisLink {
 
     /// Loads a script into the script cache of the one Redis, or of every master, so pipelined
     /// EVALSHAs find it; a cluster loads it again on any node that answers NOSCRIPT later.
+    /// A connection found dead is made again for the next call, and an idle link (the bulk
+    /// loads') finds out here that Redis restarted since its last use: loading is idempotent,
+    /// so that failure is tried once more.
     pub(crate) async fn load_script(&self, source: &str) -> Result<(), StoreError> {
+        match self.load_script_once(source).await {
+            Err(e) if is_connection_problem(&e) => self.load_script_once(source).await?,
+            loaded => loaded?,
+        }
+        Ok(())
+    }
+
+    async fn load_script_once(&self, source: &str) -> RedisResult<()> {
         match &self.conn {
             Conn::Single(conn) => {
                 let mut load = redis::cmd("SCRIPT");
                 load.arg("LOAD").arg(source);
-                load.query_async::<String>(&mut conn.clone()).await?;
+                load.query_async::<String>(&mut conn.clone())
+                    .await
+                    .map(drop)
             }
-            Conn::Cluster(cluster) => cluster.load_script(source).await?,
+            Conn::Cluster(cluster) => cluster.load_script(source).await,
         }
-        Ok(())
     }
 
     /// Runs `evalsha` (an EVALSHA of `source` on `key`), loading the script first where the
