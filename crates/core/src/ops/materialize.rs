@@ -102,7 +102,10 @@ impl Service {
         run.started();
         let mut done = Materialized { views: Vec::new() };
         for view in views {
-            let before = (run.record.rows_read, run.record.written);
+            // Rows of the views done before this one.
+            let before = done.views.iter().fold((0, 0), |(read, written), report| {
+                (read + report.rows_read, written + report.written)
+            });
             let report =
                 materialize::run(self.store_of(view), view, span, Effect::Write, |so_far| {
                     run.progress(before.0 + so_far.rows_read, before.1 + so_far.written)
@@ -184,21 +187,24 @@ impl Runs {
                 return Err(ServiceError::AlreadyMaterializing(busy));
             }
         }
-        let record = MaterializeRun {
-            views: views.iter().map(|view| view.name.clone()).collect(),
-            incremental: matches!(span, Span::Incremental { .. }),
-            background: asked != Asked::Now,
-            asked_unix_ms: unix_ms_now(),
-            waiting: true,
-            ..MaterializeRun::default()
-        };
         book.next_id += 1;
         let id = book.next_id;
-        book.running.push((id, record.clone()));
+        let background = asked != Asked::Now;
+        book.running.push((
+            id,
+            MaterializeRun {
+                views: views.iter().map(|view| view.name.clone()).collect(),
+                incremental: matches!(span, Span::Incremental { .. }),
+                background,
+                asked_unix_ms: unix_ms_now(),
+                waiting: true,
+                ..MaterializeRun::default()
+            },
+        ));
         Ok(RunGuard {
             runs: Arc::clone(self),
             id,
-            record,
+            background,
             ended: false,
         })
     }
@@ -211,44 +217,51 @@ impl Runs {
             .collect()
     }
 
-    fn update(&self, id: u64, record: &MaterializeRun) {
+    /// Changes run `id`'s record while it runs.
+    fn edit(&self, id: u64, change: impl FnOnce(&mut MaterializeRun)) {
         let mut book = self.lock();
         if let Some((_, run)) = book.running.iter_mut().find(|(at, _)| *at == id) {
-            run.clone_from(record);
+            change(run);
         }
     }
 
-    fn end(&self, id: u64, record: MaterializeRun) {
+    /// Moves run `id` to the finished runs, ended with `error` if any; its record as ended.
+    fn end(&self, id: u64, error: Option<String>) -> Option<MaterializeRun> {
         let mut book = self.lock();
-        book.running.retain(|(at, _)| *at != id);
-        match record.error {
+        let at = book.running.iter().position(|(run, _)| *run == id)?;
+        let (_, mut run) = book.running.remove(at);
+        match error {
             None => book.done_total += 1,
             Some(_) => book.failed_total += 1,
         }
-        book.finished.push_front(record);
+        run.error = error.map(|e| crate::domain::bounded(&e, ERROR_CHARS));
+        run.finished_unix_ms = Some(unix_ms_now());
+        run.waiting = false;
+        book.finished.push_front(run.clone());
         book.finished.truncate(FINISHED_KEPT);
+        Some(run)
     }
 }
 
-/// One run's record while it runs; whatever ends it (done, failed, or dropped: its request
-/// cancelled, the server stopping) moves it to the finished runs.
+/// One run while it runs; whatever ends it (done, failed, or dropped: its request cancelled,
+/// the server stopping) moves its record to the finished runs.
 struct RunGuard {
     runs: Arc<Runs>,
     id: u64,
-    record: MaterializeRun,
+    background: bool,
     ended: bool,
 }
 
 impl RunGuard {
     fn started(&mut self) {
-        self.record.waiting = false;
-        self.runs.update(self.id, &self.record);
+        self.runs.edit(self.id, |run| run.waiting = false);
     }
 
     fn progress(&mut self, rows_read: u64, written: u64) {
-        self.record.rows_read = rows_read;
-        self.record.written = written;
-        self.runs.update(self.id, &self.record);
+        self.runs.edit(self.id, |run| {
+            run.rows_read = rows_read;
+            run.written = written;
+        });
     }
 
     fn failed(mut self, e: ServiceError) -> ServiceError {
@@ -259,40 +272,39 @@ impl RunGuard {
     /// Ends the run; a background one's end is logged (nobody else hears of it), a run
     /// answered to its caller is logged by the caller's error mapping.
     fn finished(&mut self, error: Option<String>) {
-        if self.record.background {
-            self.log_end(error.as_deref());
-        }
-        self.record.error = error.map(|e| crate::domain::bounded(&e, ERROR_CHARS));
-        self.record.finished_unix_ms = Some(unix_ms_now());
-        self.record.waiting = false;
         self.ended = true;
-        self.runs.end(self.id, std::mem::take(&mut self.record));
-    }
-
-    fn log_end(&self, error: Option<&str>) {
-        let views = self.record.views.join(", ");
-        let (read, written) = (self.record.rows_read, self.record.written);
-        match error {
-            None => tracing::info!(
-                "background materialization of {views} done: {read} rows read, {written} written"
-            ),
-            Some(error) => tracing::warn!(
-                "materialization of {views} stopped after {read} rows read, {written} written: \
-                 {error}"
-            ),
+        if let Some(run) = self.runs.end(self.id, error) {
+            if self.background {
+                log_end(&run);
+            }
         }
+    }
+}
+
+fn log_end(run: &MaterializeRun) {
+    let views = run.views.join(", ");
+    let (read, written) = (run.rows_read, run.written);
+    match &run.error {
+        None => tracing::info!(
+            "background materialization of {views} done: {read} rows read, {written} written"
+        ),
+        Some(error) => tracing::warn!(
+            "materialization of {views} stopped after {read} rows read, {written} written: \
+             {error}"
+        ),
     }
 }
 
 impl Drop for RunGuard {
     fn drop(&mut self) {
         if !self.ended {
+            self.ended = true;
             let cut = "stopped before it ended: its request was cancelled or the server \
                        stopped; the rows written stay, run it again for the rest";
-            if !self.record.background {
-                self.log_end(Some(cut));
+            // Logged whichever way it was asked: nobody hears of it otherwise.
+            if let Some(run) = self.runs.end(self.id, Some(cut.to_owned())) {
+                log_end(&run);
             }
-            self.finished(Some(cut.to_owned()));
         }
     }
 }
