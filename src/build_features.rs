@@ -7,8 +7,8 @@ use std::io::IsTerminal;
 use clap::{Args, Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 
+use crate::api::input::parse_time;
 use crate::cli::StoreArgs;
-use crate::feast::parse_time;
 use crate::limits::MAX_TTL_SECONDS;
 use crate::materialize::{self, Effect, MaterializeError, Span, Window};
 use crate::model::ViewMaterialized;

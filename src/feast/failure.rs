@@ -139,6 +139,7 @@ impl FeastFailure {
                 message: e.to_string(),
                 views: views.clone(),
             },
+            ServiceError::UnknownView(ref name) => FeastFailure::no_view(name),
             e => api_error(e, Some(&id.0)).into(),
         }
     }

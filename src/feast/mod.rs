@@ -19,6 +19,7 @@ mod failure;
 mod request;
 
 use crate::api::error::ApiError;
+use crate::api::input::parse_time;
 use crate::api::{deadline_in, DEADLINE_HEADER};
 use crate::domain::EntityId;
 use crate::http::request_id::RequestId;
@@ -278,7 +279,10 @@ async fn materialize_views(
         let force = MaterializeQuery::flag(query.force.as_deref(), "force")?;
         let request = object(body)?;
         let span = span_of(&request)?;
-        let views = materialized_views(service.registry(), &request)?;
+        let names = materialized_views(&request)?;
+        let views = service
+            .views_to_materialize(names.as_deref())
+            .map_err(|e| FeastFailure::of(e, id))?;
         if background {
             let accepted = service
                 .materialize_in_background(&views, span, force)
@@ -298,16 +302,6 @@ async fn materialize_views(
 /// A time the request must give, as Feast's SDK writes it (`datetime.isoformat()`).
 fn request_time(request: &Map<String, Value>, field: &str) -> Result<u64, ApiError> {
     parse_time(required_string(request, field)?).map_err(|rule| ApiError::invalid(field, rule))
-}
-
-/// A time as Feast's clients write it, and as `build-features` takes one, in Unix ms.
-pub fn parse_time(text: &str) -> Result<u64, String> {
-    request::event_unix_ms(text).ok_or_else(|| {
-        format!(
-            "{:?} is not a date and time such as 2026-12-01, 2026-12-01 10:00:00 (UTC) or RFC 3339",
-            crate::domain::bounded(text, 40)
-        )
-    })
 }
 
 /// A string field the request must have.

@@ -6,7 +6,7 @@ use serde_json::{Map, Value};
 use super::failure::FeastFailure;
 use super::{EVENT_TIME_COLUMN, PUSH_TIME_COLUMNS};
 use crate::api::error::ApiError;
-use crate::api::input::{self, BATCH_COUNT};
+use crate::api::input::{self, event_unix_ms, BATCH_COUNT};
 use crate::domain::{bounded, EntityId};
 use crate::http::unique_keys;
 use crate::ops::PushRow;
@@ -88,12 +88,11 @@ fn feature_of<'r>(
     Ok((view, feature))
 }
 
-/// `feature_views: [name, …]` of a materialization, each a view with a source; every view with
-/// a source when null or absent, as Feast materializes every view.
-pub(super) fn materialized_views<'r>(
-    registry: &'r Registry,
+/// `feature_views: [name, …]` of a materialization: the names, or `None` (null or absent) for
+/// every view with a source, as Feast materializes every view.
+pub(super) fn materialized_views(
     request: &Map<String, Value>,
-) -> Result<Vec<&'r View>, FeastFailure> {
+) -> Result<Option<Vec<String>>, FeastFailure> {
     if matches!(
         request.get("disable_event_timestamp"),
         Some(Value::Bool(true))
@@ -112,44 +111,15 @@ pub(super) fn materialized_views<'r>(
         )
         .into());
     }
-    let names = match request.get("feature_views") {
-        None | Some(Value::Null) => {
-            return match registry
-                .views
-                .iter()
-                .filter(|v| v.source.is_some())
-                .collect::<Vec<_>>()
-            {
-                views if views.is_empty() => Err(ApiError::invalid(
-                    "feature_views",
-                    "no view of the registry has a source to materialize from",
-                )
-                .into()),
-                views => Ok(views),
-            };
-        }
-        Some(Value::Array(names)) => names,
-        Some(_) => {
-            return Err(ApiError::invalid("feature_views", "must be a list of view names").into())
-        }
-    };
-    names
-        .iter()
-        .map(|name| {
-            let name = name.as_str().unwrap_or_default();
-            let view = registry
-                .view(name)
-                .ok_or_else(|| FeastFailure::no_view(name))?;
-            if view.source.is_none() {
-                return Err(ApiError::invalid(
-                    "feature_views",
-                    format!("view {name:?} has no source to materialize from"),
-                )
-                .into());
-            }
-            Ok(view)
-        })
-        .collect()
+    match request.get("feature_views") {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Array(names)) => Ok(Some(
+            (names.iter())
+                .map(|name| name.as_str().unwrap_or_default().to_owned())
+                .collect(),
+        )),
+        Some(_) => Err(ApiError::invalid("feature_views", "must be a list of view names").into()),
+    }
 }
 
 /// Refuses a read whose answer would name two columns alike, as Feast does: a feature asked
@@ -449,26 +419,6 @@ pub(super) fn push_rows(
     Ok(WriteRows { rows, ignored })
 }
 
-/// An event time as a push gives it, in Unix milliseconds: RFC 3339, or the same without a
-/// zone (`2026-12-01 10:00:00.25`, as Python's `str(datetime)` writes it), taken as UTC, or a
-/// date alone. Nothing before 1970.
-pub(super) fn event_unix_ms(text: &str) -> Option<u64> {
-    use time::format_description::well_known::Rfc3339;
-    let text = text.trim();
-    let mut iso = if text.len() == 10 {
-        format!("{text}T00:00:00")
-    } else {
-        text.replacen(' ', "T", 1)
-    };
-    let zoned =
-        iso.ends_with(['Z', 'z']) || iso.get(19..).is_some_and(|zone| zone.contains(['+', '-']));
-    if !zoned {
-        iso.push('Z');
-    }
-    let time = time::OffsetDateTime::parse(&iso, &Rfc3339).ok()?;
-    u64::try_from(time.unix_timestamp_nanos() / 1_000_000).ok()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -646,18 +596,5 @@ mod tests {
         let twice = features(&["user_batch:country", "user_batch:country"]);
         assert!(collision(&twice, true).contains("named user_batch__country found"));
         assert!(distinct_columns(&features(&["user_batch:country"]), false).is_ok());
-    }
-
-    #[test]
-    fn event_times_are_read_as_feast_clients_write_them() {
-        let ms = event_unix_ms;
-        assert_eq!(ms("2001-01-01T00:00:00Z"), Some(978_307_200_000));
-        assert_eq!(ms("2001-01-01 00:00:00"), Some(978_307_200_000));
-        assert_eq!(ms("2001-01-01"), Some(978_307_200_000));
-        assert_eq!(ms("2001-01-01T01:00:00.250+01:00"), Some(978_307_200_250));
-        assert_eq!(ms("2001-01-01 00:00:00.123456"), Some(978_307_200_123));
-        assert_eq!(ms("1969-12-31T23:59:59Z"), None);
-        assert_eq!(ms("yesterday"), None);
-        assert_eq!(ms(""), None);
     }
 }

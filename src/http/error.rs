@@ -23,8 +23,13 @@ pub fn api_error(e: ServiceError, request: Option<&str>) -> ApiError {
             }
         }
         ServiceError::Materialize(
-            ref cause @ (MaterializeError::NoSource(_) | MaterializeError::EmptyWindow),
+            ref cause @ (MaterializeError::NoSource(_)
+            | MaterializeError::NoSourcedView
+            | MaterializeError::EmptyWindow),
         ) => ApiError::invalid("feature_views", cause.to_string()),
+        ServiceError::UnknownView(_) => ApiError::NotFound {
+            message: e.to_string(),
+        },
         ServiceError::MissingEntity(ref join_key) => ApiError::invalid(join_key, e.to_string()),
         ServiceError::UnknownEntity { .. } => ApiError::invalid("entity", e.to_string()),
         ServiceError::Deadline(_) => {

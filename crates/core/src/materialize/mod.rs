@@ -50,6 +50,8 @@ pub enum Span {
 pub enum MaterializeError {
     #[error("view {0:?} has no source to materialize from")]
     NoSource(String),
+    #[error("no view of the registry has a source to materialize from")]
+    NoSourcedView,
     #[error("the window's start is after its end")]
     EmptyWindow,
     /// A file went missing or broke since the registry was loaded.

@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use tracing::Instrument;
 
 use super::{Service, ServiceError};
-use crate::materialize::{self, Effect, Span};
+use crate::materialize::{self, Effect, MaterializeError, Span};
 use crate::model::{MaterializeRun, Materialized};
 use crate::registry::View;
 use crate::store::unix_ms_now;
@@ -25,6 +25,34 @@ const MAX_RUNS: usize = 8;
 const ERROR_CHARS: usize = 300;
 
 impl Service {
+    /// The views a materialization of `names` runs, each with a source; every view that has
+    /// one when `None`, as Feast materializes every view.
+    pub fn views_to_materialize(
+        &self,
+        names: Option<&[String]>,
+    ) -> Result<Vec<&View>, ServiceError> {
+        let Some(names) = names else {
+            let views: Vec<&View> = (self.registry.views.iter())
+                .filter(|view| view.source.is_some())
+                .collect();
+            if views.is_empty() {
+                return Err(MaterializeError::NoSourcedView.into());
+            }
+            return Ok(views);
+        };
+        names
+            .iter()
+            .map(|name| {
+                let view = (self.registry.view(name))
+                    .ok_or_else(|| ServiceError::UnknownView(crate::domain::bounded(name, 60)))?;
+                match view.source {
+                    Some(_) => Ok(view),
+                    None => Err(MaterializeError::NoSource(view.name.clone()).into()),
+                }
+            })
+            .collect()
+    }
+
     /// Each of `views` over `span`, in turn; then the index sees the new entities.
     pub async fn materialize(
         &self,

@@ -51,6 +51,9 @@ pub enum ServiceError {
     Overloaded(usize),
     #[error(transparent)]
     Materialize(#[from] crate::materialize::MaterializeError),
+    /// A caller named a feature view the registry does not define.
+    #[error("Feature view {0} does not exist")]
+    UnknownView(String),
     /// A caller named an entity the registry does not define.
     #[error("no entity {name:?}: the registry defines {known}")]
     UnknownEntity { name: String, known: String },

@@ -66,6 +66,37 @@ pub fn feature_names(field: &str, names: Vec<String>) -> Result<Vec<FeatureName>
         .collect()
 }
 
+/// An event time as a push gives it, in Unix milliseconds: RFC 3339, or the same without a
+/// zone (`2026-12-01 10:00:00.25`, as Python's `str(datetime)` writes it, or `2026-12-01
+/// 10:00`), taken as UTC, or a date alone. Nothing before 1970.
+pub fn event_unix_ms(text: &str) -> Option<u64> {
+    use time::format_description::well_known::Rfc3339;
+    let text = text.trim();
+    let mut iso = match text.len() {
+        10 => format!("{text}T00:00:00"),
+        // Hours and minutes alone (`2026-12-01 10:00`), as Python's `fromisoformat` reads them.
+        16 => format!("{}:00", text.replacen(' ', "T", 1)),
+        _ => text.replacen(' ', "T", 1),
+    };
+    let zoned =
+        iso.ends_with(['Z', 'z']) || iso.get(19..).is_some_and(|zone| zone.contains(['+', '-']));
+    if !zoned {
+        iso.push('Z');
+    }
+    let time = time::OffsetDateTime::parse(&iso, &Rfc3339).ok()?;
+    u64::try_from(time.unix_timestamp_nanos() / 1_000_000).ok()
+}
+
+/// A time as Feast's clients write it, and as `build-features` and the UI take one, in Unix ms.
+pub fn parse_time(text: &str) -> Result<u64, String> {
+    event_unix_ms(text).ok_or_else(|| {
+        format!(
+            "{:?} is not a date and time such as 2026-12-01, 2026-12-01 10:00 (UTC) or RFC 3339",
+            bounded(text, 40)
+        )
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -92,5 +123,19 @@ mod tests {
         assert!(feature_names("fields", vec!["ok".into(), "".into()]).is_err());
         let long = feature_names("fields", vec!["x".repeat(100_000)]).unwrap_err();
         assert!(long.to_string().len() < 300, "echo is bounded: {long}");
+    }
+
+    #[test]
+    fn event_times_are_read_as_feast_clients_write_them() {
+        let ms = event_unix_ms;
+        assert_eq!(ms("2001-01-01T00:00:00Z"), Some(978_307_200_000));
+        assert_eq!(ms("2001-01-01 00:00:00"), Some(978_307_200_000));
+        assert_eq!(ms("2001-01-01"), Some(978_307_200_000));
+        assert_eq!(ms("2001-01-01 00:01"), Some(978_307_260_000));
+        assert_eq!(ms("2001-01-01T01:00:00.250+01:00"), Some(978_307_200_250));
+        assert_eq!(ms("2001-01-01 00:00:00.123456"), Some(978_307_200_123));
+        assert_eq!(ms("1969-12-31T23:59:59Z"), None);
+        assert_eq!(ms("yesterday"), None);
+        assert_eq!(ms(""), None);
     }
 }
