@@ -9,9 +9,10 @@ use crate::api::error::ApiError;
 use crate::domain::{EntityId, FeatureName};
 use crate::http::error::api_error;
 use crate::http::request_id;
+use crate::materialize::{Span, Window};
 use crate::model::{
-    BatchEntities, BatchResult, BulkLoaded, Health, Inspection, ReadResult, ResetDone, StoreState,
-    WorkerAction, WorkerToggled,
+    BatchEntities, BatchResult, BulkLoaded, Health, Inspection, MaterializeAccepted, ReadResult,
+    ResetDone, StoreState, WorkerAction, WorkerToggled,
 };
 use crate::ops::{Service, ServiceError};
 use crate::registry::Registry;
@@ -79,5 +80,28 @@ impl Backend for ServiceBackend {
 
     fn reset(&self) -> Answer<'_, ResetDone> {
         Box::pin(async { answered(self.0.reset().await) })
+    }
+
+    fn materialize(
+        &self,
+        views: Option<Vec<String>>,
+        start_ms: Option<u64>,
+        end_ms: u64,
+    ) -> Answer<'_, MaterializeAccepted> {
+        Box::pin(async move {
+            let span = match start_ms {
+                Some(start_ms) => Span::Window(Window { start_ms, end_ms }),
+                None => Span::Incremental { end_ms },
+            };
+            let accepted = self
+                .0
+                .views_to_materialize(views.as_deref())
+                .and_then(|views| self.0.materialize_in_background(&views, span, false));
+            answered(accepted).map(|feature_views| MaterializeAccepted {
+                feature_views,
+                start_unix_ms: start_ms,
+                end_unix_ms: end_ms,
+            })
+        })
     }
 }

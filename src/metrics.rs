@@ -250,7 +250,7 @@ impl Collector for ServiceCollector {
         let runs = self.0.materialize_counts();
         let mut family = encoder.encode_descriptor(
             "materializations",
-            "Materializations through Feast's /materialize routes that ended, by outcome (done, failed: an error or cut short)",
+            "Materializations (Feast's /materialize routes, /api/materialize) that ended, by outcome (done, failed: an error or cut short)",
             None,
             MetricType::Counter,
         )?;

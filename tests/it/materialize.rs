@@ -706,3 +706,88 @@ async fn a_background_materialization_is_accepted_at_once_and_its_end_shows_in_t
     assert_eq!(status, 422, "{refused}");
     assert_eq!(refused["detail"][0]["loc"], json!(["query", "async"]));
 }
+
+/// The UI's `/api/materialize`: a window, or incrementally, in the background, every view with
+/// a source when none is named; the run shows in the state as Feast's do. The registry tells a
+/// view with a source without telling where its files are.
+#[tokio::test]
+async fn the_api_materializes_views_from_their_files_in_the_background() {
+    let dir = Dir::new("mat-api");
+    let prefix = unique_prefix("mat-api");
+    dir.parquet("cards.parquet", &WINDOWED);
+    let registry = dir.registry(&prefix, "cards.parquet");
+    let server = TestServer::start("mat-api", &["--features", registry.to_str().unwrap()]).await;
+    let (status, views) = server.request("GET", "/api/registry", &[], b"").await;
+    assert_eq!(status, 200, "{views}");
+    let views: serde_json::Value = serde_json::from_str(&views).unwrap();
+    assert_eq!(views["views"][0]["source"], json!({}), "{views}");
+    assert!(!views.to_string().contains("cards.parquet"), "{views}");
+
+    let last_run = || async {
+        let state = server.state().await;
+        state["materializations"][0].clone()
+    };
+    let ended = || async { !last_run().await["finished_unix_ms"].is_null() };
+    let window = json!({"start": rfc3339(T0), "end": rfc3339(T0 + 3 * HOUR)}).to_string();
+    let (status, accepted) = server.post_json("/api/materialize", &window).await;
+    assert_eq!(status, 200, "{accepted}");
+    let accepted: serde_json::Value = serde_json::from_str(&accepted).unwrap();
+    assert_eq!(
+        accepted,
+        json!({"feature_views": ["card_batch"], "start_unix_ms": T0, "end_unix_ms": T0 + 3 * HOUR})
+    );
+    eventually(Duration::from_secs(30), "the windowed run to end", ended).await;
+    let run = last_run().await;
+    assert_eq!(
+        (&run["background"], &run["incremental"], &run["error"]),
+        (&json!(true), &json!(false), &json!(null)),
+        "{run}"
+    );
+    assert_eq!(run["rows_read"], WINDOWED.len(), "{run}");
+    assert_windowed(Target::Single, &server.prefix).await;
+
+    // No start: from where the view's last incremental run ended (none yet: its TTL back).
+    let incremental = json!({"views": ["card_batch"], "end": rfc3339(T0 + 3 * HOUR)}).to_string();
+    let (status, accepted) = server.post_json("/api/materialize", &incremental).await;
+    assert_eq!(status, 200, "{accepted}");
+    assert!(accepted.contains(r#""start_unix_ms":null"#), "{accepted}");
+    eventually(
+        Duration::from_secs(30),
+        "the incremental run to end",
+        || async {
+            let run = last_run().await;
+            run["incremental"] == json!(true) && !run["finished_unix_ms"].is_null()
+        },
+    )
+    .await;
+    assert!(last_run().await["error"].is_null());
+
+    for (body, status_wanted, said) in [
+        (
+            json!({"views": ["nope"]}),
+            404,
+            "Feature view nope does not exist",
+        ),
+        (json!({"start": "yesterday"}), 422, r#""field":"start""#),
+        (
+            json!({"start": rfc3339(T0 + HOUR), "end": rfc3339(T0)}),
+            422,
+            "must not be after end",
+        ),
+    ] {
+        let (status, refused) = server
+            .post_json("/api/materialize", &body.to_string())
+            .await;
+        assert_eq!(status, status_wanted, "{body}: {refused}");
+        assert!(refused.contains(said), "{body}: {refused}");
+    }
+    // Feast's route finds its views by the same rule, and refuses in Feast's shape.
+    let unknown =
+        json!({"feature_views": ["nope"], "start_ts": rfc3339(T0), "end_ts": rfc3339(T0)});
+    let (status, refused) = server.feast("/materialize", &unknown).await;
+    assert_eq!(status, 404, "{refused}");
+    assert!(
+        refused.to_string().contains("FeatureViewNotFoundException"),
+        "{refused}"
+    );
+}

@@ -136,16 +136,17 @@ pub struct View {
     pub ttl_seconds: u64,
     /// The name `/push` takes for this view, if it can be pushed to.
     pub push_source: Option<String>,
-    /// Where `materialize` reads this view's rows, if anywhere (batch views only). Never sent:
-    /// where the server's files live is no caller's business.
-    #[serde(default, skip_serializing)]
+    /// Where `materialize` reads this view's rows, if anywhere (batch views only). Sent as `{}`:
+    /// a caller learns that the view has a source, never where the server's files live.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source: Option<Source>,
     pub features: Vec<Feature>,
 }
 
 /// A batch view's offline rows: Parquet or CSV files in a table's shape, one row per entity and
-/// event, as Feast's `FileSource` reads them.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// event, as Feast's `FileSource` reads them. None of it is serialized (see `View::source`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(default)]
 pub struct Source {
     /// The files: one path, or a glob (`data/users-*.parquet`); `.parquet` or `.csv` says how
     /// each is read.
@@ -158,8 +159,15 @@ pub struct Source {
     /// the later created wins, as in Feast.
     pub created_column: Option<String>,
     /// Feature name to column name, where they differ.
-    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub columns: std::collections::BTreeMap<String, String>,
+}
+
+/// Only that there is a source is sent: `{}`.
+impl Serialize for Source {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        serializer.serialize_map(Some(0))?.end()
+    }
 }
 
 impl Source {

@@ -10,8 +10,8 @@ use std::time::Duration;
 use crate::api::error::ApiError;
 use crate::domain::{EntityId, FeatureName};
 use crate::model::{
-    BatchEntities, BatchResult, BulkLoaded, Health, Inspection, ReadResult, ResetDone, StoreState,
-    WorkerAction, WorkerToggled,
+    BatchEntities, BatchResult, BulkLoaded, Health, Inspection, MaterializeAccepted, ReadResult,
+    ResetDone, StoreState, WorkerAction, WorkerToggled,
 };
 use crate::registry::Registry;
 
@@ -42,6 +42,14 @@ pub trait Backend: Send + Sync + 'static {
     ) -> Answer<'_, BatchResult>;
     fn inspect(&self, entity: Option<String>, id: EntityId) -> Answer<'_, Inspection>;
     fn reset(&self) -> Answer<'_, ResetDone>;
+    /// Starts a background materialization of `views` (every view with a source when `None`)
+    /// over `[start_ms, end_ms]`, or incrementally up to `end_ms` when `start_ms` is `None`.
+    fn materialize(
+        &self,
+        views: Option<Vec<String>>,
+        start_ms: Option<u64>,
+        end_ms: u64,
+    ) -> Answer<'_, MaterializeAccepted>;
 }
 
 /// The backend the server put in the request context.

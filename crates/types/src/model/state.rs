@@ -157,13 +157,16 @@ pub struct StoreState {
     pub materializations: Vec<MaterializeRun>,
 }
 
-/// One materialization asked for through Feast's `/materialize` or `/materialize-incremental`.
+/// One materialization, asked for through Feast's `/materialize` or `/materialize-incremental`,
+/// or the UI's `/api/materialize`.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MaterializeRun {
     pub views: Vec<String>,
-    /// From each view's last incremental run (`/materialize-incremental`), not over a window.
+    /// From each view's last incremental run (`/materialize-incremental`, or `/api/materialize`
+    /// without a start), not over a window.
     pub incremental: bool,
-    /// Asked with `?async=true`: answered 202 at once, run by the server afterwards.
+    /// Asked with `?async=true` (or through `/api/materialize`): answered at once, run by the
+    /// server afterwards.
     pub background: bool,
     /// When it was asked for, in Unix milliseconds.
     pub asked_unix_ms: u64,

@@ -2,6 +2,17 @@
 
 use serde::{Deserialize, Serialize};
 
+/// A materialization from the views' sources, accepted to run in the background.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MaterializeAccepted {
+    /// The views it materializes, in turn.
+    pub feature_views: Vec<String>,
+    /// The window's start, in Unix milliseconds; `None`: each view from where its last
+    /// incremental run ended.
+    pub start_unix_ms: Option<u64>,
+    pub end_unix_ms: u64,
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct BulkLoaded {
     /// Entities written, every entity of the registry together.

@@ -10,8 +10,8 @@ use leptos::prelude::*;
 use leptos::server_fn::codec::{GetUrl, PostUrl};
 
 use crate::model::{
-    BatchResult, BulkLoaded, Health, Inspection, ReadResult, ResetDone, StoreState, WorkerAction,
-    WorkerToggled,
+    BatchResult, BulkLoaded, Health, Inspection, MaterializeAccepted, ReadResult, ResetDone,
+    StoreState, WorkerAction, WorkerToggled,
 };
 use crate::registry::Registry;
 use codec::StrictJson;
@@ -109,6 +109,32 @@ pub async fn inspect(
 ) -> Result<Inspection, ApiError> {
     let user = input::entity_id("user", &user)?;
     backend()?.inspect(entity, user).await
+}
+
+/// Materializes views from their sources in the background, as Feast's `?async=true` does:
+/// `views` by name (every view with a source when absent), over `[start, end]`, or from where
+/// each view's last incremental run ended when `start` is absent; `end` is now when absent.
+/// Times as Feast's clients write them. A conflict while a run of one of the views goes on.
+#[server(prefix = "/api", endpoint = "materialize", input = StrictJson)]
+pub async fn materialize_sources(
+    #[server(default)] views: Option<Vec<String>>,
+    #[server(default)] start: Option<String>,
+    #[server(default)] end: Option<String>,
+) -> Result<MaterializeAccepted, ApiError> {
+    let time = |field: &str, text: &str| {
+        input::parse_time(text).map_err(|rule| ApiError::invalid(field, rule))
+    };
+    let start_ms = start.map(|text| time("start", &text)).transpose()?;
+    let end_ms = match end {
+        Some(text) => time("end", &text)?,
+        None => std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |now| now.as_millis() as u64),
+    };
+    if start_ms.is_some_and(|start_ms| start_ms > end_ms) {
+        return Err(ApiError::invalid("start", "must not be after end"));
+    }
+    backend()?.materialize(views, start_ms, end_ms).await
 }
 
 /// Deletes every entity under the prefix with the worker held still, and resets the counters.

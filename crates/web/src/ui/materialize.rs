@@ -1,14 +1,17 @@
-//! The materialize panel: bulk load synthetic entities, or reset the store.
+//! The materialize panel: bulk load synthetic entities, materialize views from their sources
+//! (when the registry has any), or reset the store.
 
 use leptos::prelude::*;
 
 use super::widgets::{whole_number, NumberField, Panel};
 use super::Shared;
-use crate::api::{BulkLoad, ResetStore};
+use crate::api::{BulkLoad, MaterializeSources, ResetStore};
+use crate::format::utc_text;
 use crate::limits::PIPELINE_CHUNK;
+use crate::registry::Registry;
 
 #[component]
-pub fn MaterializePanel() -> impl IntoView {
+pub fn MaterializePanel(registry: Signal<Option<Registry>>) -> impl IntoView {
     let shared = expect_context::<Shared>();
     let count = RwSignal::new("200".to_string());
     let ttl = RwSignal::new("86400".to_string());
@@ -94,6 +97,90 @@ pub fn MaterializePanel() -> impl IntoView {
             <p class="result" data-testid="bulk-result" aria-live="polite">
                 {move || done.with(|done| done.join(" "))}
             </p>
+            <SourcesForm registry/>
         </Panel>
+    }
+}
+
+/// Materializes views from their files in the background, as `feast materialize` (a window)
+/// or `feast materialize-incremental` (no start) would through this server; the Store state
+/// panel shows the run. Shown only when some view has a source.
+#[component]
+fn SourcesForm(registry: Signal<Option<Registry>>) -> impl IntoView {
+    let shared = expect_context::<Shared>();
+    let sourced = move || -> Vec<String> {
+        registry.with(|r| {
+            (r.iter().flat_map(|r| &r.views))
+                .filter(|view| view.source.is_some())
+                .map(|view| view.name.clone())
+                .collect()
+        })
+    };
+    // The view's name, or empty for every view with a source.
+    let view = RwSignal::new(String::new());
+    let from = RwSignal::new(String::new());
+    let to = RwSignal::new(String::new());
+    let run = ServerAction::<MaterializeSources>::new();
+    let said = RwSignal::new(String::new());
+    Effect::new(move |_| {
+        if let Some(result) = run.value().get() {
+            shared.report("Materialize", &result);
+            if let Ok(accepted) = result {
+                shared.changed.update(|n| *n += 1);
+                let from = match accepted.start_unix_ms {
+                    Some(ms) => format!("from {}", utc_text(ms)),
+                    None => "from where its last incremental run ended".to_owned(),
+                };
+                said.set(format!(
+                    "Materializing {} {from} to {} in the background: Store state shows how it goes.",
+                    accepted.feature_views.join(", "),
+                    utc_text(accepted.end_unix_ms)
+                ));
+            }
+        }
+    });
+    let start = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        let typed = |text: String| Some(text.trim().to_owned()).filter(|t| !t.is_empty());
+        run.dispatch(MaterializeSources {
+            views: typed(view.get_untracked()).map(|name| vec![name]),
+            start: typed(from.get_untracked()),
+            end: typed(to.get_untracked()),
+        });
+    };
+    view! {
+        <Show when=move || !sourced().is_empty()>
+            <form class="sources" on:submit=start on:input=move |_| shared.clear("Materialize")>
+                <h3>"From the views' files"</h3>
+                <div class="form">
+                    <span class="field">
+                        <label for="source-view">"View"</label>
+                        <select id="source-view" data-testid="source-view"
+                            on:change=move |ev| view.set(event_target_value(&ev))>
+                            <option value="">"every view with a source"</option>
+                            {sourced().into_iter().map(|name| view! {
+                                <option value=name.clone()>{name.clone()}</option>
+                            }).collect_view()}
+                        </select>
+                    </span>
+                    <span class="field">
+                        <label for="source-from">"From"</label>
+                        <input id="source-from" type="text" placeholder="last run's end"
+                            title="2026-12-01, 2026-12-01 10:00 (UTC) or RFC 3339; empty: from where the view's last incremental run ended"
+                            bind:value=from/>
+                    </span>
+                    <span class="field">
+                        <label for="source-to">"To"</label>
+                        <input id="source-to" type="text" placeholder="now"
+                            title="2026-12-01, 2026-12-01 10:00 (UTC) or RFC 3339; empty: now"
+                            bind:value=to/>
+                    </span>
+                </div>
+                <div class="buttons">
+                    <button type="submit" disabled=move || run.pending().get()>"Materialize"</button>
+                </div>
+            </form>
+            <p class="result" data-testid="sources-result" aria-live="polite">{move || said.get()}</p>
+        </Show>
     }
 }

@@ -75,7 +75,7 @@ pub fn StatePanel(
                 <dd data-testid="read-fields">{fact(|s| s.store.read_fields_total.to_string())}</dd>
                 <dt>"Worker"</dt>
                 <dd data-testid="state-worker">{fact(|s| s.worker.label().to_string())}</dd>
-                // Feast's /materialize runs: going on, then the last few ended.
+                // Materializations, by Feast's routes or the panel: going on, then the last ended.
                 <Show when=move || latest.with(|s| s.as_ref().is_some_and(|s| !s.materializations.is_empty()))>
                     <dt>"Materializations"</dt>
                     <dd data-testid="materializations">{move || latest.with(|s| {
