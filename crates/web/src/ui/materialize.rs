@@ -163,18 +163,10 @@ fn SourcesForm(registry: Signal<Option<Registry>>) -> impl IntoView {
                             }).collect_view()}
                         </select>
                     </span>
-                    <span class="field">
-                        <label for="source-from">"From"</label>
-                        <input id="source-from" type="text" placeholder="last run's end"
-                            title="2026-12-01, 2026-12-01 10:00 (UTC) or RFC 3339; empty: from where the view's last incremental run ended"
-                            bind:value=from/>
-                    </span>
-                    <span class="field">
-                        <label for="source-to">"To"</label>
-                        <input id="source-to" type="text" placeholder="now"
-                            title="2026-12-01, 2026-12-01 10:00 (UTC) or RFC 3339; empty: now"
-                            bind:value=to/>
-                    </span>
+                    <TimeField id="source-from" label="From" value=from
+                        empty="from where the view's last incremental run ended"
+                        placeholder="last run's end"/>
+                    <TimeField id="source-to" label="To" value=to empty="now" placeholder="now"/>
                 </div>
                 <div class="buttons">
                     <button type="submit" disabled=move || run.pending().get()>"Materialize"</button>
@@ -182,5 +174,23 @@ fn SourcesForm(registry: Signal<Option<Registry>>) -> impl IntoView {
             </form>
             <p class="result" data-testid="sources-result" aria-live="polite">{move || said.get()}</p>
         </Show>
+    }
+}
+
+/// A time typed as the server reads one; `empty` says what a blank field means.
+#[component]
+fn TimeField(
+    id: &'static str,
+    label: &'static str,
+    value: RwSignal<String>,
+    empty: &'static str,
+    placeholder: &'static str,
+) -> impl IntoView {
+    let title = format!("2026-12-01, 2026-12-01 10:00 (UTC) or RFC 3339; empty: {empty}");
+    view! {
+        <span class="field">
+            <label for=id>{label}</label>
+            <input id=id type="text" placeholder=placeholder title=title bind:value=value/>
+        </span>
     }
 }
