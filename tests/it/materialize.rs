@@ -636,6 +636,13 @@ async fn a_background_materialization_is_accepted_at_once_and_its_end_shows_in_t
         busy["error"].as_str().unwrap().contains("force=true"),
         "{busy}"
     );
+    // The UI's route keeps the same rule (it has no force).
+    let (status, busy) = server
+        .post_json("/api/materialize", r#"{"views": ["card_batch"]}"#)
+        .await;
+    assert_eq!(status, 409, "{busy}");
+    assert!(busy.contains("already materializing"), "{busy}");
+    assert!(!busy.contains("force"), "{busy}");
     // Forced, a run starts anyway (after the one before), up to the server's 8 going on.
     for n in 2..=8 {
         let (status, forced) = server
@@ -746,11 +753,16 @@ async fn the_api_materializes_views_from_their_files_in_the_background() {
     assert_eq!(run["rows_read"], WINDOWED.len(), "{run}");
     assert_windowed(Target::Single, &server.prefix).await;
 
-    // No start: from where the view's last incremental run ended (none yet: its TTL back).
-    let incremental = json!({"views": ["card_batch"], "end": rfc3339(T0 + 3 * HOUR)}).to_string();
+    // No start: from where the view's last incremental run ended (none yet: its TTL back). A
+    // view named twice runs once.
+    let incremental =
+        json!({"views": ["card_batch", "card_batch"], "end": rfc3339(T0 + 3 * HOUR)}).to_string();
     let (status, accepted) = server.post_json("/api/materialize", &incremental).await;
     assert_eq!(status, 200, "{accepted}");
-    assert!(accepted.contains(r#""start_unix_ms":null"#), "{accepted}");
+    assert!(
+        accepted.contains(r#""feature_views":["card_batch"],"start_unix_ms":null"#),
+        "{accepted}"
+    );
     eventually(
         Duration::from_secs(30),
         "the incremental run to end",

@@ -25,8 +25,9 @@ const MAX_RUNS: usize = 8;
 const ERROR_CHARS: usize = 300;
 
 impl Service {
-    /// The views a materialization of `names` runs, each with a source; every view that has
-    /// one when `None`, as Feast materializes every view.
+    /// The views a materialization of `names` runs, each with a source, each once (a name
+    /// repeated a thousand times would hold the admin lock for a thousand runs); every view
+    /// that has one when `None`, as Feast materializes every view.
     pub fn views_to_materialize(
         &self,
         names: Option<&[String]>,
@@ -40,17 +41,18 @@ impl Service {
             }
             return Ok(views);
         };
-        names
-            .iter()
-            .map(|name| {
-                let view = (self.registry.view(name))
-                    .ok_or_else(|| ServiceError::UnknownView(crate::domain::bounded(name, 60)))?;
-                match view.source {
-                    Some(_) => Ok(view),
-                    None => Err(MaterializeError::NoSource(view.name.clone()).into()),
-                }
-            })
-            .collect()
+        let mut views: Vec<&View> = Vec::new();
+        for name in names {
+            let view = (self.registry.view(name))
+                .ok_or_else(|| ServiceError::UnknownView(crate::domain::bounded(name, 60)))?;
+            if view.source.is_none() {
+                return Err(MaterializeError::NoSource(view.name.clone()).into());
+            }
+            if !views.iter().any(|seen| seen.name == view.name) {
+                views.push(view);
+            }
+        }
+        Ok(views)
     }
 
     /// Each of `views` over `span`, in turn; then the index sees the new entities.
