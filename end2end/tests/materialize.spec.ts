@@ -68,6 +68,11 @@ test.describe("a server whose batch view has a source", () => {
     const runs = page.getByTestId("materializations").locator("div");
     await expect(runs).toHaveCount(Math.min(before + 1, 5));
     await expect(runs.first()).toContainText(/user_batch \(background\): done \d+ s ago: \d+ rows read, 0 written/);
+    // A refusal after it leaves no line that reads as if it had started.
+    await page.getByLabel("To", { exact: true }).fill("soon");
+    await panel.getByRole("button", { name: "Materialize", exact: true }).click();
+    await expect(page.getByRole("alert")).toContainText("end");
+    await expect(page.getByTestId("sources-result")).toHaveText(/^\s*$/);
     // The form fits a phone's screen.
     const overflow = await page.evaluate(() => document.documentElement.scrollWidth);
     expect(overflow).toBeLessThanOrEqual(390);

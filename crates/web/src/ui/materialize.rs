@@ -125,18 +125,21 @@ fn SourcesForm(registry: Signal<Option<Registry>>) -> impl IntoView {
     Effect::new(move |_| {
         if let Some(result) = run.value().get() {
             shared.report("Materialize", &result);
-            if let Ok(accepted) = result {
-                shared.changed.update(|n| *n += 1);
-                let from = match accepted.start_unix_ms {
-                    Some(ms) => format!("from {}", utc_text(ms)),
-                    None => "from where its last incremental run ended".to_owned(),
-                };
-                said.set(format!(
-                    "Materializing {} {from} to {} in the background: Store state shows how it goes.",
-                    accepted.feature_views.join(", "),
-                    utc_text(accepted.end_unix_ms)
-                ));
-            }
+            // A refusal leaves no line about an earlier run that reads like this one's.
+            let Ok(accepted) = result else {
+                said.set(String::new());
+                return;
+            };
+            shared.changed.update(|n| *n += 1);
+            let from = match accepted.start_unix_ms {
+                Some(ms) => format!("from {}", utc_text(ms)),
+                None => "from where each view's last incremental run ended".to_owned(),
+            };
+            said.set(format!(
+                "Materializing {} {from} to {} in the background: Store state shows how it goes.",
+                accepted.feature_views.join(", "),
+                utc_text(accepted.end_unix_ms)
+            ));
         }
     });
     let start = move |ev: leptos::ev::SubmitEvent| {
