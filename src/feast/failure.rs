@@ -135,9 +135,13 @@ impl FeastFailure {
     /// A failed operation of request `id`: an internal failure quotes it, as the API does.
     pub fn of(e: ServiceError, id: &RequestId) -> Self {
         match e {
-            ServiceError::AlreadyMaterializing(ref views) => FeastFailure::Busy {
-                message: e.to_string(),
-                views: views.clone(),
+            // Feast's own text, which names its `?force=true`.
+            ServiceError::AlreadyMaterializing(views) => FeastFailure::Busy {
+                message: format!(
+                    "Cannot start async materialization — the following feature views are \
+                     already materializing: {views:?}. Use ?force=true to override."
+                ),
+                views,
             },
             ServiceError::UnknownView(ref name) => FeastFailure::no_view(name),
             e => api_error(e, Some(&id.0)).into(),

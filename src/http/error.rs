@@ -13,12 +13,8 @@ pub fn api_error(e: ServiceError, request: Option<&str>) -> ApiError {
         ServiceError::Store(StoreError::NotAHash { .. }) => ApiError::Conflict {
             message: e.to_string(),
         },
-        // Feast's text names its `?force=true`, which this API does not take.
-        ServiceError::AlreadyMaterializing(ref views) => ApiError::Conflict {
-            message: format!(
-                "{views:?} already materializing: try again once that run has ended (the store \
-                 state shows it)"
-            ),
+        ServiceError::AlreadyMaterializing(_) => ApiError::Conflict {
+            message: e.to_string(),
         },
         ServiceError::IndexUnavailable => ApiError::redis_unavailable(),
         ServiceError::Overloaded(_) | ServiceError::MaterializeQueueFull(_) => {

@@ -62,8 +62,7 @@ pub enum ServiceError {
     MissingEntity(String),
     /// A background materialization was asked of views a run going on materializes.
     #[error(
-        "Cannot start async materialization — the following feature views are already \
-         materializing: {0:?}. Use ?force=true to override."
+        "{0:?} already materializing: try again once that run has ended (the store state shows it)"
     )]
     AlreadyMaterializing(Vec<String>),
     /// As many materializations as the server takes are running or waiting.
