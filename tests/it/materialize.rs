@@ -803,3 +803,95 @@ async fn the_api_materializes_views_from_their_files_in_the_background() {
         "{refused}"
     );
 }
+
+/// Behind a load balancer a page's poll reaches any server, so each lists every server's runs,
+/// naming the one running it; a run whose server fell silent reads as ended there, not as
+/// running for ever; what another wrote in that hash that does not read is left out, and the
+/// entries of servers silent for an hour are dropped.
+#[tokio::test]
+async fn every_server_sharing_the_lease_lists_every_servers_runs() {
+    let dir = Dir::new("mat-shared");
+    let prefix = unique_prefix("mat-shared");
+    dir.parquet("cards.parquet", &WINDOWED);
+    let registry = dir.registry(&prefix, "cards.parquet");
+    let shared = [
+        "--features",
+        registry.to_str().unwrap(),
+        "--key-prefix",
+        &prefix,
+    ];
+    let first = TestServer::start("mat-shared", &shared).await;
+    let quiet = ["--no-reset", "--initial-users", "0"];
+    let second = TestServer::start("mat-shared", &[&shared[..], &quiet].concat()).await;
+    let name = |state: &serde_json::Value| state["lease"]["replica"].as_str().unwrap().to_owned();
+    let (first_name, second_name) = (name(&first.state().await), name(&second.state().await));
+    assert_ne!(first_name, second_name);
+
+    // Silent for a minute with a run going on, for two hours, and a value that does not read.
+    let mut conn = raw().await;
+    let runs_key = format!("{{{prefix}}}runs");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    let lost = json!([{"views": ["card_batch"], "background": true, "asked_unix_ms": now - 90_000,
+        "rows_read": 4, "written": 3, "finished_unix_ms": null}]);
+    let _: () = conn
+        .hset_multiple(
+            &runs_key,
+            &[
+                ("gone:8093#1-0001", format!("{} {lost}", now - 60_000)),
+                ("ancient:8093#1-0002", format!("{} []", now - 2 * HOUR)),
+                ("junk", "not a word".to_owned()),
+            ],
+        )
+        .await
+        .unwrap();
+
+    let window = json!({"start": rfc3339(T0), "end": rfc3339(T0 + 3 * HOUR)}).to_string();
+    let (status, accepted) = first.post_json("/api/materialize", &window).await;
+    assert_eq!(status, 200, "{accepted}");
+    let first_run_ended = |state: &serde_json::Value| {
+        state["materializations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|run| run["server"] == json!(first_name) && !run["finished_unix_ms"].is_null())
+    };
+    eventually(
+        Duration::from_secs(30),
+        "the other server to list the first's run, ended",
+        || async { first_run_ended(&second.state().await) },
+    )
+    .await;
+    let state = second.state().await;
+    let runs = state["materializations"].as_array().unwrap();
+    let run = (runs.iter())
+        .find(|run| run["server"] == json!(first_name))
+        .unwrap();
+    assert_eq!(run["rows_read"], WINDOWED.len(), "{run}");
+    assert!(run["error"].is_null(), "{run}");
+    let gone = (runs.iter())
+        .find(|run| run["server"] == "gone:8093#1-0001")
+        .unwrap_or_else(|| panic!("{state}"));
+    assert_eq!(gone["finished_unix_ms"], now - 60_000, "{gone}");
+    assert!(
+        gone["error"].as_str().unwrap().contains("said nothing"),
+        "{gone}"
+    );
+    assert_eq!(runs.len(), 2, "nothing of the others: {state}");
+    // The first lists the same runs.
+    assert!(first_run_ended(&first.state().await));
+    // Its publishing dropped the server silent for two hours, and kept the others.
+    let ancient: bool = conn
+        .hexists(&runs_key, "ancient:8093#1-0002")
+        .await
+        .unwrap();
+    assert!(!ancient);
+    let fields: Vec<String> = conn.hkeys(&runs_key).await.unwrap();
+    assert!(fields.contains(&first_name), "{fields:?}");
+    assert!(
+        !fields.contains(&second_name),
+        "it never ran one: {fields:?}"
+    );
+}

@@ -18,12 +18,13 @@ mod latency;
 mod materialize;
 mod push;
 mod read;
+mod runs;
 mod state;
 
 pub use batch_read::BATCH_SAMPLE;
 pub use latency::ReadLatency;
-pub use materialize::MaterializeCounts;
 pub use push::PushRow;
+pub use runs::MaterializeCounts;
 pub use state::STATE_ID_LIMIT;
 
 use crate::index::EntityIndex;
@@ -132,8 +133,8 @@ pub struct Service {
     /// Held by the worker switch alone, so switches apply in turn without waiting for a long
     /// load (a tick never writes while a reset holds the worker, whatever the switch says).
     switch: Mutex<()>,
-    /// The materializations running and recently finished.
-    runs: Arc<materialize::Runs>,
+    /// The materializations running and recently finished, here and on the other servers.
+    runs: Arc<runs::Runs>,
     /// The background materializations' tasks, stopped by `stop_background`.
     background: std::sync::Mutex<tokio::task::JoinSet<()>>,
     /// Seed of the synthetic entities that bulk load writes.
@@ -160,6 +161,12 @@ impl Service {
         read_deadline: Duration,
         max_read_cells: usize,
     ) -> Self {
+        // Published beside the lease, under the name it knows this server by.
+        let runs = Arc::new(runs::Runs::new(
+            Arc::clone(&served[0].store),
+            lease.config().group.clone(),
+            lease.config().replica.clone(),
+        ));
         Service {
             read_cells: Semaphore::new(max_read_cells),
             max_read_cells,
@@ -169,7 +176,7 @@ impl Service {
             lease,
             admin: Mutex::new(()),
             switch: Mutex::new(()),
-            runs: Arc::default(),
+            runs,
             background: std::sync::Mutex::default(),
             seed,
             read_deadline,

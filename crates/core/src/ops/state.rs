@@ -53,6 +53,7 @@ impl Service {
             ..self.snapshot()
         };
         state.worker = self.stream().await?;
+        state.materializations = self.within(None, self.materializations()).await?;
         // Again: reading the board may have shown a `serve` server a new holder.
         state.lease = self.lease.state();
         Ok(state)
@@ -141,7 +142,7 @@ impl Service {
             lease: self.lease.state(),
             read_latency: self.read_latency.snapshot(),
             batch_read_latency: self.batch_read_latency.snapshot(),
-            materializations: self.materializations(),
+            materializations: self.own_materializations(),
         }
     }
 }

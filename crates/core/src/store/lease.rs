@@ -13,6 +13,8 @@ const LEASE: &str = "lease";
 /// The most of a holder's name shown or logged: the lease key may have been written by anyone.
 const HOLDER_CHARS: usize = 100;
 const TOKEN: &str = "token";
+/// The hash of every server's materializations, a field per server.
+const RUNS: &str = "runs";
 
 /// Takes the lease if nobody holds it (a new token, and the fence beside it set to it), renews
 /// it if `ARGV[1]` holds it; says who holds it either way.
@@ -54,6 +56,19 @@ const PUBLISH_LUA: &str = r"
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
 for i = 2, #KEYS do redis.call('SET', KEYS[i], ARGV[i]) end
 return 1
+";
+
+/// Sets this server's field of the runs hash; drops the fields of servers silent since before
+/// `ARGV[3]` (each value starts with the time it was written).
+const PUBLISH_RUNS_LUA: &str = r"
+-- KEYS: the runs hash. ARGV: this server, its value ('<Unix ms> <JSON>'), forget before (ms).
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+local all = redis.call('HGETALL', KEYS[1])
+for i = 1, #all, 2 do
+  local said = tonumber(string.match(all[i + 1], '^(%d+) ')) or 0
+  if said < tonumber(ARGV[3]) then redis.call('HDEL', KEYS[1], all[i]) end
+end
+return 0
 ";
 
 /// A lease token a write is made under, with the group whose fences check it.
@@ -180,6 +195,35 @@ impl FeatureStore {
             )
             .await?;
         Ok(())
+    }
+
+    /// Sets `server`'s materializations in `group`'s runs hash to `value`, and drops those of
+    /// the servers that last wrote before `forget_before_unix_ms`.
+    pub async fn publish_runs(
+        &self,
+        group: &str,
+        server: &str,
+        value: &str,
+        forget_before_unix_ms: u64,
+    ) -> Result<(), StoreError> {
+        let keys = [group_key(group, RUNS)];
+        let forget_before = forget_before_unix_ms.to_string();
+        let _: i64 = self
+            .timed(
+                "lease",
+                self.eval_script(PUBLISH_RUNS_LUA, &keys, &[server, value, &forget_before]),
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// Every server's materializations in `group`'s runs hash, as each last wrote them.
+    pub async fn read_runs(&self, group: &str) -> Result<Vec<(String, String)>, StoreError> {
+        let key = group_key(group, RUNS);
+        let runs: std::collections::HashMap<String, String> = self
+            .timed("lease", self.link.query(&key, cmd("HGETALL").arg(&key)))
+            .await?;
+        Ok(runs.into_iter().collect())
     }
 
     /// Runs a script on keys of one slot (routed by the first), loading it where it is missing.

@@ -151,8 +151,9 @@ pub struct StoreState {
     /// Time the service took per single-entity read, and per batch read, since start.
     pub read_latency: LatencyHistogram,
     pub batch_read_latency: LatencyHistogram,
-    /// Materializations through Feast's routes on this server: the ones running (oldest
-    /// first), then the last few finished (newest first).
+    /// Materializations through Feast's routes or the UI's, on this server and on the others
+    /// sharing its lease: the ones running (oldest first), then the last few finished (newest
+    /// first).
     #[serde(default)]
     pub materializations: Vec<MaterializeRun>,
 }
@@ -160,8 +161,11 @@ pub struct StoreState {
 /// One materialization, asked for through Feast's `/materialize` or `/materialize-incremental`,
 /// or the UI's `/api/materialize`.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct MaterializeRun {
     pub views: Vec<String>,
+    /// The server running it, as the lease names it (`LeaseState::replica`).
+    pub server: String,
     /// From each view's last incremental run (`/materialize-incremental`, or `/api/materialize`
     /// without a start), not over a window.
     pub incremental: bool,

@@ -81,7 +81,7 @@ pub fn StatePanel(
                     <dd data-testid="materializations">{move || latest.with(|s| {
                         s.as_ref().map(|s| s.materializations.iter().map(|run| {
                             let failed = run.error.is_some();
-                            view! { <div class:error=failed>{run_text(run, s.as_of_unix_ms)}</div> }
+                            view! { <div class:error=failed>{run_text(run, s.as_of_unix_ms, &s.lease.replica)}</div> }
                         }).collect_view())
                     })}</dd>
                 </Show>
@@ -107,8 +107,9 @@ fn each_ttl(state: &StoreState, of: fn(&EntityState) -> Option<u64>) -> String {
     }
 }
 
-/// One materialization as the panel lists it: its views, and where it stands `now` (Unix ms).
-fn run_text(run: &MaterializeRun, now: u64) -> String {
+/// One materialization as the panel lists it: its views, the server running it unless it is
+/// this one (`here`), and where it stands `now` (Unix ms).
+fn run_text(run: &MaterializeRun, now: u64, here: &str) -> String {
     let ago = |unix_ms: u64| duration_text(now.saturating_sub(unix_ms) / 1000);
     let rows = format!("{} rows read, {} written", run.rows_read, run.written);
     let how = match (run.finished_unix_ms, &run.error) {
@@ -126,44 +127,68 @@ fn run_text(run: &MaterializeRun, now: u64) -> String {
         (false, true) => " (background)",
         (true, true) => " (incremental, background)",
     };
-    format!("{}{kind}: {how}", run.views.join(", "))
+    let server = if run.server.is_empty() || run.server == here {
+        String::new()
+    } else {
+        format!(" on {}", run.server)
+    };
+    format!("{}{kind}{server}: {how}", run.views.join(", "))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    const HERE: &str = "127.0.0.1:8093#41-00ab";
+
     #[test]
     fn a_run_reads_as_waiting_running_done_or_failed() {
         let now = 1_764_114_074_000;
         let mut run = MaterializeRun {
             views: vec!["user_batch".into()],
+            server: HERE.into(),
             background: true,
             asked_unix_ms: now - 12_000,
             waiting: true,
             ..MaterializeRun::default()
         };
         assert_eq!(
-            run_text(&run, now),
+            run_text(&run, now, HERE),
             "user_batch (background): waiting for another admin operation since 12 s ago"
         );
         run.waiting = false;
         (run.rows_read, run.written) = (40, 39);
         assert_eq!(
-            run_text(&run, now),
+            run_text(&run, now, HERE),
             "user_batch (background): running for 12 s: 40 rows read, 39 written so far"
         );
         run.finished_unix_ms = Some(now - 3_000);
         assert_eq!(
-            run_text(&run, now),
+            run_text(&run, now, HERE),
             "user_batch (background): done 3 s ago: 40 rows read, 39 written"
         );
         run.error = Some("source path \"a.parquet\" matches no file".into());
         (run.background, run.incremental) = (false, true);
         assert_eq!(
-            run_text(&run, now),
+            run_text(&run, now, HERE),
             "user_batch (incremental): failed 3 s ago after 40 rows read, 39 written: \
              source path \"a.parquet\" matches no file"
+        );
+    }
+
+    #[test]
+    fn another_servers_run_names_it() {
+        let run = MaterializeRun {
+            views: vec!["user_batch".into()],
+            server: "10.0.0.5:8093#7-1f2e".into(),
+            background: true,
+            asked_unix_ms: 1_000,
+            ..MaterializeRun::default()
+        };
+        assert_eq!(
+            run_text(&run, 4_000, HERE),
+            "user_batch (background) on 10.0.0.5:8093#7-1f2e: running for 3 s: 0 rows read, 0 \
+             written so far"
         );
     }
 }
