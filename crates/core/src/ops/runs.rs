@@ -192,8 +192,7 @@ impl Runs {
                 return Ok(runs.clone());
             }
         }
-        let words = self.store.read_runs(&self.group).await?;
-        let now = unix_ms_now();
+        let (now, words) = self.store.read_runs(&self.group).await?;
         let runs: Vec<MaterializeRun> = (words.iter())
             .filter(|(server, _)| *server != self.server)
             .take(SERVERS_READ)
@@ -269,16 +268,9 @@ impl Runs {
     async fn publish_now(&self) -> Result<bool, StoreError> {
         let runs = self.own();
         let going = runs.iter().any(|run| run.finished_unix_ms.is_none());
-        let now = unix_ms_now();
         let runs = serde_json::to_string(&runs).unwrap_or_else(|_| "[]".to_owned());
-        let forget_before = now.saturating_sub(FORGET_AFTER_MS);
         (self.store)
-            .publish_runs(
-                &self.group,
-                &self.server,
-                &format!("{now} {runs}"),
-                forget_before,
-            )
+            .publish_runs(&self.group, &self.server, &runs, FORGET_AFTER_MS)
             .await?;
         Ok(going)
     }
@@ -323,8 +315,8 @@ async fn publish(runs: Weak<Runs>, mut changed: watch::Receiver<()>) {
 }
 
 /// The runs `server` published in `word` (`<Unix ms> <JSON>`), bounded; those it left going
-/// on and has said nothing of for `LOST_AFTER_MS` as ended when it fell silent. Nothing from a
-/// word that does not read.
+/// on and has said nothing of for `LOST_AFTER_MS` as ended when it fell silent. Both times are
+/// Redis's clock. Nothing from a word that does not read.
 fn published(server: &str, word: &str, now: u64) -> Vec<MaterializeRun> {
     let Some((said, runs)) = word.split_once(' ').filter(|_| word.len() <= WORD_BYTES) else {
         return Vec::new();

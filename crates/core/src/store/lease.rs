@@ -58,17 +58,29 @@ for i = 2, #KEYS do redis.call('SET', KEYS[i], ARGV[i]) end
 return 1
 ";
 
-/// Sets this server's field of the runs hash; drops the fields of servers silent since before
-/// `ARGV[3]` (each value starts with the time it was written).
+/// Redis's clock in Unix ms, as a script reads it: every server's runs are timed by it, so a
+/// server whose clock is off is neither taken for silent nor kept for ever.
+const NOW_LUA: &str = r"
+local time = redis.call('TIME')
+local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+";
+
+/// Sets this server's field of the runs hash to `<now> <runs>`; drops the fields of servers
+/// silent for `ARGV[3]` ms.
 const PUBLISH_RUNS_LUA: &str = r"
--- KEYS: the runs hash. ARGV: this server, its value ('<Unix ms> <JSON>'), forget before (ms).
-redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+-- KEYS: the runs hash. ARGV: this server, its runs (JSON), forget after (ms).
+redis.call('HSET', KEYS[1], ARGV[1], string.format('%d', now) .. ' ' .. ARGV[2])
 local all = redis.call('HGETALL', KEYS[1])
 for i = 1, #all, 2 do
   local said = tonumber(string.match(all[i + 1], '^(%d+) ')) or 0
-  if said < tonumber(ARGV[3]) then redis.call('HDEL', KEYS[1], all[i]) end
+  if said < now - tonumber(ARGV[3]) then redis.call('HDEL', KEYS[1], all[i]) end
 end
 return 0
+";
+
+/// Redis's clock, and every field of the runs hash.
+const READ_RUNS_LUA: &str = r"
+return {string.format('%d', now), redis.call('HGETALL', KEYS[1])}
 ";
 
 /// A lease token a write is made under, with the group whose fences check it.
@@ -197,33 +209,41 @@ impl FeatureStore {
         Ok(())
     }
 
-    /// Sets `server`'s materializations in `group`'s runs hash to `value`, and drops those of
-    /// the servers that last wrote before `forget_before_unix_ms`.
+    /// Sets `server`'s materializations in `group`'s runs hash to `runs` (JSON), timed by
+    /// Redis's clock, and drops those of the servers silent for `forget_after_ms`.
     pub async fn publish_runs(
         &self,
         group: &str,
         server: &str,
-        value: &str,
-        forget_before_unix_ms: u64,
+        runs: &str,
+        forget_after_ms: u64,
     ) -> Result<(), StoreError> {
         let keys = [group_key(group, RUNS)];
-        let forget_before = forget_before_unix_ms.to_string();
+        let script = format!("{NOW_LUA}{PUBLISH_RUNS_LUA}");
+        let forget_after = forget_after_ms.to_string();
         let _: i64 = self
             .timed(
                 "lease",
-                self.eval_script(PUBLISH_RUNS_LUA, &keys, &[server, value, &forget_before]),
+                self.eval_script(&script, &keys, &[server, runs, &forget_after]),
             )
             .await?;
         Ok(())
     }
 
-    /// Every server's materializations in `group`'s runs hash, as each last wrote them.
-    pub async fn read_runs(&self, group: &str) -> Result<Vec<(String, String)>, StoreError> {
-        let key = group_key(group, RUNS);
-        let runs: std::collections::HashMap<String, String> = self
-            .timed("lease", self.link.query(&key, cmd("HGETALL").arg(&key)))
+    /// Redis's clock (Unix ms) and every server's materializations in `group`'s runs hash, as
+    /// each last wrote them (`<Unix ms by Redis's clock> <JSON>`).
+    pub async fn read_runs(&self, group: &str) -> Result<(u64, Vec<(String, String)>), StoreError> {
+        let keys = [group_key(group, RUNS)];
+        let script = format!("{NOW_LUA}{READ_RUNS_LUA}");
+        let (now, fields): (String, Vec<String>) = self
+            .timed("lease", self.eval_script(&script, &keys, &[]))
             .await?;
-        Ok(runs.into_iter().collect())
+        let mut fields = fields.into_iter();
+        let mut runs = Vec::new();
+        while let (Some(server), Some(value)) = (fields.next(), fields.next()) {
+            runs.push((server, value));
+        }
+        Ok((now.parse().unwrap_or(0), runs))
     }
 
     /// Runs a script on keys of one slot (routed by the first), loading it where it is missing.
