@@ -67,7 +67,9 @@ test.describe("a server whose batch view has a source", () => {
     // Its run is the newest of the state's (5 ended ones are kept).
     const runs = page.getByTestId("materializations").locator("div");
     await expect(runs).toHaveCount(Math.min(before + 1, 5));
-    await expect(runs.first()).toContainText(/user_batch \(background\): done \d+ s ago: \d+ rows read, 0 written/);
+    await expect(runs.first()).toContainText(
+      /user_batch \(background\): done \d+ s ago: \d+ rows read, 0 written; from 2000-01-01 00:00:00 UTC to 2000-01-02 00:00:00 UTC/,
+    );
     // A refusal after it leaves no line that reads as if it had started.
     await page.getByLabel("To", { exact: true }).fill("soon");
     await panel.getByRole("button", { name: "Materialize", exact: true }).click();

@@ -751,6 +751,8 @@ async fn the_api_materializes_views_from_their_files_in_the_background() {
         "{run}"
     );
     assert_eq!(run["rows_read"], WINDOWED.len(), "{run}");
+    let window = json!([{"view": "card_batch", "start_unix_ms": T0, "end_unix_ms": T0 + 3 * HOUR}]);
+    assert_eq!(run["windows"], window, "{run}");
     assert_windowed(Target::Single, &server.prefix).await;
 
     // No start: from where the view's last incremental run ended (none yet: its TTL back). A
@@ -772,7 +774,12 @@ async fn the_api_materializes_views_from_their_files_in_the_background() {
         },
     )
     .await;
-    assert!(last_run().await["error"].is_null());
+    let run = last_run().await;
+    assert!(run["error"].is_null(), "{run}");
+    // The window it resolved: never run incrementally before, so the view's TTL (a day) back.
+    let window = json!([{"view": "card_batch", "start_unix_ms": T0 + 3 * HOUR - 24 * HOUR,
+        "end_unix_ms": T0 + 3 * HOUR}]);
+    assert_eq!(run["windows"], window, "{run}");
 
     for (body, status_wanted, said) in [
         (

@@ -133,13 +133,23 @@ impl Service {
             });
             let report =
                 materialize::run(self.store_of(view), view, span, Effect::Write, |so_far| {
-                    run.progress(before.0 + so_far.rows_read, before.1 + so_far.written)
+                    run.progress(
+                        before.0 + so_far.rows_read,
+                        before.1 + so_far.written,
+                        so_far,
+                    )
                 })
                 .await;
             let report = match report {
                 Ok(report) => report,
                 Err(e) => return Err(run.failed(e.into())),
             };
+            // A view whose files held no row in the window sent no progress.
+            run.progress(
+                before.0 + report.rows_read,
+                before.1 + report.written,
+                &report,
+            );
             tracing::info!(
                 "materialized {}: {} rows read, {} written, {} older",
                 view.name,

@@ -15,7 +15,7 @@ use tokio::task::JoinHandle;
 use super::ServiceError;
 use crate::domain::bounded;
 use crate::materialize::Span;
-use crate::model::MaterializeRun;
+use crate::model::{MaterializeRun, RunWindow, ViewMaterialized};
 use crate::registry::View;
 use crate::store::{unix_ms_now, FeatureStore, StoreError};
 
@@ -133,6 +133,16 @@ impl Runs {
                 views: views.iter().map(|view| view.name.clone()).collect(),
                 server: self.server.clone(),
                 incremental: matches!(span, Span::Incremental { .. }),
+                windows: match span {
+                    Span::Window(window) => (views.iter())
+                        .map(|view| RunWindow {
+                            view: view.name.clone(),
+                            start_unix_ms: window.start_ms,
+                            end_unix_ms: window.end_ms,
+                        })
+                        .collect(),
+                    Span::Incremental { .. } => Vec::new(),
+                },
                 background,
                 asked_unix_ms: unix_ms_now(),
                 waiting: true,
@@ -334,6 +344,10 @@ fn published(server: &str, word: &str, now: u64) -> Vec<MaterializeRun> {
             run.views = (run.views.iter().take(VIEWS_READ))
                 .map(|view| bounded(view, NAME_CHARS))
                 .collect();
+            run.windows.truncate(VIEWS_READ);
+            for window in &mut run.windows {
+                window.view = bounded(&window.view, NAME_CHARS);
+            }
             run.error = run.error.map(|error| bounded(&error, ERROR_CHARS));
             if run.finished_unix_ms.is_none() && silent {
                 run.finished_unix_ms = Some(said);
@@ -363,10 +377,18 @@ impl RunGuard {
         self.runs.edit(self.id, |run| run.waiting = false);
     }
 
-    pub(super) fn progress(&mut self, rows_read: u64, written: u64) {
+    /// The run's rows so far, every view's together, and the window of the view it is at.
+    pub(super) fn progress(&mut self, rows_read: u64, written: u64, at: &ViewMaterialized) {
         self.runs.edit(self.id, |run| {
             run.rows_read = rows_read;
             run.written = written;
+            if !run.windows.iter().any(|window| window.view == at.view) {
+                run.windows.push(RunWindow {
+                    view: at.view.clone(),
+                    start_unix_ms: at.start_unix_ms,
+                    end_unix_ms: at.end_unix_ms,
+                });
+            }
         });
     }
 

@@ -179,10 +179,22 @@ pub struct MaterializeRun {
     /// Rows read from the sources and written so far, every view's together.
     pub rows_read: u64,
     pub written: u64,
+    /// Each view's window, as far as the run has gone: known from the start over a window; an
+    /// incremental run's as it reaches the view (from where its last one ended).
+    pub windows: Vec<RunWindow>,
     /// When it ended, in Unix milliseconds; `None` while it runs.
     pub finished_unix_ms: Option<u64>,
     /// Why it stopped before the end; `None` while it runs or once it has done every view.
     pub error: Option<String>,
+}
+
+/// The events a run materializes of one view, both ends included, in Unix ms.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct RunWindow {
+    pub view: String,
+    pub start_unix_ms: u64,
+    pub end_unix_ms: u64,
 }
 
 impl StoreState {

@@ -5,9 +5,9 @@ use leptos::prelude::*;
 
 use super::widgets::Panel;
 use super::{last_seen, Outage};
-use crate::format::duration_text;
+use crate::format::{duration_text, utc_text};
 use crate::limits::SCAN_COUNT;
-use crate::model::{EntityState, MaterializeRun, StoreState};
+use crate::model::{EntityState, MaterializeRun, RunWindow, StoreState};
 
 #[component]
 pub fn StatePanel(
@@ -132,7 +132,38 @@ fn run_text(run: &MaterializeRun, now: u64, here: &str) -> String {
     } else {
         format!(" on {}", run.server)
     };
-    format!("{}{kind}{server}: {how}", run.views.join(", "))
+    format!(
+        "{}{kind}{server}: {how}{}",
+        run.views.join(", "),
+        windows_text(&run.windows)
+    )
+}
+
+/// The run's windows: one, when every view's is the same.
+fn windows_text(windows: &[RunWindow]) -> String {
+    let span = |w: &RunWindow| {
+        format!(
+            "from {} to {}",
+            utc_text(w.start_unix_ms),
+            utc_text(w.end_unix_ms)
+        )
+    };
+    match windows {
+        [] => String::new(),
+        [first, rest @ ..]
+            if (rest.iter()).all(|w| {
+                (w.start_unix_ms, w.end_unix_ms) == (first.start_unix_ms, first.end_unix_ms)
+            }) =>
+        {
+            format!("; {}", span(first))
+        }
+        _ => {
+            let each: Vec<String> = (windows.iter())
+                .map(|w| format!("{} {}", w.view, span(w)))
+                .collect();
+            format!("; {}", each.join(", "))
+        }
+    }
 }
 
 #[cfg(test)]
@@ -189,6 +220,37 @@ mod tests {
             run_text(&run, 4_000, HERE),
             "user_batch (background) on 10.0.0.5:8093#7-1f2e: running for 3 s: 0 rows read, 0 \
              written so far"
+        );
+    }
+
+    #[test]
+    fn a_run_says_its_window_once_when_every_view_shares_it() {
+        let hour = 3_600_000;
+        let window = |view: &str, start: u64, end: u64| RunWindow {
+            view: view.into(),
+            start_unix_ms: start,
+            end_unix_ms: end,
+        };
+        let mut run = MaterializeRun {
+            views: vec!["user_batch".into(), "card_batch".into()],
+            server: HERE.into(),
+            incremental: true,
+            asked_unix_ms: 0,
+            finished_unix_ms: Some(hour),
+            windows: vec![window("user_batch", 0, hour), window("card_batch", 0, hour)],
+            ..MaterializeRun::default()
+        };
+        assert_eq!(
+            run_text(&run, hour, HERE),
+            "user_batch, card_batch (incremental): done 0 s ago: 0 rows read, 0 written; from \
+             1970-01-01 00:00:00 UTC to 1970-01-01 01:00:00 UTC"
+        );
+        run.windows[1].start_unix_ms = hour / 2;
+        assert_eq!(
+            run_text(&run, hour, HERE),
+            "user_batch, card_batch (incremental): done 0 s ago: 0 rows read, 0 written; \
+             user_batch from 1970-01-01 00:00:00 UTC to 1970-01-01 01:00:00 UTC, card_batch \
+             from 1970-01-01 00:30:00 UTC to 1970-01-01 01:00:00 UTC"
         );
     }
 }
