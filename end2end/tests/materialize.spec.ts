@@ -55,6 +55,10 @@ test.describe("a server whose batch view has a source", () => {
     await page.getByLabel("From", { exact: true }).fill("yesterday");
     await panel.getByRole("button", { name: "Materialize", exact: true }).click();
     await expect(page.getByRole("alert")).toContainText("start");
+    // Where an empty From would start: the Feast check's incremental runs come after this.
+    await expect(page.getByTestId("sources-starts")).toHaveText(
+      /^An empty From starts user_batch (at .+ UTC, where its last incremental run ended|.+ \(its TTL\) before To, as it never ran incrementally)/,
+    );
     // Again a window before every row: read all, write none (see above).
     await page.getByTestId("source-view").selectOption("user_batch");
     await page.getByLabel("From", { exact: true }).fill("2000-01-01");

@@ -13,9 +13,12 @@ pub fn api_error(e: ServiceError, request: Option<&str>) -> ApiError {
         ServiceError::Store(StoreError::NotAHash { .. }) => ApiError::Conflict {
             message: e.to_string(),
         },
-        ServiceError::AlreadyMaterializing(_) => ApiError::Conflict {
-            message: e.to_string(),
-        },
+        ServiceError::AlreadyMaterializing(_)
+        | ServiceError::Materialize(MaterializeError::UnreadableWatermark { .. }) => {
+            ApiError::Conflict {
+                message: e.to_string(),
+            }
+        }
         ServiceError::IndexUnavailable => ApiError::redis_unavailable(),
         ServiceError::Overloaded(_) | ServiceError::MaterializeQueueFull(_) => {
             ApiError::Overloaded {

@@ -735,6 +735,9 @@ async fn the_api_materializes_views_from_their_files_in_the_background() {
         state["materializations"][0].clone()
     };
     let ended = || async { !last_run().await["finished_unix_ms"].is_null() };
+    let marks = || async { server.state().await["watermarks"].clone() };
+    let mark = |ended: serde_json::Value, unreadable: bool| json!([{"view": "card_batch", "ended_unix_ms": ended, "unreadable": unreadable}]);
+    assert_eq!(marks().await, mark(json!(null), false));
     let window = json!({"start": rfc3339(T0), "end": rfc3339(T0 + 3 * HOUR)}).to_string();
     let (status, accepted) = server.post_json("/api/materialize", &window).await;
     assert_eq!(status, 200, "{accepted}");
@@ -780,6 +783,33 @@ async fn the_api_materializes_views_from_their_files_in_the_background() {
     let window = json!([{"view": "card_batch", "start_unix_ms": T0 + 3 * HOUR - 24 * HOUR,
         "end_unix_ms": T0 + 3 * HOUR}]);
     assert_eq!(run["windows"], window, "{run}");
+    // The next starts where it ended; a windowed run moved nothing.
+    assert_eq!(marks().await, mark(json!(T0 + 3 * HOUR), false));
+
+    // A mark someone else wrote, a word or a hash: the state says so (and still answers), and
+    // an incremental run fails saying what to do.
+    let mut conn = raw().await;
+    let mark_key = format!("{}_materialized:card_batch", server.prefix);
+    let _: () = conn.set(&mark_key, "soon").await.unwrap();
+    assert_eq!(marks().await, mark(json!(null), true));
+    let _: () = conn.del(&mark_key).await.unwrap();
+    let _: () = conn.hset(&mark_key, "at", 1).await.unwrap();
+    assert_eq!(marks().await, mark(json!(null), true));
+    let (status, accepted) = server.post_json("/api/materialize", "{}").await;
+    assert_eq!(status, 200, "{accepted}");
+    eventually(
+        Duration::from_secs(30),
+        "the run on an unreadable mark to fail",
+        || async { last_run().await["error"].is_string() },
+    )
+    .await;
+    let run = last_run().await;
+    let error = run["error"].as_str().unwrap();
+    assert!(
+        error.contains("holds something other than a time: delete it"),
+        "{run}"
+    );
+    let _: () = conn.del(&mark_key).await.unwrap();
 
     for (body, status_wanted, said) in [
         (

@@ -57,6 +57,12 @@ pub enum MaterializeError {
     /// A file went missing or broke since the registry was loaded.
     #[error("{0}")]
     File(String),
+    /// The mark of where the last incremental run ended was written by someone else.
+    #[error(
+        "{key}, where the last incremental run of {view} ended, holds something other than a \
+         time: delete it, and the next incremental run starts one TTL back"
+    )]
+    UnreadableWatermark { view: String, key: String },
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -222,6 +228,29 @@ fn watermark_key(store: &FeatureStore, view: &View) -> String {
     format!("{}_materialized:{}", store.config().key_prefix, view.name)
 }
 
+/// Where the last incremental run of a view ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Watermark {
+    /// None has run yet: the next starts one view TTL before its end.
+    Never,
+    At(u64),
+    /// The key holds something other than a time (written by someone else, of any type).
+    Unreadable,
+}
+
+/// Where the last incremental run of `view` ended.
+pub async fn watermark(store: &FeatureStore, view: &View) -> Result<Watermark, StoreError> {
+    let key = watermark_key(store, view);
+    match (store.query_key::<Option<Vec<u8>>>(&key, cmd("GET").arg(&key))).await {
+        Ok(None) => Ok(Watermark::Never),
+        Ok(Some(value)) => Ok((std::str::from_utf8(&value).ok())
+            .and_then(|text| text.parse().ok())
+            .map_or(Watermark::Unreadable, Watermark::At)),
+        Err(e) if e.is_wrong_type() => Ok(Watermark::Unreadable),
+        Err(e) => Err(e),
+    }
+}
+
 /// Where the next incremental run of `view` starts: the end of the last one, else one view
 /// TTL before `end_ms` (as Feast starts a view never materialized).
 async fn incremental_window(
@@ -229,9 +258,16 @@ async fn incremental_window(
     view: &View,
     end_ms: u64,
 ) -> Result<Window, MaterializeError> {
-    let key = watermark_key(store, view);
-    let last: Option<u64> = store.query_key(&key, cmd("GET").arg(&key)).await?;
-    let start_ms = last.unwrap_or_else(|| end_ms.saturating_sub(view.ttl_seconds * 1000));
+    let start_ms = match watermark(store, view).await? {
+        Watermark::At(ms) => ms,
+        Watermark::Never => end_ms.saturating_sub(view.ttl_seconds * 1000),
+        Watermark::Unreadable => {
+            return Err(MaterializeError::UnreadableWatermark {
+                view: view.name.clone(),
+                key: watermark_key(store, view),
+            })
+        }
+    };
     Ok(Window { start_ms, end_ms })
 }
 

@@ -11,8 +11,8 @@ use tracing::Instrument;
 
 use super::runs::{Asked, MaterializeCounts, RunGuard};
 use super::{Service, ServiceError};
-use crate::materialize::{self, Effect, MaterializeError, Span};
-use crate::model::{MaterializeRun, Materialized};
+use crate::materialize::{self, Effect, MaterializeError, Span, Watermark};
+use crate::model::{MaterializeRun, Materialized, ViewWatermark};
 use crate::registry::View;
 use crate::store::StoreError;
 
@@ -115,6 +115,23 @@ impl Service {
     /// whichever server answers its poll.
     pub(super) async fn materializations(&self) -> Result<Vec<MaterializeRun>, StoreError> {
         self.runs.all().await
+    }
+
+    /// Where an incremental run of each view with a source starts, for `/api/state`.
+    pub(super) async fn watermarks(&self) -> Result<Vec<ViewWatermark>, StoreError> {
+        let sourced = (self.registry.views.iter()).filter(|view| view.source.is_some());
+        futures::future::try_join_all(sourced.map(|view| async move {
+            let mark = materialize::watermark(self.store_of(view), view).await?;
+            Ok(ViewWatermark {
+                view: view.name.clone(),
+                ended_unix_ms: match mark {
+                    Watermark::At(ms) => Some(ms),
+                    Watermark::Never | Watermark::Unreadable => None,
+                },
+                unreadable: mark == Watermark::Unreadable,
+            })
+        }))
+        .await
     }
 
     async fn run_materialize(

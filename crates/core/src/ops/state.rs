@@ -54,6 +54,7 @@ impl Service {
         };
         state.worker = self.stream().await?;
         state.materializations = self.within(None, self.materializations()).await?;
+        state.watermarks = self.within(None, self.watermarks()).await?;
         // Again: reading the board may have shown a `serve` server a new holder.
         state.lease = self.lease.state();
         Ok(state)
@@ -143,6 +144,7 @@ impl Service {
             read_latency: self.read_latency.snapshot(),
             batch_read_latency: self.batch_read_latency.snapshot(),
             materializations: self.own_materializations(),
+            watermarks: Vec::new(),
         }
     }
 }

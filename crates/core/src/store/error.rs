@@ -65,6 +65,13 @@ impl StoreError {
     }
 }
 
+impl StoreError {
+    /// True when Redis refused a command because the key holds another type.
+    pub fn is_wrong_type(&self) -> bool {
+        matches!(self, StoreError::Redis(e) if is_wrong_type(e))
+    }
+}
+
 /// True when Redis refused a command because the key holds another type, whether the error
 /// came from one command or from any command of a pipeline.
 pub(crate) fn is_wrong_type(e: &redis::RedisError) -> bool {

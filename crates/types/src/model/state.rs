@@ -156,6 +156,21 @@ pub struct StoreState {
     /// first).
     #[serde(default)]
     pub materializations: Vec<MaterializeRun>,
+    /// Each view with a source: where an incremental run of it starts.
+    #[serde(default)]
+    pub watermarks: Vec<ViewWatermark>,
+}
+
+/// Where the last incremental run of a view ended: the next one starts there.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ViewWatermark {
+    pub view: String,
+    /// In Unix ms; `None` before the first (the next starts one view TTL before its end).
+    pub ended_unix_ms: Option<u64>,
+    /// The mark holds something other than a time (written by someone else): an incremental
+    /// run of the view fails until it is deleted.
+    pub unreadable: bool,
 }
 
 /// One materialization, asked for through Feast's `/materialize` or `/materialize-incremental`,

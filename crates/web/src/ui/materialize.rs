@@ -6,12 +6,16 @@ use leptos::prelude::*;
 use super::widgets::{whole_number, NumberField, Panel};
 use super::Shared;
 use crate::api::{BulkLoad, MaterializeSources, ResetStore};
-use crate::format::utc_text;
+use crate::format::{duration_text, utc_text};
 use crate::limits::PIPELINE_CHUNK;
+use crate::model::{StoreState, ViewWatermark};
 use crate::registry::Registry;
 
 #[component]
-pub fn MaterializePanel(registry: Signal<Option<Registry>>) -> impl IntoView {
+pub fn MaterializePanel(
+    registry: Signal<Option<Registry>>,
+    latest: Signal<Option<StoreState>>,
+) -> impl IntoView {
     let shared = expect_context::<Shared>();
     let count = RwSignal::new("200".to_string());
     let ttl = RwSignal::new("86400".to_string());
@@ -97,7 +101,7 @@ pub fn MaterializePanel(registry: Signal<Option<Registry>>) -> impl IntoView {
             <p class="result" data-testid="bulk-result" aria-live="polite">
                 {move || done.with(|done| done.join(" "))}
             </p>
-            <SourcesForm registry/>
+            <SourcesForm registry latest/>
         </Panel>
     }
 }
@@ -106,7 +110,10 @@ pub fn MaterializePanel(registry: Signal<Option<Registry>>) -> impl IntoView {
 /// or `feast materialize-incremental` (no start) would through this server; the Store state
 /// panel shows the run. Shown only when some view has a source.
 #[component]
-fn SourcesForm(registry: Signal<Option<Registry>>) -> impl IntoView {
+fn SourcesForm(
+    registry: Signal<Option<Registry>>,
+    latest: Signal<Option<StoreState>>,
+) -> impl IntoView {
     let shared = expect_context::<Shared>();
     let sourced = move || -> Vec<String> {
         registry.with(|r| {
@@ -175,9 +182,46 @@ fn SourcesForm(registry: Signal<Option<Registry>>) -> impl IntoView {
                     <button type="submit" disabled=move || run.pending().get()>"Materialize"</button>
                 </div>
             </form>
+            <p class="hint" data-testid="sources-starts">{move || {
+                let marks = latest.with(|s| s.as_ref().map(|s| s.watermarks.clone()));
+                registry.with(|r| {
+                    let ttl = |view: &str| r.as_ref().and_then(|r| r.view(view)).map(|v| v.ttl_seconds);
+                    starts_text(&marks.unwrap_or_default(), ttl)
+                })
+            }}</p>
             <p class="result" data-testid="sources-result" aria-live="polite">{move || said.get()}</p>
         </Show>
     }
+}
+
+/// Where a run with an empty From starts each view: where its last incremental run ended, else
+/// its TTL (`ttl` of a view's name) before To.
+fn starts_text(marks: &[ViewWatermark], ttl: impl Fn(&str) -> Option<u64>) -> String {
+    let each: Vec<String> = (marks.iter())
+        .map(|mark| match mark.ended_unix_ms {
+            Some(ms) => format!(
+                "{} at {}, where its last incremental run ended",
+                mark.view,
+                utc_text(ms)
+            ),
+            None if mark.unreadable => format!(
+                "{} nowhere: its mark in Redis is not a time (delete it)",
+                mark.view
+            ),
+            None => match ttl(&mark.view) {
+                Some(ttl) => format!(
+                    "{} {} (its TTL) before To, as it never ran incrementally",
+                    mark.view,
+                    duration_text(ttl)
+                ),
+                None => format!("{} one TTL before To", mark.view),
+            },
+        })
+        .collect();
+    if each.is_empty() {
+        return String::new();
+    }
+    format!("An empty From starts {}.", each.join("; "))
 }
 
 /// A time typed as the server reads one; `empty` says what a blank field means.
@@ -195,5 +239,32 @@ fn TimeField(
             <label for=id>{label}</label>
             <input id=id type="text" placeholder=placeholder title=title bind:value=value/>
         </span>
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_empty_from_says_where_each_view_starts() {
+        let mark = |view: &str, ended_unix_ms, unreadable| ViewWatermark {
+            view: view.into(),
+            ended_unix_ms,
+            unreadable,
+        };
+        let marks = [
+            mark("user_batch", Some(3_600_000), false),
+            mark("card_batch", None, false),
+            mark("odd_batch", None, true),
+        ];
+        let ttl = |view: &str| (view == "card_batch").then_some(86_400);
+        assert_eq!(
+            starts_text(&marks, ttl),
+            "An empty From starts user_batch at 1970-01-01 01:00:00 UTC, where its last \
+             incremental run ended; card_batch 1 d 00 h 00 m (its TTL) before To, as it never \
+             ran incrementally; odd_batch nowhere: its mark in Redis is not a time (delete it)."
+        );
+        assert_eq!(starts_text(&[], ttl), "");
     }
 }

@@ -207,7 +207,7 @@ pub fn App() -> impl IntoView {
             <main class="grid">
                 <health::HealthPanel latest outage/>
                 <state::StatePanel latest outage/>
-                <materialize::MaterializePanel registry=full/>
+                <materialize::MaterializePanel registry=full latest/>
                 <worker::WorkerPanel latest outage/>
                 // Read and Inspect take a whole row (style/main.css), so no cell stays empty.
                 <read::ReadPanel latest=picked registry/>
