@@ -66,11 +66,12 @@ local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
 ";
 
 /// Sets this server's field of the runs hash to `<now> <runs>`; drops the fields of servers
-/// silent for `ARGV[3]` ms.
+/// silent for `ARGV[3]` ms. Every field when there are at most 64 (HRANDFIELD with a count
+/// returns each once), any 64 of a hash someone else filled.
 const PUBLISH_RUNS_LUA: &str = r"
 -- KEYS: the runs hash. ARGV: this server, its runs (JSON), forget after (ms).
 redis.call('HSET', KEYS[1], ARGV[1], string.format('%d', now) .. ' ' .. ARGV[2])
-local all = redis.call('HGETALL', KEYS[1])
+local all = redis.call('HRANDFIELD', KEYS[1], 64, 'WITHVALUES')
 for i = 1, #all, 2 do
   local said = tonumber(string.match(all[i + 1], '^(%d+) ')) or 0
   if said < now - tonumber(ARGV[3]) then redis.call('HDEL', KEYS[1], all[i]) end
@@ -78,9 +79,9 @@ end
 return 0
 ";
 
-/// Redis's clock, and every field of the runs hash.
+/// Redis's clock, and the fields of the runs hash: all of them up to 64.
 const READ_RUNS_LUA: &str = r"
-return {string.format('%d', now), redis.call('HGETALL', KEYS[1])}
+return {string.format('%d', now), redis.call('HRANDFIELD', KEYS[1], 64, 'WITHVALUES')}
 ";
 
 /// A lease token a write is made under, with the group whose fences check it.
@@ -230,8 +231,8 @@ impl FeatureStore {
         Ok(())
     }
 
-    /// Redis's clock (Unix ms) and every server's materializations in `group`'s runs hash, as
-    /// each last wrote them (`<Unix ms by Redis's clock> <JSON>`).
+    /// Redis's clock (Unix ms) and every server's materializations in `group`'s runs hash (at
+    /// most 64), as each last wrote them (`<Unix ms by Redis's clock> <JSON>`).
     pub async fn read_runs(&self, group: &str) -> Result<(u64, Vec<(String, String)>), StoreError> {
         let keys = [group_key(group, RUNS)];
         let script = format!("{NOW_LUA}{READ_RUNS_LUA}");
