@@ -93,10 +93,10 @@ impl Backend for ServiceBackend {
                 Some(start_ms) => Span::Window(Window { start_ms, end_ms }),
                 None => Span::Incremental { end_ms },
             };
-            let accepted = self
-                .0
-                .views_to_materialize(views.as_deref())
-                .and_then(|views| self.0.materialize_in_background(&views, span, false));
+            let accepted = match self.0.views_to_materialize(views.as_deref()) {
+                Ok(views) => self.0.materialize_in_background(&views, span, false).await,
+                Err(e) => Err(e),
+            };
             answered(accepted).map(|feature_views| MaterializeAccepted {
                 feature_views,
                 start_unix_ms: start_ms,

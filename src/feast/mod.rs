@@ -286,6 +286,7 @@ async fn materialize_views(
         if background {
             let accepted = service
                 .materialize_in_background(&views, span, force)
+                .await
                 .map_err(|e| FeastFailure::of(e, id))?;
             let answer = serde_json::json!({"status": "accepted", "feature_views": accepted});
             return Ok((StatusCode::ACCEPTED, Json(answer)).into_response());

@@ -931,4 +931,32 @@ async fn every_server_sharing_the_lease_lists_every_servers_runs() {
         !fields.contains(&second_name),
         "it never ran one: {fields:?}"
     );
+
+    // A run going on at another server, as it said a moment ago: a background run of the same
+    // view is refused here too, unless forced.
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    let busy = json!([{"views": ["card_batch"], "background": true, "asked_unix_ms": now,
+        "finished_unix_ms": null}]);
+    let _: () = conn
+        .hset(&runs_key, "busy:8093#1-0003", format!("{now} {busy}"))
+        .await
+        .unwrap();
+    eventually(
+        Duration::from_secs(5),
+        "the other server's run to hold the view",
+        || async {
+            let (status, _) = second.post_json("/api/materialize", &window).await;
+            status == 409
+        },
+    )
+    .await;
+    let forced = json!({"feature_views": ["card_batch"], "start_ts": rfc3339(T0),
+        "end_ts": rfc3339(T0 + 3 * HOUR)});
+    let (status, accepted) = second
+        .feast("/materialize?async=true&force=true", &forced)
+        .await;
+    assert_eq!(status, 202, "{accepted}");
 }

@@ -6,6 +6,7 @@
 //! where nobody waits for it still shows.
 
 use std::sync::{Arc, PoisonError};
+use std::time::Duration;
 
 use tracing::Instrument;
 
@@ -15,6 +16,9 @@ use crate::materialize::{self, Effect, MaterializeError, Span, Watermark};
 use crate::model::{MaterializeRun, Materialized, ViewWatermark};
 use crate::registry::View;
 use crate::store::StoreError;
+
+/// How long a background run's start waits to hear of the other servers' runs.
+const ELSEWHERE_WAIT: Duration = Duration::from_millis(200);
 
 impl Service {
     /// The views a materialization of `names` runs, each with a source, each once (a name
@@ -53,20 +57,25 @@ impl Service {
         views: &[&View],
         span: Span,
     ) -> Result<Materialized, ServiceError> {
-        let run = self.runs.begin(views, span, Asked::Now)?;
+        let run = self.runs.begin(views, span, Asked::Now, &[])?;
         self.run_materialize(views, span, run).await
     }
 
     /// Starts `views` over `span` in the background and answers the views' names at once, as
-    /// Feast's `?async=true`. Refused while a run of one of them goes on, unless `force`: the
-    /// forced run then waits for the one before it.
-    pub fn materialize_in_background(
+    /// Feast's `?async=true`. Refused while a run of one of them goes on, here or on another
+    /// server as it last said (within a second or so), unless `force`: the forced run then
+    /// waits for the one before it here.
+    pub async fn materialize_in_background(
         self: &Arc<Self>,
         views: &[&View],
         span: Span,
         force: bool,
     ) -> Result<Vec<String>, ServiceError> {
-        let run = self.runs.begin(views, span, Asked::Background { force })?;
+        let elsewhere = match force {
+            true => Vec::new(),
+            false => self.runs.others_going(ELSEWHERE_WAIT).await,
+        };
+        let run = (self.runs).begin(views, span, Asked::Background { force }, &elsewhere)?;
         let owned: Vec<View> = views.iter().map(|&view| view.clone()).collect();
         let service = Arc::clone(self);
         let mut tasks = self

@@ -65,7 +65,9 @@ pub(super) struct Runs {
     changed: watch::Sender<()>,
     /// Started by the first run, stopped at shutdown.
     publisher: Mutex<Option<JoinHandle<()>>>,
-    others: tokio::sync::Mutex<Option<(Instant, Vec<MaterializeRun>)>>,
+    /// The others' runs as last read, and when; one read at a time.
+    others: Mutex<Option<(Instant, Vec<MaterializeRun>)>>,
+    reading: tokio::sync::Mutex<()>,
 }
 
 #[derive(Default)]
@@ -94,7 +96,8 @@ impl Runs {
             group,
             changed: watch::Sender::new(()),
             publisher: Mutex::default(),
-            others: tokio::sync::Mutex::default(),
+            others: Mutex::default(),
+            reading: tokio::sync::Mutex::default(),
         }
     }
 
@@ -103,21 +106,28 @@ impl Runs {
     }
 
     /// Records a run of `views`, unless as many as the server takes are going on already, or
-    /// (a background run not forced) one of them is materializing here.
+    /// (a background run not forced) one of them is materializing here or in `elsewhere`
+    /// (the other servers' runs going on).
     pub(super) fn begin(
         self: &Arc<Self>,
         views: &[&View],
         span: Span,
         asked: Asked,
+        elsewhere: &[MaterializeRun],
     ) -> Result<RunGuard, ServiceError> {
         let mut book = self.lock();
         if book.running.len() >= MAX_RUNS {
             return Err(ServiceError::MaterializeQueueFull(MAX_RUNS));
         }
         if asked == (Asked::Background { force: false }) {
+            let going = (book.running.iter().map(|(_, run)| run)).chain(
+                elsewhere
+                    .iter()
+                    .filter(|run| run.finished_unix_ms.is_none()),
+            );
             let busy: Vec<String> = views
                 .iter()
-                .filter(|view| (book.running.iter()).any(|(_, run)| run.views.contains(&view.name)))
+                .filter(|view| going.clone().any(|run| run.views.contains(&view.name)))
                 .map(|view| view.name.clone())
                 .collect();
             if !busy.is_empty() {
@@ -196,11 +206,9 @@ impl Runs {
 
     /// The other servers' runs, read at most once a second.
     async fn others(&self) -> Result<Vec<MaterializeRun>, StoreError> {
-        let mut cached = self.others.lock().await;
-        if let Some((read_at, runs)) = cached.as_ref() {
-            if read_at.elapsed() < OTHERS_FOR {
-                return Ok(runs.clone());
-            }
+        let _reading = self.reading.lock().await;
+        if let Some(runs) = self.others_read_within(OTHERS_FOR) {
+            return Ok(runs);
         }
         let (now, words) = self.store.read_runs(&self.group).await?;
         let runs: Vec<MaterializeRun> = (words.iter())
@@ -208,8 +216,32 @@ impl Runs {
             .take(SERVERS_READ)
             .flat_map(|(server, word)| published(server, word, now))
             .collect();
-        *cached = Some((Instant::now(), runs.clone()));
+        *self.others.lock().unwrap_or_else(PoisonError::into_inner) =
+            Some((Instant::now(), runs.clone()));
         Ok(runs)
+    }
+
+    /// The other servers' runs going on, for a run about to start: read now if Redis answers
+    /// within `wait`, else as last read if that is recent; none when neither (Redis down or
+    /// frozen: the run is accepted on this server's word alone, as before the others spoke).
+    pub(super) async fn others_going(&self, wait: Duration) -> Vec<MaterializeRun> {
+        let runs = match tokio::time::timeout(wait, self.others()).await {
+            Ok(Ok(runs)) => runs,
+            _ => {
+                (self.others_read_within(Duration::from_millis(LOST_AFTER_MS))).unwrap_or_default()
+            }
+        };
+        (runs.into_iter())
+            .filter(|run| run.finished_unix_ms.is_none())
+            .collect()
+    }
+
+    /// The others' runs as last read, if that was less than `age` ago.
+    fn others_read_within(&self, age: Duration) -> Option<Vec<MaterializeRun>> {
+        let last = self.others.lock().unwrap_or_else(PoisonError::into_inner);
+        (last.as_ref())
+            .filter(|(read_at, _)| read_at.elapsed() < age)
+            .map(|(_, runs)| runs.clone())
     }
 
     /// Changes run `id`'s record while it runs.
