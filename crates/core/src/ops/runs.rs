@@ -120,11 +120,7 @@ impl Runs {
             return Err(ServiceError::MaterializeQueueFull(MAX_RUNS));
         }
         if asked == (Asked::Background { force: false }) {
-            let going = (book.running.iter().map(|(_, run)| run)).chain(
-                elsewhere
-                    .iter()
-                    .filter(|run| run.finished_unix_ms.is_none()),
-            );
+            let going = (book.running.iter().map(|(_, run)| run)).chain(elsewhere);
             let busy: Vec<String> = views
                 .iter()
                 .filter(|view| going.clone().any(|run| run.views.contains(&view.name)))
