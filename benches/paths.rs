@@ -1324,9 +1324,19 @@ async fn main() {
     store.reset().await.unwrap();
     large_store.reset().await.unwrap();
 
-    // Database 3 of the bench Redis is empty: the servers use 0 to 2.
+    // Database 3 of the bench Redis is empty: the servers use 0 to 2. SMALL's 200 again, for
+    // its reads during the load.
+    http(
+        "POST",
+        &format!("{small}/api/bulk-load"),
+        &format!(r#"{{"count":{SMALL},"ttl_seconds":86400}}"#),
+    );
     let no_replicas = env("CLUSTER_NO_REPLICAS_URL");
-    rows.extend(materialize::rows(&redis_url, &port, 3, &no_replicas).await);
+    let read = materialize::ReadDuring {
+        url: &format!("{small}/api/read"),
+        body: &read_body,
+    };
+    rows.extend(materialize::rows(&redis_url, &port, 3, &no_replicas, read).await);
     rows.extend(matrix::rows(&redis_url, &port, 4).await);
 
     let machine = format!(

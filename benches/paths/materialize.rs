@@ -1,7 +1,7 @@
 //! `make bench`'s materialize rows: a generated Parquet file (10 features, 2 rows per entity)
 //! through the release `build-features materialize` into an empty database, timed, with the
 //! process's peak RSS, on the single Redis and on the cluster, beside the floors of the same
-//! rows written by redis-benchmark.
+//! rows written by redis-benchmark; and a server's reads of the same Redis during the load.
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -13,7 +13,7 @@ use arrow_array::{ArrayRef, Float64Array, Int64Array, RecordBatch, StringArray};
 use feature_store_core::store::ROWS_PER_CALL;
 use parquet::arrow::ArrowWriter;
 
-use crate::{connect, redis_benchmark_into, say, single, Row};
+use crate::{connect, redis_benchmark_into, say, single, wrk, Row};
 
 /// Features per row: ints and floats in turn.
 const FEATURES: usize = 10;
@@ -175,9 +175,28 @@ fn floors(port: &str, db: u32, flush: impl Fn()) -> (f64, f64) {
     (1e6 / (calls * ROWS_PER_CALL as f64), 1e6 / hsets)
 }
 
+/// A server's read (`url`, `body`) at c=1, measured just before the 10,000,000-row load and
+/// while it writes: what a load costs the reads of a Redis it shares.
+pub struct ReadDuring<'a> {
+    pub url: &'a str,
+    pub body: &'a str,
+}
+
+/// How long each of the two c=1 runs of `ReadDuring` lasts, and how far into the load the
+/// second starts (past the file's opening).
+const READ_SECONDS: u64 = 10;
+const READ_AFTER: Duration = Duration::from_secs(3);
+
 /// The materialize rows: 10,000,000 and 1,000,000 rows on the single Redis (`db`, emptied
-/// before and after), 1,000,000 on the cluster without replicas.
-pub async fn rows(redis_url: &str, port: &str, db: u32, cluster_url: &str) -> Vec<Row> {
+/// before and after), 1,000,000 on the cluster without replicas; and `read` before and during
+/// the 10,000,000-row load.
+pub async fn rows(
+    redis_url: &str,
+    port: &str,
+    db: u32,
+    cluster_url: &str,
+    read: ReadDuring<'_>,
+) -> Vec<Row> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/bench/materialize");
     std::fs::create_dir_all(&dir).unwrap();
     let flush = || {
@@ -190,6 +209,7 @@ pub async fn rows(redis_url: &str, port: &str, db: u32, cluster_url: &str) -> Ve
     let single_url = format!("{redis_url}/{db}");
     let (script_us, hset_us) = floors(port, db, flush);
     let mut runs = Vec::new();
+    let mut reads = None;
     for rows in [1_000_000, 10_000_000] {
         say(&format!(
             "materialize: writing a Parquet file of {rows} rows"
@@ -197,14 +217,25 @@ pub async fn rows(redis_url: &str, port: &str, db: u32, cluster_url: &str) -> Ve
         let file = format!("rows-{rows}.parquet");
         write_parquet(&dir.join(&file), rows);
         flush();
-        say(&format!("materialize: {rows} rows into an empty Redis"));
-        runs.push(materialize(
-            &registry(&dir, &file, "mb:item:"),
-            &single_url,
-            rows,
-        ));
+        let registry = registry(&dir, &file, "mb:item:");
+        if rows == 10_000_000 {
+            say("materialize: a read at c=1 before the load, then while it writes");
+            let idle = wrk(read.url, 1, READ_SECONDS, Some(read.body));
+            let (url, body) = (read.url.to_owned(), read.body.to_owned());
+            let during = std::thread::spawn(move || {
+                std::thread::sleep(READ_AFTER);
+                wrk(&url, 1, READ_SECONDS, Some(&body))
+            });
+            say(&format!("materialize: {rows} rows into an empty Redis"));
+            runs.push(materialize(&registry, &single_url, rows));
+            reads = Some((idle, during.join().unwrap()));
+        } else {
+            say(&format!("materialize: {rows} rows into an empty Redis"));
+            runs.push(materialize(&registry, &single_url, rows));
+        }
         flush();
     }
+    let (idle, during) = reads.expect("the 10,000,000-row load ran");
     say("materialize: 1,000,000 rows into the cluster (3 masters, no replicas)");
     let cluster = materialize(
         &registry(&dir, "rows-1000000.parquet", "mb:cluster:"),
@@ -250,6 +281,20 @@ pub async fn rows(redis_url: &str, port: &str, db: u32, cluster_url: &str) -> Ve
             (one.peak_rss_mb, "the same at 1,000,000 rows"),
             Some(1.25),
             format!("≤ 256 MB whatever the file: {:.0} MB", ten.peak_rss_mb),
+        ),
+        single(
+            "HTTP POST /api/read c=1 p99 while materialize writes 10,000,000 rows into the same Redis, 200 stored (ms)",
+            during.p99_ms,
+            "ms",
+            (idle.p99_ms, "the same read just before the load"),
+            None,
+            format!(
+                "p50 {:.2} ms against {:.2}; the load (build-features, {:.0} rows/s) and Redis \
+                 share the machine's cores with the server and wrk: information",
+                during.p50_ms,
+                idle.p50_ms,
+                ten.rows_per_second
+            ),
         ),
         single(
             "materialize 1,000,000 rows into the cluster (3 masters, no replicas), 500,000 entities stored (µs per row)",
