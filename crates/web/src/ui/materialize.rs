@@ -210,7 +210,7 @@ fn starts_text(marks: &[ViewWatermark], ttl: impl Fn(&str) -> Option<u64>) -> St
             ),
             None => match ttl(&mark.view) {
                 Some(ttl) => format!(
-                    "{} {} (its TTL) before To, as it never ran incrementally",
+                    "{} {} (its TTL) before To: no incremental run of it has ended",
                     mark.view,
                     duration_text(ttl)
                 ),
@@ -262,8 +262,8 @@ mod tests {
         assert_eq!(
             starts_text(&marks, ttl),
             "An empty From starts user_batch at 1970-01-01 01:00:00 UTC, where its last \
-             incremental run ended; card_batch 1 d 00 h 00 m (its TTL) before To, as it never \
-             ran incrementally; odd_batch nowhere: its mark in Redis is not a time (delete it)."
+             incremental run ended; card_batch 1 d 00 h 00 m (its TTL) before To: no incremental \
+             run of it has ended; odd_batch nowhere: its mark in Redis is not a time (delete it)."
         );
         assert_eq!(starts_text(&[], ttl), "");
     }
