@@ -78,7 +78,8 @@ pub enum Effect {
 /// Rows a dry run shows.
 const DRY_RUN_SAMPLE: usize = 3;
 
-/// Materializes `view` over `span`; `progress` sees the report after each batch.
+/// Materializes `view` over `span`; `progress` sees the report once its window is known, then
+/// after each batch.
 pub async fn run(
     store: &FeatureStore,
     view: &View,
@@ -97,7 +98,8 @@ pub async fn run(
     Ok(report)
 }
 
-/// Materializes `view` over `window`; `progress` sees the report after each batch.
+/// Materializes `view` over `window`; `progress` sees the report before the first batch, then
+/// after each.
 async fn materialize(
     store: &FeatureStore,
     view: &View,
@@ -123,6 +125,9 @@ async fn materialize(
         dry_run: effect == Effect::DryRun,
         ..ViewMaterialized::default()
     };
+    // The window and the files are known before the first row: say so, a large file takes a
+    // while to give its first batch.
+    progress(&report);
     let (batches, mut read) = tokio::sync::mpsc::channel(READ_AHEAD);
     let reader = {
         let (view, read_side) = (view.clone(), report.clone());

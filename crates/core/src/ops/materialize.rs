@@ -170,12 +170,6 @@ impl Service {
                 Ok(report) => report,
                 Err(e) => return Err(run.failed(e.into())),
             };
-            // A view whose files held no row in the window sent no progress.
-            run.progress(
-                before.0 + report.rows_read,
-                before.1 + report.written,
-                &report,
-            );
             tracing::info!(
                 "materialized {}: {} rows read, {} written, {} older",
                 view.name,
