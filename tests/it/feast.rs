@@ -916,3 +916,135 @@ async fn a_service_across_two_entities_reads_aligned_rows_not_found_only_where_a
     )
     .await;
 }
+
+/// A Redis command's calls so far, by `INFO commandstats`.
+async fn calls(conn: &mut redis::aio::MultiplexedConnection, command: &str) -> u64 {
+    let info: String = redis::cmd("INFO")
+        .arg("commandstats")
+        .query_async(conn)
+        .await
+        .unwrap();
+    info.lines()
+        .find_map(|line| line.strip_prefix(&format!("cmdstat_{command}:calls=")))
+        .and_then(|rest| rest.split(',').next())
+        .map_or(0, |calls| calls.parse().unwrap())
+}
+
+#[tokio::test]
+async fn a_read_of_most_of_a_wide_row_takes_the_whole_hash_and_answers_as_by_name() {
+    let redis = crate::support::OwnRedis::start(crate::support::free_port()).await;
+    let dir = std::env::temp_dir().join(format!("fs-wide-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("wide.toml");
+    let names: Vec<String> = (0..70).map(|n| format!("f{n:02}")).collect();
+    let features: Vec<String> = names
+        .iter()
+        .map(|name| format!("{{ name = \"{name}\", type = \"int\" }}"))
+        .collect();
+    let some: Vec<String> = names[..10]
+        .iter()
+        .map(|n| format!("\"wide:{n}\""))
+        .collect();
+    std::fs::write(
+        &file,
+        format!(
+            "[entity]\nname = \"item\"\njoin_key = \"item_id\"\nkey_prefix = \"ignored:\"\n\n\
+             [[views]]\nname = \"wide\"\nkind = \"batch\"\nttl_seconds = 3600\n\
+             push_source = \"wide_push\"\nfeatures = [{}]\n\n\
+             [[services]]\nname = \"all\"\nfeatures = [\"wide\"]\n\n\
+             [[services]]\nname = \"some\"\nfeatures = [{}]\n",
+            features.join(", "),
+            some.join(", ")
+        ),
+    )
+    .unwrap();
+    let server = TestServer::start_on(
+        &redis.url(),
+        "feast-wide",
+        &["--features", file.to_str().unwrap(), "--initial-users", "0"],
+    )
+    .await;
+    let mut df = serde_json::Map::new();
+    df.insert("item_id".into(), json!(["i1", "i2"]));
+    for (n, name) in names.iter().enumerate() {
+        df.insert(name.clone(), json!([100 + n, 200 + n]));
+    }
+    let (status, pushed) = feast(
+        &server,
+        "/push",
+        &json!({"push_source_name": "wide_push", "df": df}),
+    )
+    .await;
+    assert_eq!(status, 200, "{pushed}");
+    let mut conn = redis::Client::open(redis.url())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    // Beside the rows: a field of someone else's, a feature gone from one row, a key that is
+    // not a hash.
+    let key = |id: &str| format!("{}{id}", server.prefix);
+    let _: () = redis::cmd("HSET")
+        .arg(key("i1"))
+        .arg("someone_elses")
+        .arg("x")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let _: () = redis::cmd("HDEL")
+        .arg(key("i2"))
+        .arg("f05")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let _: () = redis::cmd("SET")
+        .arg(key("i4"))
+        .arg("a word")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let rows = json!(["i1", "i2", "i3", "i4"]);
+    let (hgetalls, hmgets) = (
+        calls(&mut conn, "hgetall").await,
+        calls(&mut conn, "hmget").await,
+    );
+    let all = online(
+        &server,
+        json!({"features": "all", "entities": {"item_id": rows}}),
+    )
+    .await;
+    // 70 features and the view's event time of a 72-field row: each row's hash read whole.
+    assert_eq!(calls(&mut conn, "hgetall").await - hgetalls, 4);
+    assert_eq!(calls(&mut conn, "hmget").await, hmgets);
+    for (n, _) in names.iter().enumerate() {
+        let (values, statuses, times) = column(&all, 1 + n);
+        let i2 = if n == 5 {
+            (json!(null), "NOT_FOUND")
+        } else {
+            (json!(200 + n), "PRESENT")
+        };
+        assert_eq!(
+            values,
+            [json!(100 + n), i2.0, json!(null), json!(null)],
+            "f{n:02}"
+        );
+        assert_eq!(
+            statuses,
+            ["PRESENT", i2.1, "NOT_FOUND", "INVALID"],
+            "f{n:02}"
+        );
+        assert!(is_recent_rfc3339(&times[0]), "{times:?}");
+    }
+    // Ten of them are named: the same values, by HMGET.
+    let some = online(
+        &server,
+        json!({"features": "some", "entities": {"item_id": rows}}),
+    )
+    .await;
+    assert_eq!(calls(&mut conn, "hmget").await - hmgets, 4);
+    assert_eq!(
+        some["results"],
+        json!(all["results"].as_array().unwrap()[..11])
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}

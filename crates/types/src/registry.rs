@@ -72,6 +72,8 @@ struct Maps {
     /// `view:feature` to the view's and the feature's positions.
     features: HashMap<String, (usize, usize)>,
     services: HashMap<String, Vec<(usize, usize)>>,
+    /// Per entity, by position: the fields a full row of it holds.
+    row_fields: Vec<usize>,
 }
 
 impl Maps {
@@ -94,7 +96,20 @@ impl Maps {
                 (service.name.clone(), at)
             })
             .collect();
+        let row_fields = registry
+            .entities
+            .iter()
+            .map(|entity| {
+                registry
+                    .views
+                    .iter()
+                    .filter(|view| view.entity == entity.name)
+                    .map(View::row_fields)
+                    .sum()
+            })
+            .collect();
         Maps {
+            row_fields,
             views: registry
                 .views
                 .iter()
@@ -218,6 +233,12 @@ impl View {
     pub fn feature(&self, name: &str) -> Option<&Feature> {
         self.features.iter().find(|f| f.name == name)
     }
+
+    /// The fields a full row of this view holds in its entity's hash: its features, its event
+    /// and write times, and a materialized row's created time.
+    fn row_fields(&self) -> usize {
+        self.features.len() + 2 + usize::from(self.source.is_some())
+    }
 }
 
 impl Registry {
@@ -331,6 +352,12 @@ impl Registry {
                 .map(|&(v, f)| (&self.views[v], &self.views[v].features[f]))
                 .collect(),
         )
+    }
+
+    /// The fields a full row of the entity at `entity` (its position) holds in its hash: every
+    /// view's features and times.
+    pub fn row_fields(&self, entity: usize) -> usize {
+        self.maps().row_fields.get(entity).copied().unwrap_or(0)
     }
 
     /// The view a push source feeds.

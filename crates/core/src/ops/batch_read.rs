@@ -1,7 +1,8 @@
 //! Reads of many entities at once, for every transport: batch scoring (`/api/batch-read`) and
-//! Feast's `get-online-features`. One HMGET per entity, pipelined per node, under one admission,
-//! one deadline, one latency series (`batch_read`) and one policy for a key that is not an
-//! entity hash: that row fails, named, and the others are served.
+//! Feast's `get-online-features`. One HMGET per entity (HGETALL where most of a wide row is
+//! asked: `reads_whole_hash`), pipelined per node, under one admission, one deadline, one
+//! latency series (`batch_read`) and one policy for a key that is not an entity hash: that row
+//! fails, named, and the others are served.
 
 use std::time::{Duration, Instant};
 
@@ -12,7 +13,7 @@ use crate::model::{
 };
 use crate::registry::{Feature, View};
 use crate::schema;
-use crate::store::WrongType;
+use crate::store::{reads_whole_hash, HashRead, WrongType};
 
 /// Rows of a batch read echoed back as a sample.
 pub const BATCH_SAMPLE: usize = 10;
@@ -147,14 +148,26 @@ impl Service {
                 fields[slot].len() - 1
             })
             .collect();
+        // Per entity, whether its reads take the whole hash: most of a wide row asked for.
+        let whole: Vec<bool> = ids
+            .iter()
+            .zip(&fields)
+            .map(|((entity, _), fields)| {
+                reads_whole_hash(fields.len(), self.registry.row_fields(*entity))
+            })
+            .collect();
         let rows = ids.first().map_or(0, |(_, ids)| ids.len());
-        let mut reads: Vec<(String, &[&str])> = Vec::with_capacity(rows * ids.len());
+        let mut reads: Vec<HashRead<'_, &str>> = Vec::with_capacity(rows * ids.len());
         for row in 0..rows {
-            for ((entity, ids), fields) in ids.iter().zip(&fields) {
-                reads.push((self.served[*entity].store.key(&ids[row]), &fields[..]));
+            for (((entity, ids), fields), &whole) in ids.iter().zip(&fields).zip(&whole) {
+                reads.push(HashRead {
+                    key: self.served[*entity].store.key(&ids[row]),
+                    names: fields,
+                    whole,
+                });
             }
         }
-        let cells = reads.iter().map(|(_, fields)| fields.len()).sum();
+        let cells = reads.iter().map(|read| read.names.len()).sum();
         let replies = self
             .timed_read(cells, deadline, self.first().store.read_keys(&reads))
             .await?;
@@ -163,7 +176,8 @@ impl Service {
             .iter()
             .zip(&reads)
             .filter(|(reply, _)| reply.is_err());
-        if let Some((_, (key, _))) = invalid.clone().next() {
+        if let Some((_, read)) = invalid.clone().next() {
+            let key = &read.key;
             let count = invalid.count();
             tracing::warn!("{count} rows not served: {key} is not an entity hash");
         }
