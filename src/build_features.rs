@@ -98,6 +98,11 @@ pub struct ViewArgs {
     /// write nothing and leave the watermark where it is.
     #[arg(long)]
     pub dry_run: bool,
+    /// Send at most this many rows a second, in slices a hundredth of that each, so a load
+    /// into a Redis that serves reads leaves it time for them (default: as fast as Redis takes
+    /// them).
+    #[arg(long, value_name = "ROWS")]
+    pub max_rows_per_second: Option<std::num::NonZeroU32>,
     #[command(flatten)]
     pub store: StoreArgs,
 }
@@ -186,7 +191,9 @@ async fn materialize_views(args: ViewArgs, span: Span) -> Result<String, BuildEr
         let effect = if args.dry_run {
             Effect::DryRun
         } else {
-            Effect::Write
+            Effect::Write {
+                max_rows_per_second: args.max_rows_per_second,
+            }
         };
         let store = store.for_entity(StoreConfig::of_entity(
             &registry,

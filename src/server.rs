@@ -89,6 +89,12 @@ pub struct ServerArgs {
     #[arg(long, env = "FS_MAX_READ_CELLS", default_value_t = 256_000,
           value_parser = clap::value_parser!(u64).range(1..=100_000_000))]
     pub max_read_cells: u64,
+    /// Rows a second this server's materializations (the UI's, Feast's `/materialize` routes)
+    /// send at most, in slices a hundredth of that each, so a run leaves Redis time for the
+    /// reads it serves; by default as fast as Redis takes them (see `build-features
+    /// materialize --max-rows-per-second`).
+    #[arg(long, env = "FS_MATERIALIZE_MAX_ROWS_PER_SECOND", value_name = "ROWS")]
+    pub materialize_max_rows_per_second: Option<std::num::NonZeroU32>,
     /// What this process does: `all` (serve, and stream and walk the keyspace while holding
     /// the lease), `serve` (reads and writes only), `worker` (the lease's work, and only probes
     /// and /metrics). Servers sharing a --key-prefix share one lease.
@@ -240,15 +246,18 @@ impl Server {
             config.streaming_ttl_seconds,
             registry.views.len(),
         );
-        let service = Arc::new(Service::new(
-            registry,
-            served,
-            worker,
-            lease,
-            USERS_SEED,
-            Duration::from_millis(args.read_timeout_ms),
-            usize::try_from(args.max_read_cells).unwrap_or(usize::MAX),
-        ));
+        let service = Arc::new(
+            Service::new(
+                registry,
+                served,
+                worker,
+                lease,
+                USERS_SEED,
+                Duration::from_millis(args.read_timeout_ms),
+                usize::try_from(args.max_read_cells).unwrap_or(usize::MAX),
+            )
+            .pacing_materializations(args.materialize_max_rows_per_second),
+        );
         // Every index has counted before the server answers (and before the worker samples).
         service.refresh_indexes().await;
         let allowed_hosts = AllowedHosts::new(local, &args.allowed_hosts);

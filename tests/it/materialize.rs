@@ -450,6 +450,83 @@ async fn values_that_do_not_fit_are_reported_per_column_and_nulls_clear_the_fiel
     assert_eq!(stored(&prefix, "c1").await, [("s".into(), "newer".into())]);
 }
 
+/// 600 cards, one row each, in `dir`'s `cards.csv`: what a paced run of 1,000 rows a second
+/// takes at least 590 ms to send (60 slices of 10, each a hundredth of a second after the one
+/// before).
+fn six_hundred_cards(dir: &Dir) {
+    let mut text = String::from("card_id,event_timestamp,created,n,label,f\n");
+    for card in 0..600 {
+        text.push_str(&format!(
+            "p{card},2026-11-01 01:00:00,2026-11-01 00:00:00,{card},ok,1\n"
+        ));
+    }
+    std::fs::write(dir.0.join("cards.csv"), text).unwrap();
+}
+
+const PACED_AT_LEAST: Duration = Duration::from_millis(590);
+
+#[tokio::test]
+async fn a_paced_run_sends_no_more_rows_a_second_than_asked() {
+    let dir = Dir::new("mat-paced");
+    let prefix = unique_prefix("mat-paced");
+    six_hundred_cards(&dir);
+    let registry = dir.registry(&prefix, "cards.csv");
+    let window = [
+        "materialize",
+        "--start",
+        "2026-11-01",
+        "--end",
+        "2026-11-02",
+    ];
+    let paced = |rate: &str| {
+        let started = std::time::Instant::now();
+        let out = build_features(
+            &registry,
+            &[&window[..], &["--max-rows-per-second", rate]].concat(),
+        );
+        (out, started.elapsed())
+    };
+    let (out, took) = paced("1000");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{out:?}");
+    assert!(stdout.contains("600 rows read, 600 written"), "{stdout}");
+    assert!(took >= PACED_AT_LEAST, "600 rows in {took:?}");
+    assert_eq!(stored(&prefix, "p599").await, pairs_of("599"));
+    let (zero, _) = paced("0");
+    assert_eq!(zero.status.code(), Some(2), "{zero:?}");
+
+    // The server's runs take the server's pace.
+    let server = TestServer::start(
+        "mat-paced",
+        &[
+            "--features",
+            registry.to_str().unwrap(),
+            "--materialize-max-rows-per-second",
+            "1000",
+        ],
+    )
+    .await;
+    let started = std::time::Instant::now();
+    let (status, done) = server
+        .feast(
+            "/materialize",
+            &json!({"feature_views": ["card_batch"], "start_ts": "2026-11-01T00:00:00Z", "end_ts": "2026-11-02T00:00:00Z"}),
+        )
+        .await;
+    let took = started.elapsed();
+    assert_eq!(status, 200, "{done}");
+    assert!(took >= PACED_AT_LEAST, "600 rows in {took:?}");
+}
+
+/// A card's stored n, s and f as the paced runs write them.
+fn pairs_of(n: &str) -> Vec<(String, String)> {
+    vec![
+        ("f".into(), "1".into()),
+        ("n".into(), n.into()),
+        ("s".into(), "ok".into()),
+    ]
+}
+
 #[test]
 fn a_missing_file_or_column_is_refused_when_the_registry_is_loaded() {
     let dir = Dir::new("mat-missing");

@@ -10,8 +10,9 @@
 mod files;
 mod rows;
 
+use std::num::NonZeroU32;
 use std::path::PathBuf;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use redis::cmd;
 
@@ -70,9 +71,50 @@ pub enum MaterializeError {
 /// Whether a run writes, or only reads and checks what it would write.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Effect {
-    Write,
+    /// Every row sent to Redis, at most `max_rows_per_second` when given (see `Pace`).
+    Write {
+        max_rows_per_second: Option<NonZeroU32>,
+    },
     /// Nothing written, the watermark left where it is.
     DryRun,
+}
+
+/// Slices a second of a paced run: each slice of rows is sent when the run's rate allows it.
+const PACED_SLICES_PER_SECOND: u32 = 100;
+
+/// A cap on the rows a run sends a second, for a load into a Redis that serves reads: Redis
+/// is one thread, and a load at full speed keeps it busy nine tenths of the time, so reads
+/// wait behind the load's scripts. Paced, the rows go in slices (a hundredth of the second's
+/// rows each), each sent no sooner than its share of the second after the one before, so
+/// Redis is idle between them; a slice that took longer than its share is not caught up with
+/// a burst.
+struct Pace {
+    per_second: NonZeroU32,
+    /// When the next slice may be sent; `None` before the first.
+    next: Option<tokio::time::Instant>,
+}
+
+impl Pace {
+    fn new(per_second: NonZeroU32) -> Self {
+        Pace {
+            per_second,
+            next: None,
+        }
+    }
+
+    /// Rows a slice takes.
+    fn slice(&self) -> usize {
+        (self.per_second.get() / PACED_SLICES_PER_SECOND).clamp(1, BATCH_ROWS as u32) as usize
+    }
+
+    /// Waits until a slice of `rows` may be sent.
+    async fn wait_for(&mut self, rows: usize) {
+        if let Some(next) = self.next {
+            tokio::time::sleep_until(next).await;
+        }
+        let share = Duration::from_secs_f64(rows as f64 / f64::from(self.per_second.get()));
+        self.next = Some(tokio::time::Instant::now() + share);
+    }
 }
 
 /// Rows a dry run shows.
@@ -92,7 +134,7 @@ pub async fn run(
         Span::Incremental { end_ms } => incremental_window(store, view, end_ms).await?,
     };
     let report = materialize(store, view, window, effect, progress).await?;
-    if let (Span::Incremental { end_ms }, Effect::Write) = (span, effect) {
+    if let (Span::Incremental { end_ms }, Effect::Write { .. }) = (span, effect) {
         advance_watermark(store, view, end_ms).await?;
     }
     Ok(report)
@@ -128,6 +170,12 @@ async fn materialize(
     // The window and the files are known before the first row: say so, a large file takes a
     // while to give its first batch.
     progress(&report);
+    let mut pace = match effect {
+        Effect::Write {
+            max_rows_per_second: Some(per_second),
+        } => Some(Pace::new(per_second)),
+        _ => None,
+    };
     let (batches, mut read) = tokio::sync::mpsc::channel(READ_AHEAD);
     let reader = {
         let (view, read_side) = (view.clone(), report.clone());
@@ -147,12 +195,20 @@ async fn materialize(
                 .sample
                 .extend(rows.iter().take(shown).map(sample_text));
         } else {
-            let load = store
-                .bulk_load_with_progress(rows, None, EventRule::NewerOnly, |_| {})
-                .await?;
-            report.written += load.written as u64;
-            report.skipped_older += load.older.len() as u64;
-            report.not_hashes += load.not_hashes.len() as u64;
+            let slice = pace.as_ref().map_or(rows.len(), Pace::slice).max(1);
+            let mut rows = rows.into_iter().peekable();
+            while rows.peek().is_some() {
+                let slice: Vec<EntityRow> = rows.by_ref().take(slice).collect();
+                if let Some(pace) = pace.as_mut() {
+                    pace.wait_for(slice.len()).await;
+                }
+                let load = store
+                    .bulk_load_with_progress(slice, None, EventRule::NewerOnly, |_| {})
+                    .await?;
+                report.written += load.written as u64;
+                report.skipped_older += load.older.len() as u64;
+                report.not_hashes += load.not_hashes.len() as u64;
+            }
         }
         report.elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
         progress(&report);

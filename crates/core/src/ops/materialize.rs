@@ -157,15 +157,22 @@ impl Service {
             let before = done.views.iter().fold((0, 0), |(read, written), report| {
                 (read + report.rows_read, written + report.written)
             });
-            let report =
-                materialize::run(self.store_of(view), view, span, Effect::Write, |so_far| {
+            let report = materialize::run(
+                self.store_of(view),
+                view,
+                span,
+                Effect::Write {
+                    max_rows_per_second: self.materialize_max_rows_per_second,
+                },
+                |so_far| {
                     run.progress(
                         before.0 + so_far.rows_read,
                         before.1 + so_far.written,
                         so_far,
                     )
-                })
-                .await;
+                },
+            )
+            .await;
             let report = match report {
                 Ok(report) => report,
                 Err(e) => return Err(run.failed(e.into())),

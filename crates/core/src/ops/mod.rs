@@ -5,6 +5,7 @@
 //! itself, its errors, and the admission and deadline every read goes through.
 
 use std::future::Future;
+use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -148,6 +149,8 @@ pub struct Service {
     /// memory, a burst of large reads can take.
     read_cells: Semaphore,
     max_read_cells: usize,
+    /// Rows a second materializations send at most; `None`: as fast as Redis takes them.
+    materialize_max_rows_per_second: Option<NonZeroU32>,
 }
 
 impl Service {
@@ -182,7 +185,15 @@ impl Service {
             read_deadline,
             read_latency: ReadLatency::default(),
             batch_read_latency: ReadLatency::default(),
+            materialize_max_rows_per_second: None,
         }
+    }
+
+    /// This service with its materializations sending at most `max_rows_per_second` rows a
+    /// second (when given).
+    pub fn pacing_materializations(mut self, max_rows_per_second: Option<NonZeroU32>) -> Self {
+        self.materialize_max_rows_per_second = max_rows_per_second;
+        self
     }
 
     /// The time single reads, then batch reads, take here, for `/metrics`.
