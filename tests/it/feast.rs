@@ -984,22 +984,13 @@ async fn a_read_of_most_of_a_wide_row_takes_the_whole_hash_and_answers_as_by_nam
     // Beside the rows: a field of someone else's, a feature gone from one row, a key that is
     // not a hash.
     let key = |id: &str| format!("{}{id}", server.prefix);
-    let _: () = redis::cmd("HSET")
-        .arg(key("i1"))
-        .arg("someone_elses")
-        .arg("x")
-        .query_async(&mut conn)
-        .await
-        .unwrap();
-    let _: () = redis::cmd("HDEL")
-        .arg(key("i2"))
-        .arg("f05")
-        .query_async(&mut conn)
-        .await
-        .unwrap();
-    let _: () = redis::cmd("SET")
-        .arg(key("i4"))
-        .arg("a word")
+    let () = redis::pipe()
+        .hset(key("i1"), "someone_elses", "x")
+        .ignore()
+        .hdel(key("i2"), "f05")
+        .ignore()
+        .set(key("i4"), "a word")
+        .ignore()
         .query_async(&mut conn)
         .await
         .unwrap();

@@ -516,6 +516,14 @@ async fn a_paced_run_sends_no_more_rows_a_second_than_asked() {
     let took = started.elapsed();
     assert_eq!(status, 200, "{done}");
     assert!(took >= PACED_AT_LEAST, "600 rows in {took:?}");
+    // The state says so, for the panel to tell a paced run from a stuck one.
+    let state = server.state().await;
+    let run = &state["materializations"][0];
+    assert_eq!(
+        (run["written"].clone(), run["max_rows_per_second"].clone()),
+        (json!(600), json!(1000)),
+        "{run}"
+    );
 }
 
 /// A card's stored n, s and f as the paced runs write them.

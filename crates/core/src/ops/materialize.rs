@@ -150,7 +150,7 @@ impl Service {
         mut run: RunGuard,
     ) -> Result<Materialized, ServiceError> {
         let _admin = self.admin.lock().await;
-        run.started();
+        run.started(self.materialize_max_rows_per_second);
         let mut done = Materialized { views: Vec::new() };
         for view in views {
             // Rows of the views done before this one.

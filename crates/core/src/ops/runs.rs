@@ -6,6 +6,7 @@
 
 use std::cmp::Reverse;
 use std::collections::VecDeque;
+use std::num::NonZeroU32;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 use std::time::{Duration, Instant};
 
@@ -401,8 +402,12 @@ pub(super) struct RunGuard {
 }
 
 impl RunGuard {
-    pub(super) fn started(&mut self) {
-        self.runs.edit(self.id, |run| run.waiting = false);
+    /// The run goes on from waiting, sending at most `max_rows_per_second` when given.
+    pub(super) fn started(&mut self, max_rows_per_second: Option<NonZeroU32>) {
+        self.runs.edit(self.id, |run| {
+            run.waiting = false;
+            run.max_rows_per_second = max_rows_per_second.map(NonZeroU32::get);
+        });
     }
 
     /// The run's rows so far, every view's together, and the window of the view it is at.

@@ -197,6 +197,9 @@ pub struct MaterializeRun {
     /// Each view's window, as far as the run has gone: known from the start over a window; an
     /// incremental run's as it reaches the view (from where its last one ended).
     pub windows: Vec<RunWindow>,
+    /// Rows a second it sends at most (the server's `--materialize-max-rows-per-second`);
+    /// `None`: as fast as Redis takes them.
+    pub max_rows_per_second: Option<u32>,
     /// When it ended, in Unix milliseconds; `None` while it runs.
     pub finished_unix_ms: Option<u64>,
     /// Why it stopped before the end; `None` while it runs or once it has done every view.

@@ -121,11 +121,20 @@ fn run_text(run: &MaterializeRun, now: u64, here: &str) -> String {
         (Some(end), None) => format!("done {} ago: {rows}", ago(end)),
         (Some(end), Some(error)) => format!("failed {} ago after {rows}: {error}", ago(end)),
     };
-    let kind = match (run.incremental, run.background) {
-        (false, false) => "",
-        (true, false) => " (incremental)",
-        (false, true) => " (background)",
-        (true, true) => " (incremental, background)",
+    let pace = run
+        .max_rows_per_second
+        .map(|rows| format!("at most {rows} rows/s"));
+    let marks: Vec<&str> = [
+        run.incremental.then_some("incremental"),
+        run.background.then_some("background"),
+        pace.as_deref(),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    let kind = match marks[..] {
+        [] => String::new(),
+        _ => format!(" ({})", marks.join(", ")),
     };
     let server = if run.server.is_empty() || run.server == here {
         String::new()
@@ -204,6 +213,14 @@ mod tests {
             run_text(&run, now, HERE),
             "user_batch (incremental): failed 3 s ago after 40 rows read, 39 written: \
              source path \"a.parquet\" matches no file"
+        );
+        // A paced run says so: a slow run is not taken for a stuck one.
+        (run.finished_unix_ms, run.error) = (None, None);
+        (run.background, run.max_rows_per_second) = (true, Some(1000));
+        assert_eq!(
+            run_text(&run, now, HERE),
+            "user_batch (incremental, background, at most 1000 rows/s): running for 12 s: 40 \
+             rows read, 39 written so far"
         );
     }
 
