@@ -120,19 +120,25 @@ impl FeatureStore {
                 positions.push((read.names, at.collect()));
             }
         }
-        let positions_of = |read: &HashRead<'_, N>| {
-            let (_, at) = positions
-                .iter()
-                .find(|(names, _)| read.whole && same(names, read.names))?;
-            (at.len() == read.names.len()).then_some(at)
-        };
+        // Per read, the map it picks its fields through when it reads the whole hash.
+        let picks: Vec<Option<&HashMap<&str, usize>>> = reads
+            .iter()
+            .map(|read| {
+                let (_, at) = positions
+                    .iter()
+                    .find(|(names, _)| read.whole && same(names, read.names))?;
+                (at.len() == read.names.len()).then_some(at)
+            })
+            .collect();
         // Every chunk in flight at once: a batch of up to the API's 1,000 ids costs one round
         // trip of latency, while no single pipeline grows past a chunk.
-        let replies = futures::future::try_join_all(reads.chunks(CHUNK).map(|chunk| {
+        let chunks = reads.chunks(CHUNK).zip(picks.chunks(CHUNK));
+        let replies = futures::future::try_join_all(chunks.map(|(chunk, picks)| {
             let commands: Vec<(String, redis::Cmd)> = chunk
                 .iter()
-                .map(|read| {
-                    let command = match positions_of(read) {
+                .zip(picks)
+                .map(|(read, whole)| {
+                    let command = match whole {
                         Some(_) => cmd("HGETALL").arg(&read.key).to_owned(),
                         None => hmget(&read.key, read.names),
                     };
@@ -148,11 +154,11 @@ impl FeatureStore {
         let rows = replies
             .into_iter()
             .flatten()
-            .zip(reads)
-            .map(|(reply, read)| {
+            .zip(reads.iter().zip(&picks))
+            .map(|(reply, (read, whole))| {
                 let names = read.names;
                 asked += names.iter().filter(|n| !is_reserved(n.as_ref())).count();
-                let values = reply.and_then(|reply| match positions_of(read) {
+                let values = reply.and_then(|reply| match whole {
                     Some(positions) => pick(names.len(), positions, reply),
                     None => Ok(Vec::<Option<String>>::from_redis_value(reply)?),
                 });

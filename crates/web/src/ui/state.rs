@@ -132,9 +132,10 @@ fn run_text(run: &MaterializeRun, now: u64, here: &str) -> String {
     .into_iter()
     .flatten()
     .collect();
-    let kind = match marks[..] {
-        [] => String::new(),
-        _ => format!(" ({})", marks.join(", ")),
+    let kind = if marks.is_empty() {
+        String::new()
+    } else {
+        format!(" ({})", marks.join(", "))
     };
     let server = if run.server.is_empty() || run.server == here {
         String::new()
