@@ -5,7 +5,7 @@
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -13,7 +13,7 @@ use arrow_array::{ArrayRef, Float64Array, Int64Array, RecordBatch, StringArray};
 use feature_store_core::store::ROWS_PER_CALL;
 use parquet::arrow::ArrowWriter;
 
-use crate::{connect, redis_benchmark_into, say, single, wrk, Row};
+use crate::{connect, redis_benchmark_into, say, single, wrk, Row, Wrk};
 
 /// Features per row: ints and floats in turn.
 const FEATURES: usize = 10;
@@ -98,18 +98,24 @@ fn registry(dir: &Path, file: &str, prefix: &str) -> PathBuf {
     path
 }
 
-/// Runs `build-features materialize` over every row, polling the process's peak RSS.
-fn materialize(registry: &Path, redis_url: &str, rows: u64) -> Run {
+/// `build-features materialize` of every row of `registry`'s file, started, with `more` flags.
+fn start_materialize(registry: &Path, redis_url: &str, more: &[&str]) -> Child {
     let binary = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/release/build-features");
-    let started = Instant::now();
-    let mut child = Command::new(binary)
+    Command::new(binary)
         .args(["materialize", "--features"])
         .arg(registry)
         .args(["--redis-url", redis_url])
         .args(["--start", "2025-11-01", "--end", "2026-01-01"])
+        .args(more)
         .stdout(Stdio::piped())
         .spawn()
-        .expect("run target/release/build-features");
+        .expect("run target/release/build-features")
+}
+
+/// Runs `build-features materialize` over every row, polling the process's peak RSS.
+fn materialize(registry: &Path, redis_url: &str, rows: u64) -> Run {
+    let started = Instant::now();
+    let mut child = start_materialize(registry, redis_url, &[]);
     let status = format!("/proc/{}/status", child.id());
     let mut peak_kb = 0.0_f64;
     while child.try_wait().unwrap().is_none() {
@@ -182,10 +188,26 @@ pub struct ReadDuring<'a> {
     pub body: &'a str,
 }
 
-/// How long each of the two c=1 runs of `ReadDuring` lasts, and how far into the load the
-/// second starts (past the file's opening).
+/// How long each c=1 run of `ReadDuring` lasts, and how far into a load it starts (past the
+/// file's opening).
 const READ_SECONDS: u64 = 10;
 const READ_AFTER: Duration = Duration::from_secs(3);
+/// The pace of the paced load the read is measured during: the README's "Loading while
+/// serving" pace, at which a load kept Redis about a third busy here.
+const PACED_ROWS_PER_SECOND: &str = "20000";
+
+impl ReadDuring<'_> {
+    /// The read at c=1, from `READ_AFTER` into `load` (a started process) for `READ_SECONDS`.
+    fn during(&self, load: impl FnOnce()) -> Wrk {
+        let (url, body) = (self.url.to_owned(), self.body.to_owned());
+        let during = std::thread::spawn(move || {
+            std::thread::sleep(READ_AFTER);
+            wrk(&url, 1, READ_SECONDS, Some(&body))
+        });
+        load();
+        during.join().unwrap()
+    }
+}
 
 /// The materialize rows: 10,000,000 and 1,000,000 rows on the single Redis (`db`, emptied
 /// before and after), 1,000,000 on the cluster without replicas; and `read` before and during
@@ -221,21 +243,33 @@ pub async fn rows(
         if rows == 10_000_000 {
             say("materialize: a read at c=1 before the load, then while it writes");
             let idle = wrk(read.url, 1, READ_SECONDS, Some(read.body));
-            let (url, body) = (read.url.to_owned(), read.body.to_owned());
-            let during = std::thread::spawn(move || {
-                std::thread::sleep(READ_AFTER);
-                wrk(&url, 1, READ_SECONDS, Some(&body))
-            });
             say(&format!("materialize: {rows} rows into an empty Redis"));
-            runs.push(materialize(&registry, &single_url, rows));
-            reads = Some((idle, during.join().unwrap()));
+            let during = read.during(|| runs.push(materialize(&registry, &single_url, rows)));
+            flush();
+            say(&format!(
+                "materialize: the read while at most {PACED_ROWS_PER_SECOND} rows/s go in"
+            ));
+            let mut load = None;
+            let paced = read.during(|| {
+                load = Some(start_materialize(
+                    &registry,
+                    &single_url,
+                    &["--max-rows-per-second", PACED_ROWS_PER_SECOND],
+                ));
+                std::thread::sleep(READ_AFTER + Duration::from_secs(READ_SECONDS));
+            });
+            // The read is over; the rest of the load is not measured.
+            let mut load = load.expect("the paced load started");
+            load.kill().unwrap();
+            load.wait().unwrap();
+            reads = Some((idle, during, paced));
         } else {
             say(&format!("materialize: {rows} rows into an empty Redis"));
             runs.push(materialize(&registry, &single_url, rows));
         }
         flush();
     }
-    let (idle, during) = reads.expect("the 10,000,000-row load ran");
+    let (idle, during, paced) = reads.expect("the 10,000,000-row load ran");
     say("materialize: 1,000,000 rows into the cluster (3 masters, no replicas)");
     let cluster = materialize(
         &registry(&dir, "rows-1000000.parquet", "mb:cluster:"),
@@ -294,6 +328,20 @@ pub async fn rows(
                 during.p50_ms,
                 idle.p50_ms,
                 ten.rows_per_second
+            ),
+        ),
+        single(
+            &format!(
+                "HTTP POST /api/read c=1 p99 while materialize writes at most {PACED_ROWS_PER_SECOND} rows/s into the same Redis, 200 stored (ms)"
+            ),
+            paced.p99_ms,
+            "ms",
+            (idle.p99_ms, "the same read just before the full-speed load"),
+            None,
+            format!(
+                "p50 {:.2} ms against {:.2}: build-features --max-rows-per-second, which leaves \
+                 Redis idle between its slices: information",
+                paced.p50_ms, idle.p50_ms
             ),
         ),
         single(
