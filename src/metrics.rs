@@ -305,12 +305,12 @@ impl Collector for ServiceCollector {
             ),
             (
                 "last_bulk_load_age_seconds",
-                "Seconds since this server's last bulk load finished; compare with the batch TTL",
+                "Seconds since this server's last bulk load wrote (its last part, while one goes on); compare with the batch TTL",
                 age_seconds(store.last_bulk_load_unix_ms),
             ),
             (
                 "last_bulk_load_rows",
-                "Entities written by that load",
+                "Entities written by that load (so far, while it goes on)",
                 store
                     .last_bulk_load_unix_ms
                     .map(|_| store.last_bulk_load_rows as f64),

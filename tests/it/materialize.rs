@@ -524,6 +524,12 @@ async fn a_paced_run_sends_no_more_rows_a_second_than_asked() {
         (json!(600), json!(1000)),
         "{run}"
     );
+    // One load, not 60 of a slice each.
+    assert_eq!(
+        state["store"]["last_bulk_load_rows"], 600,
+        "{}",
+        state["store"]
+    );
 }
 
 /// A card's stored n, s and f as the paced runs write them.

@@ -479,6 +479,39 @@ async fn rows_of_one_entity_in_one_load_keep_the_newest_event(on: Target) {
     assert_eq!(store.reset().await.unwrap(), 201);
 }
 
+/// A load sent in parts (a materialization's batches, a paced run's slices) is one load: the
+/// store's last load counts its rows so far, not its last part's; and a Redis that forgot the
+/// write script between parts (restarted, or its scripts flushed) is given it again.
+#[tokio::test]
+async fn a_load_in_parts_is_one_load_and_outlives_a_forgotten_script() {
+    let redis = crate::support::OwnRedis::start(crate::support::free_port()).await;
+    let store = FeatureStore::connect(&redis.url(), Default::default())
+        .await
+        .unwrap();
+    let mut rows = synthesize_users(50, 42);
+    let mut load = store.bulk_load_in_parts(Some(600), EventRule::NewerOnly);
+    let first = load.write(rows.by_ref().take(20), |_| {}).await.unwrap();
+    assert_eq!(first.written, 20);
+    assert_eq!(store.stats().last_bulk_load_rows, 20);
+    let mut conn = redis::Client::open(redis.url())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let _: () = redis::cmd("SCRIPT")
+        .arg("FLUSH")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let second = load.write(rows, |_| {}).await.unwrap();
+    assert_eq!(second.written, 30);
+    assert_eq!(store.stats().last_bulk_load_rows, 50);
+    assert_eq!(store.count().await.unwrap(), 50);
+    // The next load is a load of its own.
+    store.bulk_load(synthesize_users(1, 7), None).await.unwrap();
+    assert_eq!(store.stats().last_bulk_load_rows, 1);
+}
+
 #[tokio::test]
 async fn unreachable_redis_is_one_clear_error() {
     let err = FeatureStore::connect("redis://127.0.0.1:1", Default::default())

@@ -176,6 +176,9 @@ async fn materialize(
         } => Some(Pace::new(per_second)),
         _ => None,
     };
+    // One load however many batches and slices: its script loaded once, the store's last load
+    // the run's rows so far.
+    let mut load = store.bulk_load_in_parts(None, EventRule::NewerOnly);
     let (batches, mut read) = tokio::sync::mpsc::channel(READ_AHEAD);
     let reader = {
         let (view, read_side) = (view.clone(), report.clone());
@@ -195,19 +198,17 @@ async fn materialize(
                 .sample
                 .extend(rows.iter().take(shown).map(sample_text));
         } else {
-            let slice = pace.as_ref().map_or(rows.len(), Pace::slice).max(1);
+            let slice = pace.as_ref().map_or(rows.len(), Pace::slice);
             let mut rows = rows.into_iter().peekable();
             while rows.peek().is_some() {
                 let slice: Vec<EntityRow> = rows.by_ref().take(slice).collect();
                 if let Some(pace) = pace.as_mut() {
                     pace.wait_for(slice.len()).await;
                 }
-                let load = store
-                    .bulk_load_with_progress(slice, None, EventRule::NewerOnly, |_| {})
-                    .await?;
-                report.written += load.written as u64;
-                report.skipped_older += load.older.len() as u64;
-                report.not_hashes += load.not_hashes.len() as u64;
+                let part = load.write(slice, |_| {}).await?;
+                report.written += part.written as u64;
+                report.skipped_older += part.older.len() as u64;
+                report.not_hashes += part.not_hashes.len() as u64;
             }
         }
         report.elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;

@@ -12,6 +12,7 @@ mod write;
 pub use keyspace::{escape_glob, reset_all, EntityBatch, EntityScan};
 pub use lease::{Fence, Holding};
 pub use read::{reads_whole_hash, HashRead};
+pub use write::BulkLoad;
 
 use std::time::Instant;
 

@@ -23,7 +23,8 @@ pub(crate) struct Counters {
     reads: AtomicU64,
     requested_fields: AtomicU64,
     read_fields: AtomicU64,
-    /// When the last bulk load finished, in Unix milliseconds; 0 for never.
+    /// When the last bulk load last wrote (its end, or its last part so far), in Unix
+    /// milliseconds; 0 for never.
     last_load_unix_ms: AtomicU64,
     last_load_rows: AtomicU64,
     /// The key TTL that load gave its rows.
@@ -35,7 +36,8 @@ impl Counters {
         self.batch_writes.fetch_add(entities as u64, Relaxed);
     }
 
-    pub(crate) fn bulk_load_finished(&self, rows: usize, ttl_seconds: u64) {
+    /// A bulk load has written `rows` so far (all of them, once it ends), the last just now.
+    pub(crate) fn bulk_loaded(&self, rows: usize, ttl_seconds: u64) {
         self.last_load_rows.store(rows as u64, Relaxed);
         self.last_load_ttl_seconds.store(ttl_seconds, Relaxed);
         self.last_load_unix_ms.store(unix_ms_now(), Relaxed);

@@ -3,7 +3,7 @@
 //! a script so its values and TTLs land together.
 
 use futures::{stream, StreamExt};
-use redis::cmd;
+use redis::{cmd, ErrorKind, ServerErrorKind};
 
 use super::{
     EntityRow, EventRule, FeatureStore, Fence, LoadReport, SkipReason, StoreError,
@@ -32,50 +32,29 @@ impl FeatureStore {
         rows: impl IntoIterator<Item = EntityRow>,
         ttl_seconds: Option<u64>,
         rule: EventRule,
-        mut progress: impl FnMut(usize),
+        progress: impl FnMut(usize),
     ) -> Result<LoadReport, StoreError> {
-        let ttl_seconds = ttl_seconds.unwrap_or(self.config.batch_ttl_seconds);
-        let mut rows = rows.into_iter().peekable();
-        if rows.peek().is_none() {
-            return Ok(LoadReport::default());
+        self.bulk_load_in_parts(ttl_seconds, rule)
+            .write(rows, progress)
+            .await
+    }
+
+    /// A bulk load sent in parts (a materialization's batches, a paced run's slices): one load,
+    /// as `bulk_load_with_progress` of all its rows would be.
+    pub fn bulk_load_in_parts(&self, ttl_seconds: Option<u64>, rule: EventRule) -> BulkLoad<'_> {
+        BulkLoad {
+            store: self,
+            ttl_seconds: ttl_seconds.unwrap_or(self.config.batch_ttl_seconds),
+            rule,
+            script_loaded: false,
+            written: 0,
         }
-        // The pipelined EVALSHAs below need the script loaded; a Redis that restarts mid-load
-        // fails the load with NOSCRIPT, and the next load loads it again.
-        self.bulk.load_script(BATCH_WRITE_LUA).await?;
-        // A chunk per server: on a cluster each master still gets about CHUNK rows per round trip.
-        let chunk_rows = CHUNK * self.bulk.masters();
-        let chunks = std::iter::from_fn(|| {
-            let chunk: Vec<EntityRow> = rows.by_ref().take(chunk_rows).collect();
-            (!chunk.is_empty()).then_some(chunk)
-        });
-        // A few chunks in flight on the one connection: Redis works on one while we encode the
-        // next.
-        let mut replies = stream::iter(chunks)
-            .map(|chunk| self.write_rows(chunk, ttl_seconds, rule))
-            .buffered(CHUNKS_IN_FLIGHT);
-        let mut report = LoadReport::default();
-        while let Some(outcomes) = replies.next().await {
-            let mut written = 0;
-            for (id, code) in outcomes? {
-                match code {
-                    1 => written += 1,
-                    0 => report.older.push(id),
-                    _ => report.not_hashes.push(id),
-                }
-            }
-            report.written += written;
-            self.counters.batch_written(written);
-            progress(report.written + report.not_hashes.len() + report.older.len());
-        }
-        self.counters.older_skipped(report.older.len());
-        self.counters
-            .bulk_load_finished(report.written, ttl_seconds);
-        Ok(report)
     }
 
     /// One chunk of a bulk load: the rows of each server in calls of up to `ROWS_PER_CALL`,
-    /// all in one pipeline per server. A call refused whole (a slot moved under it) has written
-    /// nothing; its rows are sent again one per call, following the redirects. The code of
+    /// all in one pipeline per server. A call refused whole (a slot moved under it, the script
+    /// forgotten) has written nothing; its rows are sent again one per call, following the
+    /// redirects, once the script is loaded again where it was forgotten. The code of
     /// each row, in order.
     async fn write_rows(
         &self,
@@ -115,6 +94,7 @@ impl FeatureStore {
             .await?;
         let mut codes = vec![0; rows.len()];
         let mut again = Vec::new();
+        let mut forgotten = false;
         for (positions, reply) in calls.iter().zip(replies) {
             match reply {
                 Ok(replied) if replied.len() == positions.len() => {
@@ -122,8 +102,16 @@ impl FeatureStore {
                         codes[at] = code;
                     }
                 }
-                _ => again.extend_from_slice(positions),
+                refused => {
+                    forgotten |= refused
+                        .is_err_and(|e| e.kind() == ErrorKind::Server(ServerErrorKind::NoScript));
+                    again.extend_from_slice(positions)
+                }
             }
+        }
+        // A Redis restarted (or its scripts flushed) since the load's first part.
+        if forgotten {
+            self.bulk.load_script(BATCH_WRITE_LUA).await?;
         }
         if !again.is_empty() {
             let sent = again.iter().map(|&at| call(&[at])).collect();
@@ -224,5 +212,68 @@ impl FeatureStore {
             StreamingOutcome::Skipped(_) => {}
         }
         Ok(outcome)
+    }
+}
+
+/// One bulk load written in parts: its script loaded once, before its first rows, and its rows
+/// counted as one load's (the store's last load: its rows so far, at its last part's time).
+pub struct BulkLoad<'a> {
+    store: &'a FeatureStore,
+    ttl_seconds: u64,
+    rule: EventRule,
+    script_loaded: bool,
+    /// Entities written by the parts so far.
+    written: usize,
+}
+
+impl BulkLoad<'_> {
+    /// Writes one part: each entity's fields and its key TTL by the batch write script, several
+    /// rows per call, no key ever visible without its TTL, a key that holds another type left as
+    /// it is and reported. `progress` sees this part's rows done so far after each chunk.
+    pub async fn write(
+        &mut self,
+        rows: impl IntoIterator<Item = EntityRow>,
+        mut progress: impl FnMut(usize),
+    ) -> Result<LoadReport, StoreError> {
+        let store = self.store;
+        let mut rows = rows.into_iter().peekable();
+        if rows.peek().is_none() {
+            return Ok(LoadReport::default());
+        }
+        // The pipelined EVALSHAs below need the script loaded; one that finds it forgotten (a
+        // restarted Redis) loads it again.
+        if !self.script_loaded {
+            store.bulk.load_script(BATCH_WRITE_LUA).await?;
+            self.script_loaded = true;
+        }
+        // A chunk per server: on a cluster each master still gets about CHUNK rows per round trip.
+        let chunk_rows = CHUNK * store.bulk.masters();
+        let chunks = std::iter::from_fn(|| {
+            let chunk: Vec<EntityRow> = rows.by_ref().take(chunk_rows).collect();
+            (!chunk.is_empty()).then_some(chunk)
+        });
+        // A few chunks in flight on the one connection: Redis works on one while we encode the
+        // next.
+        let mut replies = stream::iter(chunks)
+            .map(|chunk| store.write_rows(chunk, self.ttl_seconds, self.rule))
+            .buffered(CHUNKS_IN_FLIGHT);
+        let mut report = LoadReport::default();
+        while let Some(outcomes) = replies.next().await {
+            let mut written = 0;
+            for (id, code) in outcomes? {
+                match code {
+                    1 => written += 1,
+                    0 => report.older.push(id),
+                    _ => report.not_hashes.push(id),
+                }
+            }
+            report.written += written;
+            store.counters.batch_written(written);
+            progress(report.written + report.not_hashes.len() + report.older.len());
+        }
+        store.counters.older_skipped(report.older.len());
+        self.written += report.written;
+        store.counters.bulk_loaded(self.written, self.ttl_seconds);
+        Ok(report)
     }
 }
