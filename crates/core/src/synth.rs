@@ -34,19 +34,44 @@ struct Drawn {
     value_type: ValueType,
 }
 
-/// The features of one kind in `registry`, and their views, whose event and write times each row
-/// carries.
-fn plan(registry: &Registry, kind: FeatureKind) -> (Vec<Drawn>, Vec<View>) {
-    let features = registry
+/// The views of one kind in `registry`, each with its features.
+fn plan(registry: &Registry, kind: FeatureKind) -> Vec<(View, Vec<Drawn>)> {
+    registry
         .views_of(kind)
-        .flat_map(|view| &view.features)
-        .map(|f| Drawn {
-            name: f.name.clone(),
-            draw: f.draw.clone(),
-            value_type: f.value_type,
+        .map(|view| {
+            let features = view
+                .features
+                .iter()
+                .map(|f| Drawn {
+                    name: f.name.clone(),
+                    draw: f.draw.clone(),
+                    value_type: f.value_type,
+                })
+                .collect();
+            (view.clone(), features)
         })
-        .collect();
-    (features, registry.views_of(kind).cloned().collect())
+        .collect()
+}
+
+/// Each view's features drawn, then its event and write times (`now_ms`): the order a
+/// materialization of each view writes them in. A small hash is a listpack, which HMGET
+/// searches from its head, so a view's event time beside its features is found sooner than
+/// one after every view's (1 µs of a 16 µs HMGET of 51 of 260 fields).
+fn draw_views(
+    plan: &[(View, Vec<Drawn>)],
+    rng: &mut impl Rng,
+    now_ms: u64,
+) -> Vec<(String, String)> {
+    let mut fields = Vec::new();
+    for (view, features) in plan {
+        fields.extend(
+            features
+                .iter()
+                .map(|f| (f.name.clone(), draw(&mut *rng, f, now_ms))),
+        );
+        fields.extend(view.stamps(now_ms, now_ms));
+    }
+    fields
 }
 
 /// `count` batch rows of the demo registry for u0001 onwards.
@@ -55,41 +80,27 @@ pub fn synthesize_users(count: u64, seed: u64) -> impl Iterator<Item = EntityRow
 }
 
 /// `count` batch rows of the registry's first entity (u0001 onwards for a user): each of its
-/// batch features, then each of its batch views' event and write times, both now. Generated
-/// lazily, so a million rows never sit in memory.
+/// batch views' features, then that view's event and write times, both now. Generated lazily,
+/// so a million rows never sit in memory.
 pub fn synthesize(registry: &Registry, count: u64, seed: u64) -> impl Iterator<Item = EntityRow> {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let entity = registry.entity().name.clone();
-    let (features, views) = plan(&registry.of_entity(registry.entity()), FeatureKind::Batch);
-    (1..=count).map(move |n| {
-        let now_ms = unix_ms_now();
-        let mut fields: Vec<(String, String)> = features
-            .iter()
-            .map(|f| (f.name.clone(), draw(&mut rng, f, now_ms)))
-            .collect();
-        fields.extend(views.iter().flat_map(|view| view.stamps(now_ms, now_ms)));
-        EntityRow {
-            id: entity_id(&entity, n),
-            fields,
-            cleared: Vec::new(),
-        }
+    let plan = plan(&registry.of_entity(registry.entity()), FeatureKind::Batch);
+    (1..=count).map(move |n| EntityRow {
+        id: entity_id(&entity, n),
+        fields: draw_views(&plan, &mut rng, unix_ms_now()),
+        cleared: Vec::new(),
     })
 }
 
-/// One streaming event for an entity at `now_ms`: every streaming feature of `registry`, then
-/// each streaming view's event and write times, both `now_ms`, all written in one command.
+/// One streaming event for an entity at `now_ms`: each streaming view of `registry`'s features,
+/// then its event and write times, both `now_ms`, all written in one command.
 pub fn streaming_features(
     registry: &Registry,
     rng: &mut impl Rng,
     now_ms: u64,
 ) -> Vec<(String, String)> {
-    let (features, views) = plan(registry, FeatureKind::Streaming);
-    let mut fields: Vec<(String, String)> = features
-        .iter()
-        .map(|f| (f.name.clone(), draw(rng, f, now_ms)))
-        .collect();
-    fields.extend(views.iter().flat_map(|view| view.stamps(now_ms, now_ms)));
-    fields
+    draw_views(&plan(registry, FeatureKind::Streaming), rng, now_ms)
 }
 
 /// A value in its stored string form.
@@ -206,6 +217,25 @@ mod tests {
         assert_eq!(event[0].1, "1700000000000");
         assert_eq!(event[5].1, "1700000000000");
         assert_eq!(event[6].1, "1700000000000");
+    }
+
+    #[test]
+    fn each_views_times_follow_its_own_features() {
+        let registry = crate::registry_file::parse(
+            "[entity]\nname = \"card\"\njoin_key = \"card_id\"\nkey_prefix = \"c:\"\n\
+             [[views]]\nname = \"a\"\nkind = \"batch\"\nttl_seconds = 60\n\
+             features = [{ name = \"a1\", type = \"int\" }, { name = \"a2\", type = \"int\" }]\n\
+             [[views]]\nname = \"b\"\nkind = \"batch\"\nttl_seconds = 60\n\
+             features = [{ name = \"b1\", type = \"int\" }]\n",
+            "test",
+        )
+        .unwrap();
+        let row = synthesize(&registry, 1, 1).next().unwrap();
+        let names: Vec<_> = row.fields.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(
+            names,
+            ["a1", "a2", "_ts:a", "_wt:a", "b1", "_ts:b", "_wt:b"]
+        );
     }
 
     #[test]
