@@ -532,6 +532,86 @@ async fn a_paced_run_sends_no_more_rows_a_second_than_asked() {
     );
 }
 
+/// A paced run whose Redis restarts between two of its rows ends failed, saying why and how far
+/// it got (its progress is told after each slice, not only after each batch of 8,192 rows); the
+/// next run, into the Redis that came back empty, writes every row, as one load.
+#[tokio::test]
+async fn a_paced_run_across_a_redis_restart_fails_saying_why_and_the_next_writes_every_row() {
+    let dir = Dir::new("mat-outage");
+    // A row a second: Redis is gone and back between two of them.
+    let mut text = String::from("card_id,event_timestamp,created,n,label,f\n");
+    for card in 0..3 {
+        text.push_str(&format!(
+            "r{card},2026-11-01 01:00:00,2026-11-01 00:00:00,{card},ok,1\n"
+        ));
+    }
+    std::fs::write(dir.0.join("cards.csv"), text).unwrap();
+    let registry = dir.registry(&unique_prefix("mat-outage"), "cards.csv");
+    let port = free_port();
+    let redis = OwnRedis::start(port).await;
+    let server = TestServer::start_on(
+        &redis.url(),
+        "mat-outage",
+        &[
+            "--features",
+            registry.to_str().unwrap(),
+            "--initial-users",
+            "0",
+            "--materialize-max-rows-per-second",
+            "1",
+        ],
+    )
+    .await;
+    let window = json!({"feature_views": ["card_batch"], "start_ts": "2026-11-01T00:00:00Z", "end_ts": "2026-11-02T00:00:00Z"});
+    let (status, accepted) = server.feast("/materialize?async=true", &window).await;
+    assert_eq!(status, 202, "{accepted}");
+    // The state answers 503 while Redis is away.
+    let last_run = || async {
+        let (status, body) = server.request("GET", "/api/state", &[], b"").await;
+        (status == 200)
+            .then(|| serde_json::from_str::<serde_json::Value>(&body).unwrap())
+            .map(|state| state["materializations"][0].clone())
+    };
+    let wrote_some = || async {
+        last_run()
+            .await
+            .is_some_and(|run| run["written"].as_u64() > Some(0))
+    };
+    eventually(Duration::from_secs(10), "the first rows", wrote_some).await;
+    drop(redis);
+    let redis = OwnRedis::start(port).await;
+    let ended = || async {
+        last_run()
+            .await
+            .is_some_and(|run| !run["finished_unix_ms"].is_null())
+    };
+    eventually(Duration::from_secs(30), "the run to end", ended).await;
+    // The first write after the restart finds the connection gone: the run ends there, and
+    // its error names the cause under "Redis error".
+    let failed = last_run().await.unwrap();
+    let error = failed["error"].as_str().unwrap_or_default();
+    assert!(
+        error.starts_with("Redis error: ") && error.len() > "Redis error: ".len(),
+        "{failed}"
+    );
+    assert_eq!(failed["written"], 1, "{failed}");
+
+    let (status, done) = server.feast("/materialize", &window).await;
+    assert_eq!(status, 200, "{done}");
+    assert_eq!(done["views"][0]["written"], 3, "{done}");
+    assert_eq!(server.state().await["store"]["last_bulk_load_rows"], 3);
+    let mut conn = redis::Client::open(redis.url())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let n: Option<String> = conn
+        .hget(format!("{}r2", server.prefix), "n")
+        .await
+        .unwrap();
+    assert_eq!(n.as_deref(), Some("2"));
+}
+
 /// A card's stored n, s and f as the paced runs write them.
 fn pairs_of(n: &str) -> Vec<(String, String)> {
     vec![

@@ -425,8 +425,9 @@ impl RunGuard {
         });
     }
 
+    /// Ends the run with `e` and every cause under it ("Redis error" alone says nothing).
     pub(super) fn failed(mut self, e: ServiceError) -> ServiceError {
-        self.finished(Some(e.to_string()));
+        self.finished(Some(crate::chain(&e)));
         e
     }
 
