@@ -14,14 +14,31 @@ pub mod store;
 pub mod synth;
 pub mod worker;
 
-/// An error and every cause under it, on one line: `a: b: c`.
+/// An error and every cause under it, on one line: `a: b: c`. A cause that says only what the
+/// one above it said is left out (redis-rs's "broken pipe" over the I/O error's "broken pipe").
 pub fn chain(e: &dyn std::error::Error) -> String {
-    let mut line = e.to_string();
+    let mut said = e.to_string();
+    let mut line = said.clone();
     let mut source = e.source();
     while let Some(cause) = source {
-        line.push_str(": ");
-        line.push_str(&cause.to_string());
+        let text = cause.to_string();
+        if text != said {
+            line.push_str(": ");
+            line.push_str(&text);
+        }
+        said = text;
         source = cause.source();
     }
     line
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_chain_names_each_cause_once() {
+        let io = std::io::Error::from(std::io::ErrorKind::BrokenPipe);
+        let redis = redis::RedisError::from(io);
+        let store = crate::store::StoreError::from(redis);
+        assert_eq!(super::chain(&store), "Redis error: broken pipe");
+    }
 }
