@@ -976,11 +976,7 @@ async fn a_read_of_most_of_a_wide_row_takes_the_whole_hash_and_answers_as_by_nam
     )
     .await;
     assert_eq!(status, 200, "{pushed}");
-    let mut conn = redis::Client::open(redis.url())
-        .unwrap()
-        .get_multiplexed_async_connection()
-        .await
-        .unwrap();
+    let mut conn = redis.connection().await;
     // Beside the rows: a field of someone else's, a feature gone from one row, a key that is
     // not a hash.
     let key = |id: &str| format!("{}{id}", server.prefix);

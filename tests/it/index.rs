@@ -114,11 +114,7 @@ async fn one_walk_indexes_every_entity() {
     );
     assert_eq!(counts(&indexes), [300, 200, 100]);
     // A reset of all three is one walk too, and leaves what is no entity of theirs.
-    let mut raw = redis::Client::open(redis.url())
-        .unwrap()
-        .get_multiplexed_async_connection()
-        .await
-        .unwrap();
+    let mut raw = redis.connection().await;
     let _: () = redis::pipe()
         .set("p:user:u9999", "a string")
         .hset("p:other:x", "f", "1")

@@ -600,11 +600,7 @@ async fn a_paced_run_across_a_redis_restart_fails_saying_why_and_the_next_writes
     assert_eq!(status, 200, "{done}");
     assert_eq!(done["views"][0]["written"], 3, "{done}");
     assert_eq!(server.state().await["store"]["last_bulk_load_rows"], 3);
-    let mut conn = redis::Client::open(redis.url())
-        .unwrap()
-        .get_multiplexed_async_connection()
-        .await
-        .unwrap();
+    let mut conn = redis.connection().await;
     let n: Option<String> = conn
         .hget(format!("{}r2", server.prefix), "n")
         .await
@@ -844,11 +840,7 @@ async fn a_background_materialization_is_accepted_at_once_and_its_end_shows_in_t
         // The first run wrote the window's latest rows; these, after it, found them stored.
         assert_eq!(run["written"], 0, "{run}");
     }
-    let mut conn = redis::Client::open(redis.url())
-        .unwrap()
-        .get_multiplexed_async_connection()
-        .await
-        .unwrap();
+    let mut conn = redis.connection().await;
     let label: Option<String> = conn
         .hget(format!("{}c1", server.prefix), "s")
         .await

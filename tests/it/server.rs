@@ -258,11 +258,7 @@ async fn a_frozen_redis_answers_reads_with_504_within_the_deadline() {
 async fn bulk_loads_have_a_connection_of_their_own() {
     let redis = OwnRedis::start(free_port()).await;
     let server = TestServer::start_on(&redis.url(), "bulk-connection", &[]).await;
-    let conn = redis::Client::open(redis.url())
-        .unwrap()
-        .get_multiplexed_async_connection()
-        .await
-        .unwrap();
+    let conn = redis.connection().await;
     // (lib-name, last command, commands sent) of each connection of the server.
     let clients = || {
         let mut conn = conn.clone();

@@ -493,11 +493,7 @@ async fn a_load_in_parts_is_one_load_and_outlives_a_forgotten_script() {
     let first = load.write(rows.by_ref().take(20), |_| {}).await.unwrap();
     assert_eq!(first.written, 20);
     assert_eq!(store.stats().last_bulk_load_rows, 20);
-    let mut conn = redis::Client::open(redis.url())
-        .unwrap()
-        .get_multiplexed_async_connection()
-        .await
-        .unwrap();
+    let mut conn = redis.connection().await;
     let _: () = redis::cmd("SCRIPT")
         .arg("FLUSH")
         .query_async(&mut conn)

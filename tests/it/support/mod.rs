@@ -354,6 +354,15 @@ impl OwnRedis {
         format!("redis://127.0.0.1:{}", self.port)
     }
 
+    /// A plain connection to it, for a test to look at or change what is stored.
+    pub async fn connection(&self) -> redis::aio::MultiplexedConnection {
+        redis::Client::open(self.url())
+            .unwrap()
+            .get_multiplexed_async_connection()
+            .await
+            .unwrap()
+    }
+
     /// Freezes the server (SIGSTOP): connections stay open, nothing is answered.
     pub fn freeze(&self) {
         self.signal("-STOP");
