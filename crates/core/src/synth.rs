@@ -62,7 +62,7 @@ fn draw_views(
     rng: &mut impl Rng,
     now_ms: u64,
 ) -> Vec<(String, String)> {
-    // Sized once: a million rows grown field by field were more of the allocator's churn.
+    // Sized once, as each row was before it was laid out view by view.
     let mut fields = Vec::with_capacity(plan.iter().map(|(_, features)| features.len() + 2).sum());
     for (view, features) in plan {
         fields.extend(
